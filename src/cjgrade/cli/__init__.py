@@ -1,0 +1,1 @@
+"""Command-line edges: parse, call, print. No business logic here."""

@@ -1,0 +1,84 @@
+"""The ``cjgrade`` console script.
+
+Each command group lives in its own module with a ``register(app)`` function, so the modules
+stay small and heavy imports happen only when a command runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import typer
+
+from cjgrade import __version__
+from cjgrade.errors import CJGradeError
+
+COMMAND_MODULES = (
+    "cjgrade.cli.fit",
+    "cjgrade.cli.simulate",
+    "cjgrade.cli.judges",
+    "cjgrade.cli.eval",
+    "cjgrade.cli.run",
+    "cjgrade.cli.db",
+    "cjgrade.cli.admin",
+    "cjgrade.cli.serve",
+    "cjgrade.cli.worker",
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"cjgrade {__version__}")
+        raise typer.Exit()
+
+
+def build_app() -> typer.Typer:
+    app = typer.Typer(
+        name="cjgrade",
+        help="Grade essays by comparative judgement: Bradley-Terry scales, anchor-based grades.",
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        add_completion=False,
+    )
+
+    @app.callback()
+    def _root(
+        version: bool = typer.Option(
+            False, "--version", callback=_version, is_eager=True, help="Print the version."
+        ),
+    ) -> None:
+        """cjgrade: comparative-judgement grading with LLM judges."""
+
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(app)
+    return app
+
+
+def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
+    """Run a Typer app, mapping :class:`CJGradeError` to a one-line message and exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except CJGradeError as exc:
+        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        return 130
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        return 130
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            return exc.exit_code
+        raise
+    return 0
+
+
+def main() -> None:
+    sys.exit(run_app(build_app()))

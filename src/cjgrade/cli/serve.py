@@ -1,0 +1,9 @@
+"""CLI commands: serve (registered by its owning module; empty until implemented)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this module's commands to the root app."""

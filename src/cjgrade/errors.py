@@ -1,0 +1,79 @@
+"""The error hierarchy.
+
+Every error a user can cause or fix derives from :class:`CJGradeError`. The CLI maps each class
+to an exit code and prints the message on one line; the API maps them to problem+json. Messages
+say what went wrong *and* what to do about it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusError",
+    "CJGradeError",
+    "ConfigError",
+    "ConvergenceError",
+    "InputError",
+    "JudgeAuthError",
+    "JudgeError",
+    "JudgeOutputInvalid",
+    "JudgeRateLimited",
+    "StorageError",
+]
+
+
+class CJGradeError(Exception):
+    """Base class of every cjgrade error."""
+
+    exit_code: int = 1
+
+
+class ConfigError(CJGradeError):
+    """A setting, flag, environment variable or config file is missing or invalid."""
+
+    exit_code = 2
+
+
+class InputError(CJGradeError):
+    """Input data (a file, a folder, a request body) is malformed or insufficient."""
+
+    exit_code = 3
+
+
+class ConvergenceError(CJGradeError):
+    """A numerical procedure failed to converge or the model is not identifiable."""
+
+    exit_code = 4
+
+
+class JudgeError(CJGradeError):
+    """A judge (LLM provider or other) failed to deliver a verdict."""
+
+    exit_code = 5
+
+
+class JudgeAuthError(JudgeError):
+    """The provider rejected the credentials; retrying will not help."""
+
+
+class JudgeRateLimited(JudgeError):
+    """The provider asked us to slow down (HTTP 429 or equivalent)."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class JudgeOutputInvalid(JudgeError):
+    """The provider answered, but the answer is not a valid verdict (malformed, truncated, refused)."""
+
+
+class StorageError(CJGradeError):
+    """The database or content store failed or refused an operation."""
+
+    exit_code = 6
+
+
+class BusError(CJGradeError):
+    """The event bus (in-process or Kafka) failed."""
+
+    exit_code = 7

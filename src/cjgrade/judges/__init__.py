@@ -1,0 +1,1 @@
+"""cjgrade.judges"""

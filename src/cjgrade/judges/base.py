@@ -1,0 +1,99 @@
+"""The judge contract: what a judge receives, what it returns, and the protocol every adapter
+implements. Retries, rate limits, concurrency, caching and cost live around adapters, once.
+
+Essay ids never appear in a :class:`JudgeRequest`: a judge sees only texts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Literal, Protocol, runtime_checkable
+
+__all__ = [
+    "Judge",
+    "JudgeRequest",
+    "JudgeSettings",
+    "ReasoningEffort",
+    "Usage",
+    "Verdict",
+    "Winner",
+]
+
+ReasoningEffort = Literal["none", "low", "medium", "high"]
+
+
+class Winner(StrEnum):
+    A = "A"
+    B = "B"
+
+
+@dataclass(frozen=True)
+class JudgeSettings:
+    """Generation settings. ``temperature=None`` means the provider default (reasoning models)."""
+
+    temperature: float | None = 0.0
+    max_tokens: int = 1024
+    reasoning_effort: ReasoningEffort | None = None
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """Everything a judge needs to compare two essays; static parts first so they can be cached."""
+
+    system_prompt: str
+    student_prompt: str
+    instructions: str
+    rubric: str
+    essay_a: str
+    essay_b: str
+    settings: JudgeSettings = field(default_factory=JudgeSettings)
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Token counts of one provider call."""
+
+    input_tokens: int = 0
+    """Uncached input tokens billed at the full input price."""
+    output_tokens: int = 0
+    """Output tokens, including reasoning/thinking tokens."""
+    cache_read_tokens: int = 0
+    """Input tokens served from the provider's prompt cache (cheaper)."""
+    cache_write_tokens: int = 0
+    """Input tokens written to the provider's prompt cache (may cost more)."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """A judge's decision on one ordered pair (A shown first)."""
+
+    winner: Winner
+    p_a: float
+    """Probability that essay A is the better one, in [0, 1]."""
+    justification: str
+    provider: str
+    model: str
+    request_sha256: str
+    usage: Usage = field(default_factory=Usage)
+    confidence: float | None = None
+    """Stated confidence on the documented 1-5 scale, when the judge gave one."""
+    cost_usd: float | None = None
+    """None when the price is unknown (never silently 0)."""
+    latency_s: float = 0.0
+    raw_response: str = ""
+    flags: tuple[str, ...] = ()
+    """Audit flags, e.g. ``injection_suspected:A``, ``cached``."""
+
+
+@runtime_checkable
+class Judge(Protocol):
+    """One provider/model. ``judge`` raises a :class:`cjgrade.errors.JudgeError` subclass on
+    failure; it never invents a winner."""
+
+    @property
+    def name(self) -> str:
+        """``provider/model``."""
+        ...
+
+    async def judge(self, request: JudgeRequest) -> Verdict: ...
