@@ -17,6 +17,7 @@ __all__ = [
     "JudgeError",
     "JudgeOutputInvalid",
     "JudgeRateLimited",
+    "JudgeUnavailable",
     "StorageError",
 ]
 
@@ -46,9 +47,19 @@ class ConvergenceError(CJGradeError):
 
 
 class JudgeError(CJGradeError):
-    """A judge (LLM provider or other) failed to deliver a verdict."""
+    """A judge (LLM provider or other) failed to deliver a verdict.
+
+    ``retryable`` tells the runtime around the adapters whether trying again may help.
+    """
 
     exit_code = 5
+    retryable: bool = False
+
+
+class JudgeUnavailable(JudgeError):
+    """A transient failure: HTTP 5xx, timeout, connection error, overloaded provider."""
+
+    retryable = True
 
 
 class JudgeAuthError(JudgeError):
@@ -58,13 +69,18 @@ class JudgeAuthError(JudgeError):
 class JudgeRateLimited(JudgeError):
     """The provider asked us to slow down (HTTP 429 or equivalent)."""
 
+    retryable = True
+
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
 
 
 class JudgeOutputInvalid(JudgeError):
-    """The provider answered, but the answer is not a valid verdict (malformed, truncated, refused)."""
+    """The provider answered, but the answer is not a valid verdict (malformed, truncated,
+    refused). Retried a few times, then recorded as a failed comparison, never a default winner."""
+
+    retryable = True
 
 
 class StorageError(CJGradeError):

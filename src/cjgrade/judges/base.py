@@ -14,7 +14,9 @@ __all__ = [
     "Judge",
     "JudgeRequest",
     "JudgeSettings",
+    "ModelInfo",
     "ReasoningEffort",
+    "ResponseCache",
     "Usage",
     "Verdict",
     "Winner",
@@ -97,3 +99,36 @@ class Judge(Protocol):
         ...
 
     async def judge(self, request: JudgeRequest) -> Verdict: ...
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """One model of the manifest (``judges/models.toml``): metadata, prices, capabilities."""
+
+    provider: str
+    model: str
+    display_name: str = ""
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    input_per_mtok: float | None = None
+    """USD per million uncached input tokens; None = unknown (cost reported as unknown)."""
+    output_per_mtok: float | None = None
+    cache_read_per_mtok: float | None = None
+    cache_write_per_mtok: float | None = None
+    supports_temperature: bool = True
+    supports_logprobs: bool = False
+    supports_tools: bool = True
+    supports_reasoning: bool = False
+    supports_batch_api: bool = False
+    known: bool = True
+    """False for a model admitted with ``--allow-unknown-model``."""
+
+
+class ResponseCache(Protocol):
+    """Judge response cache keyed by provider, model, settings and the request SHA-256.
+
+    Implementations: in-memory (``judges.cache``) and the database table (``store``)."""
+
+    async def get(self, key: str) -> Verdict | None: ...
+
+    async def put(self, key: str, verdict: Verdict) -> None: ...
