@@ -1,0 +1,250 @@
+"""``anthropic/<model>``: Claude through the official ``anthropic`` SDK (``AsyncAnthropic``).
+
+One attempt per call; failures are classified into the error hierarchy and the runtime around
+the adapters retries, limits, caches and prices (so the SDK's own retries are off).
+
+- The verdict comes through forced tool use: one tool whose ``input_schema`` is the verdict
+  schema, ``tool_choice`` naming it.
+- Prompt caching: ``cache_control`` on the system block and on the last static block of the
+  user message, so tools + system + assignment/instructions/rubric/response instructions are
+  one cached prefix shared by every comparison of an assignment.
+- Reasoning effort low/medium/high becomes an extended-thinking budget. The API rejects a
+  forced ``tool_choice`` (and a custom temperature) together with thinking, so with thinking
+  on the tool is offered with ``tool_choice: auto`` and a reply without the tool call is
+  invalid output, not a default verdict.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from cjgrade.errors import (
+    ConfigError,
+    JudgeAuthError,
+    JudgeError,
+    JudgeOutputInvalid,
+    JudgeUnavailable,
+)
+
+try:
+    import anthropic
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ConfigError(
+        "the Anthropic SDK is not installed: pip install 'cjgrade[anthropic]'"
+    ) from exc
+
+from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage, Verdict
+from cjgrade.judges.prompt import RenderedPrompt, render_request
+from cjgrade.judges.verdict import (
+    VERDICT_SCHEMA,
+    VERDICT_TOOL_NAME,
+    classify_status,
+    p_a_from_confidence,
+    parse_verdict_payload,
+)
+
+__all__ = [
+    "ENV_VAR",
+    "THINKING_BUDGETS",
+    "AnthropicJudge",
+    "build_message_params",
+    "classify_sdk_error",
+    "create_client",
+    "create_judge",
+    "parse_message",
+]
+
+PROVIDER = "anthropic"
+ENV_VAR = "ANTHROPIC_API_KEY"
+
+THINKING_BUDGETS: dict[str, int] = {"low": 2048, "medium": 8000, "high": 16000}
+"""Extended-thinking budget tokens per reasoning effort (the API minimum is 1024). The verdict's
+own ``max_tokens`` is added on top, so thinking cannot eat the answer's budget."""
+
+_TOOL_DESCRIPTION = (
+    "Record your comparative judgement of essay A versus essay B. Call this exactly once."
+)
+
+
+def create_client(
+    *, api_key: str | None, base_url: str | None, timeout: float
+) -> anthropic.AsyncAnthropic:
+    """An ``AsyncAnthropic`` with SDK retries disabled; a missing key fails before any call."""
+    key = api_key or os.environ.get(ENV_VAR)
+    if not key:
+        raise JudgeAuthError(
+            f"no Anthropic API key: set {ENV_VAR} (or pass api_key) to use anthropic/ judges"
+        )
+    return anthropic.AsyncAnthropic(
+        api_key=key, base_url=base_url, timeout=timeout, max_retries=0
+    )
+
+
+def create_judge(
+    info: ModelInfo,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    timeout: float = 120.0,
+) -> AnthropicJudge:
+    """The registry's factory for ``anthropic/<model>``."""
+    return AnthropicJudge(info, create_client(api_key=api_key, base_url=base_url, timeout=timeout))
+
+
+class AnthropicJudge:
+    """One Claude model as a :class:`cjgrade.judges.base.Judge`."""
+
+    def __init__(self, info: ModelInfo, client: anthropic.AsyncAnthropic) -> None:
+        self.info = info
+        self._client = client
+
+    @property
+    def name(self) -> str:
+        return f"{PROVIDER}/{self.info.model}"
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        """One call: render, send, parse. Raises a :class:`JudgeError` subclass on failure."""
+        rendered = render_request(request)
+        params = build_message_params(rendered, self.info)
+        # SDK 2.x no longer types sampling parameters; the API still takes them on models that
+        # support them, so temperature travels as an extra body field.
+        extra_body = {"temperature": params.pop("temperature")} if "temperature" in params else None
+        started = time.perf_counter()
+        try:
+            message = await self._client.messages.create(**params, extra_body=extra_body)
+        except anthropic.APIError as exc:
+            raise classify_sdk_error(exc) from exc
+        except ValueError as exc:  # an unreadable body (e.g. invalid JSON) from the server
+            raise JudgeUnavailable(f"anthropic API returned an unreadable response: {exc}") from exc
+        return parse_message(message, rendered, self.info, latency_s=time.perf_counter() - started)
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def build_message_params(rendered: RenderedPrompt, info: ModelInfo) -> dict[str, Any]:
+    """The Messages API request body (also the ``params`` of a Message Batches request)."""
+    settings = rendered.settings
+    effort = settings.reasoning_effort
+    budget = THINKING_BUDGETS.get(effort) if effort else None
+    if budget is not None and not info.supports_reasoning:
+        raise ConfigError(
+            f"{PROVIDER}/{info.model} does not support extended thinking: "
+            f"use reasoning effort 'none' or a model with reasoning"
+        )
+    static = rendered.static_blocks
+    content: list[dict[str, Any]] = []
+    for block in rendered.blocks:
+        item: dict[str, Any] = {"type": "text", "text": block.text}
+        if static and block is static[-1]:
+            item["cache_control"] = {"type": "ephemeral"}
+        content.append(item)
+    params: dict[str, Any] = {
+        "model": info.model,
+        "system": [
+            {"type": "text", "text": rendered.system, "cache_control": {"type": "ephemeral"}}
+        ],
+        "messages": [{"role": "user", "content": content}],
+        "tools": [
+            {
+                "name": VERDICT_TOOL_NAME,
+                "description": _TOOL_DESCRIPTION,
+                "input_schema": VERDICT_SCHEMA,
+            }
+        ],
+        "max_tokens": _max_tokens(settings.max_tokens, budget, info),
+    }
+    if budget is not None:
+        params["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        params["tool_choice"] = {"type": "auto"}
+    else:
+        params["tool_choice"] = {"type": "tool", "name": VERDICT_TOOL_NAME}
+        if settings.temperature is not None and info.supports_temperature:
+            params["temperature"] = settings.temperature
+    return params
+
+
+def _max_tokens(answer: int, budget: int | None, info: ModelInfo) -> int:
+    total = answer + (budget or 0)
+    cap = info.max_output_tokens
+    if cap is not None and total > cap:
+        if budget is not None and cap <= budget:
+            raise ConfigError(
+                f"{PROVIDER}/{info.model} allows {cap} output tokens, "
+                f"less than the thinking budget {budget}: lower the reasoning effort"
+            )
+        total = cap
+    return total
+
+
+def parse_message(
+    message: anthropic.types.Message,
+    rendered: RenderedPrompt,
+    info: ModelInfo,
+    *,
+    latency_s: float,
+    extra_flags: tuple[str, ...] = (),
+) -> Verdict:
+    """A Messages API reply -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason."""
+    stop = message.stop_reason
+    if stop in ("max_tokens", "model_context_window_exceeded"):
+        raise JudgeOutputInvalid(f"truncated: stop_reason={stop} before the verdict was complete")
+    if stop == "refusal":
+        raise JudgeOutputInvalid("refused: the model declined to judge (stop_reason=refusal)")
+    calls = [
+        b for b in message.content if b.type == "tool_use" and b.name == VERDICT_TOOL_NAME
+    ]
+    if not calls:
+        raise JudgeOutputInvalid(
+            f"no {VERDICT_TOOL_NAME} tool call in the reply (stop_reason={stop})"
+        )
+    if len(calls) > 1:
+        raise JudgeOutputInvalid(f"{len(calls)} {VERDICT_TOOL_NAME} tool calls, expected one")
+    parsed = parse_verdict_payload(calls[0].input)
+    return Verdict(
+        winner=parsed.winner,
+        p_a=p_a_from_confidence(parsed.winner, parsed.confidence),
+        justification=parsed.justification,
+        provider=PROVIDER,
+        model=info.model,
+        request_sha256=rendered.request_sha256,
+        usage=usage_from(message.usage),
+        confidence=float(parsed.confidence),
+        cost_usd=None,
+        latency_s=latency_s,
+        raw_response=message.model_dump_json(),
+        flags=(*rendered.flags, "p_a:confidence", *extra_flags),
+    )
+
+
+def usage_from(usage: Any) -> Usage:
+    """The SDK usage -> :class:`Usage` (``input_tokens`` excludes cache reads and writes)."""
+    return Usage(
+        input_tokens=usage.input_tokens or 0,
+        output_tokens=usage.output_tokens or 0,
+        cache_read_tokens=getattr(usage, "cache_read_input_tokens", None) or 0,
+        cache_write_tokens=getattr(usage, "cache_creation_input_tokens", None) or 0,
+    )
+
+
+def classify_sdk_error(exc: anthropic.APIError) -> JudgeError:
+    """One SDK exception -> the error hierarchy."""
+    if isinstance(exc, anthropic.APITimeoutError):
+        return JudgeUnavailable("anthropic API call timed out")
+    if isinstance(exc, anthropic.APIConnectionError):
+        return JudgeUnavailable(f"cannot reach the anthropic API: {exc}")
+    if isinstance(exc, anthropic.APIStatusError):
+        body = exc.body if isinstance(exc.body, Mapping) else {}
+        error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+        detail = str(error.get("message") or exc.message)
+        return classify_status(
+            exc.status_code,
+            detail,
+            provider=PROVIDER,
+            env_var=ENV_VAR,
+            headers=dict(exc.response.headers),
+        )
+    return JudgeUnavailable(f"anthropic API returned an unusable response: {exc}")

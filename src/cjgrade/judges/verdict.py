@@ -1,0 +1,333 @@
+"""The verdict contract: the JSON a judge must return, its strict parser, and the mappings from
+a stated confidence or from token log-probabilities to ``p_a`` (probability that A is better).
+
+One schema, one confidence scale, one justification limit, used by every provider adapter and
+quoted verbatim in the response instructions (``prompt.py``), so the model, the schema and the
+parser can never disagree (original defects 1 and 3).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+from cjgrade.errors import (
+    JudgeAuthError,
+    JudgeError,
+    JudgeOutputInvalid,
+    JudgeRateLimited,
+    JudgeUnavailable,
+)
+from cjgrade.judges.base import Winner
+
+__all__ = [
+    "CONFIDENCE_MEANINGS",
+    "CONFIDENCE_TO_P_CHOSEN",
+    "JUSTIFICATION_MAX_CHARS",
+    "VERDICT_SCHEMA",
+    "VERDICT_TOOL_NAME",
+    "ParsedVerdict",
+    "TokenLogprob",
+    "classify_status",
+    "describe_confidence_scale",
+    "openai_response_schema",
+    "p_a_from_confidence",
+    "p_a_from_logprobs",
+    "parse_retry_after",
+    "parse_verdict_json",
+    "parse_verdict_payload",
+]
+
+VERDICT_TOOL_NAME = "record_verdict"
+"""Name of the tool (Anthropic) / response format (OpenAI) that carries the verdict."""
+
+JUSTIFICATION_MAX_CHARS = 600
+"""Hard limit on the justification, in characters (not words), in schema and instructions."""
+
+CONFIDENCE_MEANINGS: dict[int, str] = {
+    1: "a near toss-up; the chosen essay is only marginally better",
+    2: "slightly better; a careful second reader could disagree",
+    3: "clearly better on balance",
+    4: "better on most criteria of the rubric",
+    5: "better on every important criterion; not a close call",
+}
+"""The one confidence scale (integers 1-5), stated in the instructions and the schema."""
+
+CONFIDENCE_TO_P_CHOSEN: dict[int, float] = {1: 0.55, 2: 0.65, 3: 0.75, 4: 0.85, 5: 0.95}
+"""Probability that the *chosen* essay is better, per stated confidence.
+
+Linear in steps of 0.10, symmetric around 0.5: level 1 is not a coin flip (the judge still had
+to pick a side) and level 5 stays below 1 so a single verdict can never make a Bradley-Terry
+estimate diverge. It is a prior, not a calibration; a calibrated map fitted on human-judged pairs
+can replace it without touching the adapters."""
+
+_WINNER_VALUES = ("A", "B")
+
+
+def _describe_justification() -> str:
+    return (
+        f"at most {JUSTIFICATION_MAX_CHARS} characters: the decisive reasons, "
+        "referring to the essays only as A and B"
+    )
+
+
+VERDICT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "justification": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": JUSTIFICATION_MAX_CHARS,
+            "description": _describe_justification(),
+        },
+        "winner": {
+            "type": "string",
+            "enum": list(_WINNER_VALUES),
+            "description": "The better essay: A (shown first) or B (shown second).",
+        },
+        "confidence": {
+            "type": "integer",
+            "minimum": 1,
+            "maximum": 5,
+            "description": "How sure you are, 1-5: "
+            + "; ".join(f"{k} = {v}" for k, v in CONFIDENCE_MEANINGS.items()),
+        },
+    },
+    "required": ["justification", "winner", "confidence"],
+    "additionalProperties": False,
+}
+"""The verdict JSON schema. Justification comes first so the model states its reasons before
+it commits to a winner."""
+
+
+def openai_response_schema() -> dict[str, Any]:
+    """The verdict schema in the subset OpenAI strict structured outputs accepts.
+
+    Strict mode rejects ``minLength``/``maxLength`` but supports ``pattern`` and ``enum``, so the
+    same limits are expressed that way: the justification is 1 to 600 characters by pattern,
+    confidence an integer enum 1..5.
+    """
+    schema = json.loads(json.dumps(VERDICT_SCHEMA))
+    just = schema["properties"]["justification"]
+    del just["minLength"], just["maxLength"]
+    just["pattern"] = "^[\\s\\S]{1," + str(JUSTIFICATION_MAX_CHARS) + "}$"
+    conf = schema["properties"]["confidence"]
+    del conf["minimum"], conf["maximum"]
+    conf["enum"] = [1, 2, 3, 4, 5]
+    return schema
+
+
+def describe_confidence_scale() -> str:
+    """The confidence scale as one line per level, for the response instructions."""
+    return "\n".join(f"  {k} = {v}" for k, v in CONFIDENCE_MEANINGS.items())
+
+
+@dataclass(frozen=True)
+class ParsedVerdict:
+    """The three fields of a valid verdict."""
+
+    winner: Winner
+    confidence: int
+    justification: str
+
+
+def parse_verdict_payload(payload: object) -> ParsedVerdict:
+    """Validate a decoded verdict object against :data:`VERDICT_SCHEMA`, strictly.
+
+    Raises
+    ------
+    JudgeOutputInvalid
+        With the reason, for anything that is not exactly a valid verdict. There is no default
+        winner and no rescaling of out-of-range confidences.
+    """
+    if not isinstance(payload, Mapping):
+        raise JudgeOutputInvalid(f"verdict is not a JSON object: {type(payload).__name__}")
+    required = set(VERDICT_SCHEMA["required"])
+    missing = sorted(required - set(payload))
+    if missing:
+        raise JudgeOutputInvalid(f"verdict lacks required field(s): {', '.join(missing)}")
+    extra = sorted(set(payload) - required)
+    if extra:
+        raise JudgeOutputInvalid(f"verdict has unexpected field(s): {', '.join(extra)}")
+    winner = payload["winner"]
+    if not isinstance(winner, str) or winner not in _WINNER_VALUES:
+        raise JudgeOutputInvalid(f"winner must be exactly 'A' or 'B', got {winner!r}")
+    confidence = payload["confidence"]
+    # bool is an int subclass; 3.0 from a lax JSON encoder is accepted as the integer 3.
+    if isinstance(confidence, bool) or not isinstance(confidence, int | float):
+        raise JudgeOutputInvalid(f"confidence must be an integer 1-5, got {confidence!r}")
+    if confidence != int(confidence) or not 1 <= confidence <= 5:
+        raise JudgeOutputInvalid(f"confidence must be an integer 1-5, got {confidence!r}")
+    justification = payload["justification"]
+    if not isinstance(justification, str) or not justification.strip():
+        raise JudgeOutputInvalid("justification must be a non-empty string")
+    if len(justification) > JUSTIFICATION_MAX_CHARS:
+        raise JudgeOutputInvalid(
+            f"justification has {len(justification)} characters, "
+            f"the limit is {JUSTIFICATION_MAX_CHARS}"
+        )
+    return ParsedVerdict(Winner(winner), int(confidence), justification)
+
+
+def parse_verdict_json(text: str | None) -> ParsedVerdict:
+    """Parse a JSON document (the whole reply, nothing around it) into a verdict."""
+    if text is None or not text.strip():
+        raise JudgeOutputInvalid("empty reply: no verdict JSON")
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise JudgeOutputInvalid(f"reply is not valid JSON ({exc.msg} at char {exc.pos})") from exc
+    return parse_verdict_payload(payload)
+
+
+def p_a_from_confidence(winner: Winner, confidence: int) -> float:
+    """Probability that A is better from the winner and the stated confidence (1-5)."""
+    if confidence not in CONFIDENCE_TO_P_CHOSEN:
+        raise ValueError(f"confidence must be an integer 1-5, got {confidence!r}")
+    p_chosen = CONFIDENCE_TO_P_CHOSEN[confidence]
+    return p_chosen if winner is Winner.A else 1.0 - p_chosen
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token with its alternatives (``top``: token -> log-probability)."""
+
+    token: str
+    logprob: float
+    top: Mapping[str, float]
+
+
+def p_a_from_logprobs(tokens: Sequence[TokenLogprob], content: str) -> float | None:
+    """Probability that A is better from the log-probabilities of the winner token.
+
+    Finds the token that carries the ``winner`` value in the generated JSON ``content``, then
+    renormalises the probability mass of the alternatives ``A`` and ``B`` at that position:
+    ``p_a = P(A) / (P(A) + P(B))``. An alternative absent from the top list gets no mass, which
+    is conservative only in that the top list is truncated; a winner token without either letter
+    among its alternatives gives ``None`` (fall back to the stated confidence).
+
+    Returns ``None`` when the tokens do not reproduce ``content`` or the winner token is not
+    found, never a guess.
+    """
+    if "".join(t.token for t in tokens) != content:
+        return None
+    value_at = _winner_value_offset(content)
+    if value_at is None:
+        return None
+    offset = 0
+    for tok in tokens:
+        end = offset + len(tok.token)
+        if offset <= value_at < end:
+            return _renormalise_ab(tok, content[value_at])
+        offset = end
+    return None
+
+
+def _winner_value_offset(content: str) -> int | None:
+    """Character offset of the letter inside the top-level ``"winner": "X"`` of ``content``."""
+    try:
+        payload = json.loads(content)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(payload, dict) or payload.get("winner") not in _WINNER_VALUES:
+        return None
+    try:
+        return _scan_for_winner(content)
+    except (ValueError, IndexError):
+        return None
+
+
+def _scan_for_winner(content: str) -> int | None:
+    decoder = json.JSONDecoder()
+    pos = content.index("{") + 1
+    while pos < len(content):
+        key_start = content.index('"', pos)
+        key, pos = decoder.raw_decode(content, key_start)
+        pos = content.index(":", pos) + 1
+        while content[pos] in " \t\r\n":
+            pos += 1
+        value_start = pos
+        _, pos = decoder.raw_decode(content, value_start)
+        if key == "winner":
+            return value_start + 1
+        comma = content.find(",", pos)
+        if comma < 0:
+            return None
+        pos = comma + 1
+    return None
+
+
+def _renormalise_ab(tok: TokenLogprob, chosen: str) -> float | None:
+    """P(A) / (P(A) + P(B)) at one token position, from its top alternatives."""
+    mass = {"A": 0.0, "B": 0.0}
+    alternatives = dict(tok.top)
+    alternatives.setdefault(tok.token, tok.logprob)
+    for text, logprob in alternatives.items():
+        letter = text.strip().strip('"')
+        if letter in mass and math.isfinite(logprob):
+            mass[letter] += math.exp(logprob)
+    total = mass["A"] + mass["B"]
+    if total <= 0.0 or mass[chosen] <= 0.0:
+        return None
+    return mass["A"] / total
+
+
+# --- provider failures -> the error hierarchy (shared by every HTTP adapter) -----------------
+
+
+def parse_retry_after(headers: Mapping[str, str] | None) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` / ``Retry-After`` (seconds or an HTTP date)."""
+    if not headers:
+        return None
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "retry-after-ms" in lowered:
+        try:
+            return max(0.0, float(lowered["retry-after-ms"]) / 1000.0)
+        except ValueError:
+            pass
+    value = lowered.get("retry-after")
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def classify_status(
+    status: int,
+    detail: str,
+    *,
+    provider: str,
+    env_var: str | None,
+    headers: Mapping[str, str] | None = None,
+    error_code: str | None = None,
+) -> JudgeError:
+    """Map one HTTP failure to the error hierarchy (one attempt, the runtime decides retries).
+
+    401/403 -> :class:`JudgeAuthError` naming the key variable; 429 ->
+    :class:`JudgeRateLimited` with ``Retry-After`` (unless the quota is exhausted, which waiting
+    cannot fix); 408/409/5xx/529 -> :class:`JudgeUnavailable`; any other 4xx -> a non-retryable
+    :class:`JudgeError`.
+    """
+    where = f"{provider} API returned HTTP {status}: {detail}"
+    if status in (401, 403):
+        hint = f"check {env_var}" if env_var else "check the API key of the server"
+        return JudgeAuthError(f"{where} ({hint})")
+    if status == 429:
+        if error_code == "insufficient_quota":
+            return JudgeError(f"{where} (the account's quota is exhausted; add credit)")
+        return JudgeRateLimited(where, retry_after=parse_retry_after(headers))
+    if status in (408, 409) or status >= 500:
+        return JudgeUnavailable(where)
+    return JudgeError(where)

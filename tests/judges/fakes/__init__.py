@@ -1,0 +1,1 @@
+"""Local HTTP servers that speak the providers' APIs, for wire-level tests through the SDKs."""
