@@ -21,12 +21,21 @@ models"; Agresti, *Categorical Data Analysis*, ch. 11.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import numpy as np
 from numpy.typing import NDArray
 from scipy.sparse import csgraph, csr_matrix
+from scipy.special import expit
 
 from cjgrade.errors import ConvergenceError, InputError
+from cjgrade.stats.btsolver import (
+    AggregatedPairs,
+    Information,
+    aggregate_pairs,
+    information_diagonal,
+    weighted_count,
+)
 
 __all__ = ["BTFit", "PairwiseData", "fit_bradley_terry"]
 
@@ -82,7 +91,11 @@ class PairwiseData:
             if position_known is None
             else np.asarray(position_known, dtype=np.bool_).ravel()
         )
-        j = np.full(m, -1, dtype=np.intp) if judge is None else np.asarray(judge, dtype=np.intp)
+        j = (
+            np.full(m, -1, dtype=np.intp)
+            if judge is None
+            else np.asarray(judge, dtype=np.intp).ravel()
+        )
         w = np.ones(m) if weight is None else np.asarray(weight, dtype=np.float64).ravel()
         for name, arr in (("y", y_arr), ("position_known", pk), ("judge", j), ("weight", w)):
             if arr.size != m:
@@ -105,6 +118,9 @@ class PairwiseData:
         return int(self.a.size)
 
 
+SEMethod = Literal["fisher", "diagonal", "none"]
+
+
 @dataclass(frozen=True)
 class BTFit:
     """Result of :func:`fit_bradley_terry`.
@@ -112,17 +128,23 @@ class BTFit:
     Attributes
     ----------
     theta : abilities on the logit scale, centred to sum to zero when ``alpha == 0``.
-    se : standard error of each theta (from the Fisher information; sum-to-zero constrained
-        when ``alpha == 0``, posterior curvature when ``alpha > 0``).
+    se : standard error of each theta. ``se_method="fisher"``: square root of the diagonal of
+        the inverse Fisher information, sum-to-zero constrained when ``alpha == 0`` (posterior
+        curvature when ``alpha > 0``). ``"diagonal"``: ``1/sqrt`` of the information's diagonal
+        (sirt's ``se.theta``; ignores the opponents' uncertainty, so slightly too small).
+        ``"none"``: NaN.
     position_effect : estimated first-position (A-slot) log-odds advantage, or None.
     position_se : its standard error, or None.
-    log_likelihood : log-likelihood at the optimum (without the prior term).
+    log_likelihood : log-likelihood of the observed outcomes at the estimate (no prior term,
+        no score adjustment).
     n_iter : Newton iterations used.
     alpha : the Gaussian prior precision used.
     isolated : items with no comparisons.
     extreme : items that won or lost every comparison they took part in.
     components : number of connected components of the comparison graph (items with no
         comparisons excluded).
+    eps : the score adjustment used (0 = plain maximum likelihood).
+    se_method : how ``se`` was computed.
     """
 
     theta: FloatArray
@@ -135,36 +157,88 @@ class BTFit:
     isolated: tuple[int, ...] = field(default=())
     extreme: tuple[int, ...] = field(default=())
     components: int = 1
+    eps: float = 0.0
+    se_method: str = "fisher"
 
 
-def _sigmoid(x: FloatArray) -> FloatArray:
-    out: FloatArray = np.empty_like(x)
-    pos = x >= 0
-    out[pos] = 1.0 / (1.0 + np.exp(-x[pos]))
-    ex = np.exp(x[~pos])
-    out[~pos] = ex / (1.0 + ex)
-    return out
-
-
-def _components(data: PairwiseData, active: BoolArray) -> tuple[int, IntArray]:
-    graph = csr_matrix(
-        (np.ones(data.n_comparisons), (data.a, data.b)), shape=(data.n_items, data.n_items)
-    )
+def _component_labels(agg: AggregatedPairs) -> IntArray:
+    n = agg.n_items
+    graph = csr_matrix((np.ones(agg.lo.size), (agg.lo, agg.hi)), shape=(n, n))
     _, labels = csgraph.connected_components(graph, directed=False)
-    labels = np.asarray(labels, dtype=np.intp)
+    return np.asarray(labels, dtype=np.intp)
+
+
+def _scores(agg: AggregatedPairs) -> tuple[FloatArray, FloatArray]:
+    """Weighted score (wins, ties as halves, soft outcomes as expected wins) and count."""
+    n = agg.n_items
+    wy = agg.w * agg.y
+    score = weighted_count(agg.a, wy, n) + weighted_count(agg.b, agg.w - wy, n)
+    count = weighted_count(agg.a, agg.w, n) + weighted_count(agg.b, agg.w, n)
+    return score, count
+
+
+def _check_identified(
+    agg: AggregatedPairs, count: FloatArray, score: FloatArray, alpha: float, eps: float
+) -> tuple[tuple[int, ...], tuple[int, ...], int]:
+    """Return (isolated, extreme, components); raise when the MLE does not exist."""
+    active = count > 0
+    isolated = tuple(int(i) for i in np.flatnonzero(~active))
+    labels = _component_labels(agg)
     comp_ids = np.unique(labels[active])
-    return int(comp_ids.size), labels
+    n_comp = int(comp_ids.size)
+    tiny = 1e-12 * np.maximum(count, 1.0)
+    extreme_mask = active & ((score <= tiny) | (score >= count - tiny))
+    extreme = tuple(int(i) for i in np.flatnonzero(extreme_mask))
+    if alpha > 0.0:
+        return isolated, extreme, n_comp
+    if isolated:
+        raise ConvergenceError(
+            f"{len(isolated)} item(s) have no comparisons (e.g. items {list(isolated)[:10]}); "
+            "add comparisons for them or use a prior (alpha > 0)"
+        )
+    if n_comp > 1:
+        groups = [np.flatnonzero(labels == c)[:5].tolist() for c in comp_ids[:5]]
+        raise ConvergenceError(
+            f"the comparison graph has {n_comp} disconnected components (e.g. items "
+            f"{groups}); the scale is not identified — add comparisons across them or use a "
+            "prior (alpha > 0)"
+        )
+    if extreme and eps == 0.0:
+        raise ConvergenceError(
+            f"{len(extreme)} item(s) won or lost every comparison (e.g. items "
+            f"{list(extreme)[:10]}), so their maximum-likelihood ability is infinite; use a prior "
+            "(alpha > 0) or a score adjustment (eps > 0)"
+        )
+    return isolated, extreme, n_comp
 
 
-def _extreme_items(data: PairwiseData) -> IntArray:
-    """Items whose (weighted) score is 0 or equal to their number of comparisons."""
-    n = data.n_items
-    score = np.bincount(data.a, data.weight * data.y, n) + np.bincount(
-        data.b, data.weight * (1.0 - data.y), n
-    )
-    count = np.bincount(data.a, data.weight, n) + np.bincount(data.b, data.weight, n)
-    mask = (count > 0) & ((score <= 1e-12) | (score >= count - 1e-12))
-    return np.flatnonzero(mask).astype(np.intp)
+def _adjusted_scores(score: FloatArray, count: FloatArray, eps: float) -> FloatArray:
+    """sirt's epsilon adjustment: ``eps + (n - 2 eps) * score / n`` for every compared item."""
+    if eps == 0.0:
+        return score
+    active = count > 0
+    if np.any(active & (count <= 2.0 * eps)):
+        raise InputError(
+            f"eps={eps} is too large for items with total comparison weight <= {2 * eps}; "
+            "use a smaller eps"
+        )
+    ratio = np.divide(score, count, out=np.zeros_like(score), where=active)
+    return np.where(active, eps + (count - 2.0 * eps) * ratio, 0.0)
+
+
+def _starting_point(score: FloatArray, count: FloatArray) -> FloatArray:
+    """Log-odds of each item's smoothed win proportion: a cheap start that saves Newton steps."""
+    prop = (score + 0.5) / (count + 1.0)
+    return np.log(prop) - np.log1p(-prop)
+
+
+def _objective(
+    agg: AggregatedPairs, theta: FloatArray, gamma: float, shift: FloatArray, alpha: float
+) -> float:
+    """Penalised log-likelihood plus the linear score-adjustment term (a merit function)."""
+    eta = theta[agg.a] - theta[agg.b] + gamma * agg.pk
+    ll = float(np.sum(agg.w * (agg.y * eta - np.logaddexp(0.0, eta))))
+    return ll + float(shift @ theta) - 0.5 * alpha * float(theta @ theta)
 
 
 def fit_bradley_terry(
@@ -175,8 +249,11 @@ def fit_bradley_terry(
     initial_params: FloatArray | None = None,
     max_iter: int = 100,
     tol: float = 1e-9,
+    eps: float = 0.0,
+    se_method: SEMethod = "fisher",
+    max_dense_se: int = 6000,
 ) -> BTFit:
-    """Fit the Bradley-Terry model by Newton-Raphson.
+    """Fit the Bradley-Terry model by Newton-Raphson on the aggregated comparison graph.
 
     Parameters
     ----------
@@ -185,6 +262,15 @@ def fit_bradley_terry(
     position_effect : estimate a first-position effect from comparisons with known positions.
     initial_params : warm start for theta (e.g. the previous round's estimates).
     max_iter, tol : Newton iteration limit and convergence tolerance on the max step.
+    eps : score adjustment of Bertoli-Barsotti, Lando & Punzo (2014) as in ``sirt::btm``: each
+        item's score ``s`` out of ``n`` becomes ``eps + (n - 2 eps) s / n`` (0 = none; sirt's
+        default is 0.3). It keeps all-win/all-loss items finite. With ``alpha == 0`` the adjusted
+        scores need not add up to the number of comparisons; like sirt we solve
+        ``adjusted score - expected score = c * information`` with ``sum(theta) == 0``.
+    se_method : ``"fisher"`` (exact, dense: O(n^2) memory), ``"diagonal"`` (sirt-style
+        ``1/sqrt(diag(information))``, memory linear) or ``"none"`` (NaN; fastest).
+    max_dense_se : refuse ``se_method="fisher"`` above this many items rather than allocate an
+        n-by-n matrix silently.
 
     Returns
     -------
@@ -193,119 +279,151 @@ def fit_bradley_terry(
     Raises
     ------
     ConvergenceError
-        Without a prior, when the comparison graph is disconnected or an item won or lost all
-        its comparisons (the MLE does not exist); the message names the items/components.
-    """
-    if alpha < 0:
-        raise InputError("alpha must be non-negative")
-    n = data.n_items
-    counts = np.bincount(data.a, minlength=n) + np.bincount(data.b, minlength=n)
-    active = counts > 0
-    isolated = tuple(int(i) for i in np.flatnonzero(~active))
-    n_comp, labels = _components(data, active)
-    extreme = tuple(int(i) for i in _extreme_items(data))
-    if alpha == 0.0:
-        if isolated:
-            raise ConvergenceError(
-                f"items {list(isolated)[:10]} have no comparisons; add comparisons or use a "
-                "prior (alpha > 0)"
-            )
-        if n_comp > 1:
-            groups = [np.flatnonzero(labels == c)[:5].tolist() for c in np.unique(labels)][:5]
-            raise ConvergenceError(
-                f"comparison graph has {n_comp} disconnected components (e.g. items {groups}); "
-                "the scale is not identified — add comparisons across them or use a prior"
-            )
-        if extreme:
-            raise ConvergenceError(
-                f"items {list(extreme)[:10]} won or lost every comparison, so their maximum-"
-                "likelihood ability is infinite; use a prior (alpha > 0) or a score adjustment"
-            )
+        Without a prior, when the comparison graph is disconnected, an item has no comparisons,
+        or (without ``eps``) an item won or lost all its comparisons; the message names them.
+    InputError
+        For invalid options.
 
-    pk = data.position_known.astype(np.float64)
-    use_gamma = position_effect and bool(pk.any())
-    theta = np.zeros(n) if initial_params is None else np.array(initial_params, dtype=np.float64)
-    if theta.shape != (n,):
-        raise InputError(f"initial_params must have shape ({n},)")
+    References
+    ----------
+    Bradley & Terry (1952); Hunter (2004); Bertoli-Barsotti, Lando & Punzo (2014) "Estimating a
+    Rasch model via fuzzy empirical probability functions"; Robitzsch, ``sirt::btm``.
+    """
+    if alpha < 0 or not np.isfinite(alpha):
+        raise InputError("alpha must be a finite non-negative number")
+    if not 0.0 <= eps < 0.5:
+        raise InputError("eps must be in [0, 0.5)")
+    if se_method not in ("fisher", "diagonal", "none"):
+        raise InputError(f"unknown se_method {se_method!r}; use fisher, diagonal or none")
+    n = data.n_items
+    use_gamma = position_effect and bool(np.any(data.position_known & (data.weight > 0)))
+    if se_method == "fisher" and n > max_dense_se:
+        raise InputError(
+            f"exact standard errors for {n} items need a dense {n}x{n} matrix "
+            f"({8 * n * n / 1e9:.1f} GB); pass se_method='diagonal' (memory-linear, sirt-style) "
+            "or 'none', or raise max_dense_se"
+        )
+    agg = aggregate_pairs(
+        n, data.a, data.b, data.y, data.weight, data.position_known, keep_orientation=use_gamma
+    )
+    score, count = _scores(agg)
+    isolated, extreme, n_comp = _check_identified(agg, count, score, alpha, eps)
+    s_adj = _adjusted_scores(score, count, eps)
+    shift = s_adj - score
+
+    if initial_params is None:
+        theta = _starting_point(score, count)
+    else:
+        theta = np.array(initial_params, dtype=np.float64)
+    if theta.shape != (n,) or not np.all(np.isfinite(theta)):
+        raise InputError(f"initial_params must be {n} finite numbers")
     if alpha == 0.0:
         theta -= theta.mean()
     gamma = 0.0
-    w, y, a, b = data.weight, data.y, data.a, data.b
-    n_par = n + (1 if use_gamma else 0)
-
-    def info_matrix(p: FloatArray) -> FloatArray:
-        v = w * p * (1.0 - p)
-        h = np.zeros((n_par, n_par))
-        np.add.at(h, (a, a), v)
-        np.add.at(h, (b, b), v)
-        np.add.at(h, (a, b), -v)
-        np.add.at(h, (b, a), -v)
-        if use_gamma:
-            vg = v * pk
-            g_col = np.bincount(a, vg, n) - np.bincount(b, vg, n)
-            h[:n, n] = g_col
-            h[n, :n] = g_col
-            h[n, n] = vg.sum()
-        h[:n, :n] += alpha * np.eye(n)
-        return h
-
+    a, b, w, pk = agg.a, agg.b, agg.w, agg.pk
+    wy_pk = float(np.sum(w * agg.y * pk))
+    converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        p = _sigmoid(theta[a] - theta[b] + gamma * pk)
-        r = w * (y - p)
-        grad = np.bincount(a, r, n) - np.bincount(b, r, n) - alpha * theta
+        p = expit(theta[a] - theta[b] + gamma * pk)
+        wp = w * p
+        expected = weighted_count(a, wp, n) + weighted_count(b, w - wp, n)
+        v = wp * (1.0 - p)
+        info = Information(agg, v, alpha, use_gamma=use_gamma)
+        grad = s_adj - expected - alpha * theta
+        if alpha == 0.0 and eps > 0.0:
+            # sirt's fixed point: the adjusted scores' surplus is spread by information.
+            grad -= (grad.sum() / info.diag.sum()) * info.diag
         if use_gamma:
-            grad = np.append(grad, float((r * pk).sum()))
-        h = info_matrix(p)
-        if alpha == 0.0:
-            # Fix the constant direction by adding the projector onto it.
-            h[:n, :n] += 1.0 / n
-        try:
-            step = np.linalg.solve(h, grad)
-        except np.linalg.LinAlgError as exc:  # pragma: no cover - guarded by checks above
-            raise ConvergenceError(f"singular information matrix: {exc}") from exc
-        theta = theta + step[:n]
-        if use_gamma:
-            gamma += float(step[n])
-        if alpha == 0.0:
-            theta -= theta.mean()
-        if float(np.max(np.abs(step))) < tol:
+            grad = np.append(grad, wy_pk - float(wp @ pk))
+        # Inexact Newton: loose linear solves far from the optimum, tight ones near it.
+        rtol = float(np.clip(1e-2 * np.max(np.abs(grad)), 1e-12, 1e-3))
+        step = info.solve(grad, rtol=rtol)
+        theta, gamma, step_size = _damped_update(agg, theta, gamma, step, shift, alpha, n)
+        if step_size < tol:
+            converged = True
             break
-    else:
-        raise ConvergenceError(f"Newton-Raphson did not converge in {max_iter} iterations")
+    if not converged:
+        raise ConvergenceError(
+            f"Newton-Raphson did not converge in {max_iter} iterations (last step "
+            f"{step_size:.3g}); raise max_iter or use a prior (alpha > 0)"
+        )
+    return _finish(
+        agg, theta, gamma, alpha, eps, use_gamma, se_method, n_iter, isolated, extreme, n_comp
+    )
 
-    p = _sigmoid(theta[a] - theta[b] + gamma * pk)
-    h = info_matrix(p)
+
+def _damped_update(
+    agg: AggregatedPairs,
+    theta: FloatArray,
+    gamma: float,
+    step: FloatArray,
+    shift: FloatArray,
+    alpha: float,
+    n: int,
+) -> tuple[FloatArray, float, float]:
+    """Take the Newton step, halving it while a large step lowers the objective.
+
+    Only steps longer than 0.5 logits are checked: near the solution Newton's full step is
+    right, and with ``eps`` (sirt's fixed point) the step is not an exact ascent direction of
+    the merit function, so checking small steps would stall the iteration.
+    """
+    size = float(np.max(np.abs(step))) if step.size else 0.0
+    if size > 0.5:
+        f0 = _objective(agg, theta, gamma, shift, alpha)
+        for _ in range(30):
+            new_t = theta + step[:n]
+            new_g = gamma + (float(step[n]) if step.size > n else 0.0)
+            if _objective(agg, new_t, new_g, shift, alpha) >= f0 - 1e-10 * (1.0 + abs(f0)):
+                break
+            step = 0.5 * step
+    new_theta = theta + step[:n]
     if alpha == 0.0:
-        cov = np.linalg.pinv(h[:n, :n] + 1.0 / n) - 1.0 / n if not use_gamma else None
-        if use_gamma:
-            full = h.copy()
-            full[:n, :n] += 1.0 / n
-            inv = np.linalg.inv(full)
-            # Remove the constant direction from the theta block.
-            centre = np.eye(n) - 1.0 / n
-            cov_t = centre @ inv[:n, :n] @ centre
-            se = np.sqrt(np.clip(np.diag(cov_t), 0.0, None))
-            gamma_se = float(np.sqrt(inv[n, n]))
-        else:
-            assert cov is not None
-            se = np.sqrt(np.clip(np.diag(cov), 0.0, None))
-            gamma_se = None
+        new_theta -= new_theta.mean()
+    new_gamma = gamma + (float(step[n]) if step.size > n else 0.0)
+    return new_theta, new_gamma, float(np.max(np.abs(step))) if step.size else 0.0
+
+
+def _finish(
+    agg: AggregatedPairs,
+    theta: FloatArray,
+    gamma: float,
+    alpha: float,
+    eps: float,
+    use_gamma: bool,
+    se_method: SEMethod,
+    n_iter: int,
+    isolated: tuple[int, ...],
+    extreme: tuple[int, ...],
+    n_comp: int,
+) -> BTFit:
+    n = agg.n_items
+    p = expit(theta[agg.a] - theta[agg.b] + gamma * agg.pk)
+    v = agg.w * p * (1.0 - p)
+    if se_method == "fisher":
+        var_t, var_g = Information(agg, v, alpha, use_gamma=use_gamma).covariance_diagonal()
+        se = np.sqrt(np.clip(var_t, 0.0, None))
+        gamma_se = float(np.sqrt(max(var_g, 0.0)))
+    elif se_method == "diagonal":
+        se = 1.0 / np.sqrt(information_diagonal(agg, v, alpha))
+        hgg = float(np.sum(v * agg.pk))
+        gamma_se = 1.0 / np.sqrt(hgg) if hgg > 0 else float("nan")
     else:
-        inv = np.linalg.inv(h)
-        se = np.sqrt(np.clip(np.diag(inv)[:n], 0.0, None))
-        gamma_se = float(np.sqrt(inv[n, n])) if use_gamma else None
-    eps = 1e-300
-    ll = float(np.sum(w * (y * np.log(p + eps) + (1.0 - y) * np.log(1.0 - p + eps))))
+        se = np.full(n, np.nan)
+        gamma_se = float("nan")
+    tiny = 1e-300
+    ll = float(np.sum(agg.w * (agg.y * np.log(p + tiny) + (1.0 - agg.y) * np.log(1.0 - p + tiny))))
     return BTFit(
         theta=theta,
         se=se,
         position_effect=gamma if use_gamma else None,
-        position_se=gamma_se,
+        position_se=gamma_se if use_gamma else None,
         log_likelihood=ll,
         n_iter=n_iter,
         alpha=alpha,
         isolated=isolated,
         extreme=extreme,
         components=n_comp,
+        eps=eps,
+        se_method=se_method,
     )
