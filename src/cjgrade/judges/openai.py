@@ -1,0 +1,274 @@
+"""``openai/<model>``: chat completions through the official ``openai`` SDK (``AsyncOpenAI``),
+and any OpenAI-compatible server (vLLM, llama.cpp server, Ollama, OpenRouter) via ``base_url``.
+
+One attempt per call; the runtime around the adapters retries, limits, caches and prices.
+
+- Structured outputs: ``response_format`` = strict ``json_schema`` of the verdict.
+- Reasoning models (``ModelInfo.supports_reasoning``): no temperature, ``max_completion_tokens``
+  (the verdict budget plus a reasoning allowance per effort), ``reasoning_effort``.
+- Other models: ``temperature`` when supported, ``max_tokens`` on compatible servers (which do
+  not all know ``max_completion_tokens``) and ``max_completion_tokens`` on api.openai.com;
+  ``logprobs`` with the top 5 alternatives when the model supports them, so ``p_a`` comes from
+  the winner token's probabilities instead of the stated confidence.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from cjgrade.errors import (
+    ConfigError,
+    JudgeAuthError,
+    JudgeError,
+    JudgeOutputInvalid,
+    JudgeUnavailable,
+)
+
+try:
+    import openai
+except ImportError as exc:  # pragma: no cover - exercised only without the extra
+    raise ConfigError("the OpenAI SDK is not installed: pip install 'cjgrade[openai]'") from exc
+
+from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage, Verdict
+from cjgrade.judges.prompt import RenderedPrompt, render_request
+from cjgrade.judges.verdict import (
+    VERDICT_TOOL_NAME,
+    TokenLogprob,
+    classify_status,
+    openai_response_schema,
+    p_a_from_confidence,
+    p_a_from_logprobs,
+    parse_verdict_json,
+)
+
+__all__ = [
+    "ENV_VAR",
+    "LOCAL_SERVER_KEY",
+    "REASONING_ALLOWANCE",
+    "OpenAIJudge",
+    "build_chat_params",
+    "classify_sdk_error",
+    "create_client",
+    "create_judge",
+    "parse_completion",
+]
+
+PROVIDER = "openai"
+ENV_VAR = "OPENAI_API_KEY"
+LOCAL_SERVER_KEY = "no-key-for-local-server"
+"""Sent as the bearer token to an explicit ``base_url`` when no key is set: local servers
+(vLLM, llama.cpp, Ollama) ignore it; a hosted one answers 401, reported as an auth error."""
+
+REASONING_ALLOWANCE: dict[str, int] = {"none": 0, "low": 2048, "medium": 8000, "high": 16000}
+"""Tokens added to ``max_completion_tokens`` for hidden reasoning, per effort (the same budgets
+as Anthropic's extended thinking), so reasoning cannot eat the verdict's own budget."""
+
+TOP_LOGPROBS = 5
+
+
+def create_client(
+    *, api_key: str | None, base_url: str | None, timeout: float
+) -> openai.AsyncOpenAI:
+    """An ``AsyncOpenAI`` with SDK retries disabled.
+
+    Without a key: an error naming ``OPENAI_API_KEY`` for api.openai.com; for an explicit
+    ``base_url`` (a local server) a placeholder key is sent instead.
+    """
+    key = api_key or os.environ.get(ENV_VAR)
+    if not key:
+        if base_url is None:
+            raise JudgeAuthError(
+                f"no OpenAI API key: set {ENV_VAR} (or pass api_key) to use openai/ judges; "
+                "for a local OpenAI-compatible server pass its --base-url"
+            )
+        key = LOCAL_SERVER_KEY
+    return openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
+
+
+def create_judge(
+    info: ModelInfo,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    timeout: float = 120.0,
+) -> OpenAIJudge:
+    """The registry's factory for ``openai/<model>`` (``base_url`` for compatible servers)."""
+    client = create_client(api_key=api_key, base_url=base_url, timeout=timeout)
+    return OpenAIJudge(info, client, compatible_server=base_url is not None)
+
+
+class OpenAIJudge:
+    """One OpenAI (or OpenAI-compatible) model as a :class:`cjgrade.judges.base.Judge`."""
+
+    def __init__(
+        self, info: ModelInfo, client: openai.AsyncOpenAI, *, compatible_server: bool = False
+    ) -> None:
+        self.info = info
+        self.compatible_server = compatible_server
+        self._client = client
+
+    @property
+    def name(self) -> str:
+        return f"{PROVIDER}/{self.info.model}"
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        """One call: render, send, parse. Raises a :class:`JudgeError` subclass on failure."""
+        rendered = render_request(request)
+        params = build_chat_params(rendered, self.info, compatible_server=self.compatible_server)
+        started = time.perf_counter()
+        try:
+            completion = await self._client.chat.completions.create(**params)
+        except openai.APIError as exc:
+            raise classify_sdk_error(exc) from exc
+        except ValueError as exc:  # an unreadable body (e.g. invalid JSON) from the server
+            raise JudgeUnavailable(f"openai API returned an unreadable response: {exc}") from exc
+        return parse_completion(
+            completion, rendered, self.info, latency_s=time.perf_counter() - started
+        )
+
+    async def aclose(self) -> None:
+        await self._client.close()
+
+
+def build_chat_params(
+    rendered: RenderedPrompt, info: ModelInfo, *, compatible_server: bool = False
+) -> dict[str, Any]:
+    """The chat-completions request body (also the ``body`` of a Batch API line)."""
+    settings = rendered.settings
+    effort = settings.reasoning_effort
+    params: dict[str, Any] = {
+        "model": info.model,
+        "messages": [
+            {"role": "system", "content": rendered.system},
+            {"role": "user", "content": rendered.user_text},
+        ],
+        "response_format": {
+            "type": "json_schema",
+            "json_schema": {
+                "name": VERDICT_TOOL_NAME,
+                "strict": True,
+                "schema": openai_response_schema(),
+            },
+        },
+    }
+    if info.supports_reasoning:
+        allowance = REASONING_ALLOWANCE[effort] if effort else REASONING_ALLOWANCE["medium"]
+        params["max_completion_tokens"] = _cap(settings.max_tokens + allowance, info)
+        if effort is not None:
+            params["reasoning_effort"] = effort
+        return params
+    if effort not in (None, "none"):
+        raise ConfigError(
+            f"{PROVIDER}/{info.model} is not a reasoning model: "
+            "use reasoning effort 'none' or a model with reasoning"
+        )
+    limit_key = "max_tokens" if compatible_server else "max_completion_tokens"
+    params[limit_key] = _cap(settings.max_tokens, info)
+    if settings.temperature is not None and info.supports_temperature:
+        params["temperature"] = settings.temperature
+    if info.supports_logprobs:
+        params["logprobs"] = True
+        params["top_logprobs"] = TOP_LOGPROBS
+    return params
+
+
+def _cap(tokens: int, info: ModelInfo) -> int:
+    cap = info.max_output_tokens
+    return min(tokens, cap) if cap is not None else tokens
+
+
+def parse_completion(
+    completion: Any,
+    rendered: RenderedPrompt,
+    info: ModelInfo,
+    *,
+    latency_s: float,
+    extra_flags: tuple[str, ...] = (),
+) -> Verdict:
+    """A chat completion -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason."""
+    if not completion.choices:
+        raise JudgeOutputInvalid("the completion has no choices")
+    choice = completion.choices[0]
+    message = choice.message
+    refusal = getattr(message, "refusal", None)
+    if refusal:
+        raise JudgeOutputInvalid(f"refused: {refusal[:200]}")
+    if choice.finish_reason == "length":
+        raise JudgeOutputInvalid("truncated: finish_reason=length before the verdict was complete")
+    if choice.finish_reason == "content_filter":
+        raise JudgeOutputInvalid("refused: finish_reason=content_filter")
+    parsed = parse_verdict_json(message.content)
+    p_a = _p_a_from_choice(choice, message.content)
+    source = "p_a:logprobs" if p_a is not None else "p_a:confidence"
+    if p_a is None:
+        p_a = p_a_from_confidence(parsed.winner, parsed.confidence)
+    return Verdict(
+        winner=parsed.winner,
+        p_a=p_a,
+        justification=parsed.justification,
+        provider=PROVIDER,
+        model=info.model,
+        request_sha256=rendered.request_sha256,
+        usage=usage_from(completion.usage),
+        confidence=float(parsed.confidence),
+        cost_usd=None,
+        latency_s=latency_s,
+        raw_response=completion.model_dump_json(),
+        flags=(*rendered.flags, source, *extra_flags),
+    )
+
+
+def _p_a_from_choice(choice: Any, content: str) -> float | None:
+    logprobs = getattr(choice, "logprobs", None)
+    tokens = getattr(logprobs, "content", None) if logprobs is not None else None
+    if not tokens:
+        return None
+    converted = [
+        TokenLogprob(
+            token=t.token,
+            logprob=t.logprob,
+            top={alt.token: alt.logprob for alt in (t.top_logprobs or [])},
+        )
+        for t in tokens
+    ]
+    return p_a_from_logprobs(converted, content)
+
+
+def usage_from(usage: Any) -> Usage:
+    """The SDK usage -> :class:`Usage`; ``prompt_tokens`` includes cached ones, split here."""
+    if usage is None:
+        return Usage()
+    details = getattr(usage, "prompt_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
+    prompt = usage.prompt_tokens or 0
+    return Usage(
+        input_tokens=max(0, prompt - cached),
+        output_tokens=usage.completion_tokens or 0,
+        cache_read_tokens=cached,
+        cache_write_tokens=0,
+    )
+
+
+def classify_sdk_error(exc: openai.APIError) -> JudgeError:
+    """One SDK exception -> the error hierarchy."""
+    if isinstance(exc, openai.APITimeoutError):
+        return JudgeUnavailable("openai API call timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return JudgeUnavailable(f"cannot reach the openai API: {exc}")
+    if isinstance(exc, openai.APIStatusError):
+        body = exc.body if isinstance(exc.body, Mapping) else {}
+        error = body.get("error") if isinstance(body.get("error"), Mapping) else body
+        detail = str(error.get("message") or exc.message)
+        code = error.get("code") or getattr(exc, "code", None)
+        return classify_status(
+            exc.status_code,
+            detail,
+            provider=PROVIDER,
+            env_var=ENV_VAR,
+            headers=dict(exc.response.headers),
+            error_code=str(code) if code else None,
+        )
+    return JudgeUnavailable(f"openai API returned an unusable response: {exc}")
