@@ -20,6 +20,7 @@ models"; Agresti, *Categorical Data Analysis*, ch. 11.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -178,9 +179,20 @@ def _scores(agg: AggregatedPairs) -> tuple[FloatArray, FloatArray]:
 
 
 def _check_identified(
-    agg: AggregatedPairs, count: FloatArray, score: FloatArray, alpha: float, eps: float
+    agg: AggregatedPairs,
+    count: FloatArray,
+    score: FloatArray,
+    alpha: float,
+    eps: float,
+    labels_of: Sequence[str] | None,
 ) -> tuple[tuple[int, ...], tuple[int, ...], int]:
     """Return (isolated, extreme, components); raise when the MLE does not exist."""
+
+    def names(idx: Iterable[int]) -> list[str] | list[int]:
+        if labels_of is None:
+            return [int(i) for i in idx]
+        return [labels_of[int(i)] for i in idx]
+
     active = count > 0
     isolated = tuple(int(i) for i in np.flatnonzero(~active))
     labels = _component_labels(agg)
@@ -193,11 +205,11 @@ def _check_identified(
         return isolated, extreme, n_comp
     if isolated:
         raise ConvergenceError(
-            f"{len(isolated)} item(s) have no comparisons (e.g. items {list(isolated)[:10]}); "
+            f"{len(isolated)} item(s) have no comparisons (e.g. items {names(isolated[:10])}); "
             "add comparisons for them or use a prior (alpha > 0)"
         )
     if n_comp > 1:
-        groups = [np.flatnonzero(labels == c)[:5].tolist() for c in comp_ids[:5]]
+        groups = [names(np.flatnonzero(labels == c)[:5]) for c in comp_ids[:5]]
         raise ConvergenceError(
             f"the comparison graph has {n_comp} disconnected components (e.g. items "
             f"{groups}); the scale is not identified — add comparisons across them or use a "
@@ -206,7 +218,7 @@ def _check_identified(
     if extreme and eps == 0.0:
         raise ConvergenceError(
             f"{len(extreme)} item(s) won or lost every comparison (e.g. items "
-            f"{list(extreme)[:10]}), so their maximum-likelihood ability is infinite; use a prior "
+            f"{names(extreme[:10])}), so their maximum-likelihood ability is infinite; use a prior "
             "(alpha > 0) or a score adjustment (eps > 0)"
         )
     return isolated, extreme, n_comp
@@ -252,6 +264,7 @@ def fit_bradley_terry(
     eps: float = 0.0,
     se_method: SEMethod = "fisher",
     max_dense_se: int = 6000,
+    item_labels: Sequence[str] | None = None,
 ) -> BTFit:
     """Fit the Bradley-Terry model by Newton-Raphson on the aggregated comparison graph.
 
@@ -271,6 +284,7 @@ def fit_bradley_terry(
         ``1/sqrt(diag(information))``, memory linear) or ``"none"`` (NaN; fastest).
     max_dense_se : refuse ``se_method="fisher"`` above this many items rather than allocate an
         n-by-n matrix silently.
+    item_labels : optional names of the items, used only to name them in error messages.
 
     Returns
     -------
@@ -307,7 +321,7 @@ def fit_bradley_terry(
         n, data.a, data.b, data.y, data.weight, data.position_known, keep_orientation=use_gamma
     )
     score, count = _scores(agg)
-    isolated, extreme, n_comp = _check_identified(agg, count, score, alpha, eps)
+    isolated, extreme, n_comp = _check_identified(agg, count, score, alpha, eps, item_labels)
     s_adj = _adjusted_scores(score, count, eps)
     shift = s_adj - score
 
