@@ -119,7 +119,13 @@ class AnthropicJudge:
             raise classify_sdk_error(exc) from exc
         except ValueError as exc:  # an unreadable body (e.g. invalid JSON) from the server
             raise JudgeUnavailable(f"anthropic API returned an unreadable response: {exc}") from exc
-        return parse_message(message, rendered, self.info, latency_s=time.perf_counter() - started)
+        return parse_message(
+            message,
+            self.info,
+            request_sha256=rendered.request_sha256,
+            flags=rendered.flags,
+            latency_s=time.perf_counter() - started,
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -182,11 +188,11 @@ def _max_tokens(answer: int, budget: int | None, info: ModelInfo) -> int:
 
 def parse_message(
     message: anthropic.types.Message,
-    rendered: RenderedPrompt,
     info: ModelInfo,
     *,
+    request_sha256: str,
+    flags: tuple[str, ...],
     latency_s: float,
-    extra_flags: tuple[str, ...] = (),
 ) -> Verdict:
     """A Messages API reply -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason."""
     stop = message.stop_reason
@@ -210,13 +216,13 @@ def parse_message(
         justification=parsed.justification,
         provider=PROVIDER,
         model=info.model,
-        request_sha256=rendered.request_sha256,
+        request_sha256=request_sha256,
         usage=usage_from(message.usage),
         confidence=float(parsed.confidence),
         cost_usd=None,
         latency_s=latency_s,
         raw_response=message.model_dump_json(),
-        flags=(*rendered.flags, "p_a:confidence", *extra_flags),
+        flags=(*flags, "p_a:confidence"),
     )
 
 

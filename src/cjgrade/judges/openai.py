@@ -126,7 +126,11 @@ class OpenAIJudge:
         except ValueError as exc:  # an unreadable body (e.g. invalid JSON) from the server
             raise JudgeUnavailable(f"openai API returned an unreadable response: {exc}") from exc
         return parse_completion(
-            completion, rendered, self.info, latency_s=time.perf_counter() - started
+            completion,
+            self.info,
+            request_sha256=rendered.request_sha256,
+            flags=rendered.flags,
+            latency_s=time.perf_counter() - started,
         )
 
     async def aclose(self) -> None:
@@ -182,11 +186,11 @@ def _cap(tokens: int, info: ModelInfo) -> int:
 
 def parse_completion(
     completion: Any,
-    rendered: RenderedPrompt,
     info: ModelInfo,
     *,
+    request_sha256: str,
+    flags: tuple[str, ...],
     latency_s: float,
-    extra_flags: tuple[str, ...] = (),
 ) -> Verdict:
     """A chat completion -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason."""
     if not completion.choices:
@@ -211,13 +215,13 @@ def parse_completion(
         justification=parsed.justification,
         provider=PROVIDER,
         model=info.model,
-        request_sha256=rendered.request_sha256,
+        request_sha256=request_sha256,
         usage=usage_from(completion.usage),
         confidence=float(parsed.confidence),
         cost_usd=None,
         latency_s=latency_s,
         raw_response=completion.model_dump_json(),
-        flags=(*rendered.flags, source, *extra_flags),
+        flags=(*flags, source),
     )
 
 

@@ -1,0 +1,210 @@
+"""OpenAI Batch API: the chat-completions bodies of :mod:`cjgrade.judges.openai` written to a
+JSONL file, uploaded (``purpose=batch``), run as one batch, then read back from the output and
+error files."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+import openai
+from openai.types.chat import ChatCompletion
+
+from cjgrade.errors import ConfigError, JudgeError, JudgeOutputInvalid, JudgeUnavailable
+from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict
+from cjgrade.judges.batch import (
+    BATCH_FLAG,
+    BatchHandle,
+    BatchItem,
+    BatchState,
+    BatchStatus,
+    fill_missing,
+    render_batch,
+)
+from cjgrade.judges.openai import (
+    ENV_VAR,
+    PROVIDER,
+    build_chat_params,
+    classify_sdk_error,
+    create_client,
+    parse_completion,
+)
+from cjgrade.judges.verdict import classify_status
+
+__all__ = ["ENDPOINT", "OpenAIBatchJudge", "create_batch_judge"]
+
+ENDPOINT = "/v1/chat/completions"
+COMPLETION_WINDOW = "24h"
+
+_STATES: dict[str, BatchState] = {
+    "validating": "in_progress",
+    "in_progress": "in_progress",
+    "finalizing": "in_progress",
+    "cancelling": "in_progress",
+    "completed": "ended",
+    "failed": "failed",
+    "expired": "expired",
+    "cancelled": "canceled",
+}
+
+
+def create_batch_judge(
+    info: ModelInfo,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+    timeout: float = 120.0,
+) -> OpenAIBatchJudge:
+    """Batch mode for ``openai/<model>``; the manifest must mark the model batch-capable."""
+    if not info.supports_batch_api:
+        raise ConfigError(
+            f"{PROVIDER}/{info.model} is not marked supports_batch_api in the model manifest"
+        )
+    client = create_client(api_key=api_key, base_url=base_url, timeout=timeout)
+    return OpenAIBatchJudge(info, client)
+
+
+class OpenAIBatchJudge:
+    """One OpenAI model through the Batch API."""
+
+    def __init__(self, info: ModelInfo, client: openai.AsyncOpenAI) -> None:
+        self.info = info
+        self._client = client
+
+    @property
+    def name(self) -> str:
+        return f"{PROVIDER}/{self.info.model}"
+
+    async def submit_batch(self, requests: Mapping[str, JudgeRequest]) -> BatchHandle:
+        """Render and validate everything, upload one JSONL file, create one batch."""
+        rendered = render_batch(requests)
+        lines = [
+            json.dumps(
+                {
+                    "custom_id": cid,
+                    "method": "POST",
+                    "url": ENDPOINT,
+                    "body": build_chat_params(r, self.info),
+                },
+                ensure_ascii=False,
+            )
+            for cid, r in rendered.items()
+        ]
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        try:
+            uploaded = await self._client.files.create(
+                file=("cjgrade-batch.jsonl", data, "application/jsonl"), purpose="batch"
+            )
+            batch = await self._client.batches.create(
+                input_file_id=uploaded.id,
+                endpoint=ENDPOINT,
+                completion_window=COMPLETION_WINDOW,
+                metadata={"source": "cjgrade"},
+            )
+        except openai.APIError as exc:
+            raise classify_sdk_error(exc) from exc
+        return BatchHandle(
+            provider=PROVIDER,
+            model=self.info.model,
+            batch_id=batch.id,
+            items=tuple(
+                BatchItem(cid, r.request_sha256, (*r.flags, BATCH_FLAG))
+                for cid, r in rendered.items()
+            ),
+            submitted_at=time.time(),
+            input_file_id=uploaded.id,
+        )
+
+    async def _retrieve(self, handle: BatchHandle) -> Any:
+        try:
+            return await self._client.batches.retrieve(handle.batch_id)
+        except openai.APIError as exc:
+            raise classify_sdk_error(exc) from exc
+
+    async def poll(self, handle: BatchHandle) -> BatchStatus:
+        batch = await self._retrieve(handle)
+        counts = batch.request_counts
+        return BatchStatus(
+            state=_STATES.get(batch.status, "in_progress"),
+            total=len(handle.items),
+            succeeded=counts.completed if counts else 0,
+            failed=counts.failed if counts else 0,
+            provider_status=batch.status,
+        )
+
+    async def fetch_results(self, handle: BatchHandle) -> dict[str, Verdict | JudgeError]:
+        """Every custom id -> its verdict or its error, from the output and error files.
+
+        Raises
+        ------
+        JudgeError
+            When the whole batch failed validation (nothing ran).
+        JudgeUnavailable
+            When the batch is still running.
+        """
+        batch = await self._retrieve(handle)
+        state = _STATES.get(batch.status, "in_progress")
+        if state == "in_progress":
+            raise JudgeUnavailable(f"batch {handle.batch_id} is still {batch.status}")
+        if state == "failed":
+            errors = getattr(batch.errors, "data", None) or []
+            detail = "; ".join(f"{e.code}: {e.message}" for e in errors) or "no detail"
+            raise JudgeError(f"batch {handle.batch_id} failed before running: {detail}")
+        items = {item.custom_id: item for item in handle.items}
+        latency = max(0.0, time.time() - handle.submitted_at)
+        results: dict[str, Verdict | JudgeError] = {}
+        for file_id in (batch.output_file_id, batch.error_file_id):
+            if not file_id:
+                continue
+            for line in (await self._download(file_id)).splitlines():
+                if line.strip():
+                    record = json.loads(line)
+                    item = items.get(record.get("custom_id"))
+                    if item is not None:
+                        results[item.custom_id] = self._outcome(record, item, latency)
+        return fill_missing(handle, results)
+
+    async def _download(self, file_id: str) -> str:
+        try:
+            content = await self._client.files.content(file_id)
+        except openai.APIError as exc:
+            raise classify_sdk_error(exc) from exc
+        return content.text
+
+    def _outcome(
+        self, record: Mapping[str, Any], item: BatchItem, latency: float
+    ) -> Verdict | JudgeError:
+        response = record.get("response") or {}
+        status = int(response.get("status_code") or 0)
+        body = response.get("body") or {}
+        if status == 200:
+            try:
+                completion = ChatCompletion.model_validate(body)
+                return parse_completion(
+                    completion,
+                    self.info,
+                    request_sha256=item.request_sha256,
+                    flags=item.flags,
+                    latency_s=latency,
+                )
+            except JudgeOutputInvalid as exc:
+                return exc
+            except ValueError as exc:
+                return JudgeOutputInvalid(f"batch result is not a chat completion: {exc}")
+        error = (body.get("error") if isinstance(body, Mapping) else None) or record.get("error")
+        error = error if isinstance(error, Mapping) else {}
+        message = str(error.get("message") or "no detail")
+        code = error.get("code")
+        if status:
+            return classify_status(
+                status,
+                message,
+                provider=PROVIDER,
+                env_var=ENV_VAR,
+                error_code=str(code) if code else None,
+            )
+        if code == "batch_expired":
+            return JudgeUnavailable(f"batch request {item.custom_id} expired; submit it again")
+        return JudgeError(f"batch request {item.custom_id} failed: {code}: {message}")

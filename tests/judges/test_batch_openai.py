@@ -1,0 +1,121 @@
+"""OpenAI Batch API (files + batches) through the official SDK against the local fake API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeRateLimited, JudgeUnavailable
+from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict, Winner
+from cjgrade.judges.batch import run_batch
+from cjgrade.judges.batch_openai import OpenAIBatchJudge, create_batch_judge
+from cjgrade.judges.openai import build_chat_params
+from cjgrade.judges.prompt import render_request
+from tests.judges.fakes.openai_api import (
+    VALID_KEY,
+    FakeOpenAI,
+    completion_body,
+    verdict_json,
+)
+
+GPT5 = ModelInfo(provider="openai", model="gpt-5-mini-2025-08-07", max_output_tokens=16384,
+                 supports_temperature=False, supports_reasoning=True, supports_batch_api=True)
+
+
+def make_request(essay_a: str) -> JudgeRequest:
+    return JudgeRequest(system_prompt="", student_prompt="Pets", instructions="Criteria",
+                        rubric="Rubric", essay_a=essay_a, essay_b="A plain essay about cats.")
+
+
+REQUESTS = {
+    "ok": make_request("Dogs are loyal."),
+    "truncated": make_request("Dogs bark."),
+    "limited": make_request("Dogs run."),
+    "server_error": make_request("Dogs sleep."),
+    "never_ran": make_request("Dogs eat."),
+}
+
+
+def outcome(custom_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+    error = {"error": {"message": custom_id, "type": "server_error", "code": None}}
+    return {
+        "ok": (200, completion_body(verdict_json("A", 5), model=body["model"])),
+        "truncated": (200, completion_body('{"justif', finish_reason="length")),
+        "limited": (429, error),
+        "server_error": (500, error),
+    }.get(custom_id)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeOpenAI]:
+    with FakeOpenAI() as server:
+        server.batch_outcome = outcome
+        yield server
+
+
+def batch_judge(fake: FakeOpenAI) -> OpenAIBatchJudge:
+    return create_batch_judge(GPT5, api_key=VALID_KEY, base_url=f"{fake.url}/v1")
+
+
+async def no_sleep(seconds: float) -> None:
+    return None
+
+
+async def test_batch_round_trip_with_partial_failures(fake: FakeOpenAI) -> None:
+    """Upload JSONL, create, poll, download output and error files: each request gets its
+    verdict or its classified error; one that never ran is a retryable failure."""
+    results = await run_batch(batch_judge(fake), REQUESTS, sleep=no_sleep)
+    assert set(results) == set(REQUESTS)
+    ok = results["ok"]
+    assert isinstance(ok, Verdict) and ok.winner is Winner.A and ok.p_a == pytest.approx(0.95)
+    assert "batch_api" in ok.flags
+    assert ok.request_sha256 == render_request(REQUESTS["ok"]).request_sha256
+    assert isinstance(results["truncated"], JudgeOutputInvalid)
+    assert "truncated" in str(results["truncated"])
+    assert isinstance(results["limited"], JudgeRateLimited)
+    assert isinstance(results["server_error"], JudgeUnavailable)
+    assert isinstance(results["never_ran"], JudgeUnavailable)
+
+
+async def test_uploaded_file_holds_the_synchronous_request_bodies(fake: FakeOpenAI) -> None:
+    """The JSONL upload (purpose=batch) has one POST line per comparison whose body is what
+    the synchronous adapter sends; the batch targets chat completions within 24 h."""
+    await batch_judge(fake).submit_batch(REQUESTS)
+    (upload,) = [f for f in fake.files.values() if f["purpose"] == "batch"]
+    lines = [json.loads(line) for line in upload["content"].decode().splitlines()]
+    assert [line["custom_id"] for line in lines] == list(REQUESTS)
+    assert all(line["method"] == "POST" and line["url"] == "/v1/chat/completions"
+               for line in lines)
+    expected = build_chat_params(render_request(REQUESTS["ok"]), GPT5)
+    assert lines[0]["body"] == json.loads(json.dumps(expected))
+    assert "temperature" not in lines[0]["body"]
+    (create,) = [r.json() for r in fake.requests if r.path == "/v1/batches"]
+    assert create["endpoint"] == "/v1/chat/completions"
+    assert create["completion_window"] == "24h"
+
+
+async def test_expired_batch_keeps_partial_results(fake: FakeOpenAI) -> None:
+    """An expired batch still yields the results that finished; the rest are retryable."""
+    fake.final_status = "expired"
+    results = await run_batch(batch_judge(fake), REQUESTS, sleep=no_sleep)
+    assert isinstance(results["ok"], Verdict)
+    assert isinstance(results["never_ran"], JudgeUnavailable)
+
+
+async def test_failed_batch_raises(fake: FakeOpenAI) -> None:
+    """A batch that failed validation as a whole raises instead of inventing outcomes."""
+    fake.final_status = "failed"
+    with pytest.raises(JudgeError, match="failed before running"):
+        await run_batch(batch_judge(fake), REQUESTS, sleep=no_sleep)
+
+
+async def test_fetch_before_the_end_is_unavailable(fake: FakeOpenAI) -> None:
+    """Fetching while the batch is still running is a retryable error, not empty results."""
+    fake.polls_before_end = 5
+    judge = batch_judge(fake)
+    handle = await judge.submit_batch(REQUESTS)
+    with pytest.raises(JudgeUnavailable, match="still"):
+        await judge.fetch_results(handle)
