@@ -1,0 +1,303 @@
+"""Settings: flags > environment > TOML config file > defaults, resolved in one place.
+
+Other layers import :func:`load_settings` for the data directory and the database URL. The
+database URL is *built* here only (see :func:`build_database_url`), with every part encoded by
+:meth:`sqlalchemy.engine.URL.create`, so passwords such as ``p@ss:w/rd%`` work unchanged.
+
+Environment variables
+---------------------
+``CJGRADE_HOME``            data directory (default ``~/.local/share/cjgrade``)
+``CJGRADE_CONFIG``          TOML config file (default ``$CJGRADE_HOME/config.toml`` if present)
+``DATABASE_URL``            full database URL (``CJGRADE_DATABASE_URL`` is an alias)
+``CJGRADE_DB_HOST`` ``CJGRADE_DB_PORT`` ``CJGRADE_DB_NAME`` ``CJGRADE_DB_USER``
+``CJGRADE_DB_PASSWORD``     PostgreSQL connection given as parts (password needs no escaping)
+``KAFKA_BOOTSTRAP_SERVERS`` Kafka brokers for the distributed mode
+``CJGRADE_API_URL`` ``CJGRADE_TOKEN``  the admin API client's target and bearer token
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from cjgrade.errors import ConfigError
+
+__all__ = [
+    "DbParts",
+    "Settings",
+    "build_database_url",
+    "default_home",
+    "load_settings",
+    "normalise_database_url",
+    "render_url",
+]
+
+DEFAULT_API_URL = "http://127.0.0.1:8000"
+DEFAULT_DB_PORT = 5432
+DEFAULT_DB_NAME = "cjgrade"
+DEFAULT_DB_USER = "cjgrade"
+SQLITE_FILE = "cjgrade.sqlite3"
+
+# Top-level TOML tables owned by other components; kept verbatim in ``Settings.sections``.
+_FOREIGN_SECTIONS = frozenset({"judges", "engine", "bus", "runner", "api", "reports"})
+_TOML_KEYS = frozenset(
+    {"home", "database_url", "database", "kafka_bootstrap_servers", "api_url", "token"}
+)
+_DB_PART_KEYS = ("host", "port", "name", "user", "password")
+
+
+@dataclass(frozen=True)
+class DbParts:
+    """A PostgreSQL connection given as separate parts (never as a pre-built string)."""
+
+    host: str
+    port: int = DEFAULT_DB_PORT
+    name: str = DEFAULT_DB_NAME
+    user: str = DEFAULT_DB_USER
+    password: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Resolved settings. Build with :func:`load_settings`, not directly."""
+
+    home: Path
+    """Data directory: SQLite database, caches, run outputs."""
+    database_url: str | None = None
+    """A full URL given by flag, environment or file (normalised to an async driver)."""
+    db_parts: DbParts | None = None
+    """PostgreSQL parts from ``CJGRADE_DB_*`` or the ``[database]`` table."""
+    kafka_bootstrap_servers: str | None = None
+    api_url: str = DEFAULT_API_URL
+    token: str | None = field(default=None, repr=False)
+    config_file: Path | None = None
+    sections: Mapping[str, Any] = field(default_factory=dict)
+    """Top-level TOML tables for other components (``[judges]``, ``[engine]``, ...)."""
+
+    @property
+    def sqlite_path(self) -> Path:
+        """Where the default SQLite database lives."""
+        return self.home / SQLITE_FILE
+
+    def url(self) -> URL:
+        """The database URL (see :func:`build_database_url`)."""
+        return build_database_url(self)
+
+    def with_overrides(self, **flags: Any) -> Settings:
+        """Apply command-line flags (highest priority); ``None`` values are ignored."""
+        given = {k: v for k, v in flags.items() if v is not None}
+        if "database_url" in given:
+            given["database_url"] = normalise_database_url(given["database_url"]).render_as_string(
+                hide_password=False
+            )
+            given["db_parts"] = None
+        if "home" in given:
+            given["home"] = Path(given["home"]).expanduser()
+        return replace(self, **given)
+
+
+def default_home(env: Mapping[str, str] | None = None) -> Path:
+    """``$CJGRADE_HOME``, else ``$XDG_DATA_HOME/cjgrade``, else ``~/.local/share/cjgrade``."""
+    env = os.environ if env is None else env
+    if env.get("CJGRADE_HOME"):
+        return Path(env["CJGRADE_HOME"]).expanduser()
+    if env.get("XDG_DATA_HOME"):
+        return Path(env["XDG_DATA_HOME"]).expanduser() / "cjgrade"
+    return Path.home() / ".local" / "share" / "cjgrade"
+
+
+def load_settings(
+    env: Mapping[str, str] | None = None,
+    config_file: Path | str | None = None,
+    **flags: Any,
+) -> Settings:
+    """Resolve settings: ``flags`` > ``env`` (default ``os.environ``) > TOML file > defaults.
+
+    Raises
+    ------
+    ConfigError
+        The config file is missing/unreadable/invalid, a value has the wrong type, or the
+        database is given twice in the environment (``DATABASE_URL`` *and* ``CJGRADE_DB_*``).
+    """
+    env = os.environ if env is None else env
+    path = _config_path(env, config_file)
+    if path is None and (default_home(env) / "config.toml").is_file():
+        path = default_home(env) / "config.toml"
+    data = _read_toml(path) if path is not None else {}
+    home = default_home(env)
+    if "home" in data and not env.get("CJGRADE_HOME"):
+        home = Path(_as_str(data, "home", path)).expanduser()
+    settings = Settings(
+        home=home,
+        config_file=path,
+        sections={k: v for k, v in data.items() if k in _FOREIGN_SECTIONS},
+        **_file_values(data, path),
+    )
+    settings = _apply_env(settings, env)
+    return settings.with_overrides(**flags)
+
+
+def build_database_url(settings: Settings) -> URL:
+    """The one place a database URL is built.
+
+    An explicit URL wins; then PostgreSQL parts; else a SQLite file under ``settings.home``
+    (the directory is created). Always an async driver (``asyncpg`` / ``aiosqlite``).
+    """
+    if settings.database_url:
+        return normalise_database_url(settings.database_url)
+    if settings.db_parts is not None:
+        p = settings.db_parts
+        return URL.create(
+            "postgresql+asyncpg",
+            username=p.user,
+            password=p.password,
+            host=p.host,
+            port=p.port,
+            database=p.name,
+        )
+    settings.home.mkdir(parents=True, exist_ok=True)
+    return URL.create("sqlite+aiosqlite", database=str(settings.sqlite_path))
+
+
+def normalise_database_url(url: str | URL) -> URL:
+    """Parse a URL and switch it to the async driver this package uses.
+
+    ``postgres://``, ``postgresql://`` and ``postgresql+<driver>://`` become
+    ``postgresql+asyncpg://`` (``sslmode=`` becomes asyncpg's ``ssl=``); ``sqlite://`` becomes
+    ``sqlite+aiosqlite://``. Other databases raise :class:`ConfigError`.
+    """
+    if isinstance(url, str):
+        text = url.strip()
+        if text.startswith("postgres://"):
+            text = "postgresql://" + text[len("postgres://") :]
+        try:
+            parsed = make_url(text)
+        except ArgumentError as exc:
+            raise ConfigError(
+                "database URL is not valid; expected postgresql://USER:PASSWORD@HOST:PORT/NAME "
+                "or sqlite:///PATH (or set CJGRADE_DB_HOST/PORT/NAME/USER/PASSWORD instead)"
+            ) from exc
+    else:
+        parsed = url
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        query = dict(parsed.query)
+        if "sslmode" in query:
+            query["ssl"] = query.pop("sslmode")
+        return parsed.set(drivername="postgresql+asyncpg", query=query)
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    raise ConfigError(
+        f"unsupported database {backend!r} in {render_url(parsed)}; use PostgreSQL or SQLite"
+    )
+
+
+def render_url(url: URL | str) -> str:
+    """A URL safe to print or log: the password is replaced by ``***``."""
+    if isinstance(url, str):
+        try:
+            url = make_url(url)
+        except ArgumentError:
+            return "<unparseable database URL>"
+    return url.render_as_string(hide_password=True)
+
+
+def _config_path(env: Mapping[str, str], config_file: Path | str | None) -> Path | None:
+    given = config_file if config_file is not None else env.get("CJGRADE_CONFIG")
+    if not given:
+        return None
+    path = Path(given).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; fix CJGRADE_CONFIG or --config")
+    return path
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read as TOML: {exc}") from exc
+    unknown = sorted(set(data) - _TOML_KEYS - _FOREIGN_SECTIONS)
+    if unknown:
+        raise ConfigError(
+            f"config file {path}: unknown key(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(_TOML_KEYS | _FOREIGN_SECTIONS))}"
+        )
+    return data
+
+
+def _as_str(data: Mapping[str, Any], key: str, where: object) -> str:
+    value = data[key]
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{where}: {key} must be a non-empty string")
+    return value
+
+
+def _file_values(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in ("database_url", "kafka_bootstrap_servers", "api_url", "token"):
+        if key in data:
+            out[key] = _as_str(data, key, path)
+    if "database_url" in out:
+        normalise_database_url(out["database_url"])  # fail early on a bad URL
+    if "database" in data:
+        table = data["database"]
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: [database] must be a table")
+        unknown = sorted(set(table) - set(_DB_PART_KEYS))
+        if unknown:
+            raise ConfigError(f"{path}: unknown [database] key(s) {', '.join(unknown)}")
+        if "database_url" in out:
+            raise ConfigError(f"{path}: give database_url or a [database] table, not both")
+        out["db_parts"] = _db_parts({k: str(v) for k, v in table.items()}, str(path))
+    return out
+
+
+def _db_parts(values: Mapping[str, str], where: str) -> DbParts:
+    if not values.get("host"):
+        raise ConfigError(f"{where}: the database host is missing (CJGRADE_DB_HOST / host)")
+    port_text = values.get("port") or str(DEFAULT_DB_PORT)
+    try:
+        port = int(port_text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: database port {port_text!r} is not a number") from exc
+    if not 0 < port < 65536:
+        raise ConfigError(f"{where}: database port {port} is out of range")
+    return DbParts(
+        host=values["host"],
+        port=port,
+        name=values.get("name") or DEFAULT_DB_NAME,
+        user=values.get("user") or DEFAULT_DB_USER,
+        password=values.get("password") or None,
+    )
+
+
+def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
+    updates: dict[str, Any] = {}
+    url = env.get("DATABASE_URL") or env.get("CJGRADE_DATABASE_URL")
+    parts = {k: env[v] for k in _DB_PART_KEYS if env.get(v := f"CJGRADE_DB_{k.upper()}")}
+    if url and parts:
+        raise ConfigError(
+            "both DATABASE_URL and CJGRADE_DB_* are set; unset one so the database is not ambiguous"
+        )
+    if url:
+        updates["database_url"] = normalise_database_url(url).render_as_string(hide_password=False)
+        updates["db_parts"] = None
+    elif parts:
+        updates["db_parts"] = _db_parts(parts, "environment")
+        updates["database_url"] = None
+    for key, var in (
+        ("kafka_bootstrap_servers", "KAFKA_BOOTSTRAP_SERVERS"),
+        ("api_url", "CJGRADE_API_URL"),
+        ("token", "CJGRADE_TOKEN"),
+    ):
+        if env.get(var):
+            updates[key] = env[var]
+    return replace(settings, **updates)

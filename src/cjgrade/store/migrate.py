@@ -1,0 +1,61 @@
+"""Alembic, driven programmatically on the caller's async engine (no ``alembic.ini`` needed).
+
+Migrations live in ``cjgrade/store/migrations/versions`` and ship with the package. They are
+forward-only and named (``0001_initial``, ...). On PostgreSQL the upgrade holds an advisory lock,
+so two processes starting at once do not both migrate.
+"""
+
+from __future__ import annotations
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+__all__ = ["alembic_config", "current_revision", "head_revision", "upgrade_database"]
+
+_LOCK_ID = 0x636A677261646500  # "cjgrade\0": arbitrary but fixed advisory-lock key
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """An Alembic config pointing at the packaged migrations, sharing ``connection``."""
+    cfg = Config()
+    cfg.set_main_option("script_location", "cjgrade.store:migrations")
+    cfg.attributes["connection"] = connection
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration id."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The database's migration id, or None for an empty database."""
+    async with engine.connect() as conn:
+        return await conn.run_sync(_current)
+
+
+def _current(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> str | None:
+    """Apply pending migrations; a no-op when the schema is current. Returns the new revision."""
+    async with engine.connect() as conn:
+        if revision == "head" and await conn.run_sync(_current) == head_revision():
+            return head_revision()
+    async with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
+        await conn.run_sync(_upgrade, revision)
+        return await conn.run_sync(_current)
+
+
+def _upgrade(connection: Connection, revision: str) -> None:
+    command.upgrade(alembic_config(connection), revision)

@@ -1,0 +1,89 @@
+"""Migrations: up from empty on SQLite and PostgreSQL, idempotent, matching the models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect, text
+
+from cjgrade.config import load_settings
+from cjgrade.errors import StorageError
+from cjgrade.store import current_revision, head_revision, open_store
+from cjgrade.store.models import Base
+
+TABLES = {
+    "content",
+    "assignments",
+    "anchors",
+    "api_tokens",
+    "batches",
+    "batch_essays",
+    "comparisons",
+    "round_fits",
+    "grade_projections",
+    "judge_cache",
+    "outbox",
+    "alembic_version",
+}
+
+
+async def test_upgrade_from_empty(empty_db_url: str) -> None:
+    """From an empty database: migrate=False creates nothing; open_store migrates to head with
+    a schema equal to the models; opening again is a no-op that keeps the data."""
+    bare = await open_store(empty_db_url, migrate=False)
+    try:
+        assert await current_revision(bare.engine) is None
+    finally:
+        await bare.close()
+    store = await open_store(empty_db_url)
+    try:
+        assert await current_revision(store.engine) == head_revision()
+        async with store.engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: set(inspect(c).get_table_names()))
+            diff = await conn.run_sync(
+                lambda c: compare_metadata(
+                    MigrationContext.configure(c, opts={"compare_type": True}), Base.metadata
+                )
+            )
+        assert tables == TABLES
+        assert diff == []
+        async with store.transaction() as s:
+            await s.execute(
+                text(
+                    "INSERT INTO outbox (topic, payload, attempts, created_at) "
+                    "VALUES ('t', '{}', 0, CURRENT_TIMESTAMP)"
+                )
+            )
+    finally:
+        await store.close()
+    again = await open_store(empty_db_url)
+    try:
+        assert await current_revision(again.engine) == head_revision()
+        async with again.transaction() as s:
+            assert await s.scalar(text("SELECT count(*) FROM outbox")) == 1
+    finally:
+        await again.close()
+
+
+async def test_sqlite_pragmas(tmp_path: Path) -> None:
+    """SQLite files use WAL and enforce foreign keys on every connection."""
+    store = await open_store(load_settings(env={"CJGRADE_HOME": str(tmp_path)}))
+    try:
+        async with store.engine.connect() as conn:
+            assert (await conn.scalar(text("PRAGMA journal_mode"))) == "wal"
+            assert (await conn.scalar(text("PRAGMA foreign_keys"))) == 1
+        assert (tmp_path / "cjgrade.sqlite3").exists()
+    finally:
+        await store.close()
+
+
+async def test_unreachable_database_is_storage_error_without_password() -> None:
+    """A refused connection gives StorageError naming the URL, password hidden."""
+    url = "postgresql://u:p%40ss%3Aw%2Frd%25@127.0.0.1:1/db"
+    with pytest.raises(StorageError) as info:
+        await open_store(url)
+    assert "p@ss" not in str(info.value) and "p%40ss" not in str(info.value)
+    assert "127.0.0.1:1" in str(info.value)
