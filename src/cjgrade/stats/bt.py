@@ -221,7 +221,33 @@ def _check_identified(
             f"{names(extreme[:10])}), so their maximum-likelihood ability is infinite; use a prior "
             "(alpha > 0) or a score adjustment (eps > 0)"
         )
+    if eps == 0.0:
+        n_strong, strong = _dominance_groups(agg)
+        if n_strong > 1:
+            groups = [names(np.flatnonzero(strong == c)[:5]) for c in range(min(n_strong, 5))]
+            raise ConvergenceError(
+                f"the items split into {n_strong} groups where one group won every comparison "
+                f"against another (e.g. items {groups}), so the maximum-likelihood abilities are "
+                "infinitely far apart; add comparisons between the groups, or use a prior "
+                "(alpha > 0) or a score adjustment (eps > 0)"
+            )
     return isolated, extreme, n_comp
+
+
+def _dominance_groups(agg: AggregatedPairs) -> tuple[int, IntArray]:
+    """Strongly connected components of the "took a share of the win" digraph.
+
+    The maximum-likelihood estimate exists iff this digraph is strongly connected (Ford 1957):
+    otherwise some group of items won every comparison against the rest.
+    """
+    n = agg.n_items
+    a_won = agg.y > 0.0
+    b_won = agg.y < 1.0
+    src = np.concatenate([agg.a[a_won], agg.b[b_won]])
+    dst = np.concatenate([agg.b[a_won], agg.a[b_won]])
+    graph = csr_matrix((np.ones(src.size), (src, dst)), shape=(n, n))
+    count, labels = csgraph.connected_components(graph, directed=True, connection="strong")
+    return int(count), np.asarray(labels, dtype=np.intp)
 
 
 def _adjusted_scores(score: FloatArray, count: FloatArray, eps: float) -> FloatArray:

@@ -239,8 +239,14 @@ class Information:
         Returns the solution with the theta part centred (sum zero) when ``alpha == 0``.
         """
         if self.n_par <= DENSE_LIMIT:
-            with _blas_threads(self.n_par):
-                x: FloatArray = scipy.linalg.solve(self.dense(), rhs, assume_a="pos")
+            try:
+                with _blas_threads(self.n_par):
+                    x: FloatArray = scipy.linalg.solve(self.dense(), rhs, assume_a="pos")
+            except np.linalg.LinAlgError as exc:
+                raise ConvergenceError(
+                    "the Fisher information became singular during Newton-Raphson (abilities "
+                    "diverging); use a prior (alpha > 0)"
+                ) from exc
         else:
             x = self._solve_cg(rhs, rtol)
         if self.centred:
