@@ -1,9 +1,56 @@
-"""CLI commands: serve (registered by its owning module; empty until implemented)."""
+"""``cjgrade serve``: run the HTTP API (and, later, the orchestrator) under uvicorn."""
 
 from __future__ import annotations
 
 import typer
 
+from cjgrade.errors import ConfigError
+
+__all__ = ["register"]
+
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add ``cjgrade serve`` to the root app."""
+    app.command("serve")(serve)
+
+
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    database_url: str | None = typer.Option(
+        None,
+        "--database-url",
+        help="postgresql://... or sqlite:///...; default from DATABASE_URL / CJGRADE_DB_* / "
+        "config, else SQLite under CJGRADE_HOME.",
+        show_default=False,
+    ),
+    max_body_bytes: int | None = typer.Option(
+        None, "--max-body-bytes", min=1, help="Largest accepted request body (default 1 MiB)."
+    ),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+) -> None:
+    """Serve the admin API and content store (OpenAPI at /docs)."""
+    import uvicorn
+
+    from cjgrade.api import create_app
+    from cjgrade.config import load_settings, render_url
+
+    settings = load_settings(database_url=database_url)
+    app = create_app(settings, max_body_bytes=max_body_bytes)
+    where = render_url(settings.url())
+    typer.echo(f"cjgrade API on http://{host}:{port} (docs at /docs), database {where}", err=True)
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    server = uvicorn.Server(config)
+    try:
+        server.run()
+    except (OSError, SystemExit) as exc:  # uvicorn exits when it cannot bind the port
+        raise ConfigError(
+            f"cannot listen on {host}:{port} ({exc}); is another server running? choose another "
+            "--port"
+        ) from exc
+    if not server.started:
+        # uvicorn logs the cause (port in use, database unreachable during start-up).
+        raise ConfigError(
+            f"the API did not start on {host}:{port}; see the log above (port in use, or the "
+            "database unreachable: check --database-url / DATABASE_URL)"
+        )

@@ -1,0 +1,146 @@
+"""The application factory: :func:`create_app`.
+
+``create_app(settings)`` builds a FastAPI app whose lifespan opens the store (migrating it),
+then enters each *lifespan hook* in order, and on shutdown leaves them in reverse order and
+closes the store. A hook is any ``(app) -> async context manager``; the engine/orchestrator
+attaches itself that way (``create_app(settings, lifespan_hooks=[run_orchestrator])`` or
+``app.state.lifespan_hooks.append(...)`` before start-up), and finds the store on
+``app.state.store`` and the Prometheus registry on ``app.state.metrics_registry``.
+
+Open routes (no token): ``/healthz``, ``/metrics``, ``/docs``, ``/docs/oauth2-redirect``,
+``/redoc``, ``/openapi.json``. Everything else needs a bearer token with the right role.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
+
+from cjgrade import __version__
+from cjgrade.api.auth import Principal, Role
+from cjgrade.api.errors import Problem, install_error_handlers
+from cjgrade.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
+from cjgrade.api.metrics import HttpMetrics, RequestMetricsMiddleware
+from cjgrade.api.metrics import router as metrics_router
+from cjgrade.config import Settings, load_settings
+from cjgrade.errors import ConfigError
+
+__all__ = ["OPEN_PATHS", "LifespanHook", "create_app"]
+
+LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
+
+OPEN_PATHS = frozenset(
+    {"/healthz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+)
+"""Routes reachable without a token; the route-table test checks that nothing else is."""
+
+_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: {"model": Problem, "description": desc, "content": {"application/problem+json": {}}}
+    for code, desc in (
+        (401, "Missing, unknown or revoked token"),
+        (403, "Token lacks the role"),
+        (413, "Body too large"),
+        (422, "Invalid request"),
+    )
+}
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    lifespan_hooks: Sequence[LifespanHook] = (),
+    max_body_bytes: int | None = None,
+) -> FastAPI:
+    """Build the API app.
+
+    Parameters
+    ----------
+    settings
+        Where the database is (``load_settings()`` when None). The ``[api]`` table of the config
+        file may set ``max_body_bytes``.
+    lifespan_hooks
+        Async context managers entered after the store opens (background tasks).
+    max_body_bytes
+        Largest accepted request body; overrides the config file (default 1 MiB).
+    """
+    settings = settings if settings is not None else load_settings()
+    limit = max_body_bytes if max_body_bytes is not None else _configured_limit(settings)
+
+    app = FastAPI(
+        title="cjgrade API",
+        version=__version__,
+        description=(
+            "Admin API (assignments, prompts, rubrics, anchors, scales) and content store of "
+            "cjgrade. Authenticate with `Authorization: Bearer <token>` from "
+            "`cjgrade admin token create --role admin|runner|read`. Errors are "
+            "application/problem+json."
+        ),
+        lifespan=_lifespan,
+        responses=_ERROR_RESPONSES,
+    )
+    app.state.settings = settings
+    app.state.lifespan_hooks = list(lifespan_hooks)
+    app.state.metrics_registry = CollectorRegistry()
+    app.state.http_metrics = HttpMetrics(app.state.metrics_registry)
+    app.state.resolve_token = _unavailable_resolver
+
+    install_error_handlers(app)
+    _include_routers(app)
+    app.add_middleware(BodySizeLimit, max_bytes=limit)
+    app.add_middleware(RequestMetricsMiddleware, metrics=app.state.http_metrics)
+    return app
+
+
+def _include_routers(app: FastAPI) -> None:
+    from cjgrade.api.routes import anchors, content, health, instructions, scales, texts
+
+    app.include_router(health.router)
+    app.include_router(metrics_router)
+    app.include_router(instructions.router)
+    app.include_router(texts.router)
+    app.include_router(anchors.router)
+    app.include_router(scales.router)
+    app.include_router(content.router)
+
+
+def _configured_limit(settings: Settings) -> int:
+    api = settings.sections.get("api", {}) if settings.sections else {}
+    value = api.get("max_body_bytes", DEFAULT_MAX_BODY_BYTES) if isinstance(api, dict) else None
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError("[api] max_body_bytes in the config file must be a positive integer")
+    return value
+
+
+async def _unavailable_resolver(token: str) -> Principal | None:
+    raise ConfigError("the API is not started: its store is not open (lifespan not run)")
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    from cjgrade.store.database import open_store
+
+    store = await open_store(app.state.settings)
+    async with AsyncExitStack() as stack:
+        stack.push_async_callback(store.close)
+        app.state.store = store
+        app.state.resolve_token = _store_resolver(store)
+        for hook in app.state.lifespan_hooks:
+            await stack.enter_async_context(hook(app))
+        yield
+
+
+def _store_resolver(store: Any) -> Callable[[str], Any]:
+    from cjgrade.store import tokens
+
+    async def resolve(token: str) -> Principal | None:
+        async with store.transaction() as session:
+            record = await tokens.verify_token(session, token)
+        if record is None:
+            return None
+        return Principal(token_id=str(record.id), role=Role(record.role), label=record.name)
+
+    return resolve

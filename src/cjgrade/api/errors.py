@@ -1,0 +1,186 @@
+"""Errors as RFC 9457 problem details (``application/problem+json``).
+
+Every error response of the API, whatever raised it (a route, request validation, the router
+for an unknown path, an unexpected exception) has the same shape::
+
+    {"type": "https://cjgrade.dev/problems/not-found", "title": "Not found",
+     "status": 404, "detail": "assignment 'x' not found; create it with ..."}
+
+Validation errors add ``errors``: a list of ``{loc, msg}``. Internal errors never echo the
+exception text, only a generic detail; the traceback goes to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cjgrade.errors import CJGradeError, ConfigError, InputError, StorageError
+
+__all__ = [
+    "PROBLEM_MEDIA_TYPE",
+    "ApiProblem",
+    "Conflict",
+    "Forbidden",
+    "NotFound",
+    "Problem",
+    "Unauthorized",
+    "install_error_handlers",
+    "problem_response",
+]
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_BASE = "https://cjgrade.dev/problems/"
+_log = logging.getLogger("cjgrade.api")
+
+_TITLES = {
+    400: ("bad-request", "Bad request"),
+    401: ("unauthorized", "Unauthorized"),
+    403: ("forbidden", "Forbidden"),
+    404: ("not-found", "Not found"),
+    405: ("method-not-allowed", "Method not allowed"),
+    409: ("conflict", "Conflict"),
+    413: ("payload-too-large", "Payload too large"),
+    415: ("unsupported-media-type", "Unsupported media type"),
+    422: ("validation-error", "Validation error"),
+    500: ("internal-error", "Internal server error"),
+    503: ("unavailable", "Service unavailable"),
+}
+
+
+class Problem(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    errors: list[dict[str, Any]] | None = None
+
+
+class ApiProblem(Exception):
+    """Raise in a route to answer with a problem+json response of ``status``."""
+
+    status: int = 400
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if status is not None:
+            self.status = status
+        self.headers = dict(headers or {})
+
+
+class NotFound(ApiProblem):
+    status = 404
+
+
+class Conflict(ApiProblem):
+    status = 409
+
+
+class Unauthorized(ApiProblem):
+    status = 401
+
+
+class Forbidden(ApiProblem):
+    status = 403
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    errors: list[dict[str, Any]] | None = None,
+) -> JSONResponse:
+    """Build a problem+json response for ``status`` with a human ``detail``."""
+    slug, title = _TITLES.get(status, ("error", "Error"))
+    body: dict[str, Any] = {
+        "type": PROBLEM_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, headers=headers, media_type=PROBLEM_MEDIA_TYPE)
+
+
+def _summarise_validation(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = []
+    for err in exc.errors():
+        loc = [str(part) for part in err.get("loc", ())]
+        # Pydantic prefixes its messages ("Value error, ..."); the custom part is what helps.
+        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+        errors.append({"loc": loc, "msg": msg})
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(part for part in first["loc"] if part not in ("body",)) or "request"
+    detail = f"{where}: {first['msg']}"
+    if len(errors) > 1:
+        detail += f" (and {len(errors) - 1} more problem(s), see 'errors')"
+    return detail, errors
+
+
+async def _on_api_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiProblem)
+    return problem_response(exc.status, exc.detail, headers=exc.headers)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail, errors = _summarise_validation(exc)
+    return problem_response(422, detail, errors=errors)
+
+
+async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+    if exc.status_code == 404 and detail == "Not Found":
+        detail = f"no route for {request.method} {request.url.path}; see /docs"
+    return problem_response(exc.status_code, detail, headers=exc.headers)
+
+
+async def _on_cjgrade_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CJGradeError)
+    from cjgrade.store.records import NotFound as StoreNotFound
+
+    if isinstance(exc, StoreNotFound):
+        return problem_response(404, str(exc))
+    if isinstance(exc, InputError):
+        return problem_response(422, str(exc))
+    if isinstance(exc, StorageError):
+        _log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(503, f"storage unavailable or refused the operation: {exc}")
+    if isinstance(exc, ConfigError):
+        _log.error("configuration error on %s %s: %s", request.method, request.url.path, exc)
+        return problem_response(500, "server misconfigured; see the server log")
+    _log.error("unhandled cjgrade error on %s %s: %r", request.method, request.url.path, exc)
+    return problem_response(500, "internal error; see the server log")
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    _log.exception("unexpected error on %s %s", request.method, request.url.path)
+    return problem_response(500, "internal error; see the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Route every error class to a problem+json response."""
+    app.add_exception_handler(ApiProblem, _on_api_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http_exception)
+    app.add_exception_handler(CJGradeError, _on_cjgrade_error)
+    app.add_exception_handler(Exception, _on_unexpected)

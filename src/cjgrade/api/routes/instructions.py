@@ -1,0 +1,146 @@
+"""``/admin/v1/assessment-instructions``: upsert, list, get and delete assignments."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request, Response, status
+
+from cjgrade.api.auth import ADMIN_ONLY, ANY_ROLE, Principal
+from cjgrade.api.errors import Conflict, NotFound
+from cjgrade.api.routes._common import AssignmentPath, instruction_out, store_of
+from cjgrade.api.schemas import InstructionIn, InstructionOut, InstructionPage
+from cjgrade.errors import InputError
+from cjgrade.store import assignments, content
+
+router = APIRouter(tags=["assessment instructions"])
+
+MAX_PAGE = 1_000_000
+
+
+@router.post(
+    "/admin/v1/assessment-instructions",
+    response_model=InstructionOut,
+    status_code=status.HTTP_200_OK,
+    summary="Create or replace an assignment's instructions (role: admin)",
+    responses={
+        201: {"model": InstructionOut, "description": "Created"},
+        409: {"description": "Grade scale locked by anchors/batches, or name taken"},
+    },
+)
+async def upsert_instructions(
+    body: InstructionIn,
+    request: Request,
+    response: Response,
+    _: Principal = Depends(ADMIN_ONLY),
+) -> InstructionOut:
+    """Upsert by ``assignment_id``: 201 when created, 200 when replaced. The grade scale must
+    exist and cannot change once anchors or batches use the assignment (409)."""
+    store = store_of(request)
+    async with store.transaction() as session:
+        prompt_text = None
+        if body.student_prompt_storage_id is not None:
+            try:
+                prompt_text = await content.get_text(session, body.student_prompt_storage_id)
+            except InputError as exc:  # store NotFound is an InputError
+                raise InputError(
+                    f"student_prompt_storage_id: {exc}; upload it with POST /v1/content"
+                ) from None
+            if len(prompt_text.strip()) < 10:
+                raise InputError(
+                    "student_prompt_storage_id names a text shorter than 10 characters; "
+                    "a student prompt needs at least 10"
+                )
+        existing = await assignments.get_assignment(session, body.assignment_id)
+        conflict_possible = (
+            existing is not None and existing.id == body.assignment_id
+            and existing.grade_scale != body.grade_scale
+        ) or body.name is not None
+        try:
+            record, created = await assignments.upsert_assignment(
+                session,
+                body.assignment_id,
+                instructions=body.instructions_text,
+                grade_scale=body.grade_scale,
+                name=body.name,
+                context_origin=body.context_origin,
+                student_prompt=prompt_text,
+            )
+        except InputError as exc:
+            # The store reports a locked scale and a taken name as InputError; both are
+            # conflicts with existing state, so 409 (see the report: a Conflict class would
+            # let the store say so itself).
+            if conflict_possible and _is_conflict(str(exc)):
+                raise Conflict(str(exc)) from None
+            raise
+    response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
+    return instruction_out(record)
+
+
+def _is_conflict(message: str) -> bool:
+    return "cannot become" in message or "already used by" in message
+
+
+@router.get(
+    "/admin/v1/assessment-instructions",
+    response_model=InstructionPage,
+    summary="List assignments, paged, optionally by grade scale (roles: admin, runner, read)",
+)
+async def list_instructions(
+    request: Request,
+    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
+    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
+    grade_scale: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    _: Principal = Depends(ANY_ROLE),
+) -> InstructionPage:
+    async with store_of(request).transaction() as session:
+        records, total = await assignments.list_assignments(
+            session, grade_scale=grade_scale, page=page, page_size=page_size
+        )
+    return InstructionPage(
+        items=[instruction_out(r) for r in records], total=total, page=page, page_size=page_size
+    )
+
+
+@router.get(
+    "/admin/v1/assessment-instructions/assignment/{assignment_id}",
+    response_model=InstructionOut,
+    summary="One assignment by id or name (roles: admin, runner, read)",
+    responses={404: {"description": "Unknown assignment"}},
+)
+async def get_instructions(
+    request: Request,
+    assignment_id: str = AssignmentPath,
+    _: Principal = Depends(ANY_ROLE),
+) -> InstructionOut:
+    async with store_of(request).transaction() as session:
+        record = await assignments.require_assignment(session, assignment_id)
+    return instruction_out(record)
+
+
+@router.delete(
+    "/admin/v1/assessment-instructions/assignment/{assignment_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    response_class=Response,
+    summary="Delete an assignment and its anchors (role: admin)",
+    responses={
+        404: {"description": "Unknown assignment"},
+        409: {"description": "Batches reference the assignment"},
+    },
+)
+async def delete_instructions(
+    request: Request,
+    assignment_id: str = AssignmentPath,
+    _: Principal = Depends(ADMIN_ONLY),
+) -> Response:
+    async with store_of(request).transaction() as session:
+        try:
+            deleted = await assignments.delete_assignment(session, assignment_id)
+        except InputError as exc:  # the only refusal: batches still reference it
+            raise Conflict(str(exc)) from None
+    if not deleted:
+        raise NotFound(
+            f"unknown assignment {assignment_id!r}; list them with "
+            "`cjgrade admin instructions list`"
+        )
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

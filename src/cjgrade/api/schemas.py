@@ -1,0 +1,203 @@
+"""Request and response bodies of the admin API (pydantic v2).
+
+Validation rules (documented in docs/api.md):
+
+- ``assignment_id``: 1-100 characters from ``A-Z a-z 0-9 . _ : -``, starting with a letter or
+  digit, so it is safe in a URL path and in file names (UUIDs and slugs such as
+  ``np_2017_vt`` both fit);
+- instructions, student prompt and judge rubric: at least 10 characters once leading and
+  trailing whitespace is ignored (as in the original), at most 200,000;
+- an anchor essay: at least one non-whitespace character, at most 200,000 characters;
+- the request body as a whole is capped by the server (413 beyond it).
+
+Texts are stored exactly as sent; the rules only look at them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "AnchorOut",
+    "AnchorRegister",
+    "AnchorRegistered",
+    "AnchorSummary",
+    "AssignmentId",
+    "ContentStored",
+    "Health",
+    "InstructionIn",
+    "InstructionOut",
+    "InstructionPage",
+    "RubricIn",
+    "ScaleOut",
+    "StoredText",
+    "StudentPromptIn",
+]
+
+MAX_TEXT_CHARS = 200_000
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
+# "At least 10 characters between the first and the last non-whitespace character": the
+# pattern is the whole rule, so the OpenAPI schema and the server agree exactly.
+TEXT10_PATTERN = r"^\s*\S[\s\S]{8,}\S\s*$"
+NONBLANK_PATTERN = r"\S"
+
+AssignmentId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=100,
+        pattern=ID_PATTERN,
+        description="Assignment id: 1-100 of A-Z a-z 0-9 . _ : - (first a letter or digit).",
+        examples=["np_2017_vt"],
+    ),
+]
+Text10 = Annotated[
+    str,
+    Field(
+        min_length=10,
+        max_length=MAX_TEXT_CHARS,
+        pattern=TEXT10_PATTERN,
+        description="At least 10 characters, ignoring leading/trailing whitespace.",
+    ),
+]
+ContextOrigin = Literal["research_experiment", "canonical_national"]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InstructionIn(_In):
+    """Create or replace the assessment instructions of an assignment (upsert)."""
+
+    assignment_id: AssignmentId
+    instructions_text: Text10
+    grade_scale: Annotated[str, Field(min_length=1, max_length=64, examples=["swedish_8_anchor"])]
+    context_origin: ContextOrigin = "research_experiment"
+    name: Annotated[
+        str | None,
+        Field(
+            default=None,
+            min_length=1,
+            max_length=200,
+            pattern=NONBLANK_PATTERN,
+            description="Optional human slug, unique across assignments (e.g. np_2017_vt).",
+        ),
+    ] = None
+    student_prompt_storage_id: Annotated[
+        str | None,
+        Field(
+            default=None,
+            pattern=r"^[0-9a-f]{64}$",
+            description="Link an already uploaded student prompt (content id).",
+        ),
+    ] = None
+
+
+class InstructionOut(BaseModel):
+    assignment_id: str
+    name: str | None
+    instructions_text: str
+    instructions_storage_id: str
+    grade_scale: str
+    context_origin: ContextOrigin
+    student_prompt_storage_id: str | None
+    judge_rubric_storage_id: str | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class InstructionPage(BaseModel):
+    items: list[InstructionOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class StudentPromptIn(_In):
+    assignment_id: AssignmentId
+    prompt_text: Text10
+
+
+class RubricIn(_In):
+    assignment_id: AssignmentId
+    rubric_text: Text10
+
+
+class StoredText(BaseModel):
+    """A prompt or rubric linked to an assignment."""
+
+    assignment_id: str
+    storage_id: str
+    text: str
+
+
+class AnchorRegister(_In):
+    """Register (or replace) an anchor essay: unique on (assignment, label, grade scale)."""
+
+    assignment_id: AssignmentId
+    grade: Annotated[str, Field(min_length=1, max_length=16, examples=["B"])]
+    anchor_label: Annotated[
+        str, Field(min_length=1, max_length=200, pattern=NONBLANK_PATTERN, examples=["B1"])
+    ]
+    essay_text: Annotated[
+        str,
+        Field(
+            min_length=1,
+            max_length=MAX_TEXT_CHARS,
+            pattern=NONBLANK_PATTERN,
+            description="The essay; at least one non-whitespace character.",
+        ),
+    ]
+
+
+class AnchorRegistered(BaseModel):
+    anchor_id: int
+    storage_id: str
+    grade_scale: str
+    status: Literal["registered", "updated"]
+
+
+class AnchorOut(BaseModel):
+    id: int
+    assignment_id: str
+    anchor_label: str
+    grade: str
+    grade_scale: str
+    text_storage_id: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class AnchorSummary(BaseModel):
+    """Anchors of an assignment. ``anchors`` and ``anchor_count`` cover the assignment's own
+    grade scale; ``anchor_count_by_scale`` counts rows under every scale."""
+
+    assignment_id: str
+    grade_scale: str
+    anchor_count: int
+    anchor_count_total: int
+    anchor_count_by_scale: dict[str, int]
+    anchors: list[AnchorOut]
+
+
+class ScaleOut(BaseModel):
+    scale_id: str
+    display_name: str
+    grades: list[str]
+    population_priors: dict[str, float] | None
+    description: str
+    allows_below_lowest: bool
+    below_lowest_grade: str | None
+
+
+class ContentStored(BaseModel):
+    storage_id: Annotated[str, Field(description="SHA-256 (hex) of the UTF-8 bytes.")]
+
+
+class Health(BaseModel):
+    status: Literal["ok"]
+    database: Literal["ok"]
