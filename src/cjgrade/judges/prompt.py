@@ -93,7 +93,7 @@ _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         (
             "override_instructions",
             r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(instructions?|rubric|"
-            r"criteria|rules|prompt|guidelines|marking scheme)\b",
+            r"criteria|prompt|marking scheme|grading scheme)\b",
         ),
         (
             "addresses_judge",
@@ -117,9 +117,15 @@ _INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ),
         (
             "role_play",
-            r"(^\s*(system|assistant|developer)\s*:|<\|?\s*(im_start|system|/system)\s*\|?>|"
+            r"((^|[.!?]\s+)(system|assistant|developer)( message| prompt)?\s*:|"
+            r"<\|?\s*(im_start|system|/system)\s*\|?>|"
             r"\[/?(inst|system)\]|#{2,}\s*(system|instructions?)\b|\b(new|updated) "
             r"instructions?\s*:|\bdeveloper mode\b|\bjailbreak)",
+        ),
+        (
+            "changes_rules",
+            r"\b(rubric|criteria|instructions|marking scheme|grading rules)\s+(has|have)\s+"
+            r"(changed|been (changed|updated|replaced))\b",
         ),
         (
             "verdict_smuggling",

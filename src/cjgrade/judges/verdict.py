@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ __all__ = [
     "CONFIDENCE_MEANINGS",
     "CONFIDENCE_TO_P_CHOSEN",
     "JUSTIFICATION_MAX_CHARS",
+    "P_A_FLOOR",
     "VERDICT_SCHEMA",
     "VERDICT_TOOL_NAME",
     "ParsedVerdict",
@@ -66,7 +68,11 @@ to pick a side) and level 5 stays below 1 so a single verdict can never make a B
 estimate diverge. It is a prior, not a calibration; a calibrated map fitted on human-judged pairs
 can replace it without touching the adapters."""
 
+P_A_FLOOR = 0.005
+"""Bounds of a logprob-derived ``p_a``: [0.005, 0.995]."""
+
 _WINNER_VALUES = ("A", "B")
+_LETTER_TOKEN = re.compile(r'[\s"]*([AB])[\s",}]*')
 
 
 def _describe_justification() -> str:
@@ -112,7 +118,7 @@ def openai_response_schema() -> dict[str, Any]:
     same limits are expressed that way: the justification is 1 to 600 characters by pattern,
     confidence an integer enum 1..5.
     """
-    schema = json.loads(json.dumps(VERDICT_SCHEMA))
+    schema: dict[str, Any] = json.loads(json.dumps(VERDICT_SCHEMA))
     just = schema["properties"]["justification"]
     del just["minLength"], just["maxLength"]
     just["pattern"] = "^[\\s\\S]{1," + str(JUSTIFICATION_MAX_CHARS) + "}$"
@@ -207,9 +213,7 @@ def p_a_from_logprobs(tokens: Sequence[TokenLogprob], content: str) -> float | N
 
     Finds the token that carries the ``winner`` value in the generated JSON ``content``, then
     renormalises the probability mass of the alternatives ``A`` and ``B`` at that position:
-    ``p_a = P(A) / (P(A) + P(B))``. An alternative absent from the top list gets no mass, which
-    is conservative only in that the top list is truncated; a winner token without either letter
-    among its alternatives gives ``None`` (fall back to the stated confidence).
+    ``p_a = P(A) / (P(A) + P(B))``.
 
     Returns ``None`` when the tokens do not reproduce ``content`` or the winner token is not
     found, never a guess.
@@ -263,18 +267,29 @@ def _scan_for_winner(content: str) -> int | None:
 
 
 def _renormalise_ab(tok: TokenLogprob, chosen: str) -> float | None:
-    """P(A) / (P(A) + P(B)) at one token position, from its top alternatives."""
+    """P(A) / (P(A) + P(B)) at one token position, from its top alternatives.
+
+    A letter missing from the truncated top list gets an upper bound of its probability: the
+    smaller of the least likely listed alternative and the mass left unlisted. The result is
+    kept within [P_A_FLOOR, 1 - P_A_FLOOR] so one verdict cannot claim certainty.
+    """
     mass = {"A": 0.0, "B": 0.0}
+    seen = {"A": False, "B": False}
     alternatives = dict(tok.top)
     alternatives.setdefault(tok.token, tok.logprob)
+    listed = [math.exp(lp) for lp in alternatives.values() if math.isfinite(lp)]
     for text, logprob in alternatives.items():
-        letter = text.strip().strip('"')
-        if letter in mass and math.isfinite(logprob):
-            mass[letter] += math.exp(logprob)
-    total = mass["A"] + mass["B"]
-    if total <= 0.0 or mass[chosen] <= 0.0:
+        match = _LETTER_TOKEN.fullmatch(text)
+        if match and math.isfinite(logprob):
+            mass[match.group(1)] += math.exp(logprob)
+            seen[match.group(1)] = True
+    if not seen[chosen] or not listed:
         return None
-    return mass["A"] / total
+    for letter in ("A", "B"):
+        if not seen[letter]:
+            mass[letter] = max(0.0, min(min(listed), 1.0 - sum(listed)))
+    p_a = mass["A"] / (mass["A"] + mass["B"])
+    return min(max(p_a, P_A_FLOOR), 1.0 - P_A_FLOOR)
 
 
 # --- provider failures -> the error hierarchy (shared by every HTTP adapter) -----------------
