@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import math
-from enum import StrEnum
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,8 +23,8 @@ import numpy as np
 import typer
 
 from cjgrade.decisions import DecisionSet, read_decisions
-from cjgrade.errors import InputError
-from cjgrade.stats.bt import BTFit, fit_bradley_terry
+from cjgrade.errors import ConfigError, InputError
+from cjgrade.stats.bt import BTFit, SEMethod, fit_bradley_terry
 from cjgrade.stats.fitstats import FitStatistics, compute_fit_statistics
 from cjgrade.stats.reliability import (
     scale_separation_reliability,
@@ -33,16 +32,8 @@ from cjgrade.stats.reliability import (
     split_half_reliability,
 )
 
-
-class OutputFormat(StrEnum):
-    json = "json"
-    table = "table"
-
-
-class SEChoice(StrEnum):
-    auto = "auto"
-    fisher = "fisher"
-    diagonal = "diagonal"
+FORMATS = ("json", "table")
+SE_CHOICES = ("auto", "fisher", "diagonal")
 
 
 def _num(x: float | None) -> float | None:
@@ -153,7 +144,7 @@ def run_fit(
     alpha: float = 0.0,
     eps: float = 0.0,
     position_effect: bool = False,
-    se: SEChoice = SEChoice.auto,
+    se: str = "auto",
     split_half: int = 0,
     seed: int = 0,
 ) -> dict[str, Any]:
@@ -162,6 +153,8 @@ def run_fit(
         raise InputError("--alpha must be a non-negative number")
     if not 0.0 <= eps < 0.5:
         raise InputError("--eps must be in [0, 0.5) (sirt's default is 0.3)")
+    if se not in SE_CHOICES:
+        raise ConfigError(f"--se {se!r} is not one of {', '.join(SE_CHOICES)}")
     if split_half < 0:
         raise InputError("--split-half must be a non-negative number of splits")
     ds = read_decisions(path)
@@ -170,13 +163,14 @@ def run_fit(
             "--position-effect needs a 'position' column (A/B or 1/2: the slot of the chosen "
             "candidate) with at least one filled row"
         )
-    se_method = se.value if se is not SEChoice.auto else ("diagonal" if eps > 0 else "fisher")
+    # auto: sirt's own SEs with its score adjustment (sirt-compatible), exact Fisher otherwise.
+    se_method: SEMethod = "diagonal" if se == "diagonal" or (se == "auto" and eps > 0) else "fisher"
     fit = fit_bradley_terry(
         ds.data,
         alpha=alpha,
         eps=eps,
         position_effect=position_effect,
-        se_method=se_method,  # type: ignore[arg-type]
+        se_method=se_method,
         item_labels=ds.item_ids,
     )
     stats = compute_fit_statistics(
@@ -212,8 +206,8 @@ def register(app: typer.Typer) -> None:
         position_effect: bool = typer.Option(
             False, "--position-effect", help="Estimate a first-position (slot A) effect."
         ),
-        se: SEChoice = typer.Option(
-            SEChoice.auto,
+        se: str = typer.Option(
+            "auto",
             "--se",
             help="Standard errors: fisher (exact, sum-to-zero), diagonal (sirt's se.theta); "
             "auto = diagonal with --eps (sirt-compatible), fisher otherwise.",
@@ -222,9 +216,11 @@ def register(app: typer.Typer) -> None:
             0, "--split-half", help="Also report split-half reliability over N random splits."
         ),
         seed: int = typer.Option(0, "--seed", help="Random seed for --split-half."),
-        fmt: OutputFormat = typer.Option(OutputFormat.json, "--format", help="json or table."),
+        fmt: str = typer.Option("json", "--format", help="json or table."),
     ) -> None:
         """Fit a Bradley-Terry scale to comparative-judgement decisions."""
+        if fmt not in FORMATS:
+            raise ConfigError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
         report = run_fit(
             decisions,
             alpha=alpha,
@@ -234,7 +230,7 @@ def register(app: typer.Typer) -> None:
             split_half=split_half,
             seed=seed,
         )
-        if fmt is OutputFormat.json:
+        if fmt == "json":
             typer.echo(json.dumps(report, indent=2))
         else:
             _print_table(report)
