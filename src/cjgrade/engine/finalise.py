@@ -1,0 +1,238 @@
+"""Finalising a batch: the final fit, per-essay results, reliability, fit statistics, grade
+projections, anchor alignment, position bias, costs, and the completion events.
+
+Everything is recomputed from the stored comparisons, so finalising twice (a crash between
+"results saved" and "status completed") gives the same numbers and writes nothing twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from cjgrade.bus.events import AssessmentResultV1, BatchCompletedV1, EssayResult, make_envelope
+from cjgrade.engine.fitting import RoundEstimate, build_pairwise, fit_round
+from cjgrade.engine.grading import grade_batch
+from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison
+from cjgrade.engine.results import (
+    BatchResult,
+    ComparisonRecord,
+    CostLine,
+    EssayOutcome,
+    JudgeFitLine,
+    RoundSummary,
+)
+from cjgrade.engine.statistics import essay_and_judge_fit, separation_of
+
+__all__ = ["BATCH_COMPLETED", "RESULT_PUBLISHED", "finalise_batch"]
+
+BATCH_COMPLETED = "cjgrade.batch.completed.v1"
+RESULT_PUBLISHED = "cjgrade.assessment.result.v1"
+
+
+def _iso(value: Any) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else None
+
+
+def _record(c: StoredComparison) -> ComparisonRecord:
+    r = c.row
+    return ComparisonRecord(
+        comparison_id=c.id, round=c.round, slot=c.slot, essay_a=c.essay_a, essay_b=c.essay_b,
+        status=c.status, winner=c.winner, p_a=c.p_a, confidence=r.get("confidence"),
+        justification=r.get("justification"), provider=c.provider, model=c.model,
+        request_sha256=r.get("request_sha256"), input_tokens=r.get("input_tokens"),
+        output_tokens=r.get("output_tokens"), cache_read_tokens=r.get("cache_read_tokens"),
+        cache_write_tokens=r.get("cache_write_tokens"), cost_usd=r.get("cost_usd"),
+        latency_s=r.get("latency_s"), attempts=int(r.get("attempts") or 0),
+        flags=tuple(r.get("flags") or ()), error_code=r.get("error_code"),
+        error_reason=r.get("error_reason"), created_at=_iso(r.get("created_at")),
+        completed_at=_iso(r.get("completed_at")),
+    )
+
+
+def _costs(comparisons: Sequence[StoredComparison]) -> tuple[CostLine, ...]:
+    lines: dict[tuple[str, str], dict[str, Any]] = {}
+    for c in comparisons:
+        if c.status != "succeeded":
+            continue
+        key = (c.provider or "", c.model or "")
+        acc = lines.setdefault(key, {"comparisons": 0, "input_tokens": 0, "output_tokens": 0,
+                                     "cache_read_tokens": 0, "cache_write_tokens": 0,
+                                     "cost_usd": 0.0})
+        acc["comparisons"] += 1
+        for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+            acc[k] += int(c.row.get(k) or 0)
+        cost = c.row.get("cost_usd")
+        acc["cost_usd"] = None if cost is None or acc["cost_usd"] is None else (
+            acc["cost_usd"] + float(cost)
+        )
+    return tuple(CostLine(provider=p, model=m, **v) for (p, m), v in sorted(lines.items()))
+
+
+def _essay_counts(
+    ids: Sequence[str], comparisons: Sequence[StoredComparison]
+) -> dict[str, dict[str, float]]:
+    counts = {e: {"n": 0, "wins": 0.0, "failed": 0, "a": 0, "b": 0} for e in ids}
+    for c in comparisons:
+        counts[c.essay_a]["a"] += 1
+        counts[c.essay_b]["b"] += 1
+        if c.status == "failed":
+            counts[c.essay_a]["failed"] += 1
+            counts[c.essay_b]["failed"] += 1
+        if c.status == "succeeded" and c.p_a is not None:
+            counts[c.essay_a]["n"] += 1
+            counts[c.essay_b]["n"] += 1
+            counts[c.essay_a]["wins"] += float(c.p_a)
+            counts[c.essay_b]["wins"] += 1.0 - float(c.p_a)
+    return counts
+
+
+def _fit_statistics(
+    est: RoundEstimate, comparisons: Sequence[StoredComparison], ids: Sequence[str]
+) -> tuple[list[tuple[float | None, float | None]], tuple[JudgeFitLine, ...]]:
+    data, judges = build_pairwise(ids, comparisons)
+    if data.n_comparisons == 0:
+        return [(None, None)] * len(ids), ()
+    essay_rows, judge_rows = essay_and_judge_fit(data, est.fit)
+    lines = tuple(
+        JudgeFitLine(judge=name, n_comparisons=n, infit=infit, outfit=outfit)
+        for name, (n, infit, outfit) in zip(judges, judge_rows, strict=True)
+    )
+    return essay_rows, lines
+
+
+def _finite(value: Any) -> float | None:
+    v = float(value)
+    return v if np.isfinite(v) else None
+
+
+async def finalise_batch(
+    ledger: BatchLedger,
+    stored: StoredBatch,
+    *,
+    publish: bool,
+) -> BatchResult:
+    """Compute the batch's results from the store; when ``publish``, save them, mark the batch
+    completed and emit the completion events (once)."""
+    spec = stored.spec
+    ids = [e.id for e in spec.essays]
+    comparisons = await ledger.comparisons(stored.batch_uuid)
+    fits = await ledger.fits(stored.batch_uuid)
+    est = fit_round(ids, comparisons, alpha=spec.options.alpha,
+                    position_effect=spec.options.position_effect)
+    counts = _essay_counts(ids, comparisons)
+    fit_rows, judge_lines = _fit_statistics(est, comparisons, ids)
+    order = np.argsort(-est.theta, kind="stable")
+    rank = {ids[int(i)]: r + 1 for r, i in enumerate(order)}
+    failed = stored.status == "failed"
+    grades, alignment, projections = grade_batch(spec, est, comparisons, failed=failed)
+    essays = tuple(
+        EssayOutcome(
+            essay_id=e.id, is_anchor=e.is_anchor, theta=float(est.theta[i]),
+            se=float(est.se[i]), rank=rank[e.id], n_comparisons=int(counts[e.id]["n"]),
+            wins=float(counts[e.id]["wins"]), n_failed=int(counts[e.id]["failed"]),
+            a_slot=int(counts[e.id]["a"]), b_slot=int(counts[e.id]["b"]),
+            anchor_grade=e.grade if e.is_anchor else None, file_name=e.label,
+            infit=fit_rows[i][0], outfit=fit_rows[i][1], grade=projections.get(e.id),
+        )
+        for i, e in enumerate(spec.essays)
+    )
+    done = [c for c in comparisons if c.status == "succeeded" and c.p_a is not None]
+    a_rate = float(np.mean([c.p_a for c in done])) if done else None
+    last_stop = fits[-1].stop_reason if fits else None
+    status = "failed" if failed else "completed"
+    finished = stored.finished_at or datetime.now(UTC)
+    result = BatchResult(
+        batch_uuid=stored.batch_uuid, label=spec.label, status=status,
+        stop_reason="failed" if failed else (last_stop or "budget"),
+        grade_scale=spec.grade_scale, assignment_id=spec.assignment_id or spec.assignment_ref,
+        judge=spec.judge, options=spec.options.to_dict(), essays=essays,
+        comparisons=tuple(_record(c) for c in comparisons),
+        rounds=tuple(
+            RoundSummary(round=f.round, n_comparisons=f.n_comparisons, ssr=f.ssr,
+                         reliability=f.details.get("reliability"),
+                         max_theta_change=f.details.get("max_theta_change"), stop=f.stop,
+                         stop_reason=f.stop_reason)
+            for f in fits
+        ),
+        judges=judge_lines,
+        costs=_costs(comparisons),
+        reliability={
+            "ssr": _finite(est.ssr),
+            "separation": separation_of(est.theta, est.se),
+            "posterior_reliability": _finite(est.reliability),
+            "prior_variance": est.prior_variance,
+            "n_comparisons_fitted": est.n_comparisons,
+        },
+        position_bias={
+            "estimate": est.fit.position_effect,
+            "se": est.fit.position_se,
+            "a_slot_win_rate": a_rate,
+        },
+        grades=grades,
+        alignment=alignment,
+        failure_reason=stored.failure_reason,
+        started_at=stored.created_at.isoformat(),
+        finished_at=finished.isoformat(),
+        duration_s=(finished - stored.created_at).total_seconds(),
+    )
+    if publish and not failed:
+        await _complete(ledger, result, projections_rows(result))
+    return result
+
+
+def projections_rows(result: BatchResult) -> list[dict[str, Any]]:
+    rows = []
+    for e in result.students:
+        if e.grade is None:
+            continue
+        rows.append({
+            "essay_id": e.essay_id, "grade_scale": result.grade_scale or "",
+            "probabilities": e.grade.probabilities, "most_likely": e.grade.grade,
+            "expected": e.grade.expected, "confidence": e.grade.confidence,
+            "confidence_label": e.grade.confidence_label,
+            "details": {"theta": e.theta, "se": e.se},
+        })
+    return rows
+
+
+async def _complete(
+    ledger: BatchLedger, result: BatchResult, projections: list[dict[str, Any]]
+) -> None:
+    """Save the results, mark the batch completed and queue the completion events in the
+    outbox, atomically; the engine then publishes them."""
+    await ledger.save_results(
+        result.batch_uuid,
+        [{"essay_id": e.essay_id, "theta": e.theta, "se": e.se, "n_comparisons": e.n_comparisons,
+          "wins": e.wins} for e in result.essays],
+        projections,
+    )
+    completed = BatchCompletedV1(
+        batch_uuid=result.batch_uuid, label=result.label, stop_reason=result.stop_reason,
+        n_essays=len(result.essays), n_students=len(result.students),
+        n_comparisons=len(result.comparisons), n_succeeded=result.n_succeeded,
+        n_failed=result.n_failed, ssr=result.reliability.get("ssr"),
+        duration_s=result.duration_s,
+    )
+    rich = AssessmentResultV1(
+        batch_uuid=result.batch_uuid, assignment_id=result.assignment_id,
+        grade_scale=result.grade_scale, judges=[j.judge for j in result.judges],
+        ssr=result.reliability.get("ssr"),
+        essays=[
+            EssayResult(
+                essay_id=e.essay_id, is_anchor=e.is_anchor, theta=e.theta, se=e.se, rank=e.rank,
+                n_comparisons=e.n_comparisons, anchor_grade=e.anchor_grade,
+                grade=e.grade.grade if e.grade else None,
+                grade_probabilities=e.grade.probabilities if e.grade else None,
+            )
+            for e in result.essays
+        ],
+    )
+    events = [
+        (BATCH_COMPLETED, result.batch_uuid, make_envelope(completed).model_dump(mode="json")),
+        (RESULT_PUBLISHED, result.batch_uuid, make_envelope(rich).model_dump(mode="json")),
+    ]
+    await ledger.finish(result.batch_uuid, "completed", events=events)

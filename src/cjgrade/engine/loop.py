@@ -1,0 +1,316 @@
+"""The batch loop: select pairs -> dispatch -> persist each outcome -> refit -> stop or go on.
+
+State lives in the store, so :meth:`BatchEngine.run` both starts and resumes a batch: it reads
+the round the batch is in, re-dispatches that round's comparisons still pending (those stored
+are reused, never asked again), and carries on. Every decision is recorded with the round's
+fit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from cjgrade.bus.events import (
+    AssessmentRequestedV1,
+    BatchFailedV1,
+    EssayRef,
+    decode_envelope,
+    make_envelope,
+)
+from cjgrade.bus.transport import Transport
+from cjgrade.engine.decisions import StopDecision, decide_stop, success_rate_failure
+from cjgrade.engine.dispatch import ComparisonTask, Dispatcher
+from cjgrade.engine.finalise import finalise_batch
+from cjgrade.engine.fitting import ROUND_EM_ITERATIONS, RoundEstimate, fit_round
+from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison, StoredFit, lease_owner
+from cjgrade.engine.progress import NullProgress, Progress, ProgressListener
+from cjgrade.engine.results import BatchResult
+from cjgrade.engine.spec import BatchSpec, validate_spec
+from cjgrade.judges.base import JudgeRequest
+from cjgrade.stats.pairing import PairingState, select_pairs
+from cjgrade.store import Store, content_id
+
+__all__ = ["ASSESSMENT_REQUESTED", "BATCH_FAILED", "BatchEngine"]
+
+ASSESSMENT_REQUESTED = "cjgrade.assessment.requested.v1"
+BATCH_FAILED = "cjgrade.batch.failed.v1"
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+@dataclass
+class _RunState:
+    stored: StoredBatch
+    comparisons: list[StoredComparison]
+    estimate: RoundEstimate | None
+    previous_theta: dict[str, float] | None
+
+
+class BatchEngine:
+    """Runs batches on a store with a dispatcher; publishes events through a transport.
+
+    Parameters
+    ----------
+    store : the database.
+    dispatcher : where comparisons are judged (in process or on remote workers).
+    transport : the event bus (events are written to the outbox first, then published).
+    progress : receives a :class:`Progress` after every stored outcome and every refit.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        dispatcher: Dispatcher,
+        *,
+        transport: Transport | None = None,
+        progress: ProgressListener | None = None,
+    ) -> None:
+        self.ledger = BatchLedger(store)
+        self.dispatcher = dispatcher
+        self.transport = transport
+        self.progress = progress or NullProgress()
+        self.owner = lease_owner()
+
+    # --- creation ----------------------------------------------------------------------
+
+    async def create(self, spec: BatchSpec) -> str:
+        """Validate (before anything is written) and store a new batch; return its uuid."""
+        validate_spec(spec)
+        batch_uuid = await self.ledger.create_batch(spec)
+        event = AssessmentRequestedV1(
+            batch_uuid=batch_uuid, label=spec.label,
+            assignment_id=spec.assignment_id or spec.assignment_ref,
+            grade_scale=spec.grade_scale or "", judge=spec.judge,
+            essays=[EssayRef(essay_id=e.id, content_sha256=content_id(e.text),
+                             is_anchor=e.is_anchor, grade=e.grade) for e in spec.essays],
+            options=spec.options.to_dict(),
+        )
+        envelope = make_envelope(event)
+        ids = await self.ledger.add_events(
+            [(ASSESSMENT_REQUESTED, envelope.key, envelope.model_dump(mode="json"))]
+        )
+        await self._publish(ids)
+        return batch_uuid
+
+    # --- running -----------------------------------------------------------------------
+
+    async def run(self, batch_uuid: str) -> BatchResult:
+        """Run (or resume) a batch to the end and return its results."""
+        stored = await self.ledger.load_batch(batch_uuid)
+        if stored.status in TERMINAL:
+            await self._publish_pending(batch_uuid)
+            return await finalise_batch(self.ledger, stored, publish=False)
+        await self.ledger.acquire(batch_uuid, self.owner)
+        try:
+            return await self._run(stored)
+        finally:
+            await self.ledger.release(batch_uuid, self.owner)
+
+    async def _run(self, stored: StoredBatch) -> BatchResult:
+        state = await self._restore(stored)
+        spec = stored.spec
+        budget = spec.options.resolved_budget(len(spec.essays))
+        round_index = stored.current_round
+        fits = await self.ledger.fits(stored.batch_uuid)
+        stopped = bool(fits) and fits[-1].stop
+        while not stopped:
+            rows = [c for c in state.comparisons if c.round == round_index]
+            if not rows:
+                rows = await self._plan_round(state, round_index, budget)
+                if not rows:
+                    decision = StopDecision(True, "no_more_pairs")
+                    await self._record_fit(state, round_index - 1, decision, final=True)
+                    break
+            await self._judge_round(state, rows, budget)
+            state.comparisons = await self.ledger.comparisons(stored.batch_uuid)
+            failure = success_rate_failure(state.comparisons, spec.options)
+            if failure is not None:
+                return await self._fail(stored, "low_success_rate", failure)
+            decision = await self._refit(state, round_index, budget)
+            stopped = decision.stop
+            round_index += 1
+        stored = await self.ledger.load_batch(stored.batch_uuid)
+        return await self._finish(stored)
+
+    async def _restore(self, stored: StoredBatch) -> _RunState:
+        comparisons = await self.ledger.comparisons(stored.batch_uuid)
+        fits = await self.ledger.fits(stored.batch_uuid)
+        estimate = None
+        previous = None
+        if fits:
+            # Re-fit from the stored comparisons for the warm start (cheap, deterministic).
+            estimate = fit_round(
+                [e.id for e in stored.spec.essays],
+                [c for c in comparisons if c.round <= fits[-1].round],
+                alpha=stored.spec.options.alpha,
+                position_effect=stored.spec.options.position_effect,
+            )
+            previous = fits[-1].theta
+        return _RunState(stored, comparisons, estimate, previous)
+
+    async def _plan_round(
+        self, state: _RunState, round_index: int, budget: int
+    ) -> list[StoredComparison]:
+        spec = state.stored.spec
+        remaining = budget - len(state.comparisons)
+        if remaining <= 0:
+            return []
+        ids = [e.id for e in spec.essays]
+        index = {e: i for i, e in enumerate(ids)}
+        est = state.estimate
+        pairing = PairingState.from_history(
+            len(ids),
+            [index[c.essay_a] for c in state.comparisons],
+            [index[c.essay_b] for c in state.comparisons],
+            theta=est.theta if est is not None else None,
+            se=est.se if est is not None else None,
+            is_anchor=[e.is_anchor for e in spec.essays],
+        )
+        rng = np.random.default_rng([spec.options.seed, round_index])
+        n_pairs = min(spec.options.resolved_round_size(len(ids)), remaining)
+        pairs = select_pairs(spec.options.strategy, pairing, rng, n_pairs)
+        if len(pairs) == 0:
+            return []
+        await self.ledger.add_round(
+            state.stored.batch_uuid, round_index, [(ids[a], ids[b]) for a, b in pairs]
+        )
+        state.comparisons = await self.ledger.comparisons(state.stored.batch_uuid)
+        return [c for c in state.comparisons if c.round == round_index]
+
+    def _task(self, state: _RunState, c: StoredComparison) -> ComparisonTask:
+        spec = state.stored.spec
+        texts = {e.id: e.text for e in spec.essays}
+        request = JudgeRequest(
+            system_prompt=spec.system_prompt, student_prompt=spec.student_prompt,
+            instructions=spec.instructions, rubric=spec.rubric,
+            essay_a=texts[c.essay_a], essay_b=texts[c.essay_b],
+        )
+        return ComparisonTask(
+            comparison_id=c.id, batch_uuid=state.stored.batch_uuid, round=c.round, slot=c.slot,
+            essay_a=c.essay_a, essay_b=c.essay_b, judge=spec.judge, request=request,
+        )
+
+    async def _judge_round(
+        self, state: _RunState, rows: Sequence[StoredComparison], budget: int
+    ) -> None:
+        pending = [c for c in rows if c.status == "pending"]
+        if not pending:
+            return
+        tasks = [self._task(state, c) for c in pending]
+        hashes = {t.comparison_id: self.dispatcher.request_sha256(t.request) for t in tasks}
+        batch_uuid = state.stored.batch_uuid
+        await self.ledger.mark_dispatched(list(hashes), hashes)
+        done = sum(1 for c in state.comparisons if c.status != "pending")
+        failed = sum(1 for c in state.comparisons if c.status == "failed")
+        cost = _cost_so_far(state.comparisons)
+        last_renew = time.monotonic()
+        async for outcome in self.dispatcher.dispatch(tasks):
+            if not await self.ledger.record_outcome(outcome):
+                continue  # a duplicate delivery: already stored
+            done += 1
+            failed += 0 if outcome.succeeded else 1
+            if outcome.verdict is not None and cost is not None:
+                cost = None if outcome.verdict.cost_usd is None else cost + outcome.verdict.cost_usd
+            self.progress.on_progress(
+                Progress(batch_uuid, state.stored.current_round, len(state.comparisons), done,
+                         failed, budget, cost,
+                         state.estimate.ssr if state.estimate else None,
+                         state.estimate.reliability if state.estimate else None)
+            )
+            if time.monotonic() - last_renew > 30:
+                await self.ledger.renew(batch_uuid, self.owner)
+                last_renew = time.monotonic()
+
+    async def _refit(self, state: _RunState, round_index: int, budget: int) -> StopDecision:
+        spec = state.stored.spec
+        estimate = fit_round(
+            [e.id for e in spec.essays], state.comparisons, alpha=spec.options.alpha,
+            position_effect=spec.options.position_effect, previous=state.estimate,
+            max_iter=ROUND_EM_ITERATIONS,
+        )
+        decision = decide_stop(
+            estimate, state.previous_theta, spec, n_requested=len(state.comparisons),
+            budget=budget,
+        )
+        state.estimate = estimate
+        await self._record_fit(state, round_index, decision)
+        state.previous_theta = estimate.as_dicts()[0]
+        done = sum(1 for c in state.comparisons if c.status != "pending")
+        failed = sum(1 for c in state.comparisons if c.status == "failed")
+        self.progress.on_progress(
+            Progress(state.stored.batch_uuid, round_index, len(state.comparisons), done, failed,
+                     budget, _cost_so_far(state.comparisons), estimate.ssr,
+                     estimate.reliability)
+        )
+        return decision
+
+    async def _record_fit(
+        self, state: _RunState, round_index: int, decision: StopDecision, *, final: bool = False
+    ) -> None:
+        est = state.estimate
+        if est is None or round_index < 0:
+            return
+        theta, se = est.as_dicts()
+        details = {
+            "reliability": est.reliability,
+            "prior_variance": est.prior_variance,
+            "position_effect": est.fit.position_effect,
+            "position_se": est.fit.position_se,
+            "max_theta_change": decision.max_theta_change,
+            "n_requested": len(state.comparisons),
+            "judges": list(est.judges),
+        }
+        fit = StoredFit(
+            round=round_index, theta=theta, se=se, ssr=est.ssr,
+            n_comparisons=est.n_comparisons, stop=decision.stop,
+            stop_reason=decision.reason, details=details,
+        )
+        await self.ledger.record_fit(state.stored.batch_uuid, fit, round_index + 1)
+
+    # --- endings -----------------------------------------------------------------------
+
+    async def _finish(self, stored: StoredBatch) -> BatchResult:
+        result = await finalise_batch(self.ledger, stored, publish=True)
+        await self._publish_pending(stored.batch_uuid)
+        return result
+
+    async def _fail(self, stored: StoredBatch, reason: str, details: str) -> BatchResult:
+        event = BatchFailedV1(batch_uuid=stored.batch_uuid, reason=reason, details=details)
+        ids = await self.ledger.finish(
+            stored.batch_uuid, "failed", failure_reason=f"{reason}: {details}",
+            events=[(BATCH_FAILED, stored.batch_uuid,
+                     make_envelope(event).model_dump(mode="json"))],
+        )
+        await self._publish(ids)
+        stored = await self.ledger.load_batch(stored.batch_uuid)
+        return await finalise_batch(self.ledger, stored, publish=False)
+
+    async def _publish(self, ids: list[int]) -> None:
+        if self.transport is None:
+            return
+        for row in await self.ledger.unpublished_events(ids=ids):
+            await self.transport.publish(row.topic, decode_envelope(row.payload))
+            await self.ledger.mark_published(row.id)
+
+    async def _publish_pending(self, batch_uuid: str) -> None:
+        """Publish every outbox event of the batch not yet published (also after a crash)."""
+        if self.transport is None:
+            return
+        for row in await self.ledger.unpublished_events(key=batch_uuid):
+            await self.transport.publish(row.topic, decode_envelope(row.payload))
+            await self.ledger.mark_published(row.id)
+
+
+def _cost_so_far(comparisons: Sequence[StoredComparison]) -> float | None:
+    total = 0.0
+    for c in comparisons:
+        if c.status != "succeeded":
+            continue
+        cost = c.row.get("cost_usd")
+        if cost is None:
+            return None
+        total += float(cost)
+    return total

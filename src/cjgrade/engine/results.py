@@ -1,0 +1,171 @@
+"""What a finished batch produced: plain frozen values the reports serialise.
+
+Every number here is what the code really computed: real standard errors, real comparison
+counts (from the stored comparisons), costs from the verdicts (``None`` when a price is
+unknown, never 0).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "BatchResult",
+    "ComparisonRecord",
+    "CostLine",
+    "EssayOutcome",
+    "GradeOutcome",
+    "JudgeFitLine",
+    "RoundSummary",
+]
+
+
+@dataclass(frozen=True)
+class ComparisonRecord:
+    """One stored comparison, successful or not."""
+
+    comparison_id: int
+    round: int
+    slot: int
+    essay_a: str
+    essay_b: str
+    status: str
+    """``succeeded``, ``failed`` or ``pending`` (never judged: only in a partial artefact)."""
+    winner: str | None = None
+    """``A`` or ``B`` (the slot), None unless succeeded."""
+    p_a: float | None = None
+    confidence: float | None = None
+    justification: str | None = None
+    provider: str | None = None
+    model: str | None = None
+    request_sha256: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cost_usd: float | None = None
+    latency_s: float | None = None
+    attempts: int = 0
+    flags: tuple[str, ...] = ()
+    error_code: str | None = None
+    error_reason: str | None = None
+    created_at: str | None = None
+    completed_at: str | None = None
+
+
+@dataclass(frozen=True)
+class GradeOutcome:
+    """A grade distribution for one essay."""
+
+    grade: str
+    """Most likely grade."""
+    probabilities: dict[str, float]
+    expected: float | None = None
+    """Expected grade index (0 = lowest grade of the scale)."""
+    confidence: float | None = None
+    confidence_label: str | None = None
+
+
+@dataclass(frozen=True)
+class EssayOutcome:
+    essay_id: str
+    is_anchor: bool
+    theta: float
+    se: float
+    rank: int
+    n_comparisons: int
+    """Successful comparisons this essay took part in (the count the fit used)."""
+    wins: float
+    n_failed: int = 0
+    a_slot: int = 0
+    b_slot: int = 0
+    anchor_grade: str | None = None
+    file_name: str | None = None
+    infit: float | None = None
+    outfit: float | None = None
+    grade: GradeOutcome | None = None
+
+
+@dataclass(frozen=True)
+class JudgeFitLine:
+    judge: str
+    n_comparisons: int
+    infit: float | None = None
+    outfit: float | None = None
+
+
+@dataclass(frozen=True)
+class CostLine:
+    provider: str
+    model: str
+    comparisons: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: float | None
+    """None when at least one call of this model had an unknown price."""
+
+
+@dataclass(frozen=True)
+class RoundSummary:
+    round: int
+    n_comparisons: int
+    """Successful comparisons in the fit after this round (cumulative)."""
+    ssr: float | None
+    reliability: float | None
+    max_theta_change: float | None
+    stop: bool
+    stop_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Everything finalisation computed for one batch."""
+
+    batch_uuid: str
+    label: str | None
+    status: str
+    """``completed`` or ``failed``."""
+    stop_reason: str
+    grade_scale: str | None
+    assignment_id: str | None
+    judge: str
+    options: dict[str, Any]
+    essays: tuple[EssayOutcome, ...]
+    comparisons: tuple[ComparisonRecord, ...]
+    rounds: tuple[RoundSummary, ...]
+    judges: tuple[JudgeFitLine, ...] = ()
+    costs: tuple[CostLine, ...] = ()
+    reliability: dict[str, Any] = field(default_factory=dict)
+    position_bias: dict[str, Any] = field(default_factory=dict)
+    grades: dict[str, Any] = field(default_factory=dict)
+    """``available``, ``reason`` when not, the grade model and leave-one-anchor-out check."""
+    alignment: dict[str, Any] | None = None
+    failure_reason: str | None = None
+    started_at: str | None = None
+    finished_at: str | None = None
+    duration_s: float | None = None
+
+    @property
+    def students(self) -> tuple[EssayOutcome, ...]:
+        return tuple(e for e in self.essays if not e.is_anchor)
+
+    @property
+    def anchors(self) -> tuple[EssayOutcome, ...]:
+        return tuple(e for e in self.essays if e.is_anchor)
+
+    @property
+    def n_succeeded(self) -> int:
+        return sum(1 for c in self.comparisons if c.status == "succeeded")
+
+    @property
+    def n_failed(self) -> int:
+        return sum(1 for c in self.comparisons if c.status == "failed")
+
+    @property
+    def total_cost_usd(self) -> float | None:
+        if any(line.cost_usd is None for line in self.costs):
+            return None
+        return sum(line.cost_usd or 0.0 for line in self.costs)

@@ -1,0 +1,114 @@
+"""What a batch is made of, and the checks it must pass before any judge is called.
+
+A :class:`BatchSpec` is ad hoc (instructions, prompt, rubric, grade scale and anchors given
+inline, e.g. from an input folder) or bound to a stored assignment (texts, scale and anchors
+from the store; see :func:`cjgrade.engine.ledger.spec_for_assignment`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from cjgrade.domain import Essay
+from cjgrade.engine.options import DEFAULT_COMPARISONS_PER_ESSAY, BatchOptions
+from cjgrade.errors import InputError
+
+__all__ = ["BatchSpec", "validate_spec"]
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """Everything needed to create a batch. Essay ids are never shown to a judge."""
+
+    essays: tuple[Essay, ...]
+    instructions: str
+    judge: str
+    grade_scale: str | None = "swedish_8_anchor"
+    student_prompt: str = ""
+    rubric: str = ""
+    system_prompt: str = ""
+    label: str | None = None
+    assignment_id: str | None = None
+    """A stored assignment the batch is bound to (foreign key), or None for an ad hoc batch."""
+    assignment_ref: str | None = None
+    """A free-form assignment name for the artefact when the batch is ad hoc."""
+    base_url: str | None = None
+    grades_requested: bool = True
+    options: BatchOptions = field(default_factory=BatchOptions)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    """Inventory of the input files (paths, SHA-256) for the artefact."""
+
+    @property
+    def students(self) -> tuple[Essay, ...]:
+        return tuple(e for e in self.essays if not e.is_anchor)
+
+    @property
+    def anchors(self) -> tuple[Essay, ...]:
+        return tuple(e for e in self.essays if e.is_anchor)
+
+
+def validate_spec(spec: BatchSpec) -> None:
+    """Refuse a batch that cannot produce a useful result, before anything is written.
+
+    Raises
+    ------
+    InputError
+        With a message saying what to change: fewer than two students, grades asked for
+        without anchors (or with fewer than two distinct anchor grades), a budget that cannot
+        give every student one comparison, duplicate essay ids, empty texts, no instructions.
+    """
+    students, anchors = spec.students, spec.anchors
+    if len(students) < 2:
+        raise InputError(
+            f"the batch has {len(students)} student essay(s); comparative judgement needs at "
+            "least 2: add student essays to students/"
+        )
+    ids = [e.id for e in spec.essays]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise InputError(f"duplicate essay ids {duplicates[:5]}; give every essay its own name")
+    empty = [e.id for e in spec.essays if not e.text.strip()]
+    if empty:
+        raise InputError(f"essays {empty[:5]} are empty; remove them or add their text")
+    if not spec.instructions.strip():
+        raise InputError("the assessment instructions are empty; write instructions.md")
+    if spec.grades_requested:
+        if spec.grade_scale is None:
+            raise InputError("grades were asked for but no grade scale is set; set grade_scale")
+        if not anchors:
+            raise InputError(
+                "grades were asked for but the batch has no anchor essays: add graded essays to "
+                "anchors/ (grade in anchors.csv or as a file-name suffix such as _C+), or run "
+                "without grades (grades = false in config.toml, or --no-grades)"
+            )
+        distinct = {a.grade for a in anchors}
+        if len(distinct) < 2:
+            raise InputError(
+                f"the anchors cover {len(distinct)} grade ({', '.join(map(str, distinct))}); "
+                "projecting grades needs anchors of at least 2 different grades"
+            )
+    from cjgrade.stats.pairing import STRATEGIES
+
+    if spec.options.strategy not in STRATEGIES:
+        raise InputError(
+            f"unknown pairing strategy {spec.options.strategy!r}; use one of "
+            f"{', '.join(STRATEGIES)}"
+        )
+    if spec.options.strategy == "anchor" and not anchors:
+        raise InputError("the anchor strategy needs anchor essays; add some or pick another")
+    n_essays = len(spec.essays)
+    budget = spec.options.resolved_budget(n_essays)
+    if budget < len(students):
+        suggested = DEFAULT_COMPARISONS_PER_ESSAY * n_essays
+        raise InputError(
+            f"a budget of {budget} comparison(s) cannot give each of the {len(students)} "
+            f"students one comparison; set --budget to at least {len(students)} "
+            f"(about {suggested} gives a usable scale)"
+        )
+    if spec.options.round_size is not None and spec.options.round_size > math.comb(n_essays, 2):
+        raise InputError(
+            f"round_size {spec.options.round_size} exceeds the {math.comb(n_essays, 2)} distinct "
+            "pairs of this batch; lower it"
+        )

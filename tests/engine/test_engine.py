@@ -1,0 +1,212 @@
+"""The batch loop on a real SQLite store: complete runs, crash and resume, failures, refusals."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from scipy.stats import spearmanr
+
+from cjgrade.bus import InProcessTransport
+from cjgrade.engine.dispatch import ComparisonOutcome, InProcessDispatcher
+from cjgrade.engine.ledger import BatchLedger
+from cjgrade.engine.loop import BatchEngine
+from cjgrade.errors import InputError, JudgeOutputInvalid
+from cjgrade.judges import get_judge
+from cjgrade.judges.base import Verdict, Winner
+from cjgrade.store import Store
+
+from .conftest import make_spec, quality_of, true_order_verdict
+
+
+def scripted(default: object | None = None):  # type: ignore[no-untyped-def]
+    runtime = get_judge("scripted", options={} if default is None else {"default": default})
+    return runtime, runtime.adapter
+
+
+async def test_scripted_run_completes_and_recovers_the_order(store: Store) -> None:
+    """A consistent judge gives a scale in the true order, real SEs and real counts."""
+    spec = make_spec(n_students=10, budget=70, target_ssr=None, stability_threshold=None)
+    runtime, adapter = scripted(true_order_verdict)
+    transport = InProcessTransport()
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=4), transport=transport)
+    uid = await engine.create(spec)
+    result = await engine.run(uid)
+    assert result.status == "completed" and result.stop_reason == "budget"
+    assert len(result.comparisons) == 70 == len(adapter.history)
+    assert all(c.status == "succeeded" and c.request_sha256 for c in result.comparisons)
+    quality = [quality_of(next(s.text for s in spec.essays if s.id == e.essay_id))
+               for e in result.essays]
+    rho = spearmanr(quality, [e.theta for e in result.essays]).statistic
+    assert rho > 0.95
+    assert all(e.se > 0 for e in result.essays)
+    per_essay = {e.essay_id: 0 for e in result.essays}
+    for c in result.comparisons:
+        per_essay[c.essay_a] += 1
+        per_essay[c.essay_b] += 1
+    assert {e.essay_id: e.n_comparisons for e in result.essays} == per_essay
+    topics = [t for t, _ in transport.published]
+    assert topics == ["cjgrade.assessment.requested.v1", "cjgrade.batch.completed.v1",
+                      "cjgrade.assessment.result.v1"]
+    assert [r.round for r in result.rounds] == list(range(len(result.rounds)))
+
+
+async def test_heuristic_judge_runs_the_bundled_sample(store: Store) -> None:
+    """The heuristic judge on the bundled sample puts the A anchor above the F anchor."""
+    from importlib import resources
+    from pathlib import Path
+
+    from cjgrade.engine.inputs import read_input_folder
+    from cjgrade.engine.session import spec_from_folder
+
+    root = Path(str(resources.files("cjgrade.data").joinpath("sample")))
+    folder = read_input_folder(root, resolve_grade=lambda raw, scale: raw,
+                               option_overrides={"budget": 48})
+    spec = replace(spec_from_folder(folder, judge="heuristic/surface"), grades_requested=False)
+    engine = BatchEngine(store, InProcessDispatcher(get_judge("heuristic/surface")))
+    result = await engine.run(await engine.create(spec))
+    theta = {e.essay_id: e.theta for e in result.essays}
+    assert result.status == "completed" and len(result.comparisons) == 48
+    assert theta["anchor:anchor_08_A"] > theta["anchor:anchor_01_F"]
+    assert result.costs[0].provider == "heuristic" and result.costs[0].cost_usd == 0.0
+
+
+async def test_resume_after_crash_asks_nothing_twice_and_loses_nothing(store: Store) -> None:
+    """Kill the loop mid-round (the judge crashes on call 23); resuming re-asks only the
+    comparison that was in flight, reuses the 22 stored verdicts and completes the budget."""
+    spec = make_spec(n_students=10, budget=60, target_ssr=None, stability_threshold=None)
+    runtime, adapter = scripted()
+    adapter.enqueue(*([true_order_verdict] * 22))  # call 23 finds an empty queue: InputError
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=1))
+    uid = await engine.create(spec)
+    with pytest.raises(InputError, match="no response enqueued"):
+        await engine.run(uid)
+    ledger = BatchLedger(store)
+    before = await ledger.comparisons(uid)
+    answered_before = {c.id for c in before if c.status == "succeeded"}
+    assert len(answered_before) == 22 and len(adapter.history) == 23
+    crashed_request = adapter.history[-1]
+    assert (await ledger.load_batch(uid)).status == "running"
+
+    runtime2, adapter2 = scripted(true_order_verdict)
+    resumed = BatchEngine(store, InProcessDispatcher(runtime2, concurrency=1))
+    result = await resumed.run(uid)
+    assert result.status == "completed" and len(result.comparisons) == 60
+    assert all(c.status == "succeeded" for c in result.comparisons)
+    # Nothing stored before the crash was asked again; only the in-flight one was repeated.
+    assert len(adapter2.history) == 60 - 22
+    assert adapter2.history[0] == crashed_request
+    stored_before = {c.id: (c.essay_a, c.essay_b) for c in before}
+    after = {c.comparison_id: (c.essay_a, c.essay_b) for c in result.comparisons}
+    assert all(after[i] == pair for i, pair in stored_before.items())  # the round was kept
+
+
+async def test_run_of_a_finished_batch_calls_no_judge(store: Store) -> None:
+    """Running a completed batch again recomputes its results without any judge call."""
+    spec = make_spec(budget=20, target_ssr=None, stability_threshold=None)
+    runtime, adapter = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime))
+    uid = await engine.create(spec)
+    first = await engine.run(uid)
+    calls = len(adapter.history)
+    again = await engine.run(uid)
+    assert len(adapter.history) == calls
+    assert [e.theta for e in again.essays] == pytest.approx([e.theta for e in first.essays])
+
+
+async def test_verdict_delivered_twice_is_stored_once(store: Store) -> None:
+    """A second outcome for the same comparison is ignored; the first one stays."""
+    spec = make_spec(budget=20)
+    engine = BatchEngine(store, InProcessDispatcher(scripted(true_order_verdict)[0]))
+    uid = await engine.create(spec)
+    ledger = BatchLedger(store)
+    await ledger.add_round(uid, 0, [("s00", "s01")])
+    (row,) = await ledger.comparisons(uid)
+
+    def verdict(winner: Winner) -> Verdict:
+        return Verdict(winner=winner, p_a=1.0 if winner is Winner.A else 0.0, justification="",
+                       provider="scripted", model="default", request_sha256="0" * 64)
+
+    assert await ledger.record_outcome(ComparisonOutcome(row.id, verdict(Winner.A)))
+    assert not await ledger.record_outcome(ComparisonOutcome(row.id, verdict(Winner.B)))
+    assert not await ledger.record_outcome(ComparisonOutcome(row.id, error_code="X"))
+    (row,) = await ledger.comparisons(uid)
+    assert (row.status, row.winner) == ("succeeded", "A")
+
+
+async def test_low_success_rate_fails_the_batch_with_a_reason(store: Store) -> None:
+    """When most verdicts are malformed the batch fails with low_success_rate, and says why."""
+    spec = make_spec(n_students=10, budget=40, target_ssr=None, stability_threshold=None)
+    runtime, adapter = scripted()
+    for i in range(40):
+        adapter.enqueue(true_order_verdict if i % 3 == 0 else
+                        JudgeOutputInvalid("winner missing from the response"))
+    transport = InProcessTransport()
+    engine = BatchEngine(store, InProcessDispatcher(runtime), transport=transport)
+    result = await engine.run(await engine.create(spec))
+    assert result.status == "failed"
+    assert result.failure_reason is not None
+    assert result.failure_reason.startswith("low_success_rate")
+    assert "JudgeOutputInvalid" in result.failure_reason
+    assert len(adapter.history) == 7  # one round, then it stopped spending
+    assert [t for t, _ in transport.published][-1] == "cjgrade.batch.failed.v1"
+    assert all(c.error_reason for c in result.comparisons if c.status == "failed")
+
+
+@pytest.mark.parametrize(
+    ("changes", "match"),
+    [
+        ({"n_students": 1}, "needs at least 2"),
+        ({"budget": 5}, "cannot give each of the 8 students"),
+        ({"strategy": "best"}, "unknown pairing strategy"),
+    ],
+)
+async def test_refusals_happen_before_anything_is_written(
+    store: Store, changes: dict[str, object], match: str
+) -> None:
+    """Bad batches are refused with a message, no row written and no judge called."""
+    spec = make_spec(**changes)  # type: ignore[arg-type]
+    runtime, adapter = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime))
+    with pytest.raises(InputError, match=match):
+        await engine.create(spec)
+    assert await BatchLedger(store).count_batches() == 0
+    assert adapter.history == []
+
+
+async def test_grades_without_anchors_are_refused(store: Store) -> None:
+    """Asking for grades with no anchors says to add anchors or turn grades off."""
+    spec = replace(make_spec(anchor_grades=()), grades_requested=True)
+    engine = BatchEngine(store, InProcessDispatcher(scripted(true_order_verdict)[0]))
+    with pytest.raises(InputError, match=r"no anchor essays.*--no-grades"):
+        await engine.create(spec)
+    assert await BatchLedger(store).count_batches() == 0
+
+
+async def test_budget_is_never_exceeded_with_odd_rounds(
+    store: Store, rng: np.random.Generator
+) -> None:
+    """The number of comparisons requested equals the budget even when it is not a multiple
+    of the round size."""
+    budget = int(rng.integers(13, 30))
+    spec = make_spec(n_students=7, budget=budget, target_ssr=None, stability_threshold=None)
+    runtime, adapter = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=3))
+    result = await engine.run(await engine.create(spec))
+    assert len(result.comparisons) == budget == len(adapter.history)
+
+
+async def test_concurrent_run_of_the_same_batch_is_refused(store: Store) -> None:
+    """A batch leased by another live process cannot be run at the same time."""
+    from cjgrade.errors import ConfigError
+
+    spec = make_spec(budget=20)
+    engine = BatchEngine(store, InProcessDispatcher(scripted(true_order_verdict)[0]))
+    uid = await engine.create(spec)
+    ledger = BatchLedger(store)
+    await ledger.acquire(uid, "other-host:1")
+    with pytest.raises(ConfigError, match="being run by other-host:1"):
+        await engine.run(uid)
+    await asyncio.sleep(0)
