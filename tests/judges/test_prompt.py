@@ -186,3 +186,22 @@ def test_any_essay_stays_inside_its_own_markers(essay_a: str, essay_b: str) -> N
     inside_a, inside_b = essays_of(request)
     assert inside_a == neutralise_markers(essay_a)[0].strip("\n")
     assert inside_b == neutralise_markers(essay_b)[0].strip("\n")
+
+
+@pytest.mark.realdata
+def test_real_student_essays_are_rarely_flagged() -> None:
+    """On the 2,598 real ASAP essays (which contain no attacks) fewer than 0.5% are flagged
+    and none needs marker neutralisation."""
+    import csv
+    import sys
+
+    from tests.conftest import shared_data_dir
+
+    path = shared_data_dir("asap") / "asap_fold0.tsv"
+    csv.field_size_limit(sys.maxsize)
+    with path.open(encoding="utf-8", errors="replace", newline="") as handle:
+        essays = [row["essay"] for row in csv.DictReader(handle, delimiter="\t")]
+    assert len(essays) > 2000
+    flagged = [e for e in essays if find_injection(e)]
+    assert len(flagged) < 0.005 * len(essays)
+    assert not any(neutralise_markers(e)[1] for e in essays)

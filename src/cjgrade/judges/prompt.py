@@ -17,6 +17,7 @@ carries texts.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -80,58 +81,112 @@ referring to the essays only as A and B.
 - confidence: an integer from 1 to 5 saying how sure you are that the winner is better:
 {describe_confidence_scale()}"""
 
-_JUDGE = (
-    r"(ai|grader|judge|assessor|evaluator|examiner|marker|language model|llm|"
-    r"ai model|chatbot)\b"
-)
+_JUDGE = r"(ai|grader|judge|assessor|evaluator|examiner|marker|language model|llm|chatbot)\b"
 
-# Text aimed at the judge rather than at the essay's reader. Conservative phrases a student
-# writing on a topic is unlikely to produce; each match becomes one audit flag, not an edit.
-_INJECTION_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
-    (name, re.compile(rx, re.IGNORECASE | re.MULTILINE))
-    for name, rx in (
+# Text aimed at the judge rather than at the essay's reader: phrases a student writing on a
+# topic is unlikely to produce. Each match becomes one audit flag, never an edit. Each pattern
+# has trigger substrings (one must occur) so the regex only runs on essays that could match:
+# the patterns run on lower-cased text, and most essays skip all of them.
+_INJECTION_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    (
+        "override_instructions",
+        ("ignore", "disregard", "forget", "override", "bypass"),
+        r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(instructions?|rubric|"
+        r"criteria|prompt|marking scheme|grading scheme)\b",
+    ),
+    (
+        "addresses_judge",
         (
-            "override_instructions",
-            r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(instructions?|rubric|"
-            r"criteria|prompt|marking scheme|grading scheme)\b",
+            "the ai",
+            "to ai",
+            "for ai",
+            "dear ai",
+            "as ai",
+            "grader",
+            "judge",
+            "assessor",
+            "evaluator",
+            "examiner",
+            "marker",
+            "llm",
+            "chatbot",
+            "language model",
         ),
+        r"(\b(note|message|attention|instructions?|a word)\s+(to|for)\s+(the\s+)?"
+        + _JUDGE
+        + r"|\b(as|dear)\s+(the\s+)?"
+        + _JUDGE
+        + r"[^.\n]{0,60}\byou)",
+    ),
+    (
+        "demands_choice",
         (
-            "addresses_judge",
-            r"(\b(note|message|attention|instructions?|a word)\s+(to|for)\s+(the\s+)?" + _JUDGE
-            + r"|\b(as|dear)\s+(the\s+)?" + _JUDGE + r"[^.\n]{0,60}\byou)",
+            "this essay",
+            "my essay",
+            "this text",
+            "my text",
+            "this answer",
+            "my answer",
+            "this response",
+            "my response",
+            "first essay",
+            "second essay",
+            "first text",
+            "second text",
+            "first answer",
+            "second answer",
+            "first response",
+            "second response",
         ),
+        r"\b(choose|select|pick|prefer|favou?r|rank|rate|grade|score|mark)\s+(this|my|"
+        r"the (first|second))\s+(essay|text|answer|response)\b",
+    ),
+    (
+        "claims_winner",
+        ("this essay", "my essay", "this text", "my text", "this answer", "my answer"),
+        r"\b(this|my)\s+(essay|text|answer)\s+(is|must be|should be|deserves to be)\s+"
+        r"(the\s+)?(winner|better|best|chosen|top)\b",
+    ),
+    (
+        "commands_judge",
+        ("you must", "you should", "you are required", "you have to", "you will"),
+        r"\byou\s+(must|should|are required to|have to|will)\s+(choose|select|pick|prefer|"
+        r"award|rate|grade|mark|score)\b"
+        r"|\byou\s+(must|should|have to)\s+(answer|output|respond|reply)\s+(with\s+)?"
+        r"[\"']?(a|b|essay a|essay b)[\"']?(?![\w'])",
+    ),
+    (
+        "role_play",
         (
-            "demands_choice",
-            r"\b(choose|select|pick|prefer|favou?r|rank|rate|grade|score|mark)\s+(this|my|"
-            r"the (first|second))\s+(essay|text|answer|response)\b",
+            "system",
+            "assistant",
+            "developer",
+            "<|",
+            "[inst",
+            "[/inst",
+            "##",
+            "instruction",
+            "jailbreak",
         ),
-        (
-            "claims_winner",
-            r"\b(this|my)\s+(essay|text|answer)\s+(is|must be|should be|deserves to be)\s+"
-            r"(the\s+)?(winner|better|best|chosen|top)\b",
-        ),
-        (
-            "commands_judge",
-            r"\byou\s+(must|should|are required to|have to|will)\s+(choose|select|pick|"
-            r"prefer|give|award|rate|grade|output|answer|respond)\b",
-        ),
-        (
-            "role_play",
-            r"((^|[.!?]\s+)(system|assistant|developer)( message| prompt)?\s*:|"
-            r"<\|?\s*(im_start|system|/system)\s*\|?>|"
-            r"\[/?(inst|system)\]|#{2,}\s*(system|instructions?)\b|\b(new|updated) "
-            r"instructions?\s*:|\bdeveloper mode\b|\bjailbreak)",
-        ),
-        (
-            "changes_rules",
-            r"\b(rubric|criteria|instructions|marking scheme|grading rules)\s+(has|have)\s+"
-            r"(changed|been (changed|updated|replaced))\b",
-        ),
-        (
-            "verdict_smuggling",
-            r"[\"'](winner|confidence)[\"']\s*:\s*[\"']?\s*(a|b|essay [ab]|[1-5])\b",
-        ),
-    )
+        r"((^|[.!?]\s+)(system|assistant|developer)( message| prompt)?\s*:|"
+        r"<\|?\s*(im_start|system|/system)\s*\|?>|"
+        r"\[/?(inst|system)\]|#{2,}\s*(system|instructions?)\b|\b(new|updated) "
+        r"instructions?\s*:|\bdeveloper mode\b|\bjailbreak)",
+    ),
+    (
+        "changes_rules",
+        ("has changed", "have changed", "been changed", "been updated", "been replaced"),
+        r"\b(rubric|criteria|instructions|marking scheme|grading rules)\s+(has|have)\s+"
+        r"(changed|been (changed|updated|replaced))\b",
+    ),
+    (
+        "verdict_smuggling",
+        ('"winner"', "'winner'", '"confidence"', "'confidence'"),
+        r"[\"'](winner|confidence)[\"']\s*:\s*[\"']?\s*(a|b|essay [ab]|[1-5])\b",
+    ),
+)
+_INJECTION_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
+    (name, triggers, re.compile(rx, re.MULTILINE)) for name, triggers, rx in _INJECTION_RULES
 )
 
 _BRACKETS = re.compile(r"\[\[|\]\]")
@@ -171,9 +226,18 @@ class RenderedPrompt:
         return "\n\n".join(b.text for b in self.blocks)
 
 
+@functools.lru_cache(maxsize=8192)
 def find_injection(text: str) -> tuple[str, ...]:
-    """Names of the injection patterns found in an essay (empty when none)."""
-    return tuple(name for name, rx in _INJECTION_PATTERNS if rx.search(text))
+    """Names of the injection patterns found in an essay (empty when none).
+
+    Cached per text: in comparative judgement every essay meets many others.
+    """
+    lowered = text.lower()
+    return tuple(
+        name
+        for name, triggers, rx in _INJECTION_PATTERNS
+        if any(t in lowered for t in triggers) and rx.search(lowered)
+    )
 
 
 def neutralise_markers(text: str) -> tuple[str, bool]:
@@ -256,17 +320,26 @@ def _render_essays(essays: dict[str, str], code: str) -> str:
 
 
 def hash_rendered(system: str, blocks: tuple[PromptBlock, ...], settings: JudgeSettings) -> str:
-    """SHA-256 of the exact rendered request and the settings that shape the output."""
-    canonical = {
-        "version": PROMPT_VERSION,
-        "system": system,
-        "blocks": [[b.name, b.text, b.cacheable] for b in blocks],
-        "settings": {
-            "temperature": settings.temperature,
-            "max_tokens": settings.max_tokens,
-            "reasoning_effort": settings.reasoning_effort,
-        },
-        "schema": VERDICT_SCHEMA,
-    }
-    encoded = json.dumps(canonical, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(encoded.encode("utf-8")).hexdigest()
+    """SHA-256 of the exact rendered request and the settings that shape the output.
+
+    Every field is length-prefixed, so no two different requests share an encoding.
+    """
+    digest = hashlib.sha256()
+    fields: list[str] = [
+        PROMPT_VERSION,
+        _SCHEMA_JSON,
+        repr(settings.temperature),
+        str(settings.max_tokens),
+        str(settings.reasoning_effort),
+        system,
+    ]
+    for block in blocks:
+        fields.extend((block.name, "1" if block.cacheable else "0", block.text))
+    for value in fields:
+        encoded = value.encode("utf-8")
+        digest.update(b"%d:" % len(encoded))
+        digest.update(encoded)
+    return digest.hexdigest()
+
+
+_SCHEMA_JSON = json.dumps(VERDICT_SCHEMA, sort_keys=True, separators=(",", ":"))
