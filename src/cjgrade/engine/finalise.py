@@ -96,7 +96,7 @@ def _fit_statistics(
     data, judges = build_pairwise(ids, comparisons)
     if data.n_comparisons == 0:
         return [(None, None)] * len(ids), ()
-    essay_rows, judge_rows = essay_and_judge_fit(data, est.fit)
+    essay_rows, judge_rows = essay_and_judge_fit(data, est.fit, len(judges))
     lines = tuple(
         JudgeFitLine(judge=name, n_comparisons=n, infit=infit, outfit=outfit)
         for name, (n, infit, outfit) in zip(judges, judge_rows, strict=True)

@@ -1,0 +1,114 @@
+"""Embedded mode: one process, SQLite (or any store URL), the in-process dispatcher and bus.
+
+The order is fixed so that nothing is spent or written for a batch that cannot run: the spec
+is validated and the judge is built (a missing key or unknown model fails here) before the
+database is opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cjgrade.bus.transport import InProcessTransport
+from cjgrade.config import Settings
+from cjgrade.engine.dispatch import (
+    ComparisonOutcome,
+    ComparisonTask,
+    Dispatcher,
+    InProcessDispatcher,
+    rendered_sha256,
+)
+from cjgrade.engine.loop import TERMINAL, BatchEngine
+from cjgrade.engine.progress import ProgressListener
+from cjgrade.engine.results import BatchResult
+from cjgrade.engine.spec import BatchSpec, validate_spec
+from cjgrade.errors import StorageError
+from cjgrade.judges.base import Judge, JudgeRequest
+from cjgrade.store import open_store
+
+__all__ = ["EmbeddedRun", "JudgeBuilder", "resume_embedded", "run_embedded"]
+
+JudgeBuilder = Callable[[str, str | None], Judge]
+"""``(judge name, base_url) -> Judge``; raises ConfigError for an unusable judge."""
+
+
+@dataclass(frozen=True)
+class EmbeddedRun:
+    result: BatchResult
+    inputs: dict[str, Any]
+    database: str
+    """The database URL with any password hidden."""
+    events: tuple[str, ...]
+    """Topics of the events published on the in-process bus, in order."""
+
+
+async def run_embedded(
+    spec: BatchSpec,
+    *,
+    build_judge: JudgeBuilder,
+    target: Settings | str | None,
+    progress: ProgressListener | None = None,
+    on_created: Callable[[str], None] | None = None,
+) -> EmbeddedRun:
+    """Validate, create and run a batch to its end."""
+    validate_spec(spec)
+    judge = build_judge(spec.judge, spec.base_url)
+    store = await open_store(target)
+    transport = InProcessTransport()
+    try:
+        engine = BatchEngine(
+            store, InProcessDispatcher(judge, concurrency=spec.options.concurrency),
+            transport=transport, progress=progress,
+        )
+        batch_uuid = await engine.create(spec)
+        if on_created is not None:
+            on_created(batch_uuid)
+        result = await engine.run(batch_uuid)
+    finally:
+        await transport.close()
+        await store.close()
+    return EmbeddedRun(result, spec.inputs, store.display_url,
+                       tuple(topic for topic, _ in transport.published))
+
+
+async def resume_embedded(
+    batch_uuid: str,
+    *,
+    build_judge: JudgeBuilder,
+    target: Settings | str | None,
+    progress: ProgressListener | None = None,
+    base_url: str | None = None,
+) -> EmbeddedRun:
+    """Continue a batch whose process died (or re-render a finished one): stored verdicts are
+    reused and nothing stored is asked again."""
+    store = await open_store(target)
+    transport = InProcessTransport()
+    try:
+        from cjgrade.engine.ledger import BatchLedger
+
+        stored = await BatchLedger(store).load_batch(batch_uuid)
+        spec = stored.spec
+        dispatcher: Dispatcher = _FinishedBatch()
+        if stored.status not in TERMINAL:
+            judge = build_judge(spec.judge, base_url or spec.base_url)
+            dispatcher = InProcessDispatcher(judge, concurrency=spec.options.concurrency)
+        engine = BatchEngine(store, dispatcher, transport=transport, progress=progress)
+        result = await engine.run(batch_uuid)
+    finally:
+        await transport.close()
+        await store.close()
+    return EmbeddedRun(result, spec.inputs, store.display_url,
+                       tuple(topic for topic, _ in transport.published))
+
+
+class _FinishedBatch:
+    """The dispatcher of a batch that is already finished: judging anything is a bug."""
+
+    async def dispatch(self, tasks: Sequence[ComparisonTask]) -> AsyncIterator[ComparisonOutcome]:
+        raise StorageError("a finished batch asked for comparisons; its stored state is corrupt")
+        yield  # pragma: no cover - makes this an async generator
+
+    def request_sha256(self, request: JudgeRequest) -> str:
+        return rendered_sha256(request)

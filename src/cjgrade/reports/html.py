@@ -1,0 +1,118 @@
+"""A single-file HTML report (inline CSS and SVG; nothing fetched from anywhere)."""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Any
+
+from cjgrade.reports.markdown import fmt
+from cjgrade.reports.svg import grade_probability_svg, theta_svg
+
+__all__ = ["render_html"]
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:980px;
+color:#1b1b1b;padding:0 1rem}
+h1{font-size:1.5rem}h2{font-size:1.15rem;margin-top:2rem;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85rem;width:100%}
+th,td{border-bottom:1px solid #eee;padding:.25rem .5rem;text-align:right}
+th:nth-child(2),td:nth-child(2){text-align:left}
+.meta td,.meta th{text-align:left}.note{color:#555;font-size:.85rem}
+.anchor{color:#b5541b}.warn{color:#9a3412;font-weight:600}
+"""
+
+
+def _meta_table(doc: dict[str, Any]) -> str:
+    meta, costs, rel = doc["metadata"], doc["costs"], doc["reliability"]
+    judge = meta["judge"] + ("" if meta.get("judge_is_llm", True) else " (not an LLM)")
+    total = "unknown" if costs["total_usd"] is None else f"${costs['total_usd']:.4f}"
+    rows = [
+        ("batch uuid", meta["batch_uuid"]),
+        ("judge", judge),
+        ("status", f"{meta['status']} ({meta['stop_reason']})"),
+        ("grade scale", meta.get("grade_scale") or "-"),
+        ("comparisons", f"{costs['n_succeeded']} succeeded, {costs['n_failed']} failed"),
+        ("SSR / separation", f"{fmt(rel.get('ssr'))} / {fmt(rel.get('separation'))}"),
+        ("posterior reliability", fmt(rel.get("posterior_reliability"))),
+        ("position bias (A-slot log-odds)",
+         f"{fmt(doc['position_bias'].get('estimate'))} ± {fmt(doc['position_bias'].get('se'))}"),
+        ("total cost", total),
+        ("generated", f"{meta['generated_at']} (cjgrade {meta['versions']['cjgrade']})"),
+    ]
+    if meta.get("failure_reason"):
+        rows.insert(3, ("failure", meta["failure_reason"]))
+    body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(str(v))}</td></tr>" for k, v in rows)
+    return f'<table class="meta">{body}</table>'
+
+
+def _essay_rows(doc: dict[str, Any]) -> str:
+    out = []
+    for e in sorted(doc["essays"], key=lambda e: e["rank"]):
+        proj = e.get("grade_projection")
+        grade = ""
+        if proj:
+            grade = f"{proj['grade']} ({proj['probabilities'].get(proj['grade'], 0):.0%})"
+        cls = ' class="anchor"' if e["is_anchor"] else ""
+        cells = [
+            str(e["rank"]), escape(e["essay_id"]), escape(e.get("anchor_grade") or ""),
+            fmt(e["theta"]), fmt(e["se"]), str(e["comparison_count"]), fmt(e["wins"], 1),
+            fmt(e["infit"]), fmt(e["outfit"]), escape(grade),
+        ]
+        out.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    return "".join(out)
+
+
+def _grade_names(doc: dict[str, Any]) -> list[str]:
+    names = doc["grades"].get("grades")
+    if names:
+        return [str(g) for g in names]
+    seen: list[str] = []
+    for e in doc["essays"]:
+        for g in (e.get("grade_projection") or {}).get("probabilities", {}):
+            if g not in seen:
+                seen.append(g)
+    return seen
+
+
+def render_html(doc: dict[str, Any]) -> str:
+    """The whole report as one HTML document."""
+    meta = doc["metadata"]
+    title = escape(meta.get("label") or meta["batch_uuid"])
+    parts = [
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        f"<title>cjgrade: {title}</title><style>{_CSS}</style></head><body>",
+        f"<h1>Assessment run: {title}</h1>",
+    ]
+    if not meta.get("judge_is_llm", True):
+        parts.append('<p class="warn">The judge of this run is not a language model: '
+                     f"{escape(meta['judge'])} decides from surface features of the texts.</p>")
+    parts.append(_meta_table(doc))
+    parts.append("<h2>Scale</h2>")
+    parts.append(theta_svg(doc["essays"]))
+    parts.append(
+        "<table><thead><tr><th>rank</th><th>essay</th><th>anchor grade</th><th>theta</th>"
+        "<th>SE</th><th>comparisons</th><th>wins</th><th>infit</th><th>outfit</th>"
+        f"<th>projected grade</th></tr></thead><tbody>{_essay_rows(doc)}</tbody></table>"
+    )
+    parts.append("<h2>Grades</h2>")
+    if doc["grades"].get("available"):
+        students = [e for e in doc["essays"] if not e["is_anchor"]]
+        parts.append(grade_probability_svg(students, _grade_names(doc)))
+        loo = doc["grades"].get("leave_one_anchor_out")
+        if loo:
+            parts.append(
+                f'<p class="note">Leave-one-anchor-out check: exact {fmt(loo.get("exact"))}, '
+                f'within one grade {fmt(loo.get("within_one"))} ({loo.get("n")} anchors).</p>'
+            )
+    else:
+        parts.append(f"<p>Not projected: {escape(doc['grades'].get('reason') or '-')}.</p>")
+    al = doc.get("alignment")
+    if al:
+        items = "".join(
+            f"<li>{escape(k.replace('_', ' '))}: {escape(fmt(al[k]))}</li>"
+            for k in ("kendall_tau_b", "direct_inversions", "zero_win_anchors", "n_anchors")
+            if k in al
+        )
+        parts.append(f"<h2>Anchor alignment</h2><ul>{items}</ul>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"

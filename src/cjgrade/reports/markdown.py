@@ -1,0 +1,148 @@
+"""A Markdown summary of an artefact (rendered from the artefact alone, so it can be redone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["fmt", "render_markdown"]
+
+
+def fmt(value: Any, digits: int = 2) -> str:
+    """A number for a table: fixed digits; ``-`` for missing; ``unknown`` is the caller's."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _cost(value: float | None) -> str:
+    return "unknown" if value is None else f"${value:.4f}"
+
+
+def _top_grade(essay: dict[str, Any]) -> str:
+    proj = essay.get("grade_projection")
+    if not proj:
+        return "-"
+    p = proj["probabilities"].get(proj["grade"])
+    return f"{proj['grade']} ({p:.0%})" if p is not None else proj["grade"]
+
+
+def _header(doc: dict[str, Any]) -> list[str]:
+    meta = doc["metadata"]
+    costs = doc["costs"]
+    rel = doc["reliability"]
+    judge = meta["judge"]
+    if not meta.get("judge_is_llm", True):
+        judge += " (not an LLM)"
+    lines = [
+        f"# Assessment run: {meta.get('label') or meta['batch_uuid']}",
+        "",
+        f"- batch uuid: `{meta['batch_uuid']}`",
+        f"- judge: `{judge}`",
+        f"- status: **{meta['status']}** ({meta['stop_reason']})",
+    ]
+    if meta.get("failure_reason"):
+        lines.append(f"- failure: {meta['failure_reason']}")
+    lines += [
+        f"- grade scale: {meta.get('grade_scale') or '-'}",
+        f"- comparisons: {costs['n_succeeded']} succeeded, {costs['n_failed']} failed "
+        f"(of {costs['n_comparisons']} requested)",
+        f"- scale separation reliability (SSR): {fmt(rel.get('ssr'))}; separation "
+        f"{fmt(rel.get('separation'))}; posterior reliability "
+        f"{fmt(rel.get('posterior_reliability'))}",
+        f"- position bias (A-slot log-odds): {fmt(doc['position_bias'].get('estimate'))} "
+        f"± {fmt(doc['position_bias'].get('se'))}",
+        f"- total cost: {_cost(costs['total_usd'])}",
+        f"- generated: {meta['generated_at']} by cjgrade {meta['versions']['cjgrade']}",
+        "",
+    ]
+    return lines
+
+
+def _essay_table(doc: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Scale",
+        "",
+        "| rank | essay | anchor grade | theta | SE | comparisons | wins | infit | outfit "
+        "| projected grade |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for e in sorted(doc["essays"], key=lambda e: e["rank"]):
+        lines.append(
+            f"| {e['rank']} | {e['essay_id']} | {e['anchor_grade'] or ''} | {fmt(e['theta'])} "
+            f"| {fmt(e['se'])} | {e['comparison_count']} | {fmt(e['wins'], 1)} "
+            f"| {fmt(e['infit'])} | {fmt(e['outfit'])} | {_top_grade(e)} |"
+        )
+    return [*lines, ""]
+
+
+def _grades(doc: dict[str, Any]) -> list[str]:
+    grades = doc["grades"]
+    if not grades.get("available"):
+        return ["## Grades", "", f"Not projected: {grades.get('reason') or 'not requested'}.", ""]
+    lines = ["## Grades", ""]
+    loo = grades.get("leave_one_anchor_out")
+    if loo:
+        lines.append(
+            f"Leave-one-anchor-out check: exact {fmt(loo.get('exact'))}, within one grade "
+            f"{fmt(loo.get('within_one'))} over {loo.get('n')} anchors."
+        )
+        lines.append("")
+    return lines
+
+
+def _alignment(doc: dict[str, Any]) -> list[str]:
+    al = doc.get("alignment")
+    if not al:
+        return []
+    lines = ["## Anchor alignment", ""]
+    for key in ("kendall_tau_b", "direct_inversions", "zero_win_anchors", "n_anchors"):
+        if key in al:
+            lines.append(f"- {key.replace('_', ' ')}: {fmt(al[key])}")
+    return [*lines, ""]
+
+
+def _costs(doc: dict[str, Any]) -> list[str]:
+    rows = doc["costs"]["by_model"]
+    if not rows:
+        return []
+    lines = [
+        "## Tokens and cost",
+        "",
+        "| provider | model | comparisons | input | output | cache read | cache write | cost |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['provider']} | {r['model']} | {r['comparisons']} | {r['input_tokens']} "
+            f"| {r['output_tokens']} | {r['cache_read_tokens']} | {r['cache_write_tokens']} "
+            f"| {_cost(r['cost_usd'])} |"
+        )
+    return [*lines, ""]
+
+
+def _failures(doc: dict[str, Any]) -> list[str]:
+    failed = [c for c in doc["comparisons"] if c["status"] == "failed"]
+    if not failed:
+        return []
+    lines = ["## Failed comparisons", "", "| id | round | error | reason |", "|---:|---:|---|---|"]
+    for c in failed[:50]:
+        reason = (c["failure_reason"] or "").replace("|", "/").replace("\n", " ")[:120]
+        lines.append(f"| {c['comparison_id']} | {c['round']} | {c['error_code']} | {reason} |")
+    if len(failed) > 50:
+        lines.append(f"| ... | | | {len(failed) - 50} more in the artefact |")
+    return [*lines, ""]
+
+
+def render_markdown(doc: dict[str, Any]) -> str:
+    """The summary: header, scale table, grades, alignment, costs, failures."""
+    parts = (
+        _header(doc) + _essay_table(doc) + _grades(doc) + _alignment(doc) + _costs(doc)
+        + _failures(doc)
+    )
+    return "\n".join(parts).rstrip() + "\n"

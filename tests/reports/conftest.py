@@ -1,0 +1,73 @@
+"""A real artefact, from a real (scripted-judge) batch on SQLite, shared by the report tests."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cjgrade.engine.dispatch import InProcessDispatcher
+from cjgrade.engine.inputs import read_input_folder
+from cjgrade.engine.loop import BatchEngine
+from cjgrade.engine.session import spec_from_folder
+from cjgrade.engine.spec import BatchSpec
+from cjgrade.judges import get_judge
+from cjgrade.judges.base import JudgeRequest, Verdict, Winner
+from cjgrade.judges.cache import fingerprint_request
+from cjgrade.judges.scripted import ScriptedJudge
+from cjgrade.reports import build_artefact
+from cjgrade.store import open_store
+from tests.engine.conftest import essay_text, quality_of
+
+
+def _spec(root: Path) -> BatchSpec:
+    """An input folder on disk (8 students, 4 anchors), read like `cjgrade run` reads it."""
+    (root / "students").mkdir(parents=True)
+    (root / "anchors").mkdir()
+    (root / "instructions.md").write_text("Pick the better essay.", encoding="utf-8")
+    (root / "prompt.md").write_text("Should phones be banned?", encoding="utf-8")
+    for i in range(8):
+        (root / "students" / f"s{i}.txt").write_text(essay_text(10 * i + 5), encoding="utf-8")
+    for q, g in ((5, "F"), (30, "D"), (55, "B"), (78, "A")):
+        (root / "anchors" / f"anchor_{g}.txt").write_text(essay_text(q), encoding="utf-8")
+    (root / "config.toml").write_text(
+        'label = "report test"\n[run]\nbudget = 40\nstability_threshold = 0.0\n'
+        "target_ssr = 1.0\nconcurrency = 1\n",
+        encoding="utf-8",
+    )
+    folder = read_input_folder(root, resolve_grade=lambda raw, scale: raw)
+    return spec_from_folder(folder, judge="scripted/default", grades_requested=False)
+
+
+def _verdict(request: JudgeRequest) -> Verdict:
+    qa, qb = quality_of(request.essay_a), quality_of(request.essay_b)
+    winner = Winner.A if qa > qb else Winner.B
+    return Verdict(winner=winner, p_a=0.8 if winner is Winner.A else 0.2, justification="ok",
+                   provider="scripted", model="default",
+                   request_sha256=fingerprint_request(request))
+
+
+async def _run(db: Path) -> dict[str, Any]:
+    store = await open_store(f"sqlite+aiosqlite:///{db}")
+    try:
+        runtime = get_judge("scripted")
+        adapter = runtime.adapter
+        assert isinstance(adapter, ScriptedJudge)
+        from cjgrade.errors import JudgeOutputInvalid
+
+        adapter.enqueue(JudgeOutputInvalid("truncated response"))  # one real failure
+        adapter.default = _verdict
+        spec = _spec(db.parent / "input")
+        engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=1))
+        result = await engine.run(await engine.create(spec))
+    finally:
+        await store.close()
+    return build_artefact(result, spec.inputs)
+
+
+@pytest.fixture(scope="session")
+def artefact(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    db = tmp_path_factory.mktemp("artefact") / "run.sqlite3"
+    return asyncio.run(_run(db))

@@ -1,0 +1,94 @@
+"""The artefact: schema-valid, checksummed, truthful, and rendered to Markdown and HTML."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cjgrade.errors import InputError
+from cjgrade.reports import (
+    load_artefact,
+    load_schema,
+    render_html,
+    render_markdown,
+    validate_artefact,
+    verify_checksum,
+    write_artefact,
+    write_reports,
+)
+
+
+def test_artefact_validates_against_the_shipped_schema(artefact: dict[str, Any]) -> None:
+    """A real artefact passes the JSON Schema shipped in the package (jsonschema, 2020-12)."""
+    import jsonschema
+
+    jsonschema.Draft202012Validator.check_schema(load_schema())
+    validate_artefact(artefact)
+
+
+def test_schema_rejects_an_artefact_with_a_zero_se(artefact: dict[str, Any]) -> None:
+    """The schema forbids the original's SE of 0 and unknown top-level keys."""
+    broken = copy.deepcopy(artefact)
+    broken["essays"][0]["se"] = 0.0
+    broken["results"] = {}
+    with pytest.raises(InputError, match=r"essays/0/se|results"):
+        validate_artefact(broken)
+
+
+def test_artefact_counts_are_the_real_ones(artefact: dict[str, Any]) -> None:
+    """Comparison counts per essay equal the succeeded comparisons listed in the artefact;
+    failures are kept with their reason; costs add up."""
+    ok = [c for c in artefact["comparisons"] if c["status"] == "succeeded"]
+    failed = [c for c in artefact["comparisons"] if c["status"] == "failed"]
+    assert len(artefact["comparisons"]) == 40 and len(failed) == 1
+    assert failed[0]["failure_reason"] == "truncated response"
+    assert failed[0]["error_code"] == "JudgeOutputInvalid"
+    for essay in artefact["essays"]:
+        n = sum(essay["essay_id"] in (c["essay_a_id"], c["essay_b_id"]) for c in ok)
+        assert essay["comparison_count"] == n
+        assert essay["se"] > 0
+    assert artefact["costs"]["n_succeeded"] == len(ok)
+    assert sum(r["comparisons"] for r in artefact["costs"]["by_model"]) == len(ok)
+    assert all(re.fullmatch("[0-9a-f]{64}", c["request_sha256"]) for c in artefact["comparisons"])
+    ranks = sorted(e["rank"] for e in artefact["essays"])
+    assert ranks == list(range(1, len(artefact["essays"]) + 1))
+    assert {i["file_name"] for i in artefact["inputs"]["students"]} == {
+        f"s{i}.txt" for i in range(8)
+    }
+
+
+def test_checksum_detects_edits(artefact: dict[str, Any], tmp_path: Path) -> None:
+    """The written artefact loads with a verified checksum; an edited one is refused."""
+    path = write_artefact(artefact, tmp_path)
+    assert verify_checksum(load_artefact(tmp_path))
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["essays"][0]["theta"] += 1.0
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    with pytest.raises(InputError, match="checksum mismatch"):
+        load_artefact(path)
+
+
+def test_markdown_and_html_reports(artefact: dict[str, Any], tmp_path: Path) -> None:
+    """Reports name every essay; the HTML is one file with inline SVG and no external asset."""
+    md = render_markdown(artefact)
+    html = render_html(artefact)
+    for essay in artefact["essays"]:
+        assert essay["essay_id"] in md and essay["essay_id"] in html
+    assert "not an LLM" in md
+    assert html.count("<svg") >= 1
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert "<script" not in html and "<link" not in html
+    paths = write_reports(artefact, tmp_path)
+    assert paths["html"].read_text(encoding="utf-8") == html
+
+
+def test_html_escapes_essay_ids(artefact: dict[str, Any]) -> None:
+    """An essay id with markup is escaped in the HTML report."""
+    doc = copy.deepcopy(artefact)
+    doc["essays"][0]["essay_id"] = "<b>x</b>"
+    assert "<b>x</b>" not in render_html(doc)
