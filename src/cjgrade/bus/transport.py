@@ -33,15 +33,19 @@ class Transport(Protocol):
 
     async def publish(self, topic: str, envelope: EnvelopeModel) -> None: ...
 
-    def subscribe(self, topic: str) -> Subscription: ...
+    def subscribe(self, topic: str, *, group: str | None = None) -> Subscription:
+        """Subscribers of one ``group`` share the topic's envelopes (each goes to one of them,
+        like a Kafka consumer group); without a group every subscriber gets every envelope."""
+        ...
 
     async def close(self) -> None: ...
 
 
 class _QueueSubscription:
-    def __init__(self, owner: InProcessTransport, topic: str) -> None:
+    def __init__(self, owner: InProcessTransport, topic: str, group: str | None) -> None:
         self._owner = owner
         self._topic = topic
+        self.group = group
         self.queue: asyncio.Queue[EnvelopeModel | None] = asyncio.Queue()
 
     async def __anext__(self) -> EnvelopeModel:
@@ -59,7 +63,8 @@ class _QueueSubscription:
 
 
 class InProcessTransport:
-    """Fan-out to every subscriber of a topic through asyncio queues (one event loop).
+    """Fan-out to every subscriber of a topic through asyncio queues (one event loop); within
+    a consumer group, round-robin.
 
     ``published`` keeps every (topic, envelope) in order, for reports and tests.
     """
@@ -67,19 +72,28 @@ class InProcessTransport:
     def __init__(self) -> None:
         self._subscribers: dict[str, list[_QueueSubscription]] = defaultdict(list)
         self.published: list[tuple[str, EnvelopeModel]] = []
+        self._turns: dict[tuple[str, str], int] = defaultdict(int)
         self._closed = False
 
     async def publish(self, topic: str, envelope: EnvelopeModel) -> None:
         if self._closed:
             raise BusError("the in-process transport is closed")
         self.published.append((topic, envelope))
+        groups: dict[str, list[_QueueSubscription]] = defaultdict(list)
         for sub in list(self._subscribers[topic]):
-            sub.queue.put_nowait(envelope)
+            if sub.group is None:
+                sub.queue.put_nowait(envelope)
+            else:
+                groups[sub.group].append(sub)
+        for group, members in groups.items():
+            turn = self._turns[(topic, group)]
+            self._turns[(topic, group)] = turn + 1
+            members[turn % len(members)].queue.put_nowait(envelope)
 
-    def subscribe(self, topic: str) -> _QueueSubscription:
+    def subscribe(self, topic: str, *, group: str | None = None) -> _QueueSubscription:
         if self._closed:
             raise BusError("the in-process transport is closed")
-        sub = _QueueSubscription(self, topic)
+        sub = _QueueSubscription(self, topic, group)
         self._subscribers[topic].append(sub)
         return sub
 

@@ -45,6 +45,8 @@ __all__ = [
 
 COMPARISON_REQUESTED = "cjgrade.comparison.requested.v1"
 COMPARISON_COMPLETED = "cjgrade.comparison.completed.v1"
+WORKER_GROUP = "cjgrade-workers"
+"""Consumer group of the comparison workers: each request goes to one of them."""
 
 
 @dataclass(frozen=True)
@@ -309,7 +311,7 @@ async def serve_comparisons(
 
     Returns the number of comparisons served when the subscription ends or ``stop`` is set.
     """
-    requests = transport.subscribe(COMPARISON_REQUESTED)
+    requests = transport.subscribe(COMPARISON_REQUESTED, group=WORKER_GROUP)
     semaphore = asyncio.Semaphore(concurrency)
     running: set[asyncio.Task[None]] = set()
     served = 0
