@@ -100,10 +100,18 @@ class AnthropicJudge:
     def __init__(self, info: ModelInfo, client: anthropic.AsyncAnthropic) -> None:
         self.info = info
         self._client = client
+        self.cache_namespace = "" if client.base_url.host == "api.anthropic.com" else str(
+            client.base_url
+        )
+        """Verdicts from another endpoint (a proxy, a fake) never share cache entries."""
 
     @property
     def name(self) -> str:
         return f"{PROVIDER}/{self.info.model}"
+
+    def request_sha256(self, request: JudgeRequest) -> str:
+        """SHA-256 of the exact request this adapter would send (used for cache keys)."""
+        return render_request(request).request_sha256
 
     async def judge(self, request: JudgeRequest) -> Verdict:
         """One call: render, send, parse. Raises a :class:`JudgeError` subclass on failure."""
@@ -244,7 +252,8 @@ def classify_sdk_error(exc: anthropic.APIError) -> JudgeError:
         return JudgeUnavailable(f"cannot reach the anthropic API: {exc}")
     if isinstance(exc, anthropic.APIStatusError):
         body = exc.body if isinstance(exc.body, Mapping) else {}
-        error = body.get("error") if isinstance(body.get("error"), Mapping) else {}
+        inner = body.get("error")
+        error: Mapping[str, Any] = inner if isinstance(inner, Mapping) else {}
         detail = str(error.get("message") or exc.message)
         return classify_status(
             exc.status_code,

@@ -109,10 +109,16 @@ class OpenAIJudge:
         self.info = info
         self.compatible_server = compatible_server
         self._client = client
+        self.cache_namespace = str(client.base_url) if compatible_server else ""
+        """The same model name on two servers is two judges: they never share cache entries."""
 
     @property
     def name(self) -> str:
         return f"{PROVIDER}/{self.info.model}"
+
+    def request_sha256(self, request: JudgeRequest) -> str:
+        """SHA-256 of the exact request this adapter would send (used for cache keys)."""
+        return render_request(request).request_sha256
 
     async def judge(self, request: JudgeRequest) -> Verdict:
         """One call: render, send, parse. Raises a :class:`JudgeError` subclass on failure."""
@@ -264,7 +270,8 @@ def classify_sdk_error(exc: openai.APIError) -> JudgeError:
         return JudgeUnavailable(f"cannot reach the openai API: {exc}")
     if isinstance(exc, openai.APIStatusError):
         body = exc.body if isinstance(exc.body, Mapping) else {}
-        error = body.get("error") if isinstance(body.get("error"), Mapping) else body
+        inner = body.get("error")
+        error: Mapping[str, Any] = inner if isinstance(inner, Mapping) else body
         detail = str(error.get("message") or exc.message)
         code = error.get("code") or getattr(exc, "code", None)
         return classify_status(

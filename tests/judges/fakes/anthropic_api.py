@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from tests.judges.fakes.http import FakeHTTPServer, Recorded, Reply
+from tests.judges.fakes.server import FakeHTTPServer, Recorded, Reply
 
 VALID_KEY = "sk-ant-test"
 _ids = itertools.count(1)

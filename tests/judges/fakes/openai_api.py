@@ -17,7 +17,7 @@ from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
 
-from tests.judges.fakes.http import FakeHTTPServer, Recorded, Reply
+from tests.judges.fakes.server import FakeHTTPServer, Recorded, Reply
 
 VALID_KEY = "sk-openai-test"
 REASONING_MODELS = ("gpt-5", "o3", "o4")
