@@ -168,17 +168,3 @@ async def store(db_url: str) -> AsyncIterator[Store]:
         yield opened
     finally:
         await opened.close()
-
-
-def _scales_ready() -> bool:
-    try:
-        from cjgrade.scales import get_scale  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_scales = pytest.mark.skipif(
-    not _scales_ready(), reason="cjgrade.scales.get_scale is not available yet (helper H3)"
-)
-"""Mark for tests that validate grades through ``cjgrade.scales``."""

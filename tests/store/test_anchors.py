@@ -17,9 +17,7 @@ from cjgrade.store import (
     upsert_assignment,
 )
 from cjgrade.store.models import Anchor
-from tests.store.fixtures import needs_scales
 
-pytestmark = needs_scales
 ESSAY = "This is an anchor essay written for the national test; it has enough words to count."
 
 
@@ -48,15 +46,24 @@ async def test_register_and_upsert(store: Store) -> None:
         assert await s.scalar(select(func.count()).select_from(Anchor)) == 1
 
 
-@pytest.mark.parametrize("grade", ["Z", "b", "", "A+", "'; DROP TABLE anchors; --"])
+@pytest.mark.parametrize("grade", ["Z", "", "A+", "G", "'; DROP TABLE anchors; --"])
 async def test_unknown_grade_rejected(store: Store, grade: str) -> None:
     """A grade not on the assignment's scale is refused with the valid grades listed."""
     await _assignment(store)
-    with pytest.raises(InputError, match="valid grades: F, F\\+, E-"):
+    with pytest.raises(InputError, match="valid grades are \\['F\\+', 'E-'"):
         async with store.transaction() as s:
             await register_anchor(s, "eng5", grade=grade, text=ESSAY)
     async with store.transaction() as s:
         assert await s.scalar(select(func.count()).select_from(Anchor)) == 0
+
+
+async def test_grade_stored_in_scale_spelling(store: Store) -> None:
+    """A lower-case grade or a Unicode minus is stored in the scale's own spelling."""
+    await _assignment(store)
+    async with store.transaction() as s:
+        b, _ = await register_anchor(s, "eng5", grade="b", text=ESSAY, label="B1")
+        e, _ = await register_anchor(s, "eng5", grade="E\u2212", text=ESSAY + ".", label="E1")
+    assert (b.grade, e.grade) == ("B", "E-")
 
 
 async def test_below_lowest_grade_accepted(store: Store) -> None:

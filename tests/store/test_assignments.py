@@ -20,9 +20,7 @@ from cjgrade.store import (
     upsert_assignment,
 )
 from cjgrade.store.models import Assignment, Content
-from tests.store.fixtures import needs_scales
 
-pytestmark = needs_scales
 UUID_ID = "00000000-0000-0000-0000-000000000052"
 INSTRUCTIONS = "Write an argumentative essay about school uniforms."
 ESSAY = "An anchor essay text that is long enough to be a realistic example of student work."

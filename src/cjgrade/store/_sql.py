@@ -10,10 +10,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["insert_if_absent", "upsert"]
+__all__ = ["dialect_insert", "insert_if_absent", "upsert"]
 
 
-def _insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
+def dialect_insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
     name = session.get_bind().dialect.name
     if name == "postgresql":
         return postgresql.insert(model)
@@ -35,7 +35,11 @@ async def insert_if_absent(
     (also under concurrency: the database decides, not a prior SELECT).
     """
     cols = list(returning) or [getattr(model, conflict[0])]
-    stmt = _insert(session, model).values(**values).on_conflict_do_nothing(index_elements=conflict)
+    stmt = (
+        dialect_insert(session, model)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=conflict)
+    )
     result = await session.execute(stmt.returning(*cols))
     return result.first()
 
@@ -49,10 +53,10 @@ async def upsert(
     returning: Iterable[Any] = (),
 ) -> Row[Any]:
     """Insert ``values`` or, on a ``conflict`` key clash, overwrite the ``update`` columns."""
-    ins = _insert(session, model).values(**values)
+    ins = dialect_insert(session, model).values(**values)
     stmt = ins.on_conflict_do_update(
         index_elements=conflict, set_={c: getattr(ins.excluded, c) for c in update}
     )
     cols = list(returning) or [getattr(model, conflict[0])]
-    result = await session.execute(stmt.returning(*cols))
+    result = await session.execute(stmt.returning(*cols).execution_options(populate_existing=True))
     return result.one()

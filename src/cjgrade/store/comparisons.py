@@ -1,0 +1,312 @@
+"""Comparisons: requested once per pair slot, a verdict stored once.
+
+Life of a comparison::
+
+    request_comparisons  -> pending (one row per (batch, round, slot); re-requesting is a no-op)
+    claim_comparisons    -> dispatched_at set, attempts + 1 (workers; SKIP LOCKED on PostgreSQL)
+    record_verdict       -> succeeded   (only from pending: a duplicate delivery changes nothing)
+    record_failure       -> failed      (final) or stays pending with the error noted (retry)
+
+After a crash the engine lists the round's comparisons: succeeded ones are kept, pending ones are
+dispatched again (the judge response cache makes the repeat free), nothing is requested twice.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import cast
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from cjgrade.domain import JudgedPair
+from cjgrade.errors import InputError, StorageError
+from cjgrade.judges.base import Verdict
+from cjgrade.store._sql import dialect_insert
+from cjgrade.store.models import BatchEssay, Comparison, utcnow
+from cjgrade.store.records import (
+    ComparisonRecord,
+    ComparisonStatus,
+    NewComparison,
+    NotFound,
+    UsageTotals,
+)
+
+__all__ = [
+    "claim_comparisons",
+    "count_comparisons",
+    "list_comparisons",
+    "list_judged_pairs",
+    "record_failure",
+    "record_verdict",
+    "request_comparisons",
+    "summarise_usage",
+]
+
+_COLUMNS = [c.name for c in Comparison.__table__.columns]
+
+
+def _record(row: Comparison) -> ComparisonRecord:
+    values = {name: getattr(row, name) for name in _COLUMNS}
+    values["flags"] = tuple(row.flags or ())
+    values["status"] = cast(ComparisonStatus, row.status)
+    return ComparisonRecord(**values)
+
+
+async def request_comparisons(
+    session: AsyncSession, batch_id: str, round_: int, pairs: Sequence[NewComparison]
+) -> list[ComparisonRecord]:
+    """Insert the round's pair slots unless present; return all of the round's comparisons.
+
+    Idempotent: requesting the same slots again (after a crash) inserts nothing. A slot that
+    already holds a *different* pair raises :class:`StorageError` (the engine must reuse the
+    stored round instead of drawing a new one).
+    """
+    slots = [p.slot for p in pairs]
+    if len(set(slots)) != len(slots):
+        raise InputError("pair slots within a round must be unique")
+    for p in pairs:
+        if p.essay_a == p.essay_b:
+            raise InputError(f"slot {p.slot}: an essay cannot be compared with itself")
+    members = set(
+        await session.scalars(select(BatchEssay.essay_id).where(BatchEssay.batch_id == batch_id))
+    )
+    if not members:
+        raise NotFound(f"unknown batch {batch_id!r} (or it has no essays)")
+    strangers = sorted({e for p in pairs for e in (p.essay_a, p.essay_b)} - members)
+    if strangers:
+        raise InputError(f"essays {strangers[:5]} are not in batch {batch_id}")
+    if pairs:
+        now = utcnow()
+        rows = [
+            {
+                "batch_id": batch_id,
+                "round": round_,
+                "slot": p.slot,
+                "essay_a": p.essay_a,
+                "essay_b": p.essay_b,
+                "request_sha256": p.request_sha256,
+                "status": "pending",
+                "attempts": 0,
+                "created_at": now,
+            }
+            for p in pairs
+        ]
+        stmt = dialect_insert(session, Comparison).on_conflict_do_nothing(
+            index_elements=["batch_id", "round", "slot"]
+        )
+        await session.execute(stmt, rows)
+    stored = await list_comparisons(session, batch_id, round_=round_)
+    by_slot = {c.slot: c for c in stored}
+    for p in pairs:
+        have = by_slot[p.slot]
+        if (have.essay_a, have.essay_b) != (p.essay_a, p.essay_b):
+            raise StorageError(
+                f"batch {batch_id} round {round_} slot {p.slot} already holds "
+                f"{have.essay_a} vs {have.essay_b}, not {p.essay_a} vs {p.essay_b}"
+            )
+    return stored
+
+
+async def list_comparisons(
+    session: AsyncSession,
+    batch_id: str,
+    *,
+    round_: int | None = None,
+    status: ComparisonStatus | None = None,
+) -> list[ComparisonRecord]:
+    """A batch's comparisons ordered by round and slot."""
+    stmt = (
+        select(Comparison)
+        .where(Comparison.batch_id == batch_id)
+        .order_by(Comparison.round, Comparison.slot)
+        .execution_options(populate_existing=True)
+    )
+    if round_ is not None:
+        stmt = stmt.where(Comparison.round == round_)
+    if status is not None:
+        stmt = stmt.where(Comparison.status == status)
+    return [_record(r) for r in await session.scalars(stmt)]
+
+
+async def count_comparisons(
+    session: AsyncSession, batch_id: str, *, round_: int | None = None
+) -> dict[str, int]:
+    """``{"pending": n, "succeeded": n, "failed": n}`` for the batch (or one round)."""
+    stmt = select(Comparison.status, func.count()).where(Comparison.batch_id == batch_id)
+    if round_ is not None:
+        stmt = stmt.where(Comparison.round == round_)
+    counts = {"pending": 0, "succeeded": 0, "failed": 0}
+    for status, n in (await session.execute(stmt.group_by(Comparison.status))).all():
+        counts[status] = int(n)
+    return counts
+
+
+async def claim_comparisons(
+    session: AsyncSession,
+    batch_id: str,
+    *,
+    limit: int = 100,
+    redispatch_after_s: float | None = None,
+) -> list[ComparisonRecord]:
+    """Mark up to ``limit`` pending comparisons as dispatched (attempts + 1) and return them.
+
+    Never-dispatched ones come first; with ``redispatch_after_s`` also those dispatched longer
+    ago than that (their worker presumably died). On PostgreSQL, rows locked by a concurrent
+    claimer are skipped, so two workers never get the same comparison.
+    """
+    now = utcnow()
+    ready = Comparison.dispatched_at.is_(None)
+    if redispatch_after_s is not None:
+        cutoff = now - timedelta(seconds=redispatch_after_s)
+        ready = or_(ready, Comparison.dispatched_at < cutoff)
+    stmt = (
+        select(Comparison)
+        .where(Comparison.batch_id == batch_id, Comparison.status == "pending", ready)
+        .order_by(Comparison.dispatched_at.is_not(None), Comparison.round, Comparison.slot)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    claimed = []
+    for row in list(await session.scalars(stmt)):
+        # Compare-and-set on the old dispatch time: SQLite has no row locks, and a concurrent
+        # claimer that got here first makes this update match nothing.
+        before = (
+            Comparison.dispatched_at.is_(None)
+            if row.dispatched_at is None
+            else (Comparison.dispatched_at == row.dispatched_at)
+        )
+        result = await session.execute(
+            update(Comparison)
+            .where(Comparison.id == row.id, Comparison.status == "pending", before)
+            .values(dispatched_at=now, attempts=Comparison.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0):
+            claimed.append(row.id)
+    rows = await session.scalars(
+        select(Comparison)
+        .where(Comparison.id.in_(claimed))
+        .order_by(Comparison.round, Comparison.slot)
+        .execution_options(populate_existing=True)
+    )
+    return [_record(r) for r in rows]
+
+
+async def _finish(session: AsyncSession, comparison_id: int, values: dict[str, object]) -> bool:
+    """Compare-and-set: update only while pending (atomic on SQLite and PostgreSQL alike)."""
+    result = await session.execute(
+        update(Comparison)
+        .where(Comparison.id == comparison_id, Comparison.status == "pending")
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if getattr(result, "rowcount", 0):
+        return True
+    if await session.scalar(select(Comparison.id).where(Comparison.id == comparison_id)) is None:
+        raise NotFound(f"unknown comparison {comparison_id}")
+    return False
+
+
+async def record_verdict(session: AsyncSession, comparison_id: int, verdict: Verdict) -> bool:
+    """Store a verdict; True if stored now, False if the comparison was already final.
+
+    Raises :class:`StorageError` when the verdict's request hash differs from the one recorded
+    at request time (a stale or misrouted callback), :class:`InputError` for ``p_a`` outside
+    [0, 1].
+    """
+    if not (0.0 <= verdict.p_a <= 1.0) or math.isnan(verdict.p_a):
+        raise InputError(f"verdict p_a={verdict.p_a} is outside [0, 1]")
+    requested = await session.scalar(
+        select(Comparison.request_sha256).where(Comparison.id == comparison_id)
+    )
+    if requested and verdict.request_sha256 != requested:
+        raise StorageError(
+            f"comparison {comparison_id} was requested with {requested[:12]}… but the "
+            f"verdict answers {verdict.request_sha256[:12]}…; refusing a stale callback"
+        )
+    usage = verdict.usage
+    return await _finish(
+        session,
+        comparison_id,
+        {
+            "status": "succeeded",
+            "request_sha256": requested or verdict.request_sha256,
+            "winner": verdict.winner.value,
+            "p_a": verdict.p_a,
+            "confidence": verdict.confidence,
+            "justification": verdict.justification,
+            "flags": list(verdict.flags),
+            "provider": verdict.provider,
+            "model": verdict.model,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cache_read_tokens": usage.cache_read_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "cost_usd": verdict.cost_usd,
+            "latency_s": verdict.latency_s,
+            "raw_response": verdict.raw_response,
+            "error_code": None,
+            "error_reason": None,
+            "completed_at": utcnow(),
+        },
+    )
+
+
+async def record_failure(
+    session: AsyncSession,
+    comparison_id: int,
+    code: str,
+    reason: str,
+    *,
+    final: bool = True,
+    raw_response: str | None = None,
+) -> bool:
+    """Note a failed attempt. ``final`` marks the comparison failed (no winner, ever); otherwise
+    it stays pending for a retry. False when the comparison was already final."""
+    values: dict[str, object] = {"error_code": code[:100], "error_reason": reason}
+    if raw_response is not None:
+        values["raw_response"] = raw_response
+    if final:
+        values.update(status="failed", completed_at=utcnow())
+    return await _finish(session, comparison_id, values)
+
+
+async def list_judged_pairs(session: AsyncSession, batch_id: str) -> list[JudgedPair]:
+    """Succeeded comparisons as :class:`~cjgrade.domain.JudgedPair` (for the BT fit), in
+    request order. ``judge`` is ``provider/model``."""
+    rows = await session.execute(
+        select(
+            Comparison.essay_a,
+            Comparison.essay_b,
+            Comparison.p_a,
+            Comparison.provider,
+            Comparison.model,
+        )
+        .where(Comparison.batch_id == batch_id, Comparison.status == "succeeded")
+        .order_by(Comparison.round, Comparison.slot)
+    )
+    return [
+        JudgedPair(essay_a=a, essay_b=b, p_a=float(p), judge=f"{prov or ''}/{model or ''}")
+        for a, b, p, prov, model in rows.all()
+    ]
+
+
+async def summarise_usage(session: AsyncSession, batch_id: str) -> UsageTotals:
+    """Tokens and cost of the batch's comparisons (real counts, not estimates)."""
+    succeeded = Comparison.status == "succeeded"
+    stmt = select(
+        func.count().filter(succeeded),
+        func.count().filter(Comparison.status == "failed"),
+        func.count().filter(Comparison.status == "pending"),
+        func.coalesce(func.sum(Comparison.input_tokens), 0),
+        func.coalesce(func.sum(Comparison.output_tokens), 0),
+        func.coalesce(func.sum(Comparison.cache_read_tokens), 0),
+        func.coalesce(func.sum(Comparison.cache_write_tokens), 0),
+        func.coalesce(func.sum(Comparison.cost_usd), 0.0),
+        func.count().filter(succeeded, Comparison.cost_usd.is_(None)),
+    ).where(Comparison.batch_id == batch_id)
+    row = (await session.execute(stmt)).one()
+    return UsageTotals(*(int(v) for v in row[:7]), float(row[7]), int(row[8]))

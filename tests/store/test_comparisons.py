@@ -1,0 +1,197 @@
+"""Comparisons: requested once per slot, verdicts stored once, failures, usage, resume."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cjgrade.errors import InputError, StorageError
+from cjgrade.judges.base import Usage, Verdict, Winner
+from cjgrade.store import (
+    NewComparison,
+    NewEssay,
+    NotFound,
+    Store,
+    claim_comparisons,
+    count_comparisons,
+    create_batch,
+    list_comparisons,
+    list_judged_pairs,
+    record_failure,
+    record_verdict,
+    request_comparisons,
+    summarise_usage,
+    update_essay_estimates,
+)
+
+PAIRS = [NewComparison(0, "e0", "e1", "a" * 64), NewComparison(1, "e2", "e3", "b" * 64)]
+
+
+def _verdict(sha: str, p_a: float = 0.8, cost: float | None = 0.001) -> Verdict:
+    return Verdict(
+        winner=Winner.A if p_a >= 0.5 else Winner.B,
+        p_a=p_a,
+        justification="A argues better.",
+        provider="sim",
+        model="bt",
+        request_sha256=sha,
+        usage=Usage(input_tokens=100, output_tokens=20, cache_read_tokens=50, cache_write_tokens=5),
+        confidence=4.0,
+        cost_usd=cost,
+        latency_s=0.2,
+        raw_response='{"winner": "A"}',
+        flags=("cached",),
+    )
+
+
+async def _batch(store: Store) -> str:
+    async with store.transaction() as s:
+        batch = await create_batch(s, [NewEssay(f"e{i}", text=f"Essay {i}") for i in range(4)])
+    return batch.id
+
+
+async def test_request_is_idempotent(store: Store) -> None:
+    """Requesting the same round twice (as after a crash) creates each slot once."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        first = await request_comparisons(s, bid, 1, PAIRS)
+    async with store.transaction() as s:
+        second = await request_comparisons(s, bid, 1, PAIRS)
+        counts = await count_comparisons(s, bid)
+    assert [c.id for c in first] == [c.id for c in second]
+    assert counts == {"pending": 2, "succeeded": 0, "failed": 0}
+    assert first[0].essay_a == "e0" and first[0].request_sha256 == "a" * 64
+
+
+async def test_concurrent_requests_create_each_slot_once(store: Store) -> None:
+    """Two processes requesting the same round at once end up with one row per slot."""
+    bid = await _batch(store)
+
+    async def request() -> list[int]:
+        async with store.transaction() as s:
+            return [c.id for c in await request_comparisons(s, bid, 1, PAIRS)]
+
+    first, second = await asyncio.gather(request(), request())
+    assert first == second and len(first) == 2
+
+
+async def test_conflicting_slot_refused(store: Store) -> None:
+    """A slot already holding another pair is not silently replaced."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        await request_comparisons(s, bid, 1, PAIRS)
+    with pytest.raises(StorageError, match="slot 0 already holds e0 vs e1"):
+        async with store.transaction() as s:
+            await request_comparisons(s, bid, 1, [NewComparison(0, "e1", "e0")])
+
+
+@pytest.mark.parametrize(
+    ("pairs", "error"),
+    [
+        ([NewComparison(0, "e0", "e0")], InputError),
+        ([NewComparison(0, "e0", "e1"), NewComparison(0, "e2", "e3")], InputError),
+        ([NewComparison(0, "e0", "nobody")], InputError),
+    ],
+)
+async def test_bad_pairs(store: Store, pairs: list[NewComparison], error: type[Exception]) -> None:
+    """Self-pairs, duplicate slots and essays outside the batch are refused."""
+    bid = await _batch(store)
+    with pytest.raises(error):
+        async with store.transaction() as s:
+            await request_comparisons(s, bid, 1, pairs)
+    async with store.transaction() as s:
+        assert await list_comparisons(s, bid) == []
+
+
+async def test_verdict_stored_once(store: Store) -> None:
+    """A verdict delivered twice is stored once; the second delivery changes nothing."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        c = (await request_comparisons(s, bid, 1, PAIRS))[0]
+    async with store.transaction() as s:
+        assert await record_verdict(s, c.id, _verdict("a" * 64, 0.8))
+    async with store.transaction() as s:
+        assert not await record_verdict(s, c.id, _verdict("a" * 64, 0.1))
+        stored = (await list_comparisons(s, bid, status="succeeded"))[0]
+    assert (stored.winner, stored.p_a, stored.flags) == ("A", 0.8, ("cached",))
+    assert (stored.input_tokens, stored.cache_read_tokens, stored.cost_usd) == (100, 50, 0.001)
+    assert stored.completed_at is not None and stored.raw_response == '{"winner": "A"}'
+
+
+async def test_concurrent_duplicate_verdicts(store: Store) -> None:
+    """Two transactions racing to store a verdict for one comparison: exactly one wins."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        c = (await request_comparisons(s, bid, 1, PAIRS))[0]
+
+    async def deliver(p_a: float) -> bool:
+        async with store.transaction() as s:
+            return await record_verdict(s, c.id, _verdict("a" * 64, p_a))
+
+    results = await asyncio.gather(deliver(0.9), deliver(0.2))
+    assert sorted(results) == [False, True]
+    async with store.transaction() as s:
+        assert (await count_comparisons(s, bid))["succeeded"] == 1
+
+
+async def test_stale_callback_and_bad_p(store: Store) -> None:
+    """A verdict for another request hash or with p_a outside [0,1] is refused."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        c = (await request_comparisons(s, bid, 1, PAIRS))[0]
+        with pytest.raises(StorageError, match="stale callback"):
+            await record_verdict(s, c.id, _verdict("f" * 64))
+        with pytest.raises(InputError, match="outside"):
+            await record_verdict(s, c.id, _verdict("a" * 64, 1.5))
+        with pytest.raises(NotFound):
+            await record_verdict(s, 999_999, _verdict("a" * 64))
+
+
+async def test_failures_retry_then_final(store: Store) -> None:
+    """A non-final failure keeps the comparison pending; a final one fails it without winner."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        c = (await request_comparisons(s, bid, 1, PAIRS))[1]
+        assert await record_failure(s, c.id, "rate_limited", "429", final=False)
+        assert (await list_comparisons(s, bid, status="pending"))[1].error_code == "rate_limited"
+        assert await record_failure(s, c.id, "output_invalid", "no winner", raw_response="??")
+        assert not await record_failure(s, c.id, "x", "late")
+        failed = (await list_comparisons(s, bid, status="failed"))[0]
+    assert failed.winner is None and failed.error_reason == "no winner"
+
+
+async def test_claims_and_redispatch(store: Store) -> None:
+    """Claiming marks dispatch and counts attempts; only stale dispatches are claimed again."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        await request_comparisons(s, bid, 1, PAIRS)
+        first = await claim_comparisons(s, bid, limit=1)
+        second = await claim_comparisons(s, bid, limit=5)
+        none_left = await claim_comparisons(s, bid, limit=5)
+        stale = await claim_comparisons(s, bid, limit=5, redispatch_after_s=-1)
+    assert [c.slot for c in first] == [0] and [c.slot for c in second] == [1]
+    assert none_left == []
+    assert sorted(c.attempts for c in stale) == [2, 2]
+
+
+async def test_judged_pairs_counts_and_usage(store: Store) -> None:
+    """Succeeded comparisons feed the fit, the per-essay counts and the usage totals."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        cs = await request_comparisons(s, bid, 1, PAIRS)
+        await record_verdict(s, cs[0].id, _verdict("a" * 64, 0.75))
+        await record_verdict(s, cs[1].id, _verdict("b" * 64, 0.0, cost=None))
+        pairs = await list_judged_pairs(s, bid)
+        essays = await update_essay_estimates(s, bid, {"e0": (1.5, 0.4)})
+        usage = await summarise_usage(s, bid)
+    assert [(p.essay_a, p.essay_b, p.p_a, p.judge) for p in pairs] == [
+        ("e0", "e1", 0.75, "sim/bt"),
+        ("e2", "e3", 0.0, "sim/bt"),
+    ]
+    by_id = {e.essay_id: e for e in essays}
+    assert (by_id["e0"].theta, by_id["e0"].se, by_id["e0"].n_wins) == (1.5, 0.4, 0.75)
+    assert by_id["e1"].n_wins == pytest.approx(0.25) and by_id["e3"].n_wins == 1.0
+    assert all(e.n_comparisons == 1 for e in essays)
+    assert (usage.n_succeeded, usage.input_tokens, usage.output_tokens) == (2, 200, 40)
+    assert usage.cost_usd == pytest.approx(0.001) and usage.n_cost_unknown == 1
