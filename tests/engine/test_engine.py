@@ -69,7 +69,7 @@ async def test_heuristic_judge_runs_the_bundled_sample(store: Store) -> None:
     result = await engine.run(await engine.create(spec))
     theta = {e.essay_id: e.theta for e in result.essays}
     assert result.status == "completed" and len(result.comparisons) == 48
-    assert theta["anchor:anchor_08_A"] > theta["anchor:anchor_01_F"]
+    assert theta["anchor:a08_A"] > theta["anchor:a01_F"]
     assert result.costs[0].provider == "heuristic" and result.costs[0].cost_usd == 0.0
 
 

@@ -130,14 +130,14 @@ def test_anchor_csv_overrides_suffix(tmp_path: Path) -> None:
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     """Unreadable, empty and ungraded files are all listed by name in one error."""
-    root = make_folder(tmp_path / "in", anchors={"x_Q.txt": ESSAY, "nograde.txt": ESSAY})
+    root = make_folder(tmp_path / "in", anchors={"x_Q.txt": ESSAY, "nograde_.txt": ESSAY})
     (root / "students" / "empty.txt").write_text("", encoding="utf-8")
     (root / "students" / "broken.docx").write_bytes(b"\x00\x01")
     (root / "students" / "notes.rtf").write_text("rtf", encoding="utf-8")
     with pytest.raises(InputError) as info:
         read_input_folder(root, resolve_grade=identity_grade)
     message = str(info.value)
-    for name in ("empty.txt", "broken.docx", "notes.rtf", "x_Q.txt", "nograde.txt"):
+    for name in ("empty.txt", "broken.docx", "notes.rtf", "x_Q.txt", "nograde_.txt"):
         assert name in message
     assert message.startswith("5 problem(s)")
 
@@ -184,9 +184,10 @@ def test_bad_config_is_a_config_error(tmp_path: Path, text: str, match: str) -> 
 
 
 def test_grade_suffix_takes_the_part_after_the_last_underscore() -> None:
-    """essay_017_C+.txt has grade suffix C+; a name without underscore has none."""
+    """essay_017_C+.txt has grade suffix C+; without an underscore the stem is the grade."""
     assert grade_suffix("essay_017_C+.txt") == "C+"
-    assert grade_suffix("B.docx") is None
+    assert grade_suffix("B2.docx") == "B2"
+    assert grade_suffix("essay_.txt") is None
 
 
 def test_bundled_sample_is_complete() -> None:

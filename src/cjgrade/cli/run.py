@@ -1,9 +1,206 @@
-"""CLI commands: run (registered by its owning module; empty until implemented)."""
+"""CLI commands of embedded mode: ``run``, ``plan``, ``resume``, ``demo`` and ``report``.
+
+Everything that can be wrong with the input (files, config, budget, anchors, judge, key) is
+found before the database is opened or a judge is called.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from pathlib import Path
+from typing import Any
+
 import typer
+
+from cjgrade.errors import ConfigError
+
+__all__ = ["register"]
+
+DEMO_JUDGE = "heuristic/surface"
+
+
+def _overrides(**flags: Any) -> dict[str, Any]:
+    return {k: v for k, v in flags.items() if v is not None}
+
+
+def _read_folder(input_dir: Path, overrides: dict[str, Any]):  # type: ignore[no-untyped-def]
+    from cjgrade.engine.grades import resolve_grade
+    from cjgrade.engine.inputs import read_input_folder
+
+    return read_input_folder(input_dir, resolve_grade=resolve_grade, option_overrides=overrides)
+
+
+def _judge_name(flag: str | None, folder_judge: str | None) -> str:
+    name = flag or folder_judge
+    if not name:
+        raise ConfigError(
+            "no judge given: pass --judge PROVIDER/MODEL (e.g. heuristic/surface, "
+            "anthropic/claude-haiku-4-5-20251001) or set judge in config.toml"
+        )
+    return name
+
+
+def _judge_builder(allow_unknown_model: bool):  # type: ignore[no-untyped-def]
+    def build(name: str, base_url: str | None):  # type: ignore[no-untyped-def]
+        from cjgrade.judges import get_judge
+
+        return get_judge(name, base_url=base_url, allow_unknown_model=allow_unknown_model)
+
+    return build
+
+
+def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
+    from cjgrade.config import load_settings
+
+    return load_settings(database_url=database_url)
+
+
+def _write_outputs(run: Any, out_dir: Path) -> dict[str, Path]:
+    from cjgrade.reports import build_artefact, validate_artefact, write_artefact, write_reports
+
+    doc = build_artefact(run.result, run.inputs)
+    validate_artefact(doc)
+    paths = {"artefact": write_artefact(doc, out_dir)}
+    paths.update(write_reports(doc, out_dir))
+    return paths
+
+
+def _execute(coro_factory: Any, out: Path | None, default_out: Path | None) -> None:
+    from cjgrade.cli.run_view import RichProgress, print_summary
+
+    with RichProgress() as progress:
+        run = asyncio.run(coro_factory(progress))
+    out_dir = out or default_out or Path("runs") / run.result.batch_uuid
+    paths = _write_outputs(run, out_dir)
+    print_summary(run, paths)
+    if run.result.status == "failed":
+        raise typer.Exit(8)
+
+
+def run_command(
+    input_dir: Path = typer.Argument(..., help="Folder with instructions.md, anchors/, students/."),
+    judge: str | None = typer.Option(None, "--judge", help="PROVIDER/MODEL (heuristic/surface)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
+    budget: int | None = typer.Option(None, "--budget", help="Maximum comparisons."),
+    target_ssr: float | None = typer.Option(None, "--target-ssr", help="Stop at this reliability."),
+    target_se: float | None = typer.Option(None, "--target-se", help="Stop when every SE <= this."),
+    strategy: str | None = typer.Option(None, "--strategy", help="Pairing strategy."),
+    seed: int | None = typer.Option(None, "--seed", help="Seed of the pairing generator."),
+    concurrency: int | None = typer.Option(None, "--concurrency", help="Judge calls in flight."),
+    no_grades: bool = typer.Option(False, "--no-grades", help="Rank only; project no grades."),
+    label: str | None = typer.Option(None, "--label", help="Human label of the batch."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/UUID)."),
+    database_url: str | None = typer.Option(None, "--database-url", help="Store URL."),
+    allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
+) -> None:
+    """Run a comparative-judgement batch on a folder of essays, in this process."""
+    from dataclasses import replace
+
+    from cjgrade.engine.embedded import run_embedded
+    from cjgrade.engine.session import spec_from_folder
+
+    folder = _read_folder(input_dir, _overrides(
+        budget=budget, target_ssr=target_ssr, target_se=target_se, strategy=strategy, seed=seed,
+        concurrency=concurrency,
+    ))
+    spec = spec_from_folder(folder, judge=_judge_name(judge, folder.judge),
+                            base_url=base_url or folder.base_url,
+                            grades_requested=False if no_grades else None)
+    if label:
+        spec = replace(spec, label=label)
+    settings = _settings(database_url)
+
+    def start(progress: Any) -> Any:
+        return run_embedded(spec, build_judge=_judge_builder(allow_unknown_model),
+                            target=settings, progress=progress,
+                            on_created=progress.on_created)
+
+    _execute(start, out, None)
+
+
+def demo_command(
+    out: Path = typer.Option(Path("cjgrade-demo"), "--out", help="Output folder."),
+) -> None:
+    """The main job on embedded defaults: bundled sample essays, heuristic (non-LLM) judge,
+    SQLite in the output folder, in-process bus. No network, no keys."""
+    from importlib import resources
+
+    from cjgrade.engine.embedded import run_embedded
+    from cjgrade.engine.session import spec_from_folder
+
+    root = Path(str(resources.files("cjgrade.data").joinpath("sample")))
+    folder = _read_folder(root, {})
+    spec = spec_from_folder(folder, judge=DEMO_JUDGE)
+    out.mkdir(parents=True, exist_ok=True)
+    db = f"sqlite+aiosqlite:///{(out / 'demo.sqlite3').resolve()}"
+
+    def start(progress: Any) -> Any:
+        return run_embedded(spec, build_judge=_judge_builder(False), target=db,
+                            progress=progress, on_created=progress.on_created)
+
+    _execute(start, out, out)
+
+
+def resume_command(
+    batch_uuid: str = typer.Argument(..., help="The batch uuid `cjgrade run` printed."),
+    out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/UUID)."),
+    base_url: str | None = typer.Option(None, "--base-url", help="Override the judge URL."),
+    database_url: str | None = typer.Option(None, "--database-url", help="Store URL."),
+    allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
+) -> None:
+    """Continue a batch whose process died: stored verdicts are reused, none is asked twice."""
+    from cjgrade.engine.embedded import resume_embedded
+
+    settings = _settings(database_url)
+
+    def start(progress: Any) -> Any:
+        progress.on_created(batch_uuid)
+        return resume_embedded(batch_uuid, build_judge=_judge_builder(allow_unknown_model),
+                               target=settings, progress=progress, base_url=base_url)
+
+    _execute(start, out, None)
+
+
+def plan_command(
+    input_dir: Path = typer.Argument(..., help="Folder with instructions.md, anchors/, students/."),
+    judge: str | None = typer.Option(None, "--judge", help="PROVIDER/MODEL for the estimate."),
+    budget: int | None = typer.Option(None, "--budget", help="Maximum comparisons."),
+    strategy: str | None = typer.Option(None, "--strategy", help="Pairing strategy."),
+    no_grades: bool = typer.Option(False, "--no-grades", help="Rank only; project no grades."),
+    allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
+    output_format: str = typer.Option("table", "--format", help="table or json."),
+) -> None:
+    """Inventory, validation, capacity and cost estimate. Writes nothing, calls no judge."""
+    from cjgrade.cli.run_view import print_plan
+    from cjgrade.engine.planning import plan_batch
+    from cjgrade.engine.session import spec_from_folder
+
+    if output_format not in ("table", "json"):
+        raise ConfigError(f"--format must be table or json, not {output_format!r}")
+    folder = _read_folder(input_dir, _overrides(budget=budget, strategy=strategy))
+    spec = spec_from_folder(folder, judge=_judge_name(judge, folder.judge),
+                            grades_requested=False if no_grades else None)
+    plan = plan_batch(spec, allow_unknown_model=allow_unknown_model)
+    print_plan(plan, output_format)
+
+
+def report_command(
+    run_dir: Path = typer.Argument(..., help="A folder with assessment_run.json."),
+) -> None:
+    """Re-render report.md and report.html from an artefact (checksum verified first)."""
+    from cjgrade.reports import load_artefact, validate_artefact, write_reports
+
+    doc = load_artefact(run_dir)
+    validate_artefact(doc)
+    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    for kind, path in write_reports(doc, folder).items():
+        typer.echo(f"{kind}: {path}")
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to the root app."""
+    app.command("run")(run_command)
+    app.command("plan")(plan_command)
+    app.command("resume")(resume_command)
+    app.command("demo")(demo_command)
+    app.command("report")(report_command)

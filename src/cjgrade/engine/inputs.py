@@ -167,11 +167,9 @@ def _anchor_csv(folder: Path, problems: list[str]) -> dict[str, str]:
 
 
 def grade_suffix(file_name: str) -> str | None:
-    """The raw grade suffix of a file name: the part of the stem after the last ``_``."""
-    stem = Path(file_name).stem
-    if "_" not in stem:
-        return None
-    return stem.rsplit("_", 1)[1] or None
+    """The raw grade of a file name: the part of the stem after the last ``_`` (the whole stem
+    when there is none, as in ``B2.docx``)."""
+    return Path(file_name).stem.rsplit("_", 1)[-1].strip() or None
 
 
 def _essay_id(prefix: str, path: Path, seen: set[str], problems: list[str]) -> str:

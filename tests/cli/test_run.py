@@ -1,0 +1,128 @@
+"""`cjgrade run | plan | resume | demo | report` end to end, through the real CLI root."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cjgrade.cli.main import build_app, run_app
+from cjgrade.reports import load_artefact, validate_artefact
+
+ESSAY = (
+    "Phones in school are a question of balance. Students use them to learn, but they also "
+    "lose concentration when messages arrive. Rules help more than bans. "
+)
+
+
+def cli(*argv: str) -> int:
+    return run_app(build_app(), list(argv))
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty CJGRADE_HOME so nothing touches the user's data directory."""
+    home = tmp_path / "home"
+    monkeypatch.setenv("CJGRADE_HOME", str(home))
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("CJGRADE_DATABASE_URL", raising=False)
+    return home
+
+
+def make_input(root: Path, n_students: int = 6) -> Path:
+    (root / "students").mkdir(parents=True)
+    (root / "anchors").mkdir()
+    (root / "instructions.md").write_text("Choose the better argued essay.", encoding="utf-8")
+    for i in range(n_students):
+        text = ESSAY * (i + 1) + " Furthermore, evidence matters." * i
+        (root / "students" / f"s{i}.txt").write_text(text, encoding="utf-8")
+    (root / "anchors" / "low_E.txt").write_text("phones bad. i think no.", encoding="utf-8")
+    (root / "anchors" / "high_A.txt").write_text(ESSAY * 8, encoding="utf-8")
+    return root
+
+
+def test_demo_runs_end_to_end_offline(tmp_path: Path, home: Path,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`cjgrade demo` writes a schema-valid artefact, Markdown and HTML, with the heuristic
+    judge labelled as not an LLM."""
+    out = tmp_path / "demo"
+    assert cli("demo", "--out", str(out)) == 0
+    doc = load_artefact(out)
+    validate_artefact(doc)
+    assert doc["metadata"]["judge"] == "heuristic/surface"
+    assert doc["metadata"]["judge_is_llm"] is False
+    assert doc["costs"]["n_succeeded"] == 240
+    assert (out / "report.html").stat().st_size > 1000
+    assert "not an LLM" in capsys.readouterr().out
+
+
+def test_run_then_report(tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """`cjgrade run` on a folder prints the uuid and writes outputs; `cjgrade report`
+    re-renders them from the artefact alone."""
+    folder = make_input(tmp_path / "in")
+    out = tmp_path / "out"
+    code = cli("run", str(folder), "--judge", "heuristic/surface", "--budget", "20",
+               "--no-grades", "--out", str(out), "--seed", "5")
+    assert code == 0
+    text = capsys.readouterr().out
+    doc = json.loads((out / "assessment_run.json").read_text(encoding="utf-8"))
+    assert doc["metadata"]["batch_uuid"] in text
+    assert len(doc["comparisons"]) == 20
+    assert doc["metadata"]["options"]["seed"] == 5
+    (out / "report.md").unlink()
+    assert cli("report", str(out)) == 0
+    assert (out / "report.md").read_text(encoding="utf-8").startswith("# Assessment run")
+    assert (home / "cjgrade.sqlite3").exists()
+
+
+def test_resume_of_a_finished_batch_rewrites_outputs(tmp_path: Path, home: Path) -> None:
+    """Resuming a finished batch calls no judge and gives the same scale."""
+    folder = make_input(tmp_path / "in")
+    assert cli("run", str(folder), "--judge", "heuristic/surface", "--budget", "12",
+               "--no-grades", "--out", str(tmp_path / "a")) == 0
+    first = load_artefact(tmp_path / "a")
+    uid = first["metadata"]["batch_uuid"]
+    assert cli("resume", uid, "--out", str(tmp_path / "b")) == 0
+    second = load_artefact(tmp_path / "b")
+    assert [e["theta"] for e in second["essays"]] == [e["theta"] for e in first["essays"]]
+    assert second["comparisons"] == first["comparisons"]
+
+
+def test_resume_unknown_batch_says_what_to_check(home: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """An unknown uuid is a one-line error naming the uuid."""
+    assert cli("resume", "00000000-0000-4000-8000-000000000000") == 3
+    assert "no batch '00000000-0000-4000-8000-000000000000'" in capsys.readouterr().err
+
+
+def test_plan_touches_nothing_and_estimates_cost(tmp_path: Path, home: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """`cjgrade plan` validates and prices the batch from the manifest without a key, a
+    database or a judge call."""
+    folder = make_input(tmp_path / "in")
+    code = cli("plan", str(folder), "--judge", "anthropic/claude-haiku-4-5-20251001",
+               "--budget", "40", "--format", "json")
+    assert code == 0
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["n_students"] == 6 and plan["n_anchors"] == 2 and plan["budget"] == 40
+    assert plan["cost_total_usd"] == pytest.approx(40 * plan["cost_per_comparison_usd"])
+    assert plan["cost_per_comparison_usd"] > 0 and plan["judge_is_llm"] is True
+    assert not home.exists()
+
+
+def test_refusals_before_anything_is_written(tmp_path: Path, home: Path,
+                                             capsys: pytest.CaptureFixture[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Too small a budget, a missing key and a broken essay stop the run before the database
+    is created, each with a message saying what to change."""
+    folder = make_input(tmp_path / "in")
+    assert cli("run", str(folder), "--judge", "heuristic/surface", "--budget", "2") == 3
+    assert "set --budget to at least 6" in capsys.readouterr().err
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    assert cli("run", str(folder), "--judge", "anthropic/claude-haiku-4-5-20251001") == 2
+    assert "ANTHROPIC_API_KEY" in capsys.readouterr().err
+    (folder / "students" / "s0.txt").write_bytes(b"\xff\xfe\x00broken")
+    assert cli("run", str(folder), "--judge", "heuristic/surface") == 3
+    assert "s0.txt" in capsys.readouterr().err
+    assert not home.exists()
