@@ -164,7 +164,7 @@ class BTFit:
 
 def _component_labels(agg: AggregatedPairs) -> IntArray:
     n = agg.n_items
-    graph = csr_matrix((np.ones(agg.lo.size), (agg.lo, agg.hi)), shape=(n, n))
+    graph = csr_matrix((np.ones(agg.indices.size), agg.indices, agg.indptr), shape=(n, n))
     _, labels = csgraph.connected_components(graph, directed=False)
     return np.asarray(labels, dtype=np.intp)
 
@@ -241,11 +241,16 @@ def _dominance_groups(agg: AggregatedPairs) -> tuple[int, IntArray]:
     otherwise some group of items won every comparison against the rest.
     """
     n = agg.n_items
-    a_won = agg.y > 0.0
-    b_won = agg.y < 1.0
-    src = np.concatenate([agg.a[a_won], agg.b[b_won]])
-    dst = np.concatenate([agg.b[a_won], agg.a[b_won]])
-    graph = csr_matrix((np.ones(src.size), (src, dst)), shape=(n, n))
+    a_is_lo = agg.a < agg.b
+    a_took = agg.y > 0.0
+    b_took = agg.y < 1.0
+    n_pairs = agg.lo.size
+    lo_took = np.bincount(agg.pair, np.where(a_is_lo, a_took, b_took), n_pairs) > 0
+    hi_took = np.bincount(agg.pair, np.where(a_is_lo, b_took, a_took), n_pairs) > 0
+    # Edge lo -> hi when lo took a share against hi, stored in the shared CSR pattern.
+    data = np.concatenate([lo_took, hi_took]).astype(np.float64)[agg.perm]
+    graph = csr_matrix((data, agg.indices, agg.indptr), shape=(n, n))
+    graph.eliminate_zeros()
     count, labels = csgraph.connected_components(graph, directed=True, connection="strong")
     return int(count), np.asarray(labels, dtype=np.intp)
 
