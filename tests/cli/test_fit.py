@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cjgrade.cli.main import build_app, run_app
@@ -134,3 +135,26 @@ def test_line_numbers_count_quoted_newlines(
     text = HEADER + '\nj,"multi\nline",b\nj,b,b\n'
     code, _, err = run(["fit", str(write(tmp_path, text))], capsys)
     assert code == 3 and "line 4" in err
+
+
+def test_position_column_means_slot_of_chosen(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Chosen in slot A in 80% of balanced rows: position effect ~ logit(0.8); 1/2 == A/B."""
+    pairs = [("x", "y"), ("y", "z"), ("z", "x"), ("y", "x"), ("z", "y"), ("x", "z")]
+    effects = []
+    for slot_a, slot_b in (("A", "B"), ("1", "2")):
+        rows = [HEADER + ",position"]
+        for k in range(10):
+            for first, second in pairs:  # first is shown in slot A
+                won_a = k < 8
+                chosen, other = (first, second) if won_a else (second, first)
+                rows.append(f"j,{chosen},{other},{slot_a if won_a else slot_b}")
+        path = write(tmp_path, "\n".join(rows), f"pos_{slot_a}.csv")
+        code, out, _ = run(["fit", str(path), "--position-effect"], capsys)
+        assert code == 0
+        report = json.loads(out)
+        effects.append(report["position_effect"])
+        assert all(abs(it["theta"]) < 1e-9 for it in report["items"])
+    assert effects[0] == pytest.approx(np.log(4), abs=1e-8)
+    assert effects[1] == pytest.approx(effects[0])
