@@ -376,10 +376,11 @@ async def update_essay_estimates(
         )
     )
     for a, b, p_a in rows.all():
+        p = float(p_a or 0.0)  # always set on succeeded rows
         counts[a] += 1
         counts[b] += 1
-        wins[a] += float(p_a)
-        wins[b] += 1.0 - float(p_a)
+        wins[a] += p
+        wins[b] += 1.0 - p
     values = []
     for essay_id in sorted(essays):
         value: dict[str, Any] = {

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.domain import JudgedPair
@@ -158,7 +158,7 @@ async def claim_comparisons(
     claimer are skipped, so two workers never get the same comparison.
     """
     now = utcnow()
-    ready = Comparison.dispatched_at.is_(None)
+    ready: ColumnElement[bool] = Comparison.dispatched_at.is_(None)
     if redispatch_after_s is not None:
         cutoff = now - timedelta(seconds=redispatch_after_s)
         ready = or_(ready, Comparison.dispatched_at < cutoff)
@@ -289,7 +289,7 @@ async def list_judged_pairs(session: AsyncSession, batch_id: str) -> list[Judged
         .order_by(Comparison.round, Comparison.slot)
     )
     return [
-        JudgedPair(essay_a=a, essay_b=b, p_a=float(p), judge=f"{prov or ''}/{model or ''}")
+        JudgedPair(essay_a=a, essay_b=b, p_a=float(p or 0.0), judge=f"{prov or ''}/{model or ''}")
         for a, b, p, prov, model in rows.all()
     ]
 
@@ -308,5 +308,15 @@ async def summarise_usage(session: AsyncSession, batch_id: str) -> UsageTotals:
         func.coalesce(func.sum(Comparison.cost_usd), 0.0),
         func.count().filter(succeeded, Comparison.cost_usd.is_(None)),
     ).where(Comparison.batch_id == batch_id)
-    row = (await session.execute(stmt)).one()
-    return UsageTotals(*(int(v) for v in row[:7]), float(row[7]), int(row[8]))
+    row = [v or 0 for v in (await session.execute(stmt)).one()]
+    return UsageTotals(
+        n_succeeded=int(row[0]),
+        n_failed=int(row[1]),
+        n_pending=int(row[2]),
+        input_tokens=int(row[3]),
+        output_tokens=int(row[4]),
+        cache_read_tokens=int(row[5]),
+        cache_write_tokens=int(row[6]),
+        cost_usd=float(row[7]),
+        n_cost_unknown=int(row[8]),
+    )

@@ -8,6 +8,8 @@ Create Date: 2026-11-21
 
 from __future__ import annotations
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import postgresql
@@ -22,7 +24,7 @@ def TS() -> sa.DateTime:
     return sa.DateTime(timezone=True)
 
 
-def JSONT() -> sa.types.TypeEngine[object]:
+def JSONT() -> sa.types.TypeEngine[Any]:
     return sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
