@@ -207,10 +207,14 @@ async def test_malformed_tool_input_is_invalid_never_a_default(
 
 
 async def test_truncated_reply_is_invalid(fake: FakeAnthropic) -> None:
-    """stop_reason max_tokens -> JudgeOutputInvalid('truncated ...') even with a partial call."""
+    """stop_reason max_tokens -> JudgeOutputInvalid('truncated ...') even with a partial call,
+    carrying the billed usage and the raw reply."""
     fake.enqueue(verdict_reply(stop_reason="max_tokens"))
-    with pytest.raises(JudgeOutputInvalid, match="truncated"):
+    with pytest.raises(JudgeOutputInvalid, match="truncated") as info:
         await judge_for(fake).judge(make_request())
+    # the failed reply was billed: its tokens and text travel with the error
+    assert info.value.usage.output_tokens == 45  # type: ignore[attr-defined]
+    assert json.loads(info.value.raw_response)["stop_reason"] == "max_tokens"  # type: ignore[attr-defined]
 
 
 async def test_refusal_is_invalid(fake: FakeAnthropic) -> None:

@@ -220,10 +220,12 @@ async def test_malformed_content_is_invalid(fake: FakeOpenAI, content: str | Non
 
 
 async def test_truncated_reply_is_invalid(fake: FakeOpenAI) -> None:
-    """finish_reason length -> JudgeOutputInvalid('truncated ...')."""
+    """finish_reason length -> JudgeOutputInvalid('truncated ...') with the billed usage."""
     fake.enqueue(Reply(200, completion_body('{"justification": "A is', finish_reason="length")))
-    with pytest.raises(JudgeOutputInvalid, match="truncated"):
+    with pytest.raises(JudgeOutputInvalid, match="truncated") as info:
         await judge_for(fake).judge(make_request())
+    assert info.value.usage.cache_read_tokens == 1024  # type: ignore[attr-defined]
+    assert "length" in info.value.raw_response  # type: ignore[attr-defined]
 
 
 async def test_refusal_is_invalid(fake: FakeOpenAI) -> None:

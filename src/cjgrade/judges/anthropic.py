@@ -41,6 +41,7 @@ from cjgrade.judges.prompt import RenderedPrompt, render_request
 from cjgrade.judges.verdict import (
     VERDICT_SCHEMA,
     VERDICT_TOOL_NAME,
+    attach_reply,
     classify_status,
     p_a_from_confidence,
     parse_verdict_payload,
@@ -202,7 +203,24 @@ def parse_message(
     flags: tuple[str, ...],
     latency_s: float,
 ) -> Verdict:
-    """A Messages API reply -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason."""
+    """A Messages API reply -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason.
+
+    An invalid reply was still billed: the error carries ``usage`` and ``raw_response``.
+    """
+    try:
+        return _verdict_from(message, info, request_sha256, flags, latency_s)
+    except JudgeOutputInvalid as exc:
+        raw = message.model_dump_json(warnings=False)
+        raise attach_reply(exc, usage_from(message.usage), raw) from None
+
+
+def _verdict_from(
+    message: anthropic.types.Message,
+    info: ModelInfo,
+    request_sha256: str,
+    flags: tuple[str, ...],
+    latency_s: float,
+) -> Verdict:
     stop = message.stop_reason
     if stop in ("max_tokens", "model_context_window_exceeded"):
         raise JudgeOutputInvalid(f"truncated: stop_reason={stop} before the verdict was complete")
@@ -229,7 +247,7 @@ def parse_message(
         confidence=float(parsed.confidence),
         cost_usd=None,
         latency_s=latency_s,
-        raw_response=message.model_dump_json(),
+        raw_response=message.model_dump_json(warnings=False),
         flags=(*flags, "p_a:confidence"),
     )
 

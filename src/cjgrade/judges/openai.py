@@ -37,6 +37,7 @@ from cjgrade.judges.prompt import RenderedPrompt, render_request
 from cjgrade.judges.verdict import (
     VERDICT_TOOL_NAME,
     TokenLogprob,
+    attach_reply,
     classify_status,
     openai_response_schema,
     p_a_from_confidence,
@@ -198,7 +199,24 @@ def parse_completion(
     flags: tuple[str, ...],
     latency_s: float,
 ) -> Verdict:
-    """A chat completion -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason."""
+    """A chat completion -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason.
+
+    An invalid reply was still billed: the error carries ``usage`` and ``raw_response``.
+    """
+    try:
+        return _verdict_from(completion, info, request_sha256, flags, latency_s)
+    except JudgeOutputInvalid as exc:
+        raw = completion.model_dump_json(warnings=False)
+        raise attach_reply(exc, usage_from(completion.usage), raw) from None
+
+
+def _verdict_from(
+    completion: Any,
+    info: ModelInfo,
+    request_sha256: str,
+    flags: tuple[str, ...],
+    latency_s: float,
+) -> Verdict:
     if not completion.choices:
         raise JudgeOutputInvalid("the completion has no choices")
     choice = completion.choices[0]
@@ -226,7 +244,7 @@ def parse_completion(
         confidence=float(parsed.confidence),
         cost_usd=None,
         latency_s=latency_s,
-        raw_response=completion.model_dump_json(),
+        raw_response=completion.model_dump_json(warnings=False),
         flags=(*flags, source),
     )
 

@@ -24,7 +24,7 @@ from cjgrade.errors import (
     JudgeRateLimited,
     JudgeUnavailable,
 )
-from cjgrade.judges.base import Winner
+from cjgrade.judges.base import Usage, Winner
 
 __all__ = [
     "CONFIDENCE_MEANINGS",
@@ -35,6 +35,7 @@ __all__ = [
     "VERDICT_TOOL_NAME",
     "ParsedVerdict",
     "TokenLogprob",
+    "attach_reply",
     "classify_status",
     "describe_confidence_scale",
     "openai_response_schema",
@@ -346,3 +347,14 @@ def classify_status(
     if status in (408, 409) or status >= 500:
         return JudgeUnavailable(where)
     return JudgeError(where)
+
+
+def attach_reply(exc: JudgeOutputInvalid, usage: Usage, raw_response: str) -> JudgeOutputInvalid:
+    """Record on an invalid-output error what the failed reply cost and said.
+
+    The provider bills an invalid reply like any other, so the runtime can price it from
+    ``exc.usage``; ``exc.raw_response`` keeps the reply for audit.
+    """
+    exc.usage = usage  # type: ignore[attr-defined]
+    exc.raw_response = raw_response  # type: ignore[attr-defined]
+    return exc
