@@ -324,8 +324,10 @@ def fit_bradley_terry(
     Raises
     ------
     ConvergenceError
-        Without a prior, when the comparison graph is disconnected, an item has no comparisons,
-        or (without ``eps``) an item won or lost all its comparisons; the message names them.
+        Without a prior, when the comparison graph is disconnected or an item has no
+        comparisons, or (without ``eps``) when an item -- or a group of items -- won or lost
+        every comparison with the rest; the message names them. Also when Newton-Raphson does
+        not converge in ``max_iter`` iterations.
     InputError
         For invalid options.
 
@@ -338,6 +340,8 @@ def fit_bradley_terry(
         raise InputError("alpha must be a finite non-negative number")
     if not 0.0 <= eps < 0.5:
         raise InputError("eps must be in [0, 0.5)")
+    if max_iter < 1 or not tol > 0:
+        raise InputError("max_iter must be at least 1 and tol positive")
     if se_method not in ("fisher", "diagonal", "none"):
         raise InputError(f"unknown se_method {se_method!r}; use fisher, diagonal or none")
     n = data.n_items
@@ -368,7 +372,7 @@ def fit_bradley_terry(
     a, b, w, pk = agg.a, agg.b, agg.w, agg.pk
     wy_pk = float(np.sum(w * agg.y * pk))
     converged = False
-    n_iter = 0
+    n_iter, step_size = 0, float("inf")
     for n_iter in range(1, max_iter + 1):
         p = expit(theta[a] - theta[b] + gamma * pk)
         wp = w * p
