@@ -249,8 +249,12 @@ def neutralise_markers(text: str) -> tuple[str, bool]:
     return changed, changed != text
 
 
+@functools.lru_cache(maxsize=1024)
 def render_request(request: JudgeRequest) -> RenderedPrompt:
     """Render a request: system prompt, static blocks, essays block, hash and flags.
+
+    Cached (requests are frozen): the runtime asks for the hash of the cache key and the
+    adapter then renders the same request to send it.
 
     Raises
     ------
