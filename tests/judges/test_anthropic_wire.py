@@ -278,3 +278,27 @@ async def test_through_the_registry_runtime_retries_and_prices(fake: FakeAnthrop
     assert verdict.winner is Winner.A
     assert len(fake.message_requests()) == 3
     assert verdict.cost_usd is not None and verdict.cost_usd > 0
+
+
+def test_effort_none_means_no_thinking_and_a_forced_tool() -> None:
+    """Reasoning effort 'none' sends no thinking block and keeps the forced tool choice."""
+    from cjgrade.judges.anthropic import build_message_params
+
+    params = build_message_params(render_request(make_request(reasoning_effort="none")), HAIKU)
+    assert "thinking" not in params
+    assert params["tool_choice"] == {"type": "tool", "name": "record_verdict"}
+
+
+def test_thinking_budget_respects_the_models_output_limit() -> None:
+    """max_tokens is capped by the manifest's max_output_tokens; a cap at or below the
+    thinking budget is a configuration error, not a request the API would reject."""
+    from dataclasses import replace
+
+    from cjgrade.judges.anthropic import build_message_params
+
+    request = render_request(make_request(reasoning_effort="high", max_tokens=4000))
+    capped = build_message_params(request, replace(HAIKU, max_output_tokens=18000))
+    assert capped["max_tokens"] == 18000
+    assert capped["thinking"]["budget_tokens"] == 16000
+    with pytest.raises(ConfigError, match="thinking budget"):
+        build_message_params(request, replace(HAIKU, max_output_tokens=16000))
