@@ -1,0 +1,128 @@
+"""Cost of judge calls, computed from manifest prices per token class.
+
+A price the manifest does not know makes the cost unknown (``None``) as soon as a token of that
+class was used: an unknown cost is never reported as 0. Cache reads are billed at the cheaper
+cache-read price and cache writes at the cache-write price.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from cjgrade.judges.base import ModelInfo, Usage, Verdict
+
+__all__ = ["CostLedger", "LedgerEntry", "compute_cost"]
+
+_PER_TOKEN = 1e-6  # prices are per million tokens
+
+
+def compute_cost(usage: Usage, info: ModelInfo, *, discount: float = 1.0) -> float | None:
+    """USD cost of one call.
+
+    Parameters
+    ----------
+    usage : token counts of the call.
+    info : the model's manifest entry (prices per million tokens).
+    discount : multiplier on the whole cost (0.5 for provider batch APIs).
+
+    Returns
+    -------
+    float or None
+        None when some token class with a non-zero count has no known price.
+    """
+    pairs = (
+        (usage.input_tokens, info.input_per_mtok),
+        (usage.output_tokens, info.output_per_mtok),
+        (usage.cache_read_tokens, info.cache_read_per_mtok),
+        (usage.cache_write_tokens, info.cache_write_per_mtok),
+    )
+    total = 0.0
+    for tokens, price in pairs:
+        if tokens == 0:
+            continue
+        if price is None:
+            return None
+        total += tokens * price * _PER_TOKEN
+    return total * discount
+
+
+@dataclass
+class LedgerEntry:
+    """Running totals for one ``provider/model``."""
+
+    calls: int = 0
+    """Verdicts delivered by the provider (cache hits excluded)."""
+    cache_hits: int = 0
+    """Verdicts served from the response cache (cost 0)."""
+    failures: int = 0
+    """Calls that ended in an error after all retries."""
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_usd: float = 0.0
+    """Sum of the known costs."""
+    unknown_cost_calls: int = 0
+    """Calls whose cost is unknown; when > 0 the total is a lower bound."""
+
+    @property
+    def cost_known(self) -> bool:
+        return self.unknown_cost_calls == 0
+
+
+@dataclass
+class CostLedger:
+    """Totals per ``provider/model`` across every call made through a runtime."""
+
+    entries: dict[str, LedgerEntry] = field(default_factory=dict)
+
+    def _entry(self, name: str) -> LedgerEntry:
+        entry = self.entries.get(name)
+        if entry is None:
+            entry = self.entries[name] = LedgerEntry()
+        return entry
+
+    def record(self, verdict: Verdict, *, cached: bool = False) -> None:
+        """Add one verdict's usage and cost."""
+        entry = self._entry(f"{verdict.provider}/{verdict.model}")
+        if cached:
+            entry.cache_hits += 1
+            return
+        entry.calls += 1
+        usage = verdict.usage
+        entry.input_tokens += usage.input_tokens
+        entry.output_tokens += usage.output_tokens
+        entry.cache_read_tokens += usage.cache_read_tokens
+        entry.cache_write_tokens += usage.cache_write_tokens
+        if verdict.cost_usd is None:
+            entry.unknown_cost_calls += 1
+        else:
+            entry.cost_usd += verdict.cost_usd
+
+    def record_failure(self, name: str) -> None:
+        """Count a call that failed after all retries."""
+        self._entry(name).failures += 1
+
+    def total_cost(self) -> float | None:
+        """Sum over all models, or None when any call had an unknown cost."""
+        if any(not e.cost_known for e in self.entries.values()):
+            return None
+        return sum(e.cost_usd for e in self.entries.values())
+
+    def as_dict(self) -> dict[str, dict[str, object]]:
+        """JSON-ready totals per ``provider/model`` (``cost_usd`` None when not fully known)."""
+        out: dict[str, dict[str, object]] = {}
+        for name, e in sorted(self.entries.items()):
+            out[name] = {
+                "calls": e.calls,
+                "cache_hits": e.cache_hits,
+                "failures": e.failures,
+                "input_tokens": e.input_tokens,
+                "output_tokens": e.output_tokens,
+                "cache_read_tokens": e.cache_read_tokens,
+                "cache_write_tokens": e.cache_write_tokens,
+                "cost_usd": e.cost_usd if e.cost_known else None,
+                "known_cost_usd": e.cost_usd,
+                "unknown_cost_calls": e.unknown_cost_calls,
+            }
+        return out

@@ -1,0 +1,239 @@
+"""``get_judge("provider/model")``: find the adapter, wrap it in the runtime.
+
+Provider adapters are imported lazily, so an optional SDK that is not installed costs nothing
+until it is asked for, and then gives ``pip install 'cjgrade[extra]'`` instead of a traceback.
+Built-in adapters register through the same :func:`register_adapter` hook a third party uses.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from cjgrade.errors import ConfigError
+from cjgrade.judges.base import Judge, ModelInfo, ResponseCache
+from cjgrade.judges.cache import MemoryResponseCache
+from cjgrade.judges.clock import Clock, SystemClock
+from cjgrade.judges.cost import CostLedger
+from cjgrade.judges.manifest import Manifest, ProviderInfo, load_manifest, split_judge_name
+from cjgrade.judges.runtime import JudgeRuntime, ProviderGate, RuntimePolicy
+
+__all__ = ["AdapterContext", "default_policy", "get_judge", "register_adapter"]
+
+
+@dataclass(frozen=True)
+class AdapterContext:
+    """What an adapter factory receives besides the model's :class:`ModelInfo`."""
+
+    provider: ProviderInfo
+    api_key: str | None
+    base_url: str | None
+    timeout: float
+    clock: Clock
+    options: Mapping[str, Any] = field(default_factory=dict)
+    """Adapter-specific options (e.g. ``abilities`` and ``seed`` for ``sim/bt``)."""
+
+
+AdapterFactory = Callable[[ModelInfo, AdapterContext], Judge]
+_ADAPTERS: dict[str, AdapterFactory] = {}
+
+
+def register_adapter(name: str, factory: AdapterFactory) -> None:
+    """Make ``factory`` serve every manifest provider whose ``adapter`` is ``name``."""
+    _ADAPTERS[name] = factory
+
+
+def default_policy(provider: ProviderInfo) -> RuntimePolicy:
+    """The runtime policy a provider gets unless the caller gives one.
+
+    Remote providers: retries, a 120 s timeout, the manifest's concurrency and rate limits.
+    Local judges (heuristic, sim, scripted): one attempt, no timeout (they cannot fail
+    transiently), the manifest's concurrency.
+    """
+    if provider.local:
+        return RuntimePolicy(max_attempts=1, timeout_s=None,
+                             max_concurrency=provider.max_concurrency)
+    return RuntimePolicy(
+        max_concurrency=provider.max_concurrency,
+        requests_per_minute=provider.requests_per_minute,
+        tokens_per_minute=provider.tokens_per_minute,
+    )
+
+
+def get_judge(
+    name: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    allow_unknown_model: bool = False,
+    options: Mapping[str, Any] | None = None,
+    policy: RuntimePolicy | None = None,
+    policy_overrides: Mapping[str, Any] | None = None,
+    clock: Clock | None = None,
+    gate: ProviderGate | None = None,
+    cache: ResponseCache | None = None,
+    use_cache: bool | None = None,
+    cache_namespace: str = "",
+    ledger: CostLedger | None = None,
+    seed: int | None = None,
+    manifest: Manifest | None = None,
+) -> JudgeRuntime:
+    """Build the judge ``provider/model`` wrapped in a :class:`JudgeRuntime`.
+
+    Parameters
+    ----------
+    name : ``provider/model``, e.g. ``heuristic/surface``, ``openai/gpt-5-mini``,
+        ``anthropic/claude-haiku-4-5-20251001``, ``sim/bt``, ``scripted``.
+    base_url : an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenRouter).
+    api_key : overrides the provider's key variable (e.g. ``OPENAI_API_KEY``).
+    allow_unknown_model : admit a model missing from the manifest (cost reported unknown).
+    options : adapter options (``sim/bt``: ``abilities``, ``seed``, ``scale``,
+        ``position_bias``, ``soft``, ``latency_s``; ``scripted``: ``default``).
+    policy, policy_overrides : the runtime policy (default :func:`default_policy`), and fields
+        to change in it (e.g. ``{"max_concurrency": 32}``).
+    clock : injectable time (tests); also used by local judges for their latency.
+    gate : share one provider's limits between several runtimes.
+    cache, use_cache : response cache; by default remote providers get an in-memory cache and
+        local judges none (``sim`` draws afresh on every call). ``use_cache=False`` disables it.
+    ledger : cost totals to add to (share one across judges for run totals).
+    seed : seed of the retry jitter.
+
+    Raises
+    ------
+    ConfigError
+        Unknown provider or model, missing API key (names the variable), missing SDK (names the
+        ``pip install`` command), invalid options.
+    """
+    manifest = manifest or load_manifest()
+    provider_name, _ = split_judge_name(name)
+    provider = manifest.provider(provider_name)
+    info = manifest.resolve(name, allow_unknown_model=allow_unknown_model)
+    clock = clock or SystemClock()
+    chosen = policy or default_policy(provider)
+    if policy_overrides:
+        try:
+            chosen = replace(chosen, **dict(policy_overrides))
+        except (TypeError, ValueError) as exc:
+            raise ConfigError(f"invalid judge runtime setting: {exc}") from exc
+    context = AdapterContext(
+        provider=provider,
+        api_key=_resolve_key(provider, api_key, base_url),
+        base_url=base_url or provider.base_url,
+        timeout=chosen.timeout_s or 600.0,
+        clock=clock,
+        options=dict(options or {}),
+    )
+    adapter = _factory(provider)(info, context)
+    if use_cache is None:
+        use_cache = cache is not None or not provider.local
+    runtime_cache = (cache or MemoryResponseCache()) if use_cache else None
+    namespace = "|".join(x for x in (context.base_url or "", cache_namespace) if x)
+    return JudgeRuntime(
+        adapter,
+        info,
+        policy=chosen,
+        clock=clock,
+        gate=gate,
+        cache=runtime_cache,
+        cache_namespace=namespace,
+        ledger=ledger,
+        rng=random.Random(seed),
+    )
+
+
+def _resolve_key(provider: ProviderInfo, api_key: str | None, base_url: str | None) -> str | None:
+    if provider.local or api_key:
+        return api_key
+    var = provider.key_env_var
+    key = os.environ.get(var) if var else None
+    if key:
+        return key
+    if base_url:
+        return None  # a self-hosted OpenAI-compatible server often needs no key
+    raise ConfigError(
+        f"no API key for {provider.name}: set the environment variable {var} "
+        "(or pass --api-key); use --judge heuristic/surface to run without any key"
+    )
+
+
+def _factory(provider: ProviderInfo) -> AdapterFactory:
+    factory = _ADAPTERS.get(provider.adapter)
+    if factory is None:
+        raise ConfigError(f"provider {provider.name}: no adapter named {provider.adapter!r}")
+    return factory
+
+
+def _remote_factory(module_name: str) -> AdapterFactory:
+    """Factory for an SDK-backed adapter module exposing ``create_judge(info, ...)``."""
+
+    def build(info: ModelInfo, context: AdapterContext) -> Judge:
+        extra = context.provider.extra or module_name
+        hint = (f"the {context.provider.name} judge needs the {module_name} SDK: "
+                f"pip install 'cjgrade[{extra}]'")
+        try:
+            module = importlib.import_module(f"cjgrade.judges.{module_name}")
+            create = module.create_judge
+            return create(info, api_key=context.api_key, base_url=context.base_url,  # type: ignore[no-any-return]
+                          timeout=context.timeout)
+        except ImportError as exc:
+            missing = getattr(exc, "name", None) or ""
+            if missing == module_name or missing.startswith(f"{module_name}."):
+                raise ConfigError(hint) from exc
+            if missing == f"cjgrade.judges.{module_name}":
+                raise ConfigError(
+                    f"the {module_name} adapter is not part of this cjgrade build"
+                ) from exc
+            raise
+
+    return build
+
+
+def _heuristic_factory(info: ModelInfo, context: AdapterContext) -> Judge:
+    if info.model != "surface":
+        raise ConfigError(f"heuristic/{info.model}: the only heuristic judge is heuristic/surface")
+    _reject_options("heuristic/surface", context.options, set())
+    from cjgrade.judges.heuristic import SurfaceHeuristicJudge
+
+    return SurfaceHeuristicJudge()
+
+
+_SIM_OPTIONS = {"abilities", "seed", "scale", "position_bias", "soft", "latency_s"}
+
+
+def _sim_factory(info: ModelInfo, context: AdapterContext) -> Judge:
+    if info.model != "bt":
+        raise ConfigError(f"sim/{info.model}: the only simulated judge is sim/bt")
+    _reject_options("sim/bt", context.options, _SIM_OPTIONS)
+    options = dict(context.options)
+    abilities = options.pop("abilities", None)
+    if not isinstance(abilities, Mapping):
+        raise ConfigError("sim/bt needs options={'abilities': {text_key(text): ability, ...}}")
+    from cjgrade.judges.sim import SimJudge
+
+    return SimJudge(abilities, clock=context.clock, **options)
+
+
+def _scripted_factory(info: ModelInfo, context: AdapterContext) -> Judge:
+    _reject_options("scripted", context.options, {"default"})
+    from cjgrade.judges.scripted import ScriptedJudge
+
+    return ScriptedJudge(f"scripted/{info.model}", clock=context.clock,
+                         default=context.options.get("default"))
+
+
+def _reject_options(name: str, options: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = set(options) - allowed
+    if unknown:
+        allowed_text = ", ".join(sorted(allowed)) or "none"
+        raise ConfigError(f"{name}: unknown options {sorted(unknown)} (allowed: {allowed_text})")
+
+
+register_adapter("anthropic", _remote_factory("anthropic"))
+register_adapter("openai", _remote_factory("openai"))
+register_adapter("heuristic", _heuristic_factory)
+register_adapter("sim", _sim_factory)
+register_adapter("scripted", _scripted_factory)

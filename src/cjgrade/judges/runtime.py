@@ -1,0 +1,353 @@
+"""The one wrapper around every judge adapter.
+
+Adapters only *classify* failures (raising :class:`~cjgrade.errors.JudgeError` subclasses with
+``retryable`` set); :class:`JudgeRuntime` *enforces*, once for all providers:
+
+- response cache lookup and store (key: provider, model, settings, request SHA-256);
+- a provider gate (:class:`ProviderGate`): concurrency semaphore, requests-per-minute and
+  tokens-per-minute token buckets, a pause after ``Retry-After``, a circuit breaker;
+- a per-request timeout;
+- retries with exponential backoff and jitter on retryable errors, honouring ``retry_after``;
+  authentication and other non-retryable errors fail at once;
+- cost from the manifest prices, latency, and running totals in a :class:`CostLedger`.
+
+Time comes from an injectable :class:`~cjgrade.judges.clock.Clock`, so every wait can be
+tested in virtual time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from cjgrade.errors import JudgeError, JudgeRateLimited, JudgeUnavailable
+from cjgrade.judges.base import Judge, JudgeRequest, ModelInfo, ResponseCache, Usage, Verdict
+from cjgrade.judges.cache import fingerprint_request, make_cache_key
+from cjgrade.judges.clock import Clock, SystemClock
+from cjgrade.judges.cost import CostLedger, compute_cost
+
+__all__ = [
+    "CircuitBreaker",
+    "JudgeRuntime",
+    "ProviderGate",
+    "RuntimePolicy",
+    "TokenBucket",
+    "estimate_tokens",
+]
+
+_CHARS_PER_TOKEN = 4.0  # rough English average, only used before the real count is known
+
+
+@dataclass(frozen=True)
+class RuntimePolicy:
+    """How the runtime treats one provider. Defaults suit a remote LLM API."""
+
+    max_attempts: int = 4
+    """Attempts per comparison, the first included (1 = no retry)."""
+    backoff_base_s: float = 1.0
+    """Backoff before retry ``n`` is ``base * 2**(n-1)`` capped at ``backoff_max_s``..."""
+    backoff_max_s: float = 60.0
+    jitter: float = 0.5
+    """...then multiplied by a uniform draw in ``[1 - jitter, 1]`` (0 = no jitter)."""
+    max_retry_after_s: float = 300.0
+    """A ``Retry-After`` longer than this ends the retries instead of waiting."""
+    timeout_s: float | None = 120.0
+    """Per-attempt timeout (None = none)."""
+    max_concurrency: int = 8
+    """Calls in flight at once for the provider."""
+    requests_per_minute: float | None = None
+    tokens_per_minute: float | None = None
+    """Budget over input + output tokens; requests are charged an estimate up front and settled
+    with the real count afterwards."""
+    burst_s: float = 10.0
+    """The RPM/TPM buckets hold at most this many seconds' worth of allowance."""
+    breaker_failures: int = 5
+    """Consecutive transient failures (5xx, timeouts, connection errors) that open the circuit."""
+    breaker_recovery_s: float = 60.0
+    """Time the circuit stays open before one probe call is let through."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1 or self.max_concurrency < 1 or self.breaker_failures < 1:
+            raise ValueError("max_attempts, max_concurrency and breaker_failures must be >= 1")
+        if not 0.0 <= self.jitter <= 1.0:
+            raise ValueError("jitter must be in [0, 1]")
+        for value in (self.requests_per_minute, self.tokens_per_minute, self.timeout_s):
+            if value is not None and value <= 0:
+                raise ValueError("rate limits and timeout must be positive (or None)")
+
+
+class TokenBucket:
+    """A token bucket refilled continuously at ``rate_per_s`` up to ``capacity``.
+
+    ``acquire(n)`` waits until ``n`` tokens are available (at most ``capacity`` are needed, so a
+    request larger than the bucket still passes when it is full, leaving a debt that later
+    requests wait for). ``settle(delta)`` charges a correction once the real cost is known.
+    Waiters are served first come, first served.
+    """
+
+    def __init__(self, rate_per_s: float, capacity: float, clock: Clock) -> None:
+        if rate_per_s <= 0 or capacity <= 0:
+            raise ValueError("rate and capacity must be positive")
+        self.rate_per_s = rate_per_s
+        self.capacity = capacity
+        self.clock = clock
+        self.tokens = capacity
+        self._updated = clock.monotonic()
+        self._lock = asyncio.Lock()
+
+    def _refill(self) -> None:
+        now = self.clock.monotonic()
+        self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate_per_s)
+        self._updated = now
+
+    async def acquire(self, n: float = 1.0) -> None:
+        async with self._lock:
+            need = min(n, self.capacity)
+            while True:
+                self._refill()
+                if self.tokens >= need - 1e-9:  # tolerance: float refill may fall a hair short
+                    self.tokens -= n
+                    return
+                await self.clock.sleep(max((need - self.tokens) / self.rate_per_s, 1e-6))
+
+    def settle(self, delta: float) -> None:
+        """Charge ``delta`` more tokens (negative: give tokens back)."""
+        self._refill()
+        self.tokens = min(self.capacity, self.tokens - delta)
+
+
+class CircuitBreaker:
+    """Closed → open after ``failures`` consecutive transient failures; after ``recovery_s``
+    one probe call is let through (half-open); its success closes the circuit, its failure
+    re-opens it. While open, calls fail at once with :class:`JudgeUnavailable`."""
+
+    def __init__(self, name: str, failures: int, recovery_s: float, clock: Clock) -> None:
+        self.name = name
+        self.failures = failures
+        self.recovery_s = recovery_s
+        self.clock = clock
+        self.state = "closed"
+        self.consecutive_failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+
+    def check(self) -> None:
+        """Raise :class:`JudgeUnavailable` unless a call may go ahead."""
+        if self.state == "closed":
+            return
+        now = self.clock.monotonic()
+        if self.state == "open" and now - self._opened_at >= self.recovery_s:
+            self.state = "half_open"
+        if self.state == "half_open" and not self._probing:
+            self._probing = True
+            return
+        wait = max(0.0, self._opened_at + self.recovery_s - now)
+        raise JudgeUnavailable(
+            f"{self.name}: circuit open after {self.consecutive_failures} consecutive failures; "
+            f"the provider looks down, try again in {wait:.0f} s"
+        )
+
+    def record_failure(self) -> None:
+        self.consecutive_failures += 1
+        self._probing = False
+        if self.state == "half_open" or self.consecutive_failures >= self.failures:
+            self.state = "open"
+            self._opened_at = self.clock.monotonic()
+
+    def record_answer(self) -> None:
+        """The provider answered (a verdict, or even an invalid or refused one)."""
+        self.consecutive_failures = 0
+        self._probing = False
+        self.state = "closed"
+
+
+class ProviderGate:
+    """Limits shared by every call to one provider: pass the same gate to several runtimes
+    (e.g. two models on one account) to make them share the provider's limits."""
+
+    def __init__(self, name: str, policy: RuntimePolicy, clock: Clock) -> None:
+        self.name = name
+        self.clock = clock
+        self.semaphore = asyncio.Semaphore(policy.max_concurrency)
+        self.rpm = self._bucket(policy.requests_per_minute, policy.burst_s, clock)
+        self.tpm = self._bucket(policy.tokens_per_minute, policy.burst_s, clock)
+        self.breaker = CircuitBreaker(name, policy.breaker_failures, policy.breaker_recovery_s,
+                                      clock)
+        self.resume_at = float("-inf")
+        """No call starts before this time (set from a provider's ``Retry-After``)."""
+
+    @staticmethod
+    def _bucket(per_minute: float | None, burst_s: float, clock: Clock) -> TokenBucket | None:
+        if per_minute is None:
+            return None
+        rate = per_minute / 60.0
+        return TokenBucket(rate, max(1.0, rate * burst_s), clock)
+
+    def pause_until(self, when: float) -> None:
+        self.resume_at = max(self.resume_at, when)
+
+    async def wait_turn(self, tokens: float) -> None:
+        """Wait for a pause to end and for the RPM and TPM allowances."""
+        while (delay := self.resume_at - self.clock.monotonic()) > 0:
+            await self.clock.sleep(delay)
+        if self.rpm is not None:
+            await self.rpm.acquire(1.0)
+        if self.tpm is not None:
+            await self.tpm.acquire(tokens)
+
+
+def estimate_tokens(request: JudgeRequest) -> int:
+    """Upper-bound guess of the tokens a request will use: its text plus ``max_tokens``."""
+    chars = sum(len(part) for part in (request.system_prompt, request.student_prompt,
+                                       request.instructions, request.rubric, request.essay_a,
+                                       request.essay_b))
+    return int(chars / _CHARS_PER_TOKEN) + request.settings.max_tokens
+
+
+def _total_tokens(usage: Usage) -> int:
+    return (usage.input_tokens + usage.output_tokens + usage.cache_read_tokens
+            + usage.cache_write_tokens)
+
+
+class JudgeRuntime:
+    """A :class:`~cjgrade.judges.base.Judge` that wraps an adapter with the policies above."""
+
+    def __init__(
+        self,
+        adapter: Judge,
+        info: ModelInfo,
+        *,
+        policy: RuntimePolicy | None = None,
+        clock: Clock | None = None,
+        gate: ProviderGate | None = None,
+        cache: ResponseCache | None = None,
+        cache_namespace: str = "",
+        ledger: CostLedger | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.adapter = adapter
+        self.info = info
+        self.policy = policy or RuntimePolicy()
+        self.clock = clock or SystemClock()
+        self.gate = gate or ProviderGate(info.provider, self.policy, self.clock)
+        self.cache = cache
+        self.cache_namespace = cache_namespace
+        self.ledger = ledger if ledger is not None else CostLedger()
+        self._rng = rng or random.Random()
+
+    @property
+    def name(self) -> str:
+        return self.adapter.name
+
+    def request_sha256(self, request: JudgeRequest) -> str:
+        """The adapter's hash of the rendered request when it offers one, else the canonical
+        fingerprint of the request fields."""
+        own = getattr(self.adapter, "request_sha256", None)
+        return own(request) if callable(own) else fingerprint_request(request)
+
+    def cache_key(self, request: JudgeRequest) -> str:
+        namespace = "|".join((getattr(self.adapter, "cache_namespace", ""),
+                              self.cache_namespace))
+        return make_cache_key(self.info.provider, self.info.model, request.settings,
+                              self.request_sha256(request), namespace)
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        """Judge one ordered pair; raises a :class:`JudgeError` after exhausting retries."""
+        key = None
+        if self.cache is not None:
+            key = self.cache_key(request)
+            hit = await self.cache.get(key)
+            if hit is not None:
+                self.ledger.record(hit, cached=True)
+                return replace(hit, cost_usd=0.0, usage=Usage(), latency_s=0.0,
+                               flags=(*hit.flags, "cached"))
+        verdict = await self._judge_with_retries(request)
+        if self.cache is not None and key is not None:
+            await self.cache.put(key, verdict)
+        return verdict
+
+    async def judge_many(self, requests: Iterable[JudgeRequest]) -> list[Verdict | JudgeError]:
+        """Judge requests concurrently (bounded by the gate); failures are returned in place."""
+
+        async def one(request: JudgeRequest) -> Verdict | JudgeError:
+            try:
+                return await self.judge(request)
+            except JudgeError as exc:
+                return exc
+
+        return list(await asyncio.gather(*(one(r) for r in requests)))
+
+    async def aclose(self) -> None:
+        """Close the adapter's resources (HTTP clients) when it has any."""
+        closer = getattr(self.adapter, "aclose", None)
+        if callable(closer):
+            await closer()
+
+    async def _judge_with_retries(self, request: JudgeRequest) -> Verdict:
+        policy = self.policy
+        breaker = self.gate.breaker
+        for attempt in range(1, policy.max_attempts + 1):
+            breaker.check()
+            try:
+                verdict = await self._attempt(request)
+            except JudgeError as exc:
+                if isinstance(exc, JudgeUnavailable):
+                    breaker.record_failure()
+                else:
+                    breaker.record_answer()
+                delay = self._retry_delay(exc, attempt)
+                if delay is None:
+                    self.ledger.record_failure(self.name)
+                    if attempt > 1:
+                        exc.args = (f"{exc} (gave up after {attempt} attempts)",)
+                    raise
+                await self.clock.sleep(delay)
+                continue
+            breaker.record_answer()
+            return verdict
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _retry_delay(self, exc: JudgeError, attempt: int) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up."""
+        policy = self.policy
+        if not exc.retryable or attempt >= policy.max_attempts:
+            return None
+        retry_after = exc.retry_after if isinstance(exc, JudgeRateLimited) else None
+        if retry_after is not None:
+            if retry_after > policy.max_retry_after_s:
+                return None
+            self.gate.pause_until(self.clock.monotonic() + retry_after)
+            return max(0.0, retry_after)
+        delay = min(policy.backoff_max_s, policy.backoff_base_s * 2.0 ** (attempt - 1))
+        return delay * (1.0 - policy.jitter * self._rng.random())
+
+    async def _attempt(self, request: JudgeRequest) -> Verdict:
+        gate = self.gate
+        estimate = estimate_tokens(request) if gate.tpm is not None else 0
+        timeout_s = self.policy.timeout_s
+        async with gate.semaphore:
+            await gate.wait_turn(estimate)
+            start = self.clock.monotonic()
+            try:
+                if timeout_s is None:
+                    verdict = await self.adapter.judge(request)
+                else:
+                    async with self.clock.timeout(timeout_s):
+                        verdict = await self.adapter.judge(request)
+            except TimeoutError:
+                # the provider may have spent the tokens anyway: the estimate stays charged
+                raise JudgeUnavailable(
+                    f"{self.name}: no answer within {timeout_s:g} s (per-request timeout)"
+                ) from None
+            latency = self.clock.monotonic() - start
+        if gate.tpm is not None:
+            gate.tpm.settle(_total_tokens(verdict.usage) - estimate)
+        cost = verdict.cost_usd
+        if cost is None:
+            cost = compute_cost(verdict.usage, self.info)
+        verdict = replace(verdict, cost_usd=cost, latency_s=latency)
+        self.ledger.record(verdict)
+        return verdict
+

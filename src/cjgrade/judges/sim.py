@@ -1,0 +1,93 @@
+"""``sim/bt``: a simulated judge with known true abilities (for benchmarks and simulations).
+
+Each essay's true ability is looked up by the SHA-256 of its text (or by the text itself) in a
+mapping given at construction. A comparison is a Bernoulli draw with the Bradley-Terry
+probability ``sigmoid(scale * (theta_A - theta_B) + position_bias)`` from a seeded
+``numpy.random.Generator``. Not an LLM: the verdict says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from cjgrade.errors import InputError
+from cjgrade.judges.base import JudgeRequest, Verdict, Winner
+from cjgrade.judges.cache import fingerprint_request
+from cjgrade.judges.clock import Clock, SystemClock
+
+__all__ = ["SimJudge", "text_key"]
+
+
+def text_key(text: str) -> str:
+    """The key of an essay in the abilities mapping: SHA-256 (hex) of its UTF-8 text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class SimJudge:
+    """Simulated Bradley-Terry judge.
+
+    Parameters
+    ----------
+    abilities : true ability per essay, keyed by :func:`text_key` of the text or by the text.
+    seed : seed of the generator (same seed, same call order → same verdicts).
+    scale : judge discrimination (multiplies the ability difference).
+    position_bias : log-odds added in favour of the essay shown first (A).
+    soft : report ``p_a`` as the true probability instead of the hard 1/0 outcome.
+    latency_s : fixed wait per call (e.g. 0.2 to mimic an API in benchmarks).
+    clock : whose ``sleep`` the latency uses.
+    """
+
+    def __init__(self, abilities: Mapping[str, float], *, seed: int | None = None,
+                 scale: float = 1.0, position_bias: float = 0.0, soft: bool = False,
+                 latency_s: float = 0.0, clock: Clock | None = None,
+                 name: str = "sim/bt") -> None:
+        self.abilities = dict(abilities)
+        self.rng = np.random.default_rng(seed)
+        self.scale = scale
+        self.position_bias = position_bias
+        self.soft = soft
+        self.latency_s = latency_s
+        self.clock = clock or SystemClock()
+        self._name = name
+        self.provider, _, self.model = name.partition("/")
+
+    @property
+    def name(self) -> str:
+        return self._name
+
+    def ability(self, text: str) -> float:
+        """True ability of an essay; InputError when the mapping does not cover it."""
+        value = self.abilities.get(text_key(text))
+        if value is None:
+            value = self.abilities.get(text)
+        if value is None:
+            raise InputError(
+                "sim judge: no true ability for an essay (starts "
+                f"{text[:40]!r}); give abilities keyed by text_key(text)"
+            )
+        return float(value)
+
+    def probability_a(self, request: JudgeRequest) -> float:
+        """The Bradley-Terry probability that A wins, including the position bias."""
+        diff = self.scale * (self.ability(request.essay_a) - self.ability(request.essay_b))
+        return 1.0 / (1.0 + math.exp(-(diff + self.position_bias)))
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        p = self.probability_a(request)
+        if self.latency_s > 0:
+            await self.clock.sleep(self.latency_s)
+        a_wins = bool(self.rng.random() < p)
+        winner = Winner.A if a_wins else Winner.B
+        return Verdict(
+            winner=winner,
+            p_a=p if self.soft else (1.0 if a_wins else 0.0),
+            justification=f"simulated Bradley-Terry draw, P(A)={p:.3f} (not an LLM)",
+            provider=self.provider,
+            model=self.model,
+            request_sha256=fingerprint_request(request),
+            raw_response=f'{{"winner": "{winner.value}", "p": {p:.6f}}}',
+        )

@@ -1,0 +1,299 @@
+"""The judge runtime: retries, backoff, Retry-After, auth fail-fast, circuit breaker, limiters,
+timeouts, cache and cost, all in virtual time through the real registry."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from cjgrade.errors import (
+    InputError,
+    JudgeAuthError,
+    JudgeOutputInvalid,
+    JudgeRateLimited,
+    JudgeUnavailable,
+)
+from cjgrade.judges import (
+    JudgeRequest,
+    JudgeRuntime,
+    JudgeSettings,
+    ManualClock,
+    MemoryResponseCache,
+    ModelInfo,
+    ProviderGate,
+    RuntimePolicy,
+    Usage,
+    Verdict,
+    Winner,
+    get_judge,
+)
+from cjgrade.judges.scripted import ScriptedJudge
+
+REQUEST = JudgeRequest("system", "prompt", "instructions", "rubric", "essay one", "essay two")
+PRICED = ModelInfo(provider="scripted", model="priced", input_per_mtok=1.0, output_per_mtok=5.0,
+                   cache_read_per_mtok=0.1, cache_write_per_mtok=1.25)
+
+
+def make(clock: ManualClock, **policy: object) -> tuple[JudgeRuntime, ScriptedJudge]:
+    base = {"max_attempts": 4, "backoff_base_s": 1.0, "jitter": 0.0, "timeout_s": 30.0}
+    base.update(policy)
+    runtime = get_judge("scripted", clock=clock, policy=RuntimePolicy(**base), seed=7)  # type: ignore[arg-type]
+    adapter = runtime.adapter
+    assert isinstance(adapter, ScriptedJudge)
+    return runtime, adapter
+
+
+async def test_transient_errors_are_retried_with_exponential_backoff() -> None:
+    """Two 5xx-style failures are retried after 1 s and 2 s, then the verdict comes through."""
+    clock = ManualClock()
+    runtime, fake = make(clock)
+    fake.enqueue(JudgeUnavailable("502"), JudgeUnavailable("503"), "A")
+    verdict = await runtime.judge(REQUEST)
+    assert verdict.winner is Winner.A
+    assert len(fake.history) == 3
+    assert clock.sleeps == [1.0, 2.0]
+
+
+async def test_backoff_jitter_stays_within_bounds_and_cap() -> None:
+    """With jitter 0.5 each wait lies in [d/2, d] for d = min(cap, base*2**(n-1))."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=7, backoff_base_s=2.0, backoff_max_s=10.0,
+                         jitter=0.5, breaker_failures=10)
+    fake.enqueue(*[JudgeUnavailable("down")] * 6, "B")
+    await runtime.judge(REQUEST)
+    caps = [2.0, 4.0, 8.0, 10.0, 10.0, 10.0]
+    assert len(clock.sleeps) == 6
+    for slept, cap in zip(clock.sleeps, caps, strict=True):
+        assert cap / 2 <= slept <= cap
+    assert len(set(clock.sleeps)) > 1  # really random, not a constant factor
+
+
+async def test_retry_after_is_honoured_and_pauses_the_provider() -> None:
+    """A 429 with Retry-After 7.5 s waits exactly that long; other calls to the provider wait
+    for the pause too."""
+    clock = ManualClock()
+    runtime, fake = make(clock)
+    fake.enqueue(JudgeRateLimited("429", retry_after=7.5), "B")
+    verdict = await runtime.judge(REQUEST)
+    assert verdict.winner is Winner.B
+    assert clock.sleeps == [7.5]
+    assert fake.call_times == [0.0, 7.5]
+    assert runtime.gate.resume_at == 7.5
+
+
+async def test_retry_after_longer_than_the_maximum_gives_up() -> None:
+    """A Retry-After beyond max_retry_after_s ends the retries with the rate-limit error."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_retry_after_s=300.0)
+    fake.enqueue(JudgeRateLimited("429", retry_after=3600.0), "A")
+    with pytest.raises(JudgeRateLimited):
+        await runtime.judge(REQUEST)
+    assert len(fake.history) == 1
+    assert clock.sleeps == []
+
+
+async def test_auth_errors_fail_fast() -> None:
+    """An authentication error is raised after one call, without any wait."""
+    clock = ManualClock()
+    runtime, fake = make(clock)
+    fake.enqueue(JudgeAuthError("bad key: set OPENAI_API_KEY"), "A")
+    with pytest.raises(JudgeAuthError, match="OPENAI_API_KEY"):
+        await runtime.judge(REQUEST)
+    assert len(fake.history) == 1
+    assert clock.sleeps == []
+    assert runtime.ledger.entries["scripted/default"].failures == 1
+
+
+async def test_gives_up_after_max_attempts() -> None:
+    """After max_attempts transient failures the error is raised, saying how many attempts."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=3)
+    fake.enqueue(*[JudgeUnavailable("down")] * 3)
+    with pytest.raises(JudgeUnavailable, match="gave up after 3 attempts"):
+        await runtime.judge(REQUEST)
+    assert len(fake.history) == 3
+
+
+async def test_invalid_output_is_retried_then_fails_never_a_default_winner() -> None:
+    """Malformed output is retried; if it stays malformed the call fails (no invented verdict)."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=2)
+    fake.enqueue(JudgeOutputInvalid("truncated"), JudgeOutputInvalid("not JSON"))
+    with pytest.raises(JudgeOutputInvalid):
+        await runtime.judge(REQUEST)
+    fake.enqueue(JudgeOutputInvalid("truncated"), "B")
+    assert (await runtime.judge(REQUEST)).winner is Winner.B
+
+
+async def test_per_request_timeout_then_retry() -> None:
+    """An attempt that outlives the timeout is abandoned at the deadline and retried."""
+    clock = ManualClock()
+    runtime, fake = make(clock, timeout_s=10.0)
+    fake.enqueue("A", delay_s=500.0)
+    fake.enqueue("B", delay_s=2.0)
+    verdict = await runtime.judge(REQUEST)
+    assert verdict.winner is Winner.B
+    assert fake.call_times == [0.0, 11.0]  # deadline at 10 s, then a 1 s backoff
+    assert verdict.latency_s == pytest.approx(2.0)
+
+
+async def test_circuit_breaker_opens_fails_fast_and_recovers() -> None:
+    """After N consecutive transient failures calls fail at once; after the recovery time one
+    probe goes through and its success closes the circuit."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=1, breaker_failures=3, breaker_recovery_s=60.0)
+    fake.enqueue(*[JudgeUnavailable("down")] * 3)
+    for _ in range(3):
+        with pytest.raises(JudgeUnavailable):
+            await runtime.judge(REQUEST)
+    with pytest.raises(JudgeUnavailable, match="circuit open"):
+        await runtime.judge(REQUEST)
+    assert len(fake.history) == 3  # the open circuit did not call the provider
+    clock.advance(60.0)
+    fake.enqueue("A", "B")
+    assert (await runtime.judge(REQUEST)).winner is Winner.A
+    assert runtime.gate.breaker.state == "closed"
+    assert (await runtime.judge(REQUEST)).winner is Winner.B
+
+
+async def test_circuit_breaker_half_open_failure_reopens() -> None:
+    """A failed probe re-opens the circuit for another recovery period."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=1, breaker_failures=2, breaker_recovery_s=30.0)
+    fake.enqueue(*[JudgeUnavailable("down")] * 3)
+    for _ in range(2):
+        with pytest.raises(JudgeUnavailable):
+            await runtime.judge(REQUEST)
+    clock.advance(30.0)
+    with pytest.raises(JudgeUnavailable, match="down"):
+        await runtime.judge(REQUEST)  # the probe
+    with pytest.raises(JudgeUnavailable, match="circuit open"):
+        await runtime.judge(REQUEST)
+    assert len(fake.history) == 3
+
+
+async def test_requests_per_minute_limit_is_enforced() -> None:
+    """At 60 requests/minute with a one-second burst, 10 concurrent calls start 1 s apart."""
+    clock = ManualClock()
+    runtime, fake = make(clock, requests_per_minute=60.0, burst_s=1.0, max_concurrency=5)
+    fake.default = "A"
+    await asyncio.gather(*(runtime.judge(REQUEST) for _ in range(10)))
+    assert fake.call_times == pytest.approx([float(i) for i in range(10)])
+
+
+async def test_tokens_per_minute_limit_is_enforced() -> None:
+    """With 6000 tokens/minute (100/s) and 300 real tokens a call, the calls are paced so the
+    tokens spent never run ahead of the budget by more than one bucket."""
+    clock = ManualClock()
+    runtime, fake = make(clock, tokens_per_minute=6000.0, burst_s=1.0, max_concurrency=4)
+    request = JudgeRequest("", "", "", "", "x" * 40, "y" * 40, JudgeSettings(max_tokens=50))
+    for _ in range(8):
+        fake.enqueue("A", usage=Usage(input_tokens=250, output_tokens=50))
+    await asyncio.gather(*(runtime.judge(request) for _ in range(8)))
+    capacity, rate = 100.0, 100.0
+    for i, started in enumerate(fake.call_times):
+        spent_before = 300.0 * i
+        assert spent_before <= capacity + rate * started + 1e-6
+    assert fake.call_times[-1] >= (7 * 300 - capacity) / rate  # really paced, not a burst
+
+
+async def test_concurrency_limit_is_enforced() -> None:
+    """No more than max_concurrency calls are in flight at once (real clock)."""
+    in_flight = peak = 0
+
+    class Slow:
+        name = "scripted/slow"
+
+        async def judge(self, request: JudgeRequest) -> Verdict:
+            nonlocal in_flight, peak
+            in_flight += 1
+            peak = max(peak, in_flight)
+            await asyncio.sleep(0.005)
+            in_flight -= 1
+            return Verdict(Winner.A, 1.0, "", "scripted", "slow", "0")
+
+    runtime = JudgeRuntime(Slow(), PRICED, policy=RuntimePolicy(max_concurrency=3))
+    await asyncio.gather(*(runtime.judge(REQUEST) for _ in range(20)))
+    assert peak == 3
+
+
+async def test_shared_gate_limits_two_runtimes_together() -> None:
+    """Two runtimes sharing one provider gate share its rate limit."""
+    clock = ManualClock()
+    policy = RuntimePolicy(requests_per_minute=60.0, burst_s=1.0, timeout_s=None)
+    gate = ProviderGate("scripted", policy, clock)
+    first = ScriptedJudge(clock=clock, default="A")
+    second = ScriptedJudge(clock=clock, default="B")
+    one = JudgeRuntime(first, PRICED, policy=policy, clock=clock, gate=gate)
+    two = JudgeRuntime(second, PRICED, policy=policy, clock=clock, gate=gate)
+    await asyncio.gather(*(r.judge(REQUEST) for r in (one, two, one, two)))
+    assert sorted(first.call_times + second.call_times) == pytest.approx([0.0, 1.0, 2.0, 3.0])
+
+
+async def test_cache_hit_pays_nothing_and_misses_on_changed_settings() -> None:
+    """A repeated request is served from the cache (no call, cost 0, flagged); changing the
+    settings is a different key."""
+    clock = ManualClock()
+    fake = ScriptedJudge(clock=clock)
+    runtime = JudgeRuntime(fake, PRICED, clock=clock, cache=MemoryResponseCache())
+    fake.enqueue("A", usage=Usage(input_tokens=1_000_000))
+    first = await runtime.judge(REQUEST)
+    second = await runtime.judge(REQUEST)
+    assert first.cost_usd == pytest.approx(1.0)
+    assert second.winner is Winner.A and second.cost_usd == 0.0 and "cached" in second.flags
+    assert len(fake.history) == 1
+    fake.enqueue("B")
+    hotter = JudgeRequest(*[getattr(REQUEST, f) for f in
+                            ("system_prompt", "student_prompt", "instructions", "rubric",
+                             "essay_a", "essay_b")], JudgeSettings(temperature=0.7))
+    assert (await runtime.judge(hotter)).winner is Winner.B
+    entry = runtime.ledger.entries["scripted/default"]
+    assert (entry.calls, entry.cache_hits) == (2, 1)
+
+
+async def test_cache_can_be_disabled() -> None:
+    """With use_cache=False every request reaches the adapter."""
+    runtime = get_judge("scripted", use_cache=False, options={"default": "A"})
+    await runtime.judge(REQUEST)
+    await runtime.judge(REQUEST)
+    assert runtime.cache is None
+    assert len(runtime.adapter.history) == 2  # type: ignore[attr-defined]
+
+
+async def test_cost_is_filled_from_manifest_prices_or_left_unknown() -> None:
+    """The runtime prices usage per token class; an unknown price gives cost None, not 0."""
+    fake = ScriptedJudge()
+    fake.enqueue("A", usage=Usage(input_tokens=2000, output_tokens=1000, cache_read_tokens=10000))
+    verdict = await JudgeRuntime(fake, PRICED).judge(REQUEST)
+    assert verdict.cost_usd == pytest.approx((2000 * 1.0 + 1000 * 5.0 + 10000 * 0.1) / 1e6)
+    unknown = ModelInfo(provider="scripted", model="mystery", known=False)
+    fake.enqueue("A", usage=Usage(input_tokens=10))
+    assert (await JudgeRuntime(fake, unknown).judge(REQUEST)).cost_usd is None
+
+
+async def test_latency_is_measured_on_the_clock() -> None:
+    """latency_s is the duration of the successful attempt."""
+    clock = ManualClock()
+    runtime, fake = make(clock)
+    fake.enqueue("A", delay_s=3.25)
+    assert (await runtime.judge(REQUEST)).latency_s == pytest.approx(3.25)
+
+
+async def test_non_judge_errors_are_not_retried() -> None:
+    """A programming or input error passes straight through (no retry, no wait)."""
+    clock = ManualClock()
+    runtime, _fake = make(clock)
+    with pytest.raises(InputError, match="no response enqueued"):
+        await runtime.judge(REQUEST)
+    assert clock.sleeps == []
+
+
+async def test_judge_many_returns_failures_in_place() -> None:
+    """judge_many keeps the order and returns JudgeErrors instead of raising."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=1, max_concurrency=1)
+    fake.enqueue("A", JudgeAuthError("nope"), "B")
+    results = await runtime.judge_many([REQUEST] * 3)
+    assert isinstance(results[1], JudgeAuthError)
+    assert [r.winner for r in (results[0], results[2])] == [Winner.A, Winner.B]  # type: ignore[union-attr]
