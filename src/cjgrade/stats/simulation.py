@@ -1,0 +1,298 @@
+"""Simulation harness: how many comparisons each pairing strategy needs.
+
+For a :class:`Scenario` (number of essays, true ability SD, judge noise, position bias, lapse)
+and a seed, :func:`simulate_run` draws true abilities, then runs rounds in which every essay is
+compared about once (``select_pairs(strategy, state, rng)``), judged by the simulated judge,
+and refits after each round. Each round records:
+
+- ``spearman``: rank correlation of the estimates with the true abilities;
+- ``truth_reliability``: squared Pearson correlation of the estimates with the truth;
+- ``ssr``: Scale Separation Reliability of a near-maximum-likelihood fit (prior precision
+  :data:`ML_ALPHA`), the figure classical CJ software reports;
+- ``reported_reliability``: the posterior reliability of the empirical-Bayes fit
+  (:mod:`cjgrade.stats.stopping_reliability`), the figure cjgrade reports;
+- ``max_delta_theta``: the largest change of an estimate since the previous round.
+
+Pairing and the Spearman/truth figures use the empirical-Bayes posterior (means and SDs) for
+every strategy, so strategies differ only in how they pair. :func:`compare_strategies` runs
+several strategies on the same seeds (same true abilities per seed) and summarises them with
+:func:`summarise_traces`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+from scipy.stats import spearmanr
+
+from cjgrade.errors import InputError
+from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
+from cjgrade.stats.pairing import STRATEGIES, PairingOptions, PairingState, select_pairs
+from cjgrade.stats.reliability import scale_separation_reliability
+from cjgrade.stats.simulation_judge import SimulatedJudge, draw_abilities, simulate_outcomes
+from cjgrade.stats.stopping_reliability import fit_empirical_bayes
+
+__all__ = [
+    "ML_ALPHA",
+    "RoundRecord",
+    "Scenario",
+    "SimulationTrace",
+    "StrategySummary",
+    "compare_strategies",
+    "simulate_run",
+    "summarise_traces",
+]
+
+FloatArray = NDArray[np.float64]
+
+ML_ALPHA = 0.01
+"""Prior precision of the near-maximum-likelihood fit behind the classical SSR column (the
+value the original system passed to choix; it only keeps all-win essays finite)."""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A simulation scenario.
+
+    Attributes
+    ----------
+    n_essays : number of essays.
+    sd : standard deviation of the true abilities (logits).
+    noise, position_bias, lapse : the simulated judge (see :class:`SimulatedJudge`).
+    max_rounds : rounds at most (a round compares every essay about once).
+    spearman_target, reliability_target : thresholds whose first crossing is reported.
+    """
+
+    n_essays: int = 60
+    sd: float = 1.5
+    noise: float = 1.0
+    position_bias: float = 0.0
+    lapse: float = 0.0
+    max_rounds: int = 30
+    spearman_target: float = 0.9
+    reliability_target: float = 0.8
+
+    def __post_init__(self) -> None:
+        if isinstance(self.n_essays, bool) or self.n_essays < 4:
+            raise InputError("a simulation needs at least 4 essays")
+        if not (math.isfinite(self.sd) and self.sd > 0):
+            raise InputError("the true ability SD must be a positive number")
+        if self.max_rounds < 1:
+            raise InputError("max_rounds must be at least 1")
+        for name in ("spearman_target", "reliability_target"):
+            if not 0.0 < getattr(self, name) < 1.0:
+                raise InputError(f"{name} must be between 0 and 1")
+        # Validates noise, position bias and lapse once, before any run.
+        SimulatedJudge(np.zeros(1), self.noise, self.position_bias, self.lapse)
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """Figures after one round (see the module docstring)."""
+
+    round: int
+    comparisons_per_essay: float
+    spearman: float
+    truth_reliability: float
+    ssr: float
+    reported_reliability: float
+    max_delta_theta: float
+
+
+@dataclass(frozen=True)
+class SimulationTrace:
+    """All rounds of one run of one strategy on one seed."""
+
+    strategy: str
+    seed: int
+    rounds: tuple[RoundRecord, ...]
+
+    def first_reaching(self, metric: str, threshold: float) -> float:
+        """Comparisons per essay when ``metric`` first reached ``threshold`` (nan if never)."""
+        for record in self.rounds:
+            if getattr(record, metric) >= threshold:
+                return record.comparisons_per_essay
+        return float("nan")
+
+    def record_reaching(self, metric: str, threshold: float) -> RoundRecord | None:
+        """The first round whose ``metric`` reached ``threshold``, or None."""
+        for record in self.rounds:
+            if getattr(record, metric) >= threshold:
+                return record
+        return None
+
+
+def _fit_round(
+    data: PairwiseData, prior_variance: float, start: FloatArray
+) -> tuple[FloatArray, FloatArray, float, float, float]:
+    """(posterior means, posterior SDs, prior variance, reported reliability, SSR)."""
+    eb = fit_empirical_bayes(data, initial_variance=prior_variance, initial_params=start)
+    ml = fit_bradley_terry(data, alpha=ML_ALPHA, max_iter=500)
+    ssr = scale_separation_reliability(ml.theta, ml.se)
+    return eb.fit.theta, eb.fit.se, eb.prior_variance, eb.reliability, ssr
+
+
+def _truth_figures(estimate: FloatArray, truth: FloatArray) -> tuple[float, float]:
+    if float(np.ptp(estimate)) == 0.0:
+        return 0.0, 0.0
+    rho = float(spearmanr(estimate, truth).statistic)
+    r = float(np.corrcoef(estimate, truth)[0, 1])
+    return rho, r * r
+
+
+def simulate_run(
+    scenario: Scenario,
+    strategy: str,
+    seed: int,
+    *,
+    options: PairingOptions | None = None,
+    stop_when_reached: bool = True,
+) -> SimulationTrace:
+    """Run one strategy on one seed, round by round.
+
+    The seed determines the true abilities, the judge's coin flips and the pairing draws
+    through independent child generators, so every strategy meets the same essays for a seed.
+    With ``stop_when_reached`` the run ends once Spearman, SSR and the reported reliability
+    have all reached their targets (later rounds cannot change a first crossing).
+    """
+    if strategy not in STRATEGIES:
+        raise InputError(f"unknown pairing strategy {strategy!r}; choose one of {STRATEGIES}")
+    truth_rng, judge_rng, pair_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    )
+    n = scenario.n_essays
+    truth = draw_abilities(n, scenario.sd, truth_rng)
+    judge = SimulatedJudge(truth, scenario.noise, scenario.position_bias, scenario.lapse)
+    state = PairingState.from_history(n)
+    a_all = np.zeros(0, dtype=np.intp)
+    b_all = np.zeros(0, dtype=np.intp)
+    y_all = np.zeros(0)
+    theta = np.zeros(n)
+    prior_variance = 1.0
+    records: list[RoundRecord] = []
+    for number in range(1, scenario.max_rounds + 1):
+        pairs = select_pairs(strategy, state, pair_rng, options=options)
+        if pairs.shape[0] == 0:
+            break
+        y = simulate_outcomes(judge, pairs[:, 0], pairs[:, 1], judge_rng)
+        a_all = np.concatenate([a_all, pairs[:, 0]])
+        b_all = np.concatenate([b_all, pairs[:, 1]])
+        y_all = np.concatenate([y_all, y])
+        data = PairwiseData.build(n, a_all, b_all, y_all)
+        new_theta, se, prior_variance, reported, ssr = _fit_round(data, prior_variance, theta)
+        rho, truth_rel = _truth_figures(new_theta, truth)
+        records.append(
+            RoundRecord(
+                round=number,
+                comparisons_per_essay=2.0 * a_all.size / n,
+                spearman=rho,
+                truth_reliability=truth_rel,
+                ssr=ssr,
+                reported_reliability=reported,
+                max_delta_theta=float(np.max(np.abs(new_theta - theta))),
+            )
+        )
+        theta = new_theta
+        state = state.with_pairs(pairs).with_estimates(theta, se)
+        target = scenario.reliability_target
+        if stop_when_reached and (
+            rho >= scenario.spearman_target and ssr >= target and reported >= target
+        ):
+            break
+    return SimulationTrace(strategy, seed, tuple(records))
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    """Summary of one strategy over seeds (comparisons per essay are medians; nan = a target
+    was not reached within ``max_rounds`` on at least half of the seeds).
+
+    Attributes
+    ----------
+    strategy : the strategy name.
+    n_runs : seeds run.
+    to_spearman : comparisons per essay to reach the Spearman target.
+    to_ssr : comparisons per essay until SSR reached the reliability target.
+    to_reported : comparisons per essay until the reported reliability reached the target.
+    reached_spearman : runs that reached the Spearman target at all.
+    ssr_at_spearman, reported_at_spearman, truth_at_spearman : mean SSR, reported reliability
+        and truth-based reliability at the round the Spearman target was reached.
+    reported_gap : mean over runs and rounds of (reported - truth-based reliability).
+    ssr_gap : the same for SSR.
+    truth_at_reported : mean truth-based reliability at the round the reported reliability
+        first reached the target (what a stopping rule on it would have delivered).
+    """
+
+    strategy: str
+    n_runs: int
+    to_spearman: float
+    to_ssr: float
+    to_reported: float
+    reached_spearman: int
+    ssr_at_spearman: float
+    reported_at_spearman: float
+    truth_at_spearman: float
+    reported_gap: float
+    ssr_gap: float
+    truth_at_reported: float
+
+
+def _median(values: Sequence[float]) -> float:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.size == 0 or np.isnan(arr).sum() * 2 > arr.size:
+        return float("nan")
+    # Unreached runs count as "more than any reached value".
+    return float(np.median(np.where(np.isnan(arr), np.inf, arr)))
+
+
+def _mean(values: Sequence[float]) -> float:
+    return float(np.mean(values)) if values else float("nan")
+
+
+def summarise_traces(
+    strategy: str, traces: Sequence[SimulationTrace], scenario: Scenario
+) -> StrategySummary:
+    """Summarise the runs of one strategy (see :class:`StrategySummary`)."""
+    rho_t, rel_t = scenario.spearman_target, scenario.reliability_target
+    at_rho = [r for t in traces if (r := t.record_reaching("spearman", rho_t)) is not None]
+    at_rep = [
+        r for t in traces if (r := t.record_reaching("reported_reliability", rel_t)) is not None
+    ]
+    every = [r for t in traces for r in t.rounds]
+    return StrategySummary(
+        strategy=strategy,
+        n_runs=len(traces),
+        to_spearman=_median([t.first_reaching("spearman", rho_t) for t in traces]),
+        to_ssr=_median([t.first_reaching("ssr", rel_t) for t in traces]),
+        to_reported=_median([t.first_reaching("reported_reliability", rel_t) for t in traces]),
+        reached_spearman=len(at_rho),
+        ssr_at_spearman=_mean([r.ssr for r in at_rho]),
+        reported_at_spearman=_mean([r.reported_reliability for r in at_rho]),
+        truth_at_spearman=_mean([r.truth_reliability for r in at_rho]),
+        reported_gap=_mean([r.reported_reliability - r.truth_reliability for r in every]),
+        ssr_gap=_mean([r.ssr - r.truth_reliability for r in every]),
+        truth_at_reported=_mean([r.truth_reliability for r in at_rep]),
+    )
+
+
+def compare_strategies(
+    scenario: Scenario,
+    strategies: Sequence[str],
+    seeds: Sequence[int],
+    *,
+    options: PairingOptions | None = None,
+) -> tuple[StrategySummary, ...]:
+    """Run every strategy on every seed and summarise each strategy."""
+    if not strategies:
+        raise InputError("name at least one strategy")
+    if not seeds:
+        raise InputError("name at least one seed")
+    summaries = []
+    for strategy in strategies:
+        traces = [simulate_run(scenario, strategy, int(s), options=options) for s in seeds]
+        summaries.append(summarise_traces(strategy, traces, scenario))
+    return tuple(summaries)
