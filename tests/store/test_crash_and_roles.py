@@ -116,4 +116,3 @@ async def test_role_with_special_password_connects(pg_url: str, password: str) -
                 await store.close()
     finally:
         await pg_execute(f"DROP ROLE IF EXISTS {role}")
-

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, text
 
 from cjgrade.config import load_settings
 from cjgrade.errors import StorageError
-from cjgrade.store import current_revision, head_revision, open_store
+from cjgrade.store import Store, current_revision, head_revision, open_store
 from cjgrade.store.models import Base
 
 TABLES = {
@@ -87,3 +87,18 @@ async def test_unreachable_database_is_storage_error_without_password() -> None:
         await open_store(url)
     assert "p@ss" not in str(info.value) and "p%40ss" not in str(info.value)
     assert "127.0.0.1:1" in str(info.value)
+
+
+async def test_constraint_violation_is_storage_error(store: Store) -> None:
+    """A write that breaks a constraint surfaces as StorageError and is rolled back."""
+    with pytest.raises(StorageError, match="refused"):
+        async with store.transaction() as s:
+            await s.execute(
+                text(
+                    "INSERT INTO batches (id, status, settings, current_round, created_at, "
+                    "updated_at) VALUES ('x', 'bogus', '{}', 0, CURRENT_TIMESTAMP, "
+                    "CURRENT_TIMESTAMP)"
+                )
+            )
+    async with store.transaction() as s:
+        assert await s.scalar(text("SELECT count(*) FROM batches")) == 0

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -88,9 +88,20 @@ class Store:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session inside one transaction: committed on success, rolled back on error."""
-        async with self.sessions() as session, session.begin():
-            yield session
+        """A session inside one transaction: committed on success, rolled back on error.
+
+        A constraint violation or a lost connection surfaces as :class:`StorageError` (the
+        driver's exception is kept as ``__cause__``); cjgrade errors pass through unchanged.
+        """
+        try:
+            async with self.sessions() as session, session.begin():
+                yield session
+        except IntegrityError as exc:
+            raise StorageError(f"the database refused the change: {_short(exc)}") from exc
+        except (OperationalError, InterfaceError) as exc:
+            raise StorageError(
+                f"database {self.display_url} failed: {_short(exc)}; check that it is running"
+            ) from exc
 
     async def close(self) -> None:
         await self.engine.dispose()

@@ -7,6 +7,8 @@ so two processes starting at once do not both migrate.
 
 from __future__ import annotations
 
+import functools
+
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -28,8 +30,9 @@ def alembic_config(connection: Connection | None = None) -> Config:
     return cfg
 
 
+@functools.cache
 def head_revision() -> str:
-    """The newest migration id."""
+    """The newest migration id (read once per process: the migrations ship with the code)."""
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None
     return head
@@ -47,9 +50,10 @@ def _current(connection: Connection) -> str | None:
 
 async def upgrade_database(engine: AsyncEngine, revision: str = "head") -> str | None:
     """Apply pending migrations; a no-op when the schema is current. Returns the new revision."""
+    head = head_revision()
     async with engine.connect() as conn:
-        if revision == "head" and await conn.run_sync(_current) == head_revision():
-            return head_revision()
+        if revision == "head" and await conn.run_sync(_current) == head:
+            return head
     async with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_ID})
