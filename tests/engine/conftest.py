@@ -59,7 +59,7 @@ def make_spec(
         essays=tuple(essays),
         instructions="Pick the better essay.",
         judge="scripted/default",
-        grade_scale="test_6",
+        grade_scale="swedish_8_anchor",
         label="test batch",
         options=BatchOptions(**options),  # type: ignore[arg-type]
         grades_requested=False,

@@ -122,7 +122,7 @@ async def test_verdict_delivered_twice_is_stored_once(store: Store) -> None:
     engine = BatchEngine(store, InProcessDispatcher(scripted(true_order_verdict)[0]))
     uid = await engine.create(spec)
     ledger = BatchLedger(store)
-    await ledger.add_round(uid, 0, [("s00", "s01")])
+    await ledger.add_round(uid, 0, [("s00", "s01", None)])
     (row,) = await ledger.comparisons(uid)
 
     def verdict(winner: Winner) -> Verdict:

@@ -89,8 +89,9 @@ class Dispatcher(Protocol):
 
     def dispatch(self, tasks: Sequence[ComparisonTask]) -> AsyncIterator[ComparisonOutcome]: ...
 
-    def request_sha256(self, request: JudgeRequest) -> str:
-        """The hash the judge will report for ``request`` (recorded when it is dispatched)."""
+    def request_sha256(self, request: JudgeRequest) -> str | None:
+        """The hash the judge will report for ``request``, recorded when the comparison is
+        requested so a stale verdict is refused; None when only the worker knows it."""
         ...
 
 
@@ -264,8 +265,8 @@ class BusDispatcher:
         self.transport = transport
         self.timeout_s = timeout_s
 
-    def request_sha256(self, request: JudgeRequest) -> str:
-        return rendered_sha256(request)
+    def request_sha256(self, request: JudgeRequest) -> str | None:
+        return None  # the worker's judge computes it; its verdict carries it
 
     async def dispatch(self, tasks: Sequence[ComparisonTask]) -> AsyncIterator[ComparisonOutcome]:
         if not tasks:

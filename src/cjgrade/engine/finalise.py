@@ -26,6 +26,7 @@ from cjgrade.engine.results import (
     RoundSummary,
 )
 from cjgrade.engine.statistics import essay_and_judge_fit, separation_of
+from cjgrade.store import GradeProjectionRecord
 
 __all__ = ["BATCH_COMPLETED", "RESULT_PUBLISHED", "finalise_batch"]
 
@@ -180,36 +181,27 @@ async def finalise_batch(
         duration_s=(finished - stored.created_at).total_seconds(),
     )
     if publish and not failed:
-        await _complete(ledger, result, projections_rows(result))
+        await _complete(ledger, result)
     return result
 
 
-def projections_rows(result: BatchResult) -> list[dict[str, Any]]:
-    rows = []
-    for e in result.students:
-        if e.grade is None:
-            continue
-        rows.append({
-            "essay_id": e.essay_id, "grade_scale": result.grade_scale or "",
-            "probabilities": e.grade.probabilities, "most_likely": e.grade.grade,
-            "expected": e.grade.expected, "confidence": e.grade.confidence,
-            "confidence_label": e.grade.confidence_label,
-            "details": {"theta": e.theta, "se": e.se},
-        })
-    return rows
+def projection_records(result: BatchResult) -> list[GradeProjectionRecord]:
+    return [
+        GradeProjectionRecord(
+            essay_id=e.essay_id, grade_scale=result.grade_scale or "",
+            probabilities=e.grade.probabilities, most_likely=e.grade.grade,
+            expected=e.grade.expected, confidence=e.grade.confidence,
+            confidence_label=e.grade.confidence_label,
+            details={"theta": e.theta, "se": e.se},
+        )
+        for e in result.students
+        if e.grade is not None
+    ]
 
 
-async def _complete(
-    ledger: BatchLedger, result: BatchResult, projections: list[dict[str, Any]]
-) -> None:
+async def _complete(ledger: BatchLedger, result: BatchResult) -> None:
     """Save the results, mark the batch completed and queue the completion events in the
     outbox, atomically; the engine then publishes them."""
-    await ledger.save_results(
-        result.batch_uuid,
-        [{"essay_id": e.essay_id, "theta": e.theta, "se": e.se, "n_comparisons": e.n_comparisons,
-          "wins": e.wins} for e in result.essays],
-        projections,
-    )
     completed = BatchCompletedV1(
         batch_uuid=result.batch_uuid, label=result.label, stop_reason=result.stop_reason,
         n_essays=len(result.essays), n_students=len(result.students),
@@ -235,4 +227,7 @@ async def _complete(
         (BATCH_COMPLETED, result.batch_uuid, make_envelope(completed).model_dump(mode="json")),
         (RESULT_PUBLISHED, result.batch_uuid, make_envelope(rich).model_dump(mode="json")),
     ]
-    await ledger.finish(result.batch_uuid, "completed", events=events)
+    await ledger.complete(
+        result.batch_uuid, {e.essay_id: (e.theta, e.se) for e in result.essays},
+        projection_records(result), events,
+    )

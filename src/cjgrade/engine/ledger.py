@@ -1,43 +1,71 @@
-"""The engine's persistence: batches, their essays, comparisons, round fits, projections and
-outbox events, on the store's tables (``cjgrade.store.models``).
+"""The engine's persistence, through the store's repository functions (``cjgrade.store``).
 
-Crash safety comes from the store's constraints: a round's pairs are inserted with
-insert-if-absent on ``(batch_id, round, slot)``, so a restarted engine finds the round it was
-in rather than asking new pairs; an outcome is written with ``UPDATE ... WHERE status =
-'pending'``, so a verdict delivered twice is stored once.
+Each method is one short transaction. Crash safety comes from the store's contract: a round's
+pairs are requested insert-if-absent on ``(batch, round, slot)``, so a restarted engine finds
+the round it was in rather than drawing new pairs; an outcome is written only while the
+comparison is pending, so a verdict delivered twice is stored once; a state change and the
+event announcing it go to the database (outbox) in the same transaction.
 """
 
 from __future__ import annotations
 
 import os
 import socket
-import uuid
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, fields
+from datetime import datetime
 from typing import Any
-
-from sqlalchemy import func, select, update
 
 from cjgrade.domain import Essay
 from cjgrade.engine.dispatch import ComparisonOutcome
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import ConfigError, StorageError
-from cjgrade.store import Store, get_texts, put_text, utcnow
-from cjgrade.store._sql import insert_if_absent, upsert
-from cjgrade.store.models import (
-    Batch,
-    BatchEssay,
-    Comparison,
-    GradeProjection,
-    OutboxEvent,
-    RoundFit,
+from cjgrade.store import (
+    GradeProjectionRecord,
+    NewComparison,
+    NewEssay,
+    OutboxRecord,
+    Store,
+    add_event,
+    advance_round,
+    claim_batch,
+    claim_comparisons,
+    create_batch,
+    get_texts,
+    list_batch_essays,
+    list_batches,
+    list_comparisons,
+    list_round_fits,
+    mark_published,
+    put_text,
+    record_failure,
+    record_verdict,
+    release_batch,
+    request_comparisons,
+    require_batch,
+    save_grade_projections,
+    save_round_fit,
+    set_batch_status,
+    update_essay_estimates,
 )
+from cjgrade.store.models import OutboxEvent
 from cjgrade.store.records import NotFound
 
-__all__ = ["BatchLedger", "StoredBatch", "StoredComparison", "StoredFit", "lease_owner"]
+__all__ = [
+    "LEASE_TTL_S",
+    "BatchLedger",
+    "Event",
+    "StoredBatch",
+    "StoredComparison",
+    "StoredFit",
+    "lease_owner",
+]
 
-LEASE = timedelta(minutes=5)
+LEASE_TTL_S = 120.0
+"""A batch's lease lasts this long unless renewed (the engine renews it every 30 s)."""
+
+Event = tuple[str, str | None, dict[str, Any]]
+"""``(topic, key, envelope as JSON)`` for the outbox."""
 
 
 def lease_owner() -> str:
@@ -45,17 +73,18 @@ def lease_owner() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _owner_alive(owner: str) -> bool:
+def _owner_dead(owner: str) -> bool:
+    """True when ``owner`` is a process of this host that no longer exists."""
     host, _, pid = owner.rpartition(":")
     if host != socket.gethostname() or not pid.isdigit():
-        return True  # another machine: trust the lease expiry
+        return False
     try:
         os.kill(int(pid), 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:
         return True
-    return True
+    except PermissionError:
+        return False
+    return False
 
 
 @dataclass(frozen=True)
@@ -99,18 +128,25 @@ class StoredBatch:
     finished_at: datetime | None
 
 
+def _comparison(record: Any) -> StoredComparison:
+    return StoredComparison(
+        id=record.id, round=record.round, slot=record.slot, essay_a=record.essay_a,
+        essay_b=record.essay_b, status=record.status, winner=record.winner, p_a=record.p_a,
+        provider=record.provider, model=record.model,
+        row={f.name: getattr(record, f.name) for f in fields(record)},
+    )
+
+
 class BatchLedger:
-    """All reads and writes of the engine, each in its own short transaction."""
+    """All reads and writes of the engine."""
 
     def __init__(self, store: Store) -> None:
         self.store = store
 
     # --- batches ---------------------------------------------------------------------
 
-    async def create_batch(self, spec: BatchSpec) -> str:
-        """Write the batch and its essays in one transaction; return the new batch uuid."""
-        batch_uuid = str(uuid.uuid4())
-        now = utcnow()
+    async def create_batch(self, spec: BatchSpec, batch_uuid: str, events: list[Event]) -> None:
+        """Write the batch, its essays, its texts and ``events`` in one transaction."""
         async with self.store.transaction() as session:
             texts: dict[str, str | None] = {}
             for name in ("instructions", "student_prompt", "rubric", "system_prompt"):
@@ -124,43 +160,33 @@ class BatchLedger:
                 "options": spec.options.to_dict(),
                 "texts": texts,
                 "inputs": spec.inputs,
-                "started_at": now.isoformat(),
             }
-            session.add(
-                Batch(
-                    id=batch_uuid, label=spec.label, assignment_id=spec.assignment_id,
-                    grade_scale=spec.grade_scale, status="created", settings=settings,
-                    current_round=0, created_at=now, updated_at=now,
-                )
+            essays = [
+                NewEssay(essay_id=e.id, text=e.text, is_anchor=e.is_anchor, grade=e.grade,
+                         label=e.label)
+                for e in spec.essays
+            ]
+            await create_batch(
+                session, essays, settings=settings, label=spec.label,
+                assignment_id=spec.assignment_id,
+                grade_scale=None if spec.assignment_id else spec.grade_scale,
+                batch_id=batch_uuid,
             )
-            await session.flush()
-            for position, essay in enumerate(spec.essays):
-                cid = await put_text(session, essay.text, f"essay {essay.id}")
-                session.add(
-                    BatchEssay(
-                        batch_id=batch_uuid, essay_id=essay.id, position=position,
-                        content_id=cid, is_anchor=essay.is_anchor, grade=essay.grade,
-                        label=essay.label,
-                    )
-                )
-        return batch_uuid
+            for topic, key, payload in events:
+                await add_event(session, topic, payload, key=key)
 
     async def load_batch(self, batch_uuid: str) -> StoredBatch:
         """The batch, its spec and its essays (texts included)."""
         async with self.store.transaction() as session:
-            batch = await session.get(Batch, batch_uuid)
-            if batch is None:
+            try:
+                batch = await require_batch(session, batch_uuid)
+            except NotFound:
                 raise NotFound(
                     f"no batch {batch_uuid!r} in {self.store.display_url}; check the uuid "
                     "(`cjgrade run` prints it) and DATABASE_URL / CJGRADE_HOME"
-                )
-            rows = (
-                await session.scalars(
-                    select(BatchEssay).where(BatchEssay.batch_id == batch_uuid)
-                    .order_by(BatchEssay.position)
-                )
-            ).all()
-            s = batch.settings
+                ) from None
+            rows = await list_batch_essays(session, batch_uuid)
+            s = dict(batch.settings)
             ids = [r.content_id for r in rows] + [t for t in s["texts"].values() if t]
             texts = await get_texts(session, ids)
 
@@ -186,8 +212,8 @@ class BatchLedger:
             assignment_ref=s.get("assignment_ref"),
             base_url=s.get("base_url"),
             grades_requested=s.get("grades_requested", True),
-            options=BatchOptions.from_dict(s.get("options", {})),
-            inputs=s.get("inputs", {}),
+            options=BatchOptions.from_dict(dict(s.get("options", {}))),
+            inputs=dict(s.get("inputs", {})),
         )
         return StoredBatch(
             batch_uuid=batch_uuid, status=batch.status, current_round=batch.current_round,
@@ -196,228 +222,160 @@ class BatchLedger:
         )
 
     async def acquire(self, batch_uuid: str, owner: str) -> None:
-        """Take the batch's lease (refused while another live process holds it)."""
-        now = utcnow()
+        """Take the batch's lease and mark it running; refused while another live process
+        holds it (a dead process of this host loses its lease at once)."""
         async with self.store.transaction() as session:
-            batch = await session.get(Batch, batch_uuid, with_for_update=True)
-            if batch is None:
-                raise NotFound(f"no batch {batch_uuid!r}")
-            holder, expires = batch.lease_owner, batch.lease_expires_at
-            if (
-                holder and holder != owner and expires is not None and expires > now
-                and _owner_alive(holder)
-            ):
+            batch = await require_batch(session, batch_uuid)
+            holder = batch.lease_owner
+            if holder and holder != owner and _owner_dead(holder):
+                await release_batch(session, batch_uuid, holder)
+            if not await claim_batch(session, batch_uuid, owner, ttl_s=LEASE_TTL_S):
+                until = batch.lease_expires_at.isoformat() if batch.lease_expires_at else "?"
                 raise ConfigError(
-                    f"batch {batch_uuid} is being run by {holder} (lease until "
-                    f"{expires.isoformat()}); wait for it to finish or for the lease to expire"
+                    f"batch {batch_uuid} is being run by {holder} (lease until {until}); "
+                    "wait for it to finish or for the lease to expire, then resume"
                 )
-            batch.lease_owner = owner
-            batch.lease_expires_at = now + LEASE
             if batch.status == "created":
-                batch.status = "running"
-            batch.updated_at = now
+                await set_batch_status(session, batch_uuid, "running")
+
+    async def renew(self, batch_uuid: str, owner: str) -> None:
+        async with self.store.transaction() as session:
+            if not await claim_batch(session, batch_uuid, owner, ttl_s=LEASE_TTL_S):
+                raise StorageError(
+                    f"lost the lease on batch {batch_uuid}; another process took it over"
+                )
 
     async def release(self, batch_uuid: str, owner: str) -> None:
         async with self.store.transaction() as session:
-            await session.execute(
-                update(Batch).where(Batch.id == batch_uuid, Batch.lease_owner == owner)
-                .values(lease_owner=None, lease_expires_at=None)
-            )
+            await release_batch(session, batch_uuid, owner)
 
     async def finish(
         self, batch_uuid: str, status: str, *, failure_reason: str | None = None,
-        events: list[tuple[str, str | None, dict[str, Any]]] = (),  # type: ignore[assignment]
+        events: list[Event] | None = None,
     ) -> list[int]:
-        """Set a terminal status and write the announcing events to the outbox, atomically."""
-        now = utcnow()
+        """Set a terminal status and queue the announcing events, in one transaction."""
         async with self.store.transaction() as session:
-            await session.execute(
-                update(Batch).where(Batch.id == batch_uuid).values(
-                    status=status, failure_reason=failure_reason, finished_at=now,
-                    updated_at=now, lease_owner=None, lease_expires_at=None,
-                )
-            )
-            return await self._add_events(session, events)
+            batch = await require_batch(session, batch_uuid)
+            if status == "completed" and batch.status != "finalising":
+                await set_batch_status(session, batch_uuid, "finalising")
+            await set_batch_status(session, batch_uuid, status,  # type: ignore[arg-type]
+                                   failure_reason=failure_reason)
+            return [await add_event(session, topic, payload, key=key)
+                    for topic, key, payload in events or []]
 
-    async def _add_events(
-        self, session: Any, events: list[tuple[str, str | None, dict[str, Any]]]
-    ) -> list[int]:
-        ids = []
-        for topic, key, payload in events:
-            row = OutboxEvent(topic=topic, key=key, payload=payload, created_at=utcnow())
-            session.add(row)
-            await session.flush()
-            ids.append(row.id)
-        return ids
-
-    async def add_events(self, events: list[tuple[str, str | None, dict[str, Any]]]) -> list[int]:
+    async def unfinished(self) -> list[str]:
+        """Batches that were created or running: candidates for resumption."""
         async with self.store.transaction() as session:
-            return await self._add_events(session, events)
+            rows = await list_batches(session, status=("created", "running", "finalising"))
+        return [r.id for r in rows]
+
+    async def count_batches(self) -> int:
+        async with self.store.transaction() as session:
+            return len(await list_batches(session, limit=1_000_000))
+
+    # --- events ------------------------------------------------------------------------
+
+    async def add_events(self, events: list[Event]) -> list[int]:
+        async with self.store.transaction() as session:
+            return [await add_event(session, topic, payload, key=key)
+                    for topic, key, payload in events]
 
     async def unpublished_events(
         self, *, ids: list[int] | None = None, key: str | None = None
-    ) -> list[OutboxEvent]:
+    ) -> list[OutboxRecord]:
+        from sqlalchemy import select
+
+        from cjgrade.store.outbox import _record as outbox_record
+
         async with self.store.transaction() as session:
             stmt = select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
             if ids is not None:
                 stmt = stmt.where(OutboxEvent.id.in_(ids))
             if key is not None:
                 stmt = stmt.where(OutboxEvent.key == key)
-            return list((await session.scalars(stmt.order_by(OutboxEvent.id))).all())
+            rows = await session.scalars(stmt.order_by(OutboxEvent.id))
+            return [outbox_record(r) for r in rows]
 
     async def mark_published(self, event_id: int) -> None:
         async with self.store.transaction() as session:
-            await session.execute(
-                update(OutboxEvent).where(OutboxEvent.id == event_id)
-                .values(published_at=utcnow())
-            )
+            await mark_published(session, [event_id])
 
     # --- comparisons -----------------------------------------------------------------
 
     async def add_round(
-        self, batch_uuid: str, round_index: int, pairs: list[tuple[str, str]]
-    ) -> None:
-        """Insert a round's pairs (slot = position in ``pairs``) unless already there."""
-        now = utcnow()
+        self, batch_uuid: str, round_index: int, pairs: list[tuple[str, str, str | None]]
+    ) -> list[StoredComparison]:
+        """Request a round's pairs ``(essay_a, essay_b, request_sha256)``; slot = position.
+        Returns all of the round's comparisons."""
         async with self.store.transaction() as session:
-            for slot, (a, b) in enumerate(pairs):
-                await insert_if_absent(
-                    session, Comparison,
-                    {"batch_id": batch_uuid, "round": round_index, "slot": slot, "essay_a": a,
-                     "essay_b": b, "status": "pending", "created_at": now},
-                    conflict=["batch_id", "round", "slot"],
-                )
+            rows = await request_comparisons(
+                session, batch_uuid, round_index,
+                [NewComparison(slot=i, essay_a=a, essay_b=b, request_sha256=h)
+                 for i, (a, b, h) in enumerate(pairs)],
+            )
+            await advance_round(session, batch_uuid, round_index)
+        return [_comparison(r) for r in rows]
 
     async def comparisons(self, batch_uuid: str) -> list[StoredComparison]:
         async with self.store.transaction() as session:
-            rows = (
-                await session.scalars(
-                    select(Comparison).where(Comparison.batch_id == batch_uuid)
-                    .order_by(Comparison.round, Comparison.slot)
-                )
-            ).all()
-        out = []
-        for r in rows:
-            data = {c.key: getattr(r, c.key) for c in Comparison.__table__.columns}
-            out.append(
-                StoredComparison(
-                    id=r.id, round=r.round, slot=r.slot, essay_a=r.essay_a, essay_b=r.essay_b,
-                    status=r.status, winner=r.winner, p_a=r.p_a, provider=r.provider,
-                    model=r.model, row=data,
-                )
-            )
-        return out
+            return [_comparison(r) for r in await list_comparisons(session, batch_uuid)]
 
-    async def mark_dispatched(self, ids: list[int], request_sha256: dict[int, str]) -> None:
-        now = utcnow()
+    async def claim_pending(self, batch_uuid: str, limit: int) -> list[StoredComparison]:
+        """Mark the pending comparisons dispatched (a resumed batch re-claims its own)."""
         async with self.store.transaction() as session:
-            for cid in ids:
-                await session.execute(
-                    update(Comparison).where(Comparison.id == cid, Comparison.status == "pending")
-                    .values(dispatched_at=now, request_sha256=request_sha256.get(cid),
-                            attempts=Comparison.attempts + 1)
-                )
+            rows = await claim_comparisons(session, batch_uuid, limit=limit,
+                                           redispatch_after_s=0.0)
+        return [_comparison(r) for r in rows]
 
     async def record_outcome(self, outcome: ComparisonOutcome) -> bool:
         """Store an outcome for a pending comparison; False when it was already stored."""
-        values: dict[str, Any] = {"completed_at": utcnow()}
-        v = outcome.verdict
-        if v is not None:
-            values.update(
-                status="succeeded", winner=v.winner.value, p_a=v.p_a, confidence=v.confidence,
-                justification=v.justification, flags=list(v.flags), provider=v.provider,
-                model=v.model, request_sha256=v.request_sha256 or None,
-                input_tokens=v.usage.input_tokens, output_tokens=v.usage.output_tokens,
-                cache_read_tokens=v.usage.cache_read_tokens,
-                cache_write_tokens=v.usage.cache_write_tokens, cost_usd=v.cost_usd,
-                latency_s=v.latency_s, raw_response=v.raw_response,
-            )
-        else:
-            values.update(status="failed", error_code=outcome.error_code,
-                          error_reason=outcome.error_reason)
         async with self.store.transaction() as session:
-            result = await session.execute(
-                update(Comparison)
-                .where(Comparison.id == outcome.comparison_id, Comparison.status == "pending")
-                .values(**values)
+            if outcome.verdict is not None:
+                return await record_verdict(session, outcome.comparison_id, outcome.verdict)
+            return await record_failure(
+                session, outcome.comparison_id, outcome.error_code or "UnknownFailure",
+                outcome.error_reason or "no reason given", final=True,
             )
-            return bool(result.rowcount)  # type: ignore[attr-defined]
 
-    async def renew(self, batch_uuid: str, owner: str) -> None:
-        async with self.store.transaction() as session:
-            result = await session.execute(
-                update(Batch).where(Batch.id == batch_uuid, Batch.lease_owner == owner)
-                .values(lease_expires_at=utcnow() + LEASE, updated_at=utcnow())
-            )
-            if not result.rowcount:  # type: ignore[attr-defined]
-                raise StorageError(
-                    f"lost the lease on batch {batch_uuid}; another process took it over"
-                )
-
-    # --- fits and projections ----------------------------------------------------------
+    # --- fits and results --------------------------------------------------------------
 
     async def record_fit(self, batch_uuid: str, fit: StoredFit, next_round: int) -> None:
-        """Store a round's fit and move the batch to ``next_round`` in one transaction."""
+        """Store a round's fit and move the batch to ``next_round``, atomically."""
         async with self.store.transaction() as session:
-            await upsert(
-                session, RoundFit,
-                {"batch_id": batch_uuid, "round": fit.round, "theta": fit.theta, "se": fit.se,
-                 "ssr": fit.ssr, "n_comparisons": fit.n_comparisons, "stop": fit.stop,
-                 "stop_reason": fit.stop_reason, "details": fit.details,
-                 "created_at": utcnow()},
-                conflict=["batch_id", "round"],
-                update=["theta", "se", "ssr", "n_comparisons", "stop", "stop_reason", "details"],
+            await save_round_fit(
+                session, batch_uuid, fit.round, theta=fit.theta, se=fit.se,
+                n_comparisons=fit.n_comparisons, ssr=fit.ssr, stop=fit.stop,
+                stop_reason=fit.stop_reason, details=fit.details,
             )
-            await session.execute(
-                update(Batch).where(Batch.id == batch_uuid)
-                .values(current_round=next_round, updated_at=utcnow())
+            await update_essay_estimates(
+                session, batch_uuid, {e: (fit.theta[e], fit.se[e]) for e in fit.theta}
             )
+            await advance_round(session, batch_uuid, next_round)
 
     async def fits(self, batch_uuid: str) -> list[StoredFit]:
         async with self.store.transaction() as session:
-            rows = (
-                await session.scalars(
-                    select(RoundFit).where(RoundFit.batch_id == batch_uuid)
-                    .order_by(RoundFit.round)
-                )
-            ).all()
+            rows = await list_round_fits(session, batch_uuid)
         return [
-            StoredFit(round=r.round, theta=r.theta, se=r.se, ssr=r.ssr,
+            StoredFit(round=r.round, theta=dict(r.theta), se=dict(r.se), ssr=r.ssr,
                       n_comparisons=r.n_comparisons, stop=r.stop, stop_reason=r.stop_reason,
-                      details=r.details or {})
+                      details=dict(r.details or {}))
             for r in rows
         ]
 
-    async def save_results(
-        self, batch_uuid: str, essays: list[dict[str, Any]], projections: list[dict[str, Any]]
+    async def complete(
+        self, batch_uuid: str, estimates: dict[str, tuple[float, float]],
+        projections: list[GradeProjectionRecord], events: list[Event],
     ) -> None:
-        """Final theta/SE/counts per essay and the students' grade projections."""
+        """Final estimates, grade projections, status ``completed`` and the completion
+        events, all in one transaction."""
         async with self.store.transaction() as session:
-            for e in essays:
-                await session.execute(
-                    update(BatchEssay)
-                    .where(BatchEssay.batch_id == batch_uuid, BatchEssay.essay_id == e["essay_id"])
-                    .values(theta=e["theta"], se=e["se"], n_comparisons=e["n_comparisons"],
-                            n_wins=e["wins"])
-                )
-            for p in projections:
-                await upsert(
-                    session, GradeProjection,
-                    {"batch_id": batch_uuid, "created_at": utcnow(), **p},
-                    conflict=["batch_id", "essay_id"],
-                    update=["grade_scale", "probabilities", "most_likely", "expected",
-                            "confidence", "confidence_label", "details"],
-                )
+            await update_essay_estimates(session, batch_uuid, estimates)
+            if projections:
+                await save_grade_projections(session, batch_uuid, projections)
+            batch = await require_batch(session, batch_uuid)
+            if batch.status != "finalising":
+                await set_batch_status(session, batch_uuid, "finalising")
+            await set_batch_status(session, batch_uuid, "completed")
+            for topic, key, payload in events:
+                await add_event(session, topic, payload, key=key)
 
-    async def find_unfinished(self) -> list[str]:
-        """Batches that were created or running: candidates for resumption."""
-        async with self.store.transaction() as session:
-            rows = await session.scalars(
-                select(Batch.id).where(Batch.status.in_(("created", "running")))
-                .order_by(Batch.created_at)
-            )
-            return list(rows.all())
-
-    async def count_batches(self) -> int:
-        async with self.store.transaction() as session:
-            return int(await session.scalar(select(func.count()).select_from(Batch)) or 0)

@@ -9,6 +9,7 @@ fit.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -79,7 +80,7 @@ class BatchEngine:
     async def create(self, spec: BatchSpec) -> str:
         """Validate (before anything is written) and store a new batch; return its uuid."""
         validate_spec(spec)
-        batch_uuid = await self.ledger.create_batch(spec)
+        batch_uuid = str(uuid.uuid4())
         event = AssessmentRequestedV1(
             batch_uuid=batch_uuid, label=spec.label,
             assignment_id=spec.assignment_id or spec.assignment_ref,
@@ -89,10 +90,11 @@ class BatchEngine:
             options=spec.options.to_dict(),
         )
         envelope = make_envelope(event)
-        ids = await self.ledger.add_events(
-            [(ASSESSMENT_REQUESTED, envelope.key, envelope.model_dump(mode="json"))]
+        await self.ledger.create_batch(
+            spec, batch_uuid,
+            [(ASSESSMENT_REQUESTED, batch_uuid, envelope.model_dump(mode="json"))],
         )
-        await self._publish(ids)
+        await self._publish_pending(batch_uuid)
         return batch_uuid
 
     # --- running -----------------------------------------------------------------------
@@ -174,20 +176,26 @@ class BatchEngine:
         pairs = select_pairs(spec.options.strategy, pairing, rng, n_pairs)
         if len(pairs) == 0:
             return []
-        await self.ledger.add_round(
-            state.stored.batch_uuid, round_index, [(ids[a], ids[b]) for a, b in pairs]
+        planned = []
+        for a, b in pairs:
+            request = self._request(spec, ids[a], ids[b])
+            planned.append((ids[a], ids[b], self.dispatcher.request_sha256(request)))
+        rows = await self.ledger.add_round(state.stored.batch_uuid, round_index, planned)
+        state.comparisons = [c for c in state.comparisons if c.round != round_index] + rows
+        return rows
+
+    @staticmethod
+    def _request(spec: BatchSpec, essay_a: str, essay_b: str) -> JudgeRequest:
+        texts = {e.id: e.text for e in spec.essays}
+        return JudgeRequest(
+            system_prompt=spec.system_prompt, student_prompt=spec.student_prompt,
+            instructions=spec.instructions, rubric=spec.rubric,
+            essay_a=texts[essay_a], essay_b=texts[essay_b],
         )
-        state.comparisons = await self.ledger.comparisons(state.stored.batch_uuid)
-        return [c for c in state.comparisons if c.round == round_index]
 
     def _task(self, state: _RunState, c: StoredComparison) -> ComparisonTask:
         spec = state.stored.spec
-        texts = {e.id: e.text for e in spec.essays}
-        request = JudgeRequest(
-            system_prompt=spec.system_prompt, student_prompt=spec.student_prompt,
-            instructions=spec.instructions, rubric=spec.rubric,
-            essay_a=texts[c.essay_a], essay_b=texts[c.essay_b],
-        )
+        request = self._request(spec, c.essay_a, c.essay_b)
         return ComparisonTask(
             comparison_id=c.id, batch_uuid=state.stored.batch_uuid, round=c.round, slot=c.slot,
             essay_a=c.essay_a, essay_b=c.essay_b, judge=spec.judge, request=request,
@@ -199,10 +207,9 @@ class BatchEngine:
         pending = [c for c in rows if c.status == "pending"]
         if not pending:
             return
-        tasks = [self._task(state, c) for c in pending]
-        hashes = {t.comparison_id: self.dispatcher.request_sha256(t.request) for t in tasks}
         batch_uuid = state.stored.batch_uuid
-        await self.ledger.mark_dispatched(list(hashes), hashes)
+        claimed = await self.ledger.claim_pending(batch_uuid, len(pending))
+        tasks = [self._task(state, c) for c in claimed]
         done = sum(1 for c in state.comparisons if c.status != "pending")
         failed = sum(1 for c in state.comparisons if c.status == "failed")
         cost = _cost_so_far(state.comparisons)
@@ -279,21 +286,14 @@ class BatchEngine:
 
     async def _fail(self, stored: StoredBatch, reason: str, details: str) -> BatchResult:
         event = BatchFailedV1(batch_uuid=stored.batch_uuid, reason=reason, details=details)
-        ids = await self.ledger.finish(
+        await self.ledger.finish(
             stored.batch_uuid, "failed", failure_reason=f"{reason}: {details}",
             events=[(BATCH_FAILED, stored.batch_uuid,
                      make_envelope(event).model_dump(mode="json"))],
         )
-        await self._publish(ids)
+        await self._publish_pending(stored.batch_uuid)
         stored = await self.ledger.load_batch(stored.batch_uuid)
         return await finalise_batch(self.ledger, stored, publish=False)
-
-    async def _publish(self, ids: list[int]) -> None:
-        if self.transport is None:
-            return
-        for row in await self.ledger.unpublished_events(ids=ids):
-            await self.transport.publish(row.topic, decode_envelope(row.payload))
-            await self.ledger.mark_published(row.id)
 
     async def _publish_pending(self, batch_uuid: str) -> None:
         """Publish every outbox event of the batch not yet published (also after a crash)."""
