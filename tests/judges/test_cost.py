@@ -41,6 +41,10 @@ def test_unknown_price_gives_unknown_cost_only_when_used() -> None:
     assert compute_cost(Usage(input_tokens=1_000_000), partial) == pytest.approx(2.0)
     gpt51 = load_manifest().resolve("openai/gpt-5.1")
     assert compute_cost(Usage(input_tokens=1, output_tokens=1), gpt51) is None
+    assert compute_cost(Usage(), gpt51) is None  # even with no tokens reported
+    unknown = ModelInfo(provider="x", model="z", input_per_mtok=1.0, output_per_mtok=1.0,
+                        known=False)
+    assert compute_cost(Usage(input_tokens=5), unknown) is None
 
 
 def test_batch_discount() -> None:

@@ -28,8 +28,11 @@ def compute_cost(usage: Usage, info: ModelInfo, *, discount: float = 1.0) -> flo
     Returns
     -------
     float or None
-        None when some token class with a non-zero count has no known price.
+        None for a model outside the manifest, a model whose input or output price is unknown,
+        or when a cache token class that was used has no known price.
     """
+    if not info.known or info.input_per_mtok is None or info.output_per_mtok is None:
+        return None
     pairs = (
         (usage.input_tokens, info.input_per_mtok),
         (usage.output_tokens, info.output_per_mtok),
@@ -56,6 +59,8 @@ class LedgerEntry:
     """Verdicts served from the response cache (cost 0)."""
     failures: int = 0
     """Calls that ended in an error after all retries."""
+    billed_failures: int = 0
+    """Provider replies that were billed but invalid (their tokens and cost are included)."""
     input_tokens: int = 0
     output_tokens: int = 0
     cache_read_tokens: int = 0
@@ -82,22 +87,30 @@ class CostLedger:
             entry = self.entries[name] = LedgerEntry()
         return entry
 
-    def record(self, verdict: Verdict, *, cached: bool = False) -> None:
-        """Add one verdict's usage and cost."""
-        entry = self._entry(f"{verdict.provider}/{verdict.model}")
+    def record(self, verdict: Verdict, *, cached: bool = False, name: str | None = None) -> None:
+        """Add one verdict's usage and cost (under ``name``, default ``provider/model``)."""
+        entry = self._entry(name or f"{verdict.provider}/{verdict.model}")
         if cached:
             entry.cache_hits += 1
             return
         entry.calls += 1
-        usage = verdict.usage
+        self._add_usage(entry, verdict.usage, verdict.cost_usd)
+
+    def record_billed_failure(self, name: str, usage: Usage, cost: float | None) -> None:
+        """Add the tokens and cost of an invalid reply the provider billed anyway."""
+        entry = self._entry(name)
+        entry.billed_failures += 1
+        self._add_usage(entry, usage, cost)
+
+    def _add_usage(self, entry: LedgerEntry, usage: Usage, cost: float | None) -> None:
         entry.input_tokens += usage.input_tokens
         entry.output_tokens += usage.output_tokens
         entry.cache_read_tokens += usage.cache_read_tokens
         entry.cache_write_tokens += usage.cache_write_tokens
-        if verdict.cost_usd is None:
+        if cost is None:
             entry.unknown_cost_calls += 1
         else:
-            entry.cost_usd += verdict.cost_usd
+            entry.cost_usd += cost
 
     def record_failure(self, name: str) -> None:
         """Count a call that failed after all retries."""
@@ -117,6 +130,7 @@ class CostLedger:
                 "calls": e.calls,
                 "cache_hits": e.cache_hits,
                 "failures": e.failures,
+                "billed_failures": e.billed_failures,
                 "input_tokens": e.input_tokens,
                 "output_tokens": e.output_tokens,
                 "cache_read_tokens": e.cache_read_tokens,

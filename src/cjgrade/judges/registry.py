@@ -167,23 +167,26 @@ def _factory(provider: ProviderInfo) -> AdapterFactory:
     return factory
 
 
-def _remote_factory(module_name: str) -> AdapterFactory:
-    """Factory for an SDK-backed adapter module exposing ``create_judge(info, ...)``."""
+def _remote_factory(module_name: str, *, package: str = "cjgrade.judges",
+                    sdk: str | None = None) -> AdapterFactory:
+    """Factory for an SDK-backed adapter module ``package.module_name`` exposing
+    ``create_judge(info, *, api_key, base_url, timeout)``; ``sdk`` is the SDK's import name."""
+    sdk = sdk or module_name
 
     def build(info: ModelInfo, context: AdapterContext) -> Judge:
         extra = context.provider.extra or module_name
-        hint = (f"the {context.provider.name} judge needs the {module_name} SDK: "
+        hint = (f"the {context.provider.name} judge needs the {sdk} SDK: "
                 f"pip install 'cjgrade[{extra}]'")
         try:
-            module = importlib.import_module(f"cjgrade.judges.{module_name}")
+            module = importlib.import_module(f"{package}.{module_name}")
             create = module.create_judge
             return create(info, api_key=context.api_key, base_url=context.base_url,  # type: ignore[no-any-return]
                           timeout=context.timeout)
         except ImportError as exc:
             missing = getattr(exc, "name", None) or ""
-            if missing == module_name or missing.startswith(f"{module_name}."):
+            if missing == sdk or missing.startswith(f"{sdk}."):
                 raise ConfigError(hint) from exc
-            if missing == f"cjgrade.judges.{module_name}":
+            if missing == f"{package}.{module_name}":
                 raise ConfigError(
                     f"the {module_name} adapter is not part of this cjgrade build"
                 ) from exc

@@ -27,6 +27,7 @@ from cjgrade.judges.base import Judge, JudgeRequest, ModelInfo, ResponseCache, U
 from cjgrade.judges.cache import fingerprint_request, make_cache_key
 from cjgrade.judges.clock import Clock, SystemClock
 from cjgrade.judges.cost import CostLedger, compute_cost
+from cjgrade.judges.prompt import find_injection
 
 __all__ = [
     "CircuitBreaker",
@@ -35,6 +36,7 @@ __all__ = [
     "RuntimePolicy",
     "TokenBucket",
     "estimate_tokens",
+    "injection_flags",
 ]
 
 _CHARS_PER_TOKEN = 4.0  # rough English average, only used before the real count is known
@@ -206,6 +208,14 @@ def estimate_tokens(request: JudgeRequest) -> int:
     return int(chars / _CHARS_PER_TOKEN) + request.settings.max_tokens
 
 
+def injection_flags(request: JudgeRequest) -> tuple[str, ...]:
+    """``injection_suspected:A``/``:B`` for essays containing text aimed at the judge, so
+    every judge's verdict shows the flag (LLM adapters add it too; duplicates are dropped)."""
+    return tuple(f"injection_suspected:{label}"
+                 for label, text in (("A", request.essay_a), ("B", request.essay_b))
+                 if find_injection(text))
+
+
 def _total_tokens(usage: Usage) -> int:
     return (usage.input_tokens + usage.output_tokens + usage.cache_read_tokens
             + usage.cache_write_tokens)
@@ -260,7 +270,7 @@ class JudgeRuntime:
             key = self.cache_key(request)
             hit = await self.cache.get(key)
             if hit is not None:
-                self.ledger.record(hit, cached=True)
+                self.ledger.record(hit, cached=True, name=self.name)
                 return replace(hit, cost_usd=0.0, usage=Usage(), latency_s=0.0,
                                flags=(*hit.flags, "cached"))
         verdict = await self._judge_with_retries(request)
@@ -293,6 +303,7 @@ class JudgeRuntime:
             try:
                 verdict = await self._attempt(request)
             except JudgeError as exc:
+                self._record_billed_failure(exc)
                 if isinstance(exc, JudgeUnavailable):
                     breaker.record_failure()
                 else:
@@ -308,6 +319,15 @@ class JudgeRuntime:
             breaker.record_answer()
             return verdict
         raise AssertionError("unreachable: the last attempt returns or raises")
+
+    def _record_billed_failure(self, exc: JudgeError) -> None:
+        """An invalid reply was still billed: count its tokens and cost (``exc.usage``)."""
+        usage = getattr(exc, "usage", None)
+        if not isinstance(usage, Usage):
+            return
+        if self.gate.tpm is not None:
+            self.gate.tpm.settle(_total_tokens(usage))
+        self.ledger.record_billed_failure(self.name, usage, compute_cost(usage, self.info))
 
     def _retry_delay(self, exc: JudgeError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
@@ -347,7 +367,9 @@ class JudgeRuntime:
         cost = verdict.cost_usd
         if cost is None:
             cost = compute_cost(verdict.usage, self.info)
-        verdict = replace(verdict, cost_usd=cost, latency_s=latency)
-        self.ledger.record(verdict)
+        flags = verdict.flags
+        extra = tuple(f for f in injection_flags(request) if f not in flags)
+        verdict = replace(verdict, cost_usd=cost, latency_s=latency, flags=flags + extra)
+        self.ledger.record(verdict, name=self.name)
         return verdict
 
