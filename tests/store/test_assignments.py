@@ -19,7 +19,7 @@ from cjgrade.store import (
     set_student_prompt,
     upsert_assignment,
 )
-from cjgrade.store.models import Assignment, Content
+from cjgrade.store.models import Anchor, Assignment, Content
 
 UUID_ID = "00000000-0000-0000-0000-000000000052"
 INSTRUCTIONS = "Write an argumentative essay about school uniforms."
@@ -150,25 +150,28 @@ async def test_list_paging_and_scale_filter(store: Store) -> None:
 
 
 async def test_prompt_and_rubric_setters(store: Store) -> None:
-    """Prompts and rubrics are stored as content and linked to the assignment."""
-    await _create(store)
+    """Prompts and rubrics are stored as content and linked to the assignment (by id or
+    slug)."""
+    await _create(store, name="np_2017_vt")
     async with store.transaction() as s:
-        await set_student_prompt(s, UUID_ID, "Write about your summer.")
+        await set_student_prompt(s, "np_2017_vt", "Write about your summer.")
         rec = await set_judge_rubric(s, UUID_ID, b"Judge language quality.")
     assert rec.student_prompt == "Write about your summer."
     assert rec.judge_rubric == "Judge language quality." and rec.judge_rubric_id
 
 
 async def test_delete_cascades_to_anchors(store: Store) -> None:
-    """Deleting an assignment removes its anchors; deleting again reports nothing deleted."""
-    await _create(store)
+    """Deleting an assignment (here by slug) removes its anchors; deleting again reports
+    nothing deleted."""
+    await _create(store, name="np_2017_vt")
     async with store.transaction() as s:
         await register_anchor(s, UUID_ID, grade="A", text=ESSAY, label="A1")
     async with store.transaction() as s:
-        assert await delete_assignment(s, UUID_ID) is True
+        assert await delete_assignment(s, "np_2017_vt") is True
     async with store.transaction() as s:
         assert await delete_assignment(s, UUID_ID) is False
         assert await get_assignment(s, UUID_ID) is None
+        assert await s.scalar(select(func.count()).select_from(Anchor)) == 0
 
 
 async def test_canonical_assignment_refuses_rubric_override(store: Store) -> None:

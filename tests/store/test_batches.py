@@ -14,6 +14,7 @@ from cjgrade.store import (
     Store,
     advance_round,
     claim_batch,
+    count_batches,
     create_batch,
     delete_assignment,
     get_batch,
@@ -174,3 +175,4 @@ async def test_list_batches_filters(store: Store) -> None:
         assert [x.id for x in await list_batches(s, status="running")] == [b.id]
         assert [x.id for x in await list_batches(s, label="a")] == [a.id]
         assert {x.id for x in await list_batches(s, status=["created", "running"])} == {a.id, b.id}
+        assert await count_batches(s) == 2 and await count_batches(s, status="running") == 1

@@ -12,6 +12,7 @@ from cjgrade.store import (
     Store,
     add_event,
     claim_unpublished,
+    list_unpublished,
     make_cache_key,
     mark_failed,
     mark_published,
@@ -98,3 +99,16 @@ async def test_outbox_rolls_back_with_state(store: Store) -> None:
             raise RuntimeError("state change failed")
     async with store.transaction() as s:
         assert await claim_unpublished(s) == []
+
+
+async def test_list_unpublished_filters(store: Store) -> None:
+    """list_unpublished filters by ids, key and topic and skips published events."""
+    async with store.transaction() as s:
+        a = await add_event(s, "t1", {"n": 1}, key="k1")
+        b = await add_event(s, "t2", {"n": 2}, key="k2")
+        c = await add_event(s, "t1", {"n": 3}, key="k1")
+        await mark_published(s, [c])
+        assert [e.id for e in await list_unpublished(s)] == [a, b]
+        assert [e.id for e in await list_unpublished(s, key="k1")] == [a]
+        assert [e.id for e in await list_unpublished(s, topic="t2")] == [b]
+        assert [e.id for e in await list_unpublished(s, ids=[b, c])] == [b]

@@ -24,6 +24,7 @@ from cjgrade.store.assignments import (
 from cjgrade.store.batches import (
     advance_round,
     claim_batch,
+    count_batches,
     create_batch,
     get_batch,
     list_batch_essays,
@@ -49,7 +50,13 @@ from cjgrade.store.content import content_id, decode_text, get_text, get_texts, 
 from cjgrade.store.database import Store, create_engine, open_store
 from cjgrade.store.migrate import current_revision, head_revision, upgrade_database
 from cjgrade.store.models import utcnow
-from cjgrade.store.outbox import add_event, claim_unpublished, mark_failed, mark_published
+from cjgrade.store.outbox import (
+    add_event,
+    claim_unpublished,
+    list_unpublished,
+    mark_failed,
+    mark_published,
+)
 from cjgrade.store.records import (
     AnchorRecord,
     AnchorSummary,
@@ -100,6 +107,7 @@ __all__ = [
     "claim_unpublished",
     "content_id",
     "count_anchors_by_scale",
+    "count_batches",
     "count_comparisons",
     "create_batch",
     "create_engine",
@@ -124,6 +132,7 @@ __all__ = [
     "list_resumable_batches",
     "list_round_fits",
     "list_tokens",
+    "list_unpublished",
     "make_cache_key",
     "mark_failed",
     "mark_published",

@@ -128,27 +128,27 @@ async def _check_name_free(session: AsyncSession, name: str, assignment_id: str)
 async def set_student_prompt(
     session: AsyncSession, assignment_id: str, text: str | bytes
 ) -> AssignmentRecord:
-    """Store a student prompt and link it to an existing assignment."""
+    """Store a student prompt and link it to an existing assignment (by id or name)."""
     return await _set_text(session, assignment_id, "student_prompt_id", text, "student prompt")
 
 
 async def set_judge_rubric(
     session: AsyncSession, assignment_id: str, text: str | bytes
 ) -> AssignmentRecord:
-    """Store a judge rubric and link it to an existing assignment."""
+    """Store a judge rubric and link it to an existing assignment (by id or name)."""
     return await _set_text(session, assignment_id, "judge_rubric_id", text, "judge rubric")
 
 
 async def _set_text(
     session: AsyncSession, assignment_id: str, column: str, text: str | bytes, what: str
 ) -> AssignmentRecord:
-    row = await session.get(Assignment, assignment_id, with_for_update=True)
-    if row is None:
-        raise _not_found(assignment_id)
+    record = await require_assignment(session, assignment_id)  # by id or name
+    row = await session.get(Assignment, record.id, with_for_update=True)
+    assert row is not None
     setattr(row, column, await put_text(session, text, what))
     row.updated_at = utcnow()
     await session.flush()
-    return await require_assignment(session, assignment_id)
+    return await require_assignment(session, record.id)
 
 
 def _not_found(assignment_id: str) -> NotFound:
@@ -226,10 +226,14 @@ async def list_assignments(
 
 
 async def delete_assignment(session: AsyncSession, assignment_id: str) -> bool:
-    """Delete an assignment and its anchors; refuses while batches reference it.
+    """Delete an assignment (by id or name) and its anchors; refuses while batches use it.
 
     Returns False when there was nothing to delete.
     """
+    record = await get_assignment(session, assignment_id)  # by id or name
+    if record is None:
+        return False
+    assignment_id = record.id
     n_batches = await session.scalar(
         select(func.count()).select_from(Batch).where(Batch.assignment_id == assignment_id)
     )

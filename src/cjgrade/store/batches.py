@@ -20,7 +20,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import timedelta
 from typing import Any, cast
 
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.errors import InputError, StorageError
@@ -40,6 +40,7 @@ __all__ = [
     "TRANSITIONS",
     "advance_round",
     "claim_batch",
+    "count_batches",
     "create_batch",
     "get_batch",
     "list_batch_essays",
@@ -225,6 +226,16 @@ async def list_batches(
     if label is not None:
         stmt = stmt.where(Batch.label == label)
     return [_record(r) for r in await session.scalars(stmt)]
+
+
+async def count_batches(
+    session: AsyncSession, *, status: BatchStatus | Iterable[BatchStatus] | None = None
+) -> int:
+    """How many batches there are (optionally with these statuses)."""
+    stmt = select(func.count()).select_from(Batch)
+    if status is not None:
+        stmt = stmt.where(Batch.status.in_([status] if isinstance(status, str) else list(status)))
+    return int(await session.scalar(stmt) or 0)
 
 
 async def list_resumable_batches(session: AsyncSession) -> list[BatchRecord]:

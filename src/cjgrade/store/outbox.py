@@ -18,7 +18,13 @@ from cjgrade.errors import InputError
 from cjgrade.store.models import OutboxEvent, utcnow
 from cjgrade.store.records import OutboxRecord
 
-__all__ = ["add_event", "claim_unpublished", "mark_failed", "mark_published"]
+__all__ = [
+    "add_event",
+    "claim_unpublished",
+    "list_unpublished",
+    "mark_failed",
+    "mark_published",
+]
 
 
 async def add_event(
@@ -66,6 +72,32 @@ async def claim_unpublished(
     )
     if max_attempts is not None:
         stmt = stmt.where(OutboxEvent.attempts < max_attempts)
+    return [_record(r) for r in await session.scalars(stmt)]
+
+
+async def list_unpublished(
+    session: AsyncSession,
+    *,
+    ids: Sequence[int] | None = None,
+    key: str | None = None,
+    topic: str | None = None,
+) -> list[OutboxRecord]:
+    """Unpublished events (oldest first), optionally only these ids / this key / this topic.
+
+    No locks are taken: for inspection and for in-process publishing right after a commit.
+    """
+    stmt = (
+        select(OutboxEvent)
+        .where(OutboxEvent.published_at.is_(None))
+        .order_by(OutboxEvent.id)
+        .execution_options(populate_existing=True)
+    )
+    if ids is not None:
+        stmt = stmt.where(OutboxEvent.id.in_(list(ids)))
+    if key is not None:
+        stmt = stmt.where(OutboxEvent.key == key)
+    if topic is not None:
+        stmt = stmt.where(OutboxEvent.topic == topic)
     return [_record(r) for r in await session.scalars(stmt)]
 
 
