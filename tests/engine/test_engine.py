@@ -210,3 +210,32 @@ async def test_concurrent_run_of_the_same_batch_is_refused(store: Store) -> None
     with pytest.raises(ConfigError, match="being run by other-host:1"):
         await engine.run(uid)
     await asyncio.sleep(0)
+
+
+async def test_grades_are_projected_with_distributions(store: Store) -> None:
+    """With anchors, every student gets a probability over the scale's grades that sums to 1,
+    stored in the database; anchor alignment and the leave-one-anchor-out check are reported."""
+    from cjgrade.store import list_grade_projections
+
+    spec = replace(
+        make_spec(n_students=10, anchor_grades=("F", "E", "D", "C", "B", "A"), budget=80,
+                  target_ssr=None, stability_threshold=None),
+        grades_requested=True,
+    )
+    runtime, _ = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=4))
+    uid = await engine.create(spec)
+    result = await engine.run(uid)
+    assert result.grades["available"] is True
+    for e in result.students:
+        assert e.grade is not None
+        assert sum(e.grade.probabilities.values()) == pytest.approx(1.0)
+        assert e.grade.grade == max(e.grade.probabilities, key=e.grade.probabilities.get)
+    best = max(result.students, key=lambda e: e.theta)
+    worst = min(result.students, key=lambda e: e.theta)
+    assert "FEDCBA".index(best.grade.grade[0]) > "FEDCBA".index(worst.grade.grade[0])
+    assert result.alignment is not None and result.alignment["kendall_tau_b"] > 0.8
+    assert result.grades["leave_one_anchor_out"]["n"] == 6
+    async with store.transaction() as session:
+        stored = await list_grade_projections(session, uid)
+    assert {p.essay_id for p in stored} == {e.essay_id for e in result.students}

@@ -1,7 +1,16 @@
-"""Grade projection and anchor alignment for a finished batch, through ``cjgrade.stats``."""
+"""Grade projection and anchor alignment for a finished batch, through ``cjgrade.stats``.
+
+The batch's abilities come from a prior-based fit (empirical Bayes by default), so they are
+posterior modes and are projected as they are; after a pure maximum-likelihood fit
+(``alpha = 0``) they are shrunk first, as ``cjgrade.stats.grading`` prescribes.
+
+Confidence labels: ``high`` when the most likely grade has probability >= 0.7, ``medium`` when
+>= 0.4, ``low`` otherwise.
+"""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -9,8 +18,76 @@ from cjgrade.engine.fitting import RoundEstimate
 from cjgrade.engine.ledger import StoredComparison
 from cjgrade.engine.results import GradeOutcome
 from cjgrade.engine.spec import BatchSpec
+from cjgrade.errors import ConvergenceError, InputError
+from cjgrade.scales import GradeScale, get_scale, grade_index
+from cjgrade.stats.alignment import anchor_alignment, meets_alignment_targets
+from cjgrade.stats.grading import (
+    fit_grade_model,
+    leave_one_anchor_out,
+    project_grades,
+    shrink_abilities,
+)
 
-__all__ = ["grade_batch"]
+__all__ = ["confidence_label", "grade_batch"]
+
+Sections = tuple[dict[str, Any], dict[str, Any] | None, dict[str, GradeOutcome]]
+
+
+def confidence_label(p: float) -> str:
+    return "high" if p >= 0.7 else "medium" if p >= 0.4 else "low"
+
+
+def _num(x: Any) -> float | None:
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _code(scale: GradeScale, idx: int) -> str:
+    if idx < 0:
+        assert scale.below_lowest_grade is not None
+        return scale.below_lowest_grade
+    return scale.grades[idx]
+
+
+def _alignment(
+    spec: BatchSpec, scale: GradeScale, estimate: RoundEstimate,
+    comparisons: Sequence[StoredComparison],
+) -> dict[str, Any] | None:
+    anchors = [(i, e) for i, e in enumerate(spec.essays) if e.is_anchor]
+    if len(anchors) < 2:
+        return None
+    local = {e.id: k for k, (_, e) in enumerate(anchors)}
+    winners, losers = [], []
+    for c in comparisons:
+        if c.status != "succeeded" or c.p_a is None or c.p_a == 0.5:
+            continue
+        if c.essay_a in local and c.essay_b in local:
+            a, b = local[c.essay_a], local[c.essay_b]
+            winners.append(a if c.p_a > 0.5 else b)
+            losers.append(b if c.p_a > 0.5 else a)
+    grades = [grade_index(scale, str(e.grade)) for _, e in anchors]
+    theta = [float(estimate.theta[i]) for i, _ in anchors]
+    al = anchor_alignment(grades, theta, winners, losers)
+    ids = [e.id for _, e in anchors]
+    return {
+        "n_anchors": al.n_anchors,
+        "n_comparisons": al.n_comparisons,
+        "kendall_tau_b": al.kendall_tau_b,
+        "kendall_p_value": al.kendall_p_value,
+        "direct_inversions": len(al.inversion_pairs),
+        "inversion_decisions": al.inversion_decisions,
+        "inversion_pairs": [[ids[w], ids[lo]] for w, lo in al.inversion_pairs],
+        "zero_win_anchors": [ids[i] for i in al.zero_win_anchors],
+        "uncompared_anchors": [ids[i] for i in al.uncompared_anchors],
+        "meets_targets": meets_alignment_targets(al),
+        "anchors": [
+            {"essay_id": ids[k], "grade": str(anchors[k][1].grade), "theta": theta[k],
+             "fitted_rank": int(al.fitted_rank[k]), "expected_rank": int(al.expected_rank[k]),
+             "wins": int(al.wins[k]), "losses": int(al.losses[k]),
+             "win_rate": _num(al.win_rate[k])}
+            for k in range(len(ids))
+        ],
+    }
 
 
 def grade_batch(
@@ -19,12 +96,67 @@ def grade_batch(
     comparisons: Sequence[StoredComparison],
     *,
     failed: bool,
-) -> tuple[dict[str, Any], dict[str, Any] | None, dict[str, GradeOutcome]]:
+) -> Sections:
     """``(grades section, alignment section, projection per student id)``."""
     if failed:
-        return {"available": False, "reason": "the batch failed", "grade_scale": None}, None, {}
+        return {"available": False, "reason": "the batch failed",
+                "grade_scale": spec.grade_scale}, None, {}
+    if spec.grade_scale is None:
+        return {"available": False, "reason": "no grade scale", "grade_scale": None}, None, {}
+    scale = get_scale(spec.grade_scale)
+    alignment = _alignment(spec, scale, estimate, comparisons)
     if not spec.grades_requested:
         return {"available": False, "reason": "grades were not requested",
-                "grade_scale": spec.grade_scale}, None, {}
-    return {"available": False, "reason": "grade projection not wired yet",
-            "grade_scale": spec.grade_scale}, None, {}
+                "grade_scale": spec.grade_scale}, alignment, {}
+    theta, se = estimate.theta, estimate.se
+    try:
+        if estimate.prior_variance is None:  # maximum likelihood: shrink first
+            shrunk = shrink_abilities(theta, se)
+            theta, se = shrunk.theta, shrunk.se
+        anchor_rows = [i for i, e in enumerate(spec.essays) if e.is_anchor]
+        student_rows = [i for i, e in enumerate(spec.essays) if not e.is_anchor]
+        idx = [grade_index(scale, str(spec.essays[i].grade)) for i in anchor_rows]
+        keywords = {"population_priors": list(scale.priors),
+                    "below_lowest": scale.allows_below_lowest}
+        model = fit_grade_model(theta[anchor_rows], se[anchor_rows], idx, len(scale.grades),
+                                **keywords)
+        projection = project_grades(model, theta[student_rows], se[student_rows])
+        loo = leave_one_anchor_out(theta[anchor_rows], se[anchor_rows], idx,
+                                   len(scale.grades), **keywords)
+    except (InputError, ConvergenceError) as exc:
+        return {"available": False, "reason": f"grade projection failed: {exc}",
+                "grade_scale": spec.grade_scale}, alignment, {}
+    codes = [_code(scale, g) for g in projection.category_grades]
+    out: dict[str, GradeOutcome] = {}
+    for row, i in enumerate(student_rows):
+        probs = {c: float(p) for c, p in zip(codes, projection.probabilities[row], strict=True)}
+        best = _code(scale, int(projection.most_likely[row]))
+        conf = float(projection.confidence[row])
+        out[spec.essays[i].id] = GradeOutcome(
+            grade=best, probabilities=probs, expected=float(projection.expected[row]),
+            confidence=conf, confidence_label=confidence_label(conf),
+        )
+    grades = {
+        "available": True,
+        "reason": None,
+        "grade_scale": spec.grade_scale,
+        "grades": codes,
+        "model": {
+            "kind": "cumulative logit, anchor SEs integrated out",
+            "cut_points": [float(c) for c in model.cut_points],
+            "slope": float(model.slope),
+            "n_anchors": model.n_anchors,
+        },
+        "leave_one_anchor_out": {
+            "n": loo.n_evaluated,
+            "exact": loo.exact_accuracy,
+            "within_one": loo.within_one_accuracy,
+            "mean_p_true": loo.mean_p_true,
+            "predicted": {
+                spec.essays[i].id: (_code(scale, int(p)) if bool(ev) else None)
+                for i, p, ev in zip(anchor_rows, loo.predicted, loo.evaluated, strict=True)
+            },
+        },
+        "confidence_labels": "high: p >= 0.7; medium: p >= 0.4; low otherwise",
+    }
+    return grades, alignment, out
