@@ -137,8 +137,6 @@ def parse_decisions(lines: Iterable[str], *, source: str = "<decisions>") -> Dec
             where = f"{source} line {reader.line_num}"
             if row.get(None):
                 raise InputError(f"{where}: more cells than header columns")
-            if all(v is None or not v.strip() for v in row.values()):
-                continue  # a blank line
             judge, win, lose = (_cell(row, c) for c in REQUIRED_COLUMNS)
             for name, value in zip(REQUIRED_COLUMNS, (judge, win, lose), strict=True):
                 if not value:
