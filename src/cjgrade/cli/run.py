@@ -41,10 +41,14 @@ def _judge_name(flag: str | None, folder_judge: str | None) -> str:
 
 
 def _judge_builder(allow_unknown_model: bool):  # type: ignore[no-untyped-def]
-    def build(name: str, base_url: str | None):  # type: ignore[no-untyped-def]
-        from cjgrade.judges import get_judge
+    def build(name: str, base_url: str | None, cache: Any):  # type: ignore[no-untyped-def]
+        from cjgrade.judges import get_judge, load_manifest
+        from cjgrade.judges.manifest import split_judge_name
 
-        return get_judge(name, base_url=base_url, allow_unknown_model=allow_unknown_model)
+        # Local judges (heuristic, sim, scripted) cost nothing: no cache for them.
+        local = load_manifest().provider(split_judge_name(name)[0]).local
+        return get_judge(name, base_url=base_url, allow_unknown_model=allow_unknown_model,
+                         cache=None if local else cache)
 
     return build
 

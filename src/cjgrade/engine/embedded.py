@@ -25,13 +25,15 @@ from cjgrade.engine.progress import ProgressListener
 from cjgrade.engine.results import BatchResult
 from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.errors import StorageError
-from cjgrade.judges.base import Judge, JudgeRequest
-from cjgrade.store import open_store
+from cjgrade.judges.base import Judge, JudgeRequest, ResponseCache
+from cjgrade.store import DbResponseCache, open_store
 
 __all__ = ["EmbeddedRun", "JudgeBuilder", "resume_embedded", "run_embedded"]
 
-JudgeBuilder = Callable[[str, str | None], Judge]
-"""``(judge name, base_url) -> Judge``; raises ConfigError for an unusable judge."""
+JudgeBuilder = Callable[[str, str | None, ResponseCache | None], Judge]
+"""``(judge name, base_url, response cache) -> Judge``; raises ConfigError for an unusable
+judge (unknown model, missing key or SDK). The cache is the database's, so a verdict paid for
+before a crash is not paid again."""
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,11 @@ async def run_embedded(
 ) -> EmbeddedRun:
     """Validate, create and run a batch to its end."""
     validate_spec(spec)
-    judge = build_judge(spec.judge, spec.base_url)
+    build_judge(spec.judge, spec.base_url, None)  # fails here, before anything is written
     store = await open_store(target)
     transport = InProcessTransport()
     try:
+        judge = build_judge(spec.judge, spec.base_url, DbResponseCache(store))
         engine = BatchEngine(
             store, InProcessDispatcher(judge, concurrency=spec.options.concurrency),
             transport=transport, progress=progress,
@@ -92,7 +95,7 @@ async def resume_embedded(
         spec = stored.spec
         dispatcher: Dispatcher = _FinishedBatch()
         if stored.status not in TERMINAL:
-            judge = build_judge(spec.judge, base_url or spec.base_url)
+            judge = build_judge(spec.judge, base_url or spec.base_url, DbResponseCache(store))
             dispatcher = InProcessDispatcher(judge, concurrency=spec.options.concurrency)
         engine = BatchEngine(store, dispatcher, transport=transport, progress=progress)
         result = await engine.run(batch_uuid)

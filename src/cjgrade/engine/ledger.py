@@ -30,12 +30,14 @@ from cjgrade.store import (
     advance_round,
     claim_batch,
     claim_comparisons,
+    count_batches,
     create_batch,
     get_texts,
     list_batch_essays,
     list_batches,
     list_comparisons,
     list_round_fits,
+    list_unpublished,
     mark_published,
     put_text,
     record_failure,
@@ -48,7 +50,6 @@ from cjgrade.store import (
     set_batch_status,
     update_essay_estimates,
 )
-from cjgrade.store.models import OutboxEvent
 from cjgrade.store.records import NotFound
 
 __all__ = [
@@ -271,7 +272,7 @@ class BatchLedger:
 
     async def count_batches(self) -> int:
         async with self.store.transaction() as session:
-            return len(await list_batches(session, limit=1_000_000))
+            return await count_batches(session)
 
     # --- events ------------------------------------------------------------------------
 
@@ -283,18 +284,8 @@ class BatchLedger:
     async def unpublished_events(
         self, *, ids: list[int] | None = None, key: str | None = None
     ) -> list[OutboxRecord]:
-        from sqlalchemy import select
-
-        from cjgrade.store.outbox import _record as outbox_record
-
         async with self.store.transaction() as session:
-            stmt = select(OutboxEvent).where(OutboxEvent.published_at.is_(None))
-            if ids is not None:
-                stmt = stmt.where(OutboxEvent.id.in_(ids))
-            if key is not None:
-                stmt = stmt.where(OutboxEvent.key == key)
-            rows = await session.scalars(stmt.order_by(OutboxEvent.id))
-            return [outbox_record(r) for r in rows]
+            return await list_unpublished(session, ids=ids, key=key)
 
     async def mark_published(self, event_id: int) -> None:
         async with self.store.transaction() as session:
