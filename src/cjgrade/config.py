@@ -61,7 +61,7 @@ class DbParts:
     port: int = DEFAULT_DB_PORT
     name: str = DEFAULT_DB_NAME
     user: str = DEFAULT_DB_USER
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -70,8 +70,9 @@ class Settings:
 
     home: Path
     """Data directory: SQLite database, caches, run outputs."""
-    database_url: str | None = None
-    """A full URL given by flag, environment or file (normalised to an async driver)."""
+    database_url: str | None = field(default=None, repr=False)
+    """A full URL given by flag, environment or file (normalised to an async driver). May hold
+    a password: print ``render_url(settings.url())`` instead."""
     db_parts: DbParts | None = None
     """PostgreSQL parts from ``CJGRADE_DB_*`` or the ``[database]`` table."""
     kafka_bootstrap_servers: str | None = None

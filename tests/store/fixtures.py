@@ -60,13 +60,56 @@ def _with_database(name: str) -> URL:
     return pg_admin_url().set(drivername="postgresql+asyncpg", database=name)
 
 
+def _test_db_name(kind: str) -> str:
+    """``cjgrade_<kind>_<pid>_<random>``: the pid lets a later session drop orphans."""
+    return f"cjgrade_{kind}_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+async def _drop_orphans() -> None:
+    """Drop test databases left by killed sessions on this machine (their pid is gone)."""
+    if pg_admin_url().host not in ("127.0.0.1", "localhost", "::1"):
+        return
+    admin = pg_admin_url()
+    conn = await asyncpg.connect(
+        host=admin.host,
+        port=admin.port or 5432,
+        user=admin.username,
+        password=admin.password,
+        database=admin.database,
+        timeout=5,
+    )
+    try:
+        names = [
+            r[0]
+            for r in await conn.fetch(
+                "SELECT datname FROM pg_database WHERE datname ~ '^cjgrade_(tpl|empty)_[0-9]+_'"
+            )
+        ]
+        for name in names:
+            if not _pid_alive(int(name.split("_")[2])):
+                await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
 def _pg_template() -> str:
     """Create (once per test session) a migrated database; skip if no server answers."""
     if "pg_skip" in _state:
         pytest.skip(str(_state["pg_skip"]))
     if "pg_template" not in _state:
-        name = f"cjgrade_tpl_{uuid.uuid4().hex[:10]}"
+        name = _test_db_name("tpl")
         try:
+            asyncio.run(_drop_orphans())
             asyncio.run(pg_execute(f'CREATE DATABASE "{name}"'))
         except (TimeoutError, OSError) as exc:
             _state["pg_skip"] = (
@@ -152,7 +195,7 @@ def empty_db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         ).render_as_string()
         return
     _pg_template()  # skips when no server answers
-    name = f"cjgrade_empty_{uuid.uuid4().hex[:12]}"
+    name = _test_db_name("empty")
     asyncio.run(pg_execute(f'CREATE DATABASE "{name}"'))
     try:
         yield _with_database(name).render_as_string(hide_password=False)

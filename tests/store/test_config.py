@@ -54,6 +54,9 @@ def test_password_never_rendered(password: str, tmp_path: Path) -> None:
     assert "***" in render_url(settings.url())
     encoded = settings.url().render_as_string(hide_password=False)
     assert password not in render_url(encoded)
+    assert password not in repr(settings)
+    by_url = load_settings(env={"CJGRADE_HOME": str(tmp_path), "DATABASE_URL": encoded})
+    assert password not in repr(by_url) and encoded not in repr(by_url)
 
 
 @pytest.mark.parametrize(
