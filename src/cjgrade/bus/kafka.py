@@ -1,0 +1,409 @@
+"""A :class:`~cjgrade.bus.transport.Transport` over Kafka (aiokafka).
+
+* One topic per event type (the envelope's ``event_type``), created on start with
+  ``partitions`` partitions, and re-created by a watchdog if the broker lost them (a broker
+  with memory storage forgets every topic when it restarts).
+* Keys: the envelope's key (the batch uuid), so one batch's events stay ordered in one
+  partition; except ``comparison.requested``, keyed ``batch_uuid:comparison_id`` so a batch's
+  requests spread over every partition and so over every worker of the group.
+* No idempotent or transactional producer (some brokers refuse ``InitProducerId``): delivery is
+  at-least-once and every consumer deduplicates (comparison id, event id).
+* Group subscriptions never auto-commit. Iterating with ``async for`` commits a record once the
+  next one is asked for (handled, then committed); concurrent consumers take
+  :class:`Delivery` values with :meth:`KafkaSubscription.next_delivery` and
+  :meth:`KafkaSubscription.ack` them in any order; the committed offset only moves over a
+  contiguous run of acknowledged records, so a crash redelivers whatever was not finished.
+* A subscription without a group sees every record published from the moment it was created
+  (it seeks by timestamp), like the in-process transport's fan-out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from cjgrade.bus.events import EVENT_MODELS, EnvelopeModel, decode_envelope
+from cjgrade.errors import BusError
+
+__all__ = ["Delivery", "KafkaSubscription", "KafkaTransport", "partition_key"]
+
+log = structlog.get_logger("cjgrade.bus.kafka")
+
+REQUESTED_TOPIC = "cjgrade.comparison.requested.v1"
+
+
+def partition_key(topic: str, envelope: EnvelopeModel) -> bytes | None:
+    """The record key of an envelope on ``topic`` (see the module docstring)."""
+    if topic == REQUESTED_TOPIC and "comparison_id" in envelope.data:
+        return f"{envelope.key}:{envelope.data['comparison_id']}".encode()
+    return envelope.key.encode() if envelope.key is not None else None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One record of a subscription; acknowledge it once it is handled."""
+
+    envelope: EnvelopeModel | None
+    """None when the record was not a valid envelope (it is logged, and must still be acked)."""
+    partition: int
+    offset: int
+    topic: str
+
+
+class _OffsetTracker:
+    """Per partition: offsets handed out in order, and which of them are acknowledged."""
+
+    def __init__(self) -> None:
+        self.outstanding: dict[TopicPartition, deque[int]] = {}
+        self.acked: dict[TopicPartition, set[int]] = {}
+        self.committable: dict[TopicPartition, int] = {}
+
+    def delivered(self, tp: TopicPartition, offset: int) -> None:
+        self.outstanding.setdefault(tp, deque()).append(offset)
+        self.acked.setdefault(tp, set())
+
+    def ack(self, tp: TopicPartition, offset: int) -> None:
+        queue = self.outstanding.get(tp)
+        if queue is None:
+            return  # the partition was revoked meanwhile; its new owner redelivers
+        acked = self.acked[tp]
+        acked.add(offset)
+        while queue and queue[0] in acked:
+            done = queue.popleft()
+            acked.discard(done)
+            self.committable[tp] = done + 1
+
+    def take(self) -> dict[TopicPartition, int]:
+        ready, self.committable = self.committable, {}
+        return ready
+
+    def forget(self, partitions: Any) -> None:
+        for tp in partitions:
+            self.outstanding.pop(tp, None)
+            self.acked.pop(tp, None)
+            self.committable.pop(tp, None)
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, sub: KafkaSubscription) -> None:
+        self.sub = sub
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        await self.sub._commit()
+        self.sub._tracker.forget(revoked)
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        log.debug("partitions assigned", topic=self.sub.topic, group=self.sub.group,
+                  partitions=sorted(tp.partition for tp in assigned))
+
+
+class KafkaSubscription:
+    """The records of one topic (see :meth:`KafkaTransport.subscribe`)."""
+
+    def __init__(self, transport: KafkaTransport, topic: str, group: str | None,
+                 since_ms: int) -> None:
+        self.transport = transport
+        self.topic = topic
+        self.group = group
+        self.since_ms = since_ms
+        self._consumer: AIOKafkaConsumer | None = None
+        self._tracker = _OffsetTracker()
+        self._previous: Delivery | None = None
+        self._committer: asyncio.Task[None] | None = None
+        self._closed = False
+        self._start_lock = asyncio.Lock()
+
+    async def start(self) -> None:
+        """Connect and position the consumer (done on first use; call it to do it earlier)."""
+        async with self._start_lock:
+            if self._consumer is not None:
+                return
+            if self._closed:
+                raise BusError(f"the subscription to {self.topic} is closed")
+            t = self.transport
+            consumer = AIOKafkaConsumer(
+                bootstrap_servers=t.bootstrap_servers, client_id=t.client_id,
+                group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
+                session_timeout_ms=t.session_timeout_ms,
+                heartbeat_interval_ms=t.heartbeat_interval_ms,
+                metadata_max_age_ms=t.metadata_max_age_ms,
+                max_poll_interval_ms=t.max_poll_interval_ms,
+            )
+            await consumer.start()
+            try:
+                if self.group is not None:
+                    consumer.subscribe([self.topic], listener=_Rebalance(self))
+                    self._committer = asyncio.ensure_future(self._commit_loop())
+                else:
+                    await self._assign_from_timestamp(consumer)
+            except BaseException:
+                await consumer.stop()
+                raise
+            self._consumer = consumer
+
+    async def _assign_from_timestamp(self, consumer: AIOKafkaConsumer) -> None:
+        await self.transport.ensure_topics([self.topic])
+        partitions: set[int] | None = None
+        for _ in range(50):
+            await consumer.topics()  # refresh metadata
+            partitions = consumer.partitions_for_topic(self.topic)
+            if partitions:
+                break
+            await asyncio.sleep(0.1)
+        if not partitions:
+            raise BusError(f"topic {self.topic} has no partitions on the broker")
+        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        consumer.assign(tps)
+        found = await consumer.offsets_for_times({tp: self.since_ms for tp in tps})
+        ends = await consumer.end_offsets(tps)
+        for tp in tps:
+            hit = found.get(tp)
+            consumer.seek(tp, hit.offset if hit is not None else ends[tp])
+
+    # --- iteration -----------------------------------------------------------------------
+
+    def __aiter__(self) -> KafkaSubscription:
+        return self
+
+    async def __anext__(self) -> EnvelopeModel:
+        while True:
+            if self._previous is not None:
+                self.ack(self._previous)  # the caller asked for more: the last one is handled
+                self._previous = None
+            try:
+                delivery = await self.next_delivery()
+            except BusError:
+                if self._closed:
+                    raise StopAsyncIteration from None
+                raise
+            self._previous = delivery
+            if delivery.envelope is not None:
+                return delivery.envelope
+
+    async def next_delivery(self) -> Delivery:
+        """The next record; acknowledge it with :meth:`ack` once handled."""
+        await self.start()
+        assert self._consumer is not None
+        try:
+            record = await self._consumer.getone()
+        except (KafkaError, AssertionError) as exc:
+            raise BusError(f"reading {self.topic} failed: {exc}") from exc
+        except asyncio.CancelledError:
+            raise
+        tp = TopicPartition(record.topic, record.partition)
+        if self.group is not None:
+            self._tracker.delivered(tp, record.offset)
+        try:
+            envelope: EnvelopeModel | None = decode_envelope(record.value)
+        except BusError as exc:
+            log.error("undecodable record skipped", topic=record.topic,
+                      partition=record.partition, offset=record.offset, error=str(exc))
+            envelope = None
+        return Delivery(envelope, record.partition, record.offset, record.topic)
+
+    def ack(self, delivery: Delivery) -> None:
+        """Mark a record handled; its offset is committed once every earlier one is too."""
+        if self.group is not None:
+            self._tracker.ack(TopicPartition(delivery.topic, delivery.partition),
+                              delivery.offset)
+
+    async def lag(self) -> int:
+        """Records of the assigned partitions not yet read (0 before the first read)."""
+        consumer = self._consumer
+        if consumer is None:
+            return 0
+        total = 0
+        for tp in consumer.assignment():
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            with contextlib.suppress(Exception):
+                total += max(0, high - await consumer.position(tp))
+        return total
+
+    async def _commit(self) -> None:
+        ready = self._tracker.take()
+        if not ready or self._consumer is None:
+            return
+        try:
+            await self._consumer.commit(ready)
+        except KafkaError as exc:  # a rebalance or a restarting broker: the records come again
+            log.warning("offset commit failed", topic=self.topic, group=self.group,
+                        error=repr(exc))
+
+    async def _commit_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.transport.commit_interval_s)
+            await self._commit()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._committer is not None:
+            self._committer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._committer
+        consumer, self._consumer = self._consumer, None
+        if consumer is not None:
+            if self.group is not None:
+                ready = self._tracker.take()
+                if ready:
+                    with contextlib.suppress(KafkaError):
+                        await consumer.commit(ready)
+            await consumer.stop()
+        self.transport._detach(self)
+
+
+class KafkaTransport:
+    """Publish/subscribe over a Kafka-protocol broker.
+
+    Parameters
+    ----------
+    bootstrap_servers : ``host:port[,host:port...]``.
+    client_id : shown in the broker's logs.
+    partitions : partitions of each topic it creates.
+    topics : topics to create on start (default: one per event type).
+    session_timeout_ms, heartbeat_interval_ms : how fast a dead group member is noticed.
+    """
+
+    def __init__(
+        self,
+        bootstrap_servers: str,
+        *,
+        client_id: str = "cjgrade",
+        partitions: int = 8,
+        topics: list[str] | None = None,
+        session_timeout_ms: int = 10_000,
+        heartbeat_interval_ms: int = 1_000,
+        metadata_max_age_ms: int = 5_000,
+        max_poll_interval_ms: int = 300_000,
+        commit_interval_s: float = 0.2,
+        watchdog_interval_s: float = 2.0,
+        lookback_s: float = 2.0,
+    ) -> None:
+        if not bootstrap_servers:
+            raise BusError("no Kafka bootstrap servers given; set KAFKA_BOOTSTRAP_SERVERS or "
+                           "--bootstrap")
+        self.bootstrap_servers = bootstrap_servers
+        self.client_id = client_id
+        self.partitions = partitions
+        self.topics = list(topics) if topics is not None else list(EVENT_MODELS)
+        self.session_timeout_ms = session_timeout_ms
+        self.heartbeat_interval_ms = heartbeat_interval_ms
+        self.metadata_max_age_ms = metadata_max_age_ms
+        self.max_poll_interval_ms = max_poll_interval_ms
+        self.commit_interval_s = commit_interval_s
+        self.watchdog_interval_s = watchdog_interval_s
+        self.lookback_s = lookback_s
+        self._producer: AIOKafkaProducer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+        self._watchdog: asyncio.Task[None] | None = None
+        self._subscriptions: list[KafkaSubscription] = []
+        self._closed = False
+
+    async def start(self) -> KafkaTransport:
+        """Connect the producer and create the topics; returns self."""
+        if self._producer is not None:
+            return self
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
+                                    client_id=self.client_id)
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
+            enable_idempotence=False, acks=1, linger_ms=1,
+            metadata_max_age_ms=self.metadata_max_age_ms,
+        )
+        try:
+            await admin.start()
+            self._admin = admin
+            await self.ensure_topics(self.topics)
+            await producer.start()
+        except KafkaError as exc:
+            await admin.close()
+            self._admin = None
+            raise BusError(
+                f"cannot reach the Kafka broker at {self.bootstrap_servers} ({exc}); start it "
+                "or fix KAFKA_BOOTSTRAP_SERVERS / --bootstrap"
+            ) from exc
+        self._producer = producer
+        self._watchdog = asyncio.ensure_future(self._watch_topics())
+        return self
+
+    async def ensure_topics(self, topics: list[str]) -> None:
+        """Create the topics that do not exist (idempotent)."""
+        admin = self._admin
+        if admin is None:
+            raise BusError("the Kafka transport is not started; call start() first")
+        existing = set(await admin.list_topics())
+        missing = [t for t in dict.fromkeys(topics) if t not in existing]
+        if not missing:
+            return
+        new = [NewTopic(t, num_partitions=self.partitions, replication_factor=1)
+               for t in missing]
+        with contextlib.suppress(TopicAlreadyExistsError):
+            await admin.create_topics(new)
+        log.info("topics created", topics=missing, partitions=self.partitions)
+
+    async def _watch_topics(self) -> None:
+        while True:
+            await asyncio.sleep(self.watchdog_interval_s)
+            try:
+                await self.ensure_topics(self.topics + [s.topic for s in self._subscriptions])
+            except (KafkaError, OSError, BusError) as exc:
+                log.debug("topic watchdog: broker unavailable", error=repr(exc))
+            except Exception as exc:  # never let the watchdog die of a broker quirk
+                log.warning("topic watchdog failed", error=repr(exc))
+
+    async def publish(self, topic: str, envelope: EnvelopeModel) -> None:
+        """Send one envelope and wait for the broker's acknowledgement."""
+        producer = self._producer
+        if producer is None or self._closed:
+            raise BusError("the Kafka transport is not started (or closed)")
+        value = envelope.model_dump_json().encode()
+        headers = [("event_type", envelope.event_type.encode()),
+                   ("event_id", envelope.event_id.encode())]
+        try:
+            await producer.send_and_wait(topic, value, key=partition_key(topic, envelope),
+                                         headers=headers)
+        except KafkaError as exc:
+            raise BusError(f"publishing to {topic} failed: {exc}") from exc
+
+    def subscribe(self, topic: str, *, group: str | None = None) -> KafkaSubscription:
+        if self._closed:
+            raise BusError("the Kafka transport is closed")
+        since_ms = int((time.time() - self.lookback_s) * 1000)
+        sub = KafkaSubscription(self, topic, group, since_ms)
+        self._subscriptions.append(sub)
+        return sub
+
+    def _detach(self, sub: KafkaSubscription) -> None:
+        if sub in self._subscriptions:
+            self._subscriptions.remove(sub)
+
+    async def close(self) -> None:
+        self._closed = True
+        for sub in list(self._subscriptions):
+            await sub.close()
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watchdog
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None
+
+    async def __aenter__(self) -> KafkaTransport:
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

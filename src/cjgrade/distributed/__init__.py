@@ -1,0 +1,21 @@
+"""Distributed mode: an orchestrator and any number of comparison workers over Kafka, state in
+PostgreSQL. See ``docs/distributed.md``."""
+
+from cjgrade.distributed.dispatcher import DurableBusDispatcher, ResultRouter
+from cjgrade.distributed.judges import WorkerJudges, load_judge_options
+from cjgrade.distributed.metrics import DistributedMetrics
+from cjgrade.distributed.orchestrator import Orchestrator, OrchestratorConfig, spec_from_request
+from cjgrade.distributed.worker import ComparisonWorker, WorkerConfig
+
+__all__ = [
+    "ComparisonWorker",
+    "DistributedMetrics",
+    "DurableBusDispatcher",
+    "Orchestrator",
+    "OrchestratorConfig",
+    "ResultRouter",
+    "WorkerConfig",
+    "WorkerJudges",
+    "load_judge_options",
+    "spec_from_request",
+]

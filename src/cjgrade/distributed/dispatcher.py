@@ -1,0 +1,229 @@
+"""The orchestrator's side of the bus: publish comparison requests, route results, re-dispatch.
+
+:class:`ResultRouter` is the orchestrator's one consumer of ``comparison.completed`` (consumer
+group ``cjgrade-orchestrator``). A result for a round being dispatched goes to that round's
+:class:`DurableBusDispatcher`, which yields it to the engine; the record is acknowledged only
+after the engine has stored it. Any other result (a batch not running here yet, a duplicate)
+is stored directly, idempotently, and acknowledged.
+
+:class:`DurableBusDispatcher` implements the engine's ``Dispatcher`` protocol. Unlike a plain
+bus dispatcher it never gives up on a round: when no result has arrived for
+``redispatch_after_s`` it checks the store for comparisons answered meanwhile and publishes the
+requests of the rest again. That covers a worker killed mid-call, requests lost by a broker
+that restarted with empty topics, and results published while the orchestrator was down.
+Workers answer a request they have already answered from memory, so a re-dispatch does not pay
+for a judge twice, and the store keeps one outcome per comparison whatever arrives twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field
+
+import structlog
+
+from cjgrade.bus.events import ComparisonCompletedV1, ComparisonRequestedV1, make_envelope
+from cjgrade.bus.kafka import Delivery
+from cjgrade.bus.transport import Transport
+from cjgrade.distributed.metrics import DistributedMetrics
+from cjgrade.engine.dispatch import (
+    COMPARISON_COMPLETED,
+    COMPARISON_REQUESTED,
+    ComparisonOutcome,
+    ComparisonTask,
+    _request_data,
+    outcome_from_event,
+)
+from cjgrade.engine.ledger import BatchLedger
+from cjgrade.errors import BusError, CJGradeError
+from cjgrade.judges.base import JudgeRequest
+
+__all__ = ["ORCHESTRATOR_GROUP", "DurableBusDispatcher", "ResultRouter"]
+
+log = structlog.get_logger("cjgrade.orchestrator")
+
+ORCHESTRATOR_GROUP = "cjgrade-orchestrator"
+
+
+@dataclass
+class _Waiter:
+    pending: set[int]
+    queue: asyncio.Queue[tuple[ComparisonOutcome, Delivery]] = field(
+        default_factory=asyncio.Queue)
+
+
+class ResultRouter:
+    """Consume ``comparison.completed`` and hand each result to whoever waits for it."""
+
+    def __init__(self, transport: Transport, ledger: BatchLedger,
+                 metrics: DistributedMetrics | None = None,
+                 *, group: str = ORCHESTRATOR_GROUP) -> None:
+        self.transport = transport
+        self.ledger = ledger
+        self.metrics = metrics or DistributedMetrics()
+        self.group = group
+        self._waiters: dict[str, _Waiter] = {}
+        self._sub = transport.subscribe(COMPARISON_COMPLETED, group=group)
+        self._ack = getattr(self._sub, "ack", None)
+
+    def register(self, batch_uuid: str, comparison_ids: set[int]) -> _Waiter:
+        waiter = _Waiter(set(comparison_ids))
+        self._waiters[batch_uuid] = waiter
+        return waiter
+
+    def unregister(self, batch_uuid: str, waiter: _Waiter) -> None:
+        if self._waiters.get(batch_uuid) is waiter:
+            del self._waiters[batch_uuid]
+
+    def ack(self, delivery: Delivery) -> None:
+        if callable(self._ack):
+            self._ack(delivery)
+
+    async def start(self) -> None:
+        starter = getattr(self._sub, "start", None)
+        if callable(starter):
+            await starter()
+
+    async def run(self) -> None:
+        """Route results until cancelled."""
+        receive = getattr(self._sub, "next_delivery", None)
+        lag = getattr(self._sub, "lag", None)
+        try:
+            while True:
+                if callable(receive):
+                    delivery: Delivery = await receive()
+                else:
+                    envelope = await self._sub.__aiter__().__anext__()
+                    delivery = Delivery(envelope, 0, 0, COMPARISON_COMPLETED)
+                await self._route(delivery)
+                if callable(lag) and delivery.offset % 50 == 0:
+                    with contextlib.suppress(Exception):
+                        self.metrics.queue_lag.labels(COMPARISON_COMPLETED).set(await lag())
+        finally:
+            await self._sub.close()
+
+    async def _route(self, delivery: Delivery) -> None:
+        envelope = delivery.envelope
+        try:
+            event = envelope.event() if envelope is not None else None
+        except BusError as exc:
+            log.error("invalid comparison result skipped", error=str(exc))
+            event = None
+        if not isinstance(event, ComparisonCompletedV1):
+            self.ack(delivery)
+            return
+        outcome = outcome_from_event(event)
+        waiter = self._waiters.get(event.batch_uuid)
+        if waiter is not None and event.comparison_id in waiter.pending:
+            waiter.queue.put_nowait((outcome, delivery))  # acked once the engine stored it
+            return
+        await self.store(outcome, event.batch_uuid)
+        self.ack(delivery)
+
+    async def store(self, outcome: ComparisonOutcome, batch_uuid: str) -> bool:
+        """Store an outcome nobody waits for (idempotent); False if it was not stored."""
+        try:
+            stored = await self.ledger.record_outcome(outcome)
+        except CJGradeError as exc:  # unknown comparison, stale request hash
+            log.warning("result not stored", batch_uuid=batch_uuid,
+                        comparison_id=outcome.comparison_id, error=str(exc))
+            return False
+        if stored:
+            self.metrics.stored.labels("succeeded" if outcome.succeeded else "failed").inc()
+        return stored
+
+
+class DurableBusDispatcher:
+    """Dispatch a round over the bus and wait, re-dispatching stalled requests, until every
+    comparison of the round has an outcome (see the module docstring)."""
+
+    def __init__(self, transport: Transport, router: ResultRouter, *,
+                 redispatch_after_s: float = 30.0,
+                 metrics: DistributedMetrics | None = None,
+                 source: str = "cjgrade-orchestrator") -> None:
+        if redispatch_after_s <= 0:
+            raise ValueError("redispatch_after_s must be positive")
+        self.transport = transport
+        self.router = router
+        self.redispatch_after_s = redispatch_after_s
+        self.metrics = metrics or router.metrics
+        self.source = source
+
+    def request_sha256(self, request: JudgeRequest) -> str | None:
+        return None  # the worker's judge computes it; its verdict carries it
+
+    async def dispatch(self, tasks: Sequence[ComparisonTask]) -> AsyncIterator[ComparisonOutcome]:
+        if not tasks:
+            return
+        batch_uuid = tasks[0].batch_uuid
+        by_id = {t.comparison_id: t for t in tasks}
+        waiter = self.router.register(batch_uuid, set(by_id))
+        try:
+            await self._publish(batch_uuid, list(by_id.values()))
+            while waiter.pending:
+                try:
+                    outcome, delivery = await asyncio.wait_for(waiter.queue.get(),
+                                                               self.redispatch_after_s)
+                except TimeoutError:
+                    await self._redispatch(batch_uuid, waiter, by_id)
+                    continue
+                if outcome.comparison_id not in waiter.pending:
+                    self.router.ack(delivery)  # a duplicate of one already yielded
+                    continue
+                waiter.pending.discard(outcome.comparison_id)
+                yield outcome
+                # The engine asked for the next outcome: this one is stored.
+                self.metrics.stored.labels("succeeded" if outcome.succeeded else "failed").inc()
+                self.router.ack(delivery)
+        finally:
+            self.router.unregister(batch_uuid, waiter)
+            # Results routed here but not yet taken are stored directly.
+            while not waiter.queue.empty():
+                outcome, delivery = waiter.queue.get_nowait()
+                with contextlib.suppress(Exception):
+                    await self.router.store(outcome, batch_uuid)
+                    self.router.ack(delivery)
+
+    async def _publish(self, batch_uuid: str, tasks: list[ComparisonTask]) -> int:
+        """Publish requests; on a bus failure log it and leave them to the next re-dispatch."""
+        sent = 0
+        for task in tasks:
+            event = ComparisonRequestedV1(
+                batch_uuid=task.batch_uuid, comparison_id=task.comparison_id,
+                round=task.round, slot=task.slot, judge=task.judge,
+                request=_request_data(task.request),
+            )
+            envelope = make_envelope(event, correlation_id=batch_uuid, source=self.source)
+            try:
+                await self.transport.publish(COMPARISON_REQUESTED, envelope)
+            except BusError as exc:
+                log.warning("publishing comparison requests failed; will retry",
+                            batch_uuid=batch_uuid, unsent=len(tasks) - sent, error=str(exc))
+                break
+            sent += 1
+        return sent
+
+    async def _redispatch(self, batch_uuid: str, waiter: _Waiter,
+                          by_id: dict[int, ComparisonTask]) -> None:
+        # Outcomes stored meanwhile by the router (e.g. delivered before this round
+        # registered) need no request; the engine re-reads the store after the round.
+        try:
+            stored = {c.id for c in await self.ledger_comparisons(batch_uuid)
+                      if c.status != "pending"}
+        except CJGradeError as exc:
+            log.warning("cannot read the batch's comparisons", batch_uuid=batch_uuid,
+                        error=str(exc))
+            stored = set()
+        waiter.pending -= stored
+        again = [by_id[i] for i in sorted(waiter.pending)]
+        if not again:
+            return
+        log.info("re-dispatching stalled comparisons", batch_uuid=batch_uuid,
+                 n=len(again), after_s=self.redispatch_after_s)
+        sent = await self._publish(batch_uuid, again)
+        self.metrics.redispatched.inc(sent)
+
+    async def ledger_comparisons(self, batch_uuid: str) -> list:  # type: ignore[type-arg]
+        return await self.router.ledger.comparisons(batch_uuid)

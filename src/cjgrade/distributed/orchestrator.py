@@ -1,0 +1,283 @@
+"""The orchestrator service: run batches requested over the bus, on remote workers.
+
+* Consumes ``assessment.requested`` (consumer group ``cjgrade-orchestrator``). A request for a
+  batch already in the store just makes sure it runs; a new one is validated, created under
+  the request's ``batch_uuid`` from texts in the content store, and started. An invalid request
+  stores nothing and is answered with ``batch.failed`` (through the outbox).
+* Runs each batch with the engine (:class:`~cjgrade.engine.loop.BatchEngine`) and a
+  :class:`~cjgrade.distributed.dispatcher.DurableBusDispatcher`, so comparisons are judged by
+  ``cjgrade worker`` processes and stalled ones are re-dispatched.
+* On start, and every ``resume_interval_s``, resumes every unfinished batch of the store (the
+  engine's lease keeps two orchestrators off the same batch).
+* Runs the outbox relay, so events written with a state change are published even when the
+  process that wrote them died before publishing.
+
+The request's ``options`` are the batch options (``cjgrade.engine.options.BatchOptions``) plus
+reserved keys: ``texts`` (content ids of ``instructions``, ``student_prompt``, ``rubric``,
+``system_prompt``), ``grades_requested`` and ``base_url``; see :mod:`cjgrade.submit`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from cjgrade.bus.events import AssessmentRequestedV1, BatchFailedV1, make_envelope
+from cjgrade.bus.kafka import Delivery
+from cjgrade.bus.outbox import OutboxRelay
+from cjgrade.bus.transport import Transport
+from cjgrade.distributed.dispatcher import ORCHESTRATOR_GROUP, DurableBusDispatcher, ResultRouter
+from cjgrade.distributed.logs import bind_context
+from cjgrade.distributed.metrics import DistributedMetrics
+from cjgrade.domain import Essay
+from cjgrade.engine.ledger import BatchLedger
+from cjgrade.engine.loop import ASSESSMENT_REQUESTED, BATCH_FAILED, BatchEngine
+from cjgrade.engine.options import BatchOptions
+from cjgrade.engine.spec import BatchSpec, validate_spec
+from cjgrade.errors import BusError, CJGradeError, ConfigError
+from cjgrade.store import Store, get_texts
+from cjgrade.store.records import NotFound
+
+__all__ = ["RESERVED_OPTIONS", "Orchestrator", "OrchestratorConfig", "spec_from_request"]
+
+log = structlog.get_logger("cjgrade.orchestrator")
+
+RESERVED_OPTIONS = ("texts", "grades_requested", "base_url")
+TEXT_NAMES = ("instructions", "student_prompt", "rubric", "system_prompt")
+
+
+@dataclass(frozen=True)
+class OrchestratorConfig:
+    redispatch_after_s: float = 30.0
+    """Re-publish a round's unanswered requests when no result came for this long."""
+    resume_interval_s: float = 30.0
+    """How often unfinished batches not running here are looked for."""
+    relay_poll_s: float = 1.0
+    group: str = ORCHESTRATOR_GROUP
+    source: str = "cjgrade-orchestrator"
+
+
+class TimedBatchEngine(BatchEngine):
+    """The engine with its pair selection and refits timed into the metrics."""
+
+    def __init__(self, *args: Any, metrics: DistributedMetrics, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.metrics = metrics
+        self.step_seconds: dict[str, float] = {"plan": 0.0, "refit": 0.0}
+
+    async def _timed(self, step: str, coro: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return await coro
+        finally:
+            elapsed = time.perf_counter() - started
+            self.step_seconds[step] += elapsed
+            self.metrics.engine_step.labels(step).observe(elapsed)
+
+    async def _plan_round(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._timed("plan", super()._plan_round(*args, **kwargs))
+
+    async def _refit(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._timed("refit", super()._refit(*args, **kwargs))
+
+
+async def spec_from_request(store: Store, event: AssessmentRequestedV1) -> BatchSpec:
+    """The batch spec of an assessment request, texts read from the content store.
+
+    Raises
+    ------
+    NotFound
+        A content id is not in the store (upload the texts first).
+    ConfigError
+        Unknown options.
+    """
+    options = dict(event.options)
+    texts_ref = options.pop("texts", {}) or {}
+    grades_requested = bool(options.pop("grades_requested", True))
+    base_url = options.pop("base_url", None)
+    unknown = set(texts_ref) - set(TEXT_NAMES)
+    if unknown:
+        raise ConfigError(f"unknown texts {sorted(unknown)} in the request; known: {TEXT_NAMES}")
+    ids = [e.content_sha256 for e in event.essays] + [v for v in texts_ref.values() if v]
+    async with store.transaction() as session:
+        texts = await get_texts(session, ids)
+    essays = tuple(
+        Essay(id=e.essay_id, text=texts[e.content_sha256], is_anchor=e.is_anchor, grade=e.grade,
+              label=e.essay_id)
+        for e in event.essays
+    )
+
+    def text(name: str) -> str:
+        cid = texts_ref.get(name)
+        return texts[cid] if cid else ""
+
+    return BatchSpec(
+        essays=essays, instructions=text("instructions"), student_prompt=text("student_prompt"),
+        rubric=text("rubric"), system_prompt=text("system_prompt"), judge=event.judge,
+        grade_scale=event.grade_scale or None, label=event.label,
+        assignment_ref=event.assignment_id, base_url=base_url,
+        grades_requested=grades_requested,
+        options=BatchOptions.from_dict(options),
+    )
+
+
+class Orchestrator:
+    """See the module docstring. ``run`` until ``stop`` is set or the task is cancelled."""
+
+    def __init__(self, store: Store, transport: Transport,
+                 config: OrchestratorConfig | None = None, *,
+                 metrics: DistributedMetrics | None = None) -> None:
+        self.store = store
+        self.transport = transport
+        self.config = config or OrchestratorConfig()
+        self.metrics = metrics or DistributedMetrics()
+        self.ledger = BatchLedger(store)
+        self.relay = OutboxRelay(store, transport, poll_s=self.config.relay_poll_s)
+        self.router: ResultRouter | None = None
+        self.running: dict[str, asyncio.Task[None]] = {}
+        self.engines: dict[str, TimedBatchEngine] = {}
+        self.finished: dict[str, str] = {}
+        """batch uuid -> final status, for the batches this orchestrator ran to the end."""
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        self.router = ResultRouter(self.transport, self.ledger, self.metrics,
+                                   group=self.config.group)
+        requests = self.transport.subscribe(ASSESSMENT_REQUESTED, group=self.config.group)
+        services = [
+            asyncio.ensure_future(self.relay.run()),
+            asyncio.ensure_future(self.router.run()),
+            asyncio.ensure_future(self._consume_requests(requests)),
+            asyncio.ensure_future(self._resume_loop()),
+        ]
+        stopper = asyncio.ensure_future(stop.wait() if stop else asyncio.Event().wait())
+        try:
+            done, _ = await asyncio.wait({*services, stopper},
+                                         return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                if task is not stopper and not task.cancelled() and task.exception():
+                    raise task.exception()  # type: ignore[misc]
+        finally:
+            for task in [*services, stopper, *self.running.values()]:
+                task.cancel()
+            await asyncio.gather(*services, *self.running.values(), return_exceptions=True)
+            with contextlib.suppress(Exception):
+                await requests.close()
+
+    # --- requests ------------------------------------------------------------------------
+
+    async def _consume_requests(self, sub: Any) -> None:
+        receive = getattr(sub, "next_delivery", None)
+        ack = getattr(sub, "ack", None)
+        while True:
+            if callable(receive):
+                delivery: Delivery = await receive()
+            else:
+                delivery = Delivery(await sub.__aiter__().__anext__(), 0, 0, ASSESSMENT_REQUESTED)
+            try:
+                event = delivery.envelope.event() if delivery.envelope is not None else None
+            except BusError as exc:
+                log.error("invalid assessment request skipped", error=str(exc))
+                event = None
+            if isinstance(event, AssessmentRequestedV1):
+                assert delivery.envelope is not None
+                with bind_context(batch_uuid=event.batch_uuid,
+                                  correlation_id=delivery.envelope.correlation_id):
+                    await self.accept(event)
+            if callable(ack):
+                ack(delivery)
+
+    async def accept(self, event: AssessmentRequestedV1) -> bool:
+        """Create (if new) and start the requested batch; False when it was refused."""
+        batch_uuid = event.batch_uuid
+        try:
+            await self.ledger.load_batch(batch_uuid)
+        except NotFound:
+            try:
+                spec = await spec_from_request(self.store, event)
+                validate_spec(spec)
+                await self.ledger.create_batch(spec, batch_uuid, [])
+            except CJGradeError as exc:
+                log.warning("assessment request refused", error=str(exc))
+                await self._refuse(batch_uuid, exc)
+                return False
+            log.info("batch created from request", n_essays=len(event.essays),
+                     judge=event.judge)
+        self.start_batch(batch_uuid)
+        return True
+
+    async def _refuse(self, batch_uuid: str, exc: CJGradeError) -> None:
+        failed = BatchFailedV1(batch_uuid=batch_uuid, reason="invalid_request", details=str(exc))
+        envelope = make_envelope(failed, source=self.config.source)
+        await self.ledger.add_events([(BATCH_FAILED, batch_uuid,
+                                       envelope.model_dump(mode="json"))])
+        self.relay.notify()
+
+    # --- running batches -------------------------------------------------------------------
+
+    def start_batch(self, batch_uuid: str) -> None:
+        """Run (or resume) a batch in a task of its own unless it already runs here."""
+        task = self.running.get(batch_uuid)
+        if task is not None and not task.done():
+            return
+        self.running[batch_uuid] = asyncio.ensure_future(self._run_batch(batch_uuid))
+
+    async def resume_unfinished(self) -> list[str]:
+        """Start every unfinished batch of the store not running here; returns their uuids."""
+        started = []
+        for batch_uuid in await self.ledger.unfinished():
+            if batch_uuid not in self.running or self.running[batch_uuid].done():
+                self.start_batch(batch_uuid)
+                started.append(batch_uuid)
+        return started
+
+    async def _resume_loop(self) -> None:
+        while True:
+            try:
+                resumed = await self.resume_unfinished()
+                if resumed:
+                    log.info("resuming unfinished batches", batches=resumed)
+            except CJGradeError as exc:
+                log.warning("cannot list unfinished batches", error=str(exc))
+            await asyncio.sleep(self.config.resume_interval_s)
+
+    async def _run_batch(self, batch_uuid: str) -> None:
+        assert self.router is not None
+        dispatcher = DurableBusDispatcher(
+            self.transport, self.router, redispatch_after_s=self.config.redispatch_after_s,
+            metrics=self.metrics, source=self.config.source,
+        )
+        engine = TimedBatchEngine(self.store, dispatcher, transport=self.transport,
+                                  metrics=self.metrics)
+        self.engines[batch_uuid] = engine
+        started = time.monotonic()
+        outcome = "error"
+        self.metrics.batches_running.inc()
+        with bind_context(batch_uuid=batch_uuid):
+            try:
+                await self.router.start()
+                result = await engine.run(batch_uuid)
+                outcome = result.status
+                self.finished[batch_uuid] = result.status
+                log.info("batch finished", status=result.status, stop_reason=result.stop_reason,
+                         n_comparisons=len(result.comparisons),
+                         seconds=round(time.monotonic() - started, 3))
+            except ConfigError as exc:  # another live orchestrator holds the lease
+                log.info("batch not run here", reason=str(exc))
+            except CJGradeError as exc:
+                log.error("batch stopped; it will be resumed", error=str(exc))
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+                raise
+            except Exception:
+                log.exception("batch crashed; it will be resumed")
+            finally:
+                self.metrics.batches_running.dec()
+                if outcome in ("completed", "failed"):
+                    self.metrics.batch_duration.labels(outcome).observe(
+                        time.monotonic() - started)
+                self.relay.notify()
