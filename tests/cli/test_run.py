@@ -129,3 +129,32 @@ def test_refusals_before_anything_is_written(tmp_path: Path, home: Path,
     assert cli("run", str(folder), "--judge", "heuristic/surface") == 3
     assert "s0.txt" in capsys.readouterr().err
     assert not home.exists()
+
+
+def test_run_with_an_openai_compatible_server(tmp_path: Path, home: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`--judge openai/... --base-url` runs through the official SDK against a local server
+    speaking the OpenAI API: tokens and manifest-priced costs reach the artefact, essay ids
+    never reach the server."""
+    from tests.judges.fakes.openai_api import VALID_KEY, FakeOpenAI, verdict_reply
+
+    monkeypatch.setenv("OPENAI_API_KEY", VALID_KEY)
+    folder = make_input(tmp_path / "in")
+    with FakeOpenAI() as server:
+        server.enqueue(*[verdict_reply("A" if i % 3 else "B", confidence=4) for i in range(40)])
+        code = cli("run", str(folder), "--judge", "openai/gpt-4o-2024-11-20", "--base-url",
+                   f"{server.url}/v1", "--budget", "12", "--no-grades", "--concurrency", "2",
+                   "--out", str(tmp_path / "out"))
+        requests = server.chat_requests()
+    assert code == 0
+    doc = load_artefact(tmp_path / "out")
+    validate_artefact(doc)
+    assert len(requests) == len(doc["comparisons"]) == 12
+    assert doc["metadata"]["judge_is_llm"] is True
+    (line,) = doc["costs"]["by_model"]
+    assert line["provider"] == "openai" and line["comparisons"] == 12
+    assert line["cost_usd"] is not None and line["cost_usd"] > 0
+    assert doc["costs"]["total_usd"] == pytest.approx(line["cost_usd"])
+    assert all(c["input_tokens"] + c["cache_read_tokens"] == 1500 for c in doc["comparisons"])
+    sent = json.dumps(requests)
+    assert "s0.txt" not in sent and "high_A" not in sent and '"s0"' not in sent
