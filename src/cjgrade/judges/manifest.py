@@ -190,8 +190,8 @@ def _parse_model(index: int, raw: Mapping[str, Any], providers: Mapping[str, Pro
     aliases = raw.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise ConfigError(f"{where}: aliases must be a list of non-empty strings")
-    values = {k: (float(v) if k in _PRICE_FIELDS else v) for k, v in raw.items()
-              if k != "aliases"}
+    values: dict[str, Any] = {k: (float(v) if k in _PRICE_FIELDS else v)
+                              for k, v in raw.items() if k != "aliases"}
     return ModelInfo(**values), list(aliases)
 
 
