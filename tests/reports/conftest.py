@@ -71,3 +71,28 @@ async def _run(db: Path) -> dict[str, Any]:
 def artefact(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     db = tmp_path_factory.mktemp("artefact") / "run.sqlite3"
     return asyncio.run(_run(db))
+
+
+async def _run_sample(db: Path) -> dict[str, Any]:
+    from importlib import resources
+
+    from cjgrade.engine.grades import resolve_grade
+
+    root = Path(str(resources.files("cjgrade.data").joinpath("sample")))
+    folder = read_input_folder(root, resolve_grade=resolve_grade,
+                               option_overrides={"budget": 96})
+    spec = spec_from_folder(folder, judge="heuristic/surface")
+    store = await open_store(f"sqlite+aiosqlite:///{db}")
+    try:
+        engine = BatchEngine(store, InProcessDispatcher(get_judge("heuristic/surface")))
+        result = await engine.run(await engine.create(spec))
+    finally:
+        await store.close()
+    return build_artefact(result, spec.inputs)
+
+
+@pytest.fixture(scope="session")
+def sample_artefact(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The bundled sample, graded by the heuristic judge (grades and alignment included)."""
+    db = tmp_path_factory.mktemp("sample") / "run.sqlite3"
+    return asyncio.run(_run_sample(db))
