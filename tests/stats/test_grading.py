@@ -249,3 +249,44 @@ def test_leave_one_out_on_eng5_like_anchors_is_within_one(rng: np.random.Generat
     result = leave_one_anchor_out(theta, se, ENG5_GRADES, 9, below_lowest=True)
     assert result.n_evaluated == 12
     assert result.within_one_accuracy is not None and result.within_one_accuracy >= 0.9
+
+
+def test_grossly_misplaced_anchor_keeps_a_finite_fit() -> None:
+    """An anchor far on the wrong side (no SE) gives a finite posterior and gradient."""
+    q = prior_quantiles(np.full(4, 0.25), False)
+    ps = PriorSettings(q, np.diff(q), 10.0, 0.75, 1.0, 1.0, 3.0)
+    params = np.concatenate([[q[0]], np.log(np.diff(q)), [0.0, np.log(50.0)]])
+    value, grad = negative_log_posterior(
+        params, np.array([-1.0, 0.0, 1.0, 30.0]), np.zeros(4), np.array([0, 1, 3, 0]), ps
+    )
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
+    model = fit_grade_model([-1.0, -0.9, 0.0, 1.0, 30.0], [0.0] * 5, [0, 0, 1, 3, 0], 4)
+    assert np.all(np.diff(model.cut_points) > 0) and np.isfinite(model.slope)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    n_grades=st.integers(2, 9),
+    n=st.integers(2, 30),
+    unit=st.floats(0.01, 100.0),
+    noise=st.sampled_from([0.0, 0.3, 3.0]),
+    se_unit=st.sampled_from([0.0, 0.1, 1.0, 5.0]),
+    below=st.booleans(),
+)
+def test_fit_succeeds_on_arbitrary_anchor_sets(
+    seed: int, n_grades: int, n: int, unit: float, noise: float, se_unit: float, below: bool
+) -> None:
+    """Any valid anchor set (ordered or scrambled, any units and SEs) yields an ordered model."""
+    rng = np.random.default_rng(seed)
+    grades = rng.integers(0, n_grades, n)
+    grades[:2] = [0, n_grades - 1]
+    theta = unit * (grades + rng.normal(0, noise, n)) + rng.normal(0, 100)
+    se = unit * se_unit * rng.uniform(0.5, 1.5, n)
+    pop = rng.dirichlet(np.full(n_grades, 2.0)) + 1e-3
+    model = fit_grade_model(
+        theta, se, grades, n_grades, population_priors=pop / pop.sum(), below_lowest=below
+    )
+    assert np.all(np.diff(model.cut_points) > 0) and model.slope > 0
+    proj = project_grades(model, theta, se)
+    assert np.allclose(proj.probabilities.sum(axis=1), 1.0)

@@ -358,7 +358,7 @@ def fit_grade_model(
         options={"gtol": 1e-7, "maxiter": 2000},
     )
     grad_norm = float(np.max(np.abs(result.jac)))
-    if not np.all(np.isfinite(result.x)) or grad_norm > 1e-4:
+    if not np.all(np.isfinite(result.x)) or not grad_norm <= 1e-4:
         raise ConvergenceError(
             f"grade model fit did not converge ({result.message}; max |gradient| {grad_norm:.2g})"
         )

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import ndtr, ndtri
+from scipy.special import log_ndtr, logsumexp, ndtr, ndtri
 
 __all__ = [
     "PriorSettings",
@@ -59,7 +59,6 @@ IntArray = NDArray[np.intp]
 _MIX_W = np.array([0.02399869, 0.20839792, 0.42767129, 0.29495675, 0.04497536])
 _MIX_W = _MIX_W / _MIX_W.sum()
 _MIX_A = np.array([0.29241878, 0.41180464, 0.57643661, 0.80308108, 1.1209068])
-_INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 _LOG_FLOOR = 1e-300
 
 
@@ -151,6 +150,30 @@ def _log_prior_and_grad(
     return float(value), grad
 
 
+def _log_category_probability(
+    log_cdf: FloatArray, log_sf: FloatArray, category: IntArray, n_cuts: int
+) -> FloatArray:
+    """``log P(Y_i = category_i)`` from ``log F`` and ``log (1 - F)`` at every cut-point.
+
+    ``P = F_hi - F_lo`` is formed from the lower tail when ``F_lo < 1/2`` and as
+    ``S_lo - S_hi`` from the upper tail otherwise, so a grossly misplaced anchor has a finite
+    log-likelihood and gradient instead of an underflow to zero.
+    """
+    n = category.size
+    rows = np.arange(n)
+    ninf = np.full((n, 1), -np.inf)
+    zero = np.zeros((n, 1))
+    lcdf = np.concatenate([ninf, log_cdf, zero], axis=1)  # F(-inf) = 0, F(+inf) = 1
+    lsf = np.concatenate([zero, log_sf, ninf], axis=1)
+    lo_cdf, hi_cdf = lcdf[rows, category], lcdf[rows, category + 1]
+    lo_sf, hi_sf = lsf[rows, category], lsf[rows, category + 1]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        from_lower = hi_cdf + np.log1p(-np.exp(lo_cdf - hi_cdf))
+        from_upper = lo_sf + np.log1p(-np.exp(hi_sf - lo_sf))
+    out = np.where(lo_cdf < np.log(0.5), from_lower, from_upper)
+    return np.asarray(np.maximum(out, np.log(_LOG_FLOOR)), dtype=np.float64)
+
+
 def negative_log_posterior(
     params: FloatArray,
     z: FloatArray,
@@ -166,30 +189,32 @@ def negative_log_posterior(
     cuts = unpack_cuts(params, n_cuts)
     beta = float(np.exp(params[n_cuts + 1]))
     x, d, u = _mixture_terms(cuts, beta, z, se_z)
-    dens = _INV_SQRT_2PI * np.exp(-0.5 * u**2) * _MIX_W  # w_j * phi(u), (n, C, J)
-    cum = ndtr(u) @ _MIX_W
-    d_cut = (dens * (_MIX_A * beta / d)).sum(axis=2)  # dF/dc_m
-    d_logb = (dens * (_MIX_A / d**3)).sum(axis=2) * x * beta  # dF/dlog(beta)
+    log_w = np.log(_MIX_W)
+    log_cdf = logsumexp(log_ndtr(u) + log_w, axis=2)
+    log_sf = logsumexp(log_ndtr(-u) + log_w, axis=2)
+    log_p = _log_category_probability(log_cdf, log_sf, category, n_cuts)
+    value = -float(np.sum(log_p))
+    # w_j * phi(u) / P_i, kept in log space until the ratio is formed.
+    log_dens = log_w - 0.5 * u**2 - 0.5 * np.log(2.0 * np.pi)
+    ratio = np.exp(log_dens - log_p[:, None, None])
+    d_cut = (ratio * (_MIX_A * beta / d)).sum(axis=2)  # (dF/dc_m) / P_i
+    d_logb = (ratio * (_MIX_A / d**3)).sum(axis=2) * x * beta  # (dF/dlog beta) / P_i
     n = z.size
     rows = np.arange(n)
-    padded = np.concatenate([np.zeros((n, 1)), cum, np.ones((n, 1))], axis=1)
-    prob = padded[rows, category + 1] - padded[rows, category]
-    prob_safe = np.maximum(prob, _LOG_FLOOR)
-    value = -float(np.sum(np.log(prob_safe)))
     upper = category < n_cuts  # the category has an upper cut-point c_category
     lower = category > 0  # ... and a lower one c_{category-1}
-    grad_cut = np.zeros(n_cuts)
-    np.add.at(grad_cut, category[upper], -d_cut[rows[upper], category[upper]] / prob_safe[upper])
     lo = category[lower] - 1
-    np.add.at(grad_cut, lo, d_cut[rows[lower], lo] / prob_safe[lower])
-    dprob_logb = np.zeros(n)
-    dprob_logb[upper] += d_logb[rows[upper], category[upper]]
-    dprob_logb[lower] -= d_logb[rows[lower], lo]
+    grad_cut = np.zeros(n_cuts)
+    np.add.at(grad_cut, category[upper], -d_cut[rows[upper], category[upper]])
+    np.add.at(grad_cut, lo, d_cut[rows[lower], lo])
+    dlogp_logb = np.zeros(n)
+    dlogp_logb[upper] += d_logb[rows[upper], category[upper]]
+    dlogp_logb[lower] -= d_logb[rows[lower], lo]
     grad = np.zeros_like(params)
     grad[0] = grad_cut.sum()
     # c_m depends on g_k (k = 1..C-1) for every m >= k, with dc_m/dg_k = exp(g_k).
     tail = np.cumsum(grad_cut[::-1])[::-1]
     grad[1:n_cuts] = np.exp(params[1:n_cuts]) * tail[1:]
-    grad[n_cuts + 1] = -float(np.sum(dprob_logb / prob_safe))
+    grad[n_cuts + 1] = -float(np.sum(dlogp_logb))
     prior_value, prior_grad = _log_prior_and_grad(params, n_cuts, prior)
     return value + prior_value, grad + prior_grad
