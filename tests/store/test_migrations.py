@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,18 @@ async def test_constraint_violation_is_storage_error(store: Store) -> None:
             )
     async with store.transaction() as s:
         assert await s.scalar(text("SELECT count(*) FROM batches")) == 0
+
+
+async def test_concurrent_first_use_migrates_once(empty_db_url: str) -> None:
+    """Three processes' worth of open_store on one empty database at once all succeed: one
+    migrates, the others wait for the lock and find the schema current."""
+    stores = await asyncio.gather(*(open_store(empty_db_url) for _ in range(3)))
+    try:
+        for store in stores:
+            assert await current_revision(store.engine) == head_revision()
+        async with stores[0].engine.connect() as conn:
+            n = await conn.scalar(text("SELECT count(*) FROM alembic_version"))
+        assert n == 1
+    finally:
+        for store in stores:
+            await store.close()
