@@ -4,11 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from tests.store.fixtures import needs_scales
-
 from .conftest import Api
-
-pytestmark = needs_scales
 
 INSTR = "Write an argumentative essay about school uniforms, 300-500 words."
 BASE = "/admin/v1/assessment-instructions"

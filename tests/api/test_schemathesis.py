@@ -17,19 +17,18 @@ import schemathesis
 from hypothesis import HealthCheck, given, settings
 from schemathesis.generation.modes import GenerationMode
 
-from tests.store.fixtures import needs_scales
-
 from .live_server import LiveServer, create_tokens
 
-pytestmark = needs_scales
-
-EXAMPLES_PER_OPERATION = 15
+EXAMPLES_PER_OPERATION = 8
 
 
 @pytest.fixture
 def live(database_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, dict[str, str]]]:
     tokens = create_tokens(database_url)
-    with LiveServer(database_url, tmp_path, max_body_bytes=65536) as server:
+    # A generous body limit, so schema-violating huge texts reach validation (422) rather than
+    # the body limit (413, tested in test_bad_input.py), which schemathesis would not count as
+    # a rejection of invalid data.
+    with LiveServer(database_url, tmp_path, max_body_bytes=8 * 2**20) as server:
         yield server, tokens
 
 
@@ -43,7 +42,14 @@ def test_api_conforms_to_its_schema(live: tuple[LiveServer, dict[str, str]]) -> 
     for result in schema.get_all_operations():
         operation = result.ok()
         n_operations += 1
-        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+        # Negative generation needs something to break: skip it for parameterless operations.
+        has_input = bool(operation.body) or any(True for _ in operation.iter_parameters())
+        modes = (
+            (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
+            if has_input
+            else (GenerationMode.POSITIVE,)
+        )
+        for mode in modes:
 
             @given(case=operation.as_strategy(generation_mode=mode))
             @settings(

@@ -14,7 +14,7 @@ from cjgrade.cli import admin, serve
 from cjgrade.cli.main import run_app
 from tests.api.conftest import database_url  # noqa: F401
 from tests.api.live_server import LiveServer, create_tokens
-from tests.store.fixtures import _db_templates, db_url, needs_scales, pg_url  # noqa: F401
+from tests.store.fixtures import _db_templates, db_url, pg_url  # noqa: F401
 
 INSTR = "Write an argumentative essay about school uniforms."
 
@@ -61,7 +61,6 @@ def server(
         yield live, tokens
 
 
-@needs_scales
 def test_token_create_list_revoke_talk_to_the_database(
     server: tuple[LiveServer, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -100,7 +99,6 @@ def test_bad_role_for_token_create_is_an_input_error(
     assert code == 3 and "admin, runner, read" in err
 
 
-@needs_scales
 def test_assignment_lifecycle_through_the_cli(
     server: tuple[LiveServer, dict[str, str]],
     capsys: pytest.CaptureFixture[str],
@@ -179,7 +177,6 @@ def test_assignment_lifecycle_through_the_cli(
     assert code == 0 and "deleted" in out
 
 
-@needs_scales
 def test_cli_messages_say_which_command_fixes_the_problem(
     server: tuple[LiveServer, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -41,6 +41,7 @@ OPEN_PATHS = frozenset(
 _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     code: {"model": Problem, "description": desc, "content": {"application/problem+json": {}}}
     for code, desc in (
+        (400, "Body not readable (not UTF-8 JSON)"),
         (401, "Missing, unknown or revoked token"),
         (403, "Token lacks the role"),
         (413, "Body too large"),

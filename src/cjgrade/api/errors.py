@@ -151,6 +151,8 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
         detail = f"no route for {request.method} {request.url.path}; see /docs"
+    elif exc.status_code == 400 and detail == "There was an error parsing the body":
+        detail = "the request body could not be read: send UTF-8 JSON (application/json)"
     return problem_response(exc.status_code, detail, headers=exc.headers)
 
 

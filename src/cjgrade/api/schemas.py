@@ -6,8 +6,8 @@ Validation rules (documented in docs/api.md):
   digit, so it is safe in a URL path and in file names (UUIDs and slugs such as
   ``np_2017_vt`` both fit);
 - instructions, student prompt and judge rubric: at least 10 characters once leading and
-  trailing whitespace is ignored (as in the original), at most 200,000;
-- an anchor essay: at least one non-whitespace character, at most 200,000 characters;
+  trailing whitespace is ignored (as in the original), at most 100,000;
+- an anchor essay: at least one non-whitespace character, at most 100,000 characters;
 - the request body as a whole is capped by the server (413 beyond it).
 
 Texts are stored exactly as sent; the rules only look at them.
@@ -37,12 +37,35 @@ __all__ = [
     "StudentPromptIn",
 ]
 
-MAX_TEXT_CHARS = 200_000
+MAX_TEXT_CHARS = 100_000
+"""Longest text in a JSON body; even fully \\u-escaped (6 bytes a character) it fits the default
+1 MiB body limit, so only texts that break this rule can meet a 413."""
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 # "At least 10 characters between the first and the last non-whitespace character": the
 # pattern is the whole rule, so the OpenAPI schema and the server agree exactly.
-TEXT10_PATTERN = r"^\s*\S[\s\S]{8,}\S\s*$"
-NONBLANK_PATTERN = r"\S"
+# NUL is excluded everywhere: PostgreSQL cannot store it in text.
+TEXT10_PATTERN = r"^\s*[^\s\x00][^\x00]{8,}[^\s\x00]\s*$"
+NONBLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
+NO_NUL_PATTERN = r"^[^\x00]*$"
+
+
+def _builtin_scale_ids() -> list[str]:
+    from cjgrade.scales import list_scales
+
+    return [scale.scale_id for scale in list_scales()]
+
+
+GradeScaleId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=64,
+        pattern=NO_NUL_PATTERN,
+        description="A scale id from GET /admin/v1/scales.",
+        examples=["eng5_np_legacy_9_step"],
+        json_schema_extra={"enum": _builtin_scale_ids()},
+    ),
+]
 
 AssignmentId = Annotated[
     str,
@@ -75,7 +98,7 @@ class InstructionIn(_In):
 
     assignment_id: AssignmentId
     instructions_text: Text10
-    grade_scale: Annotated[str, Field(min_length=1, max_length=64, examples=["swedish_8_anchor"])]
+    grade_scale: GradeScaleId
     context_origin: ContextOrigin = "research_experiment"
     name: Annotated[
         str | None,
@@ -139,7 +162,9 @@ class AnchorRegister(_In):
     """Register (or replace) an anchor essay: unique on (assignment, label, grade scale)."""
 
     assignment_id: AssignmentId
-    grade: Annotated[str, Field(min_length=1, max_length=16, examples=["B"])]
+    grade: Annotated[
+        str, Field(min_length=1, max_length=16, pattern=NO_NUL_PATTERN, examples=["B"])
+    ]
     anchor_label: Annotated[
         str, Field(min_length=1, max_length=200, pattern=NONBLANK_PATTERN, examples=["B1"])
     ]
@@ -188,7 +213,7 @@ class ScaleOut(BaseModel):
     scale_id: str
     display_name: str
     grades: list[str]
-    population_priors: dict[str, float] | None
+    population_priors: dict[str, float]
     description: str
     allows_below_lowest: bool
     below_lowest_grade: str | None

@@ -6,18 +6,22 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from cjgrade.api.auth import ANY_ROLE, UPLOADERS, Principal
 from cjgrade.api.routes._common import store_of
-from cjgrade.api.schemas import ContentStored
+from cjgrade.api.schemas import NONBLANK_PATTERN, ContentStored
 from cjgrade.store import content
 
 router = APIRouter(tags=["content"])
 
+# The body is bytes that must decode as UTF-8 text with a non-blank character and no NUL; the
+# schema says so as a string with a pattern (not "format: binary", which would promise that
+# arbitrary bytes are accepted).
+_TEXT_SCHEMA = {"type": "string", "minLength": 1, "pattern": NONBLANK_PATTERN}
 _RAW_BODY = {
     "requestBody": {
         "required": True,
-        "description": "The text as raw UTF-8 bytes (not JSON).",
+        "description": "The text as raw UTF-8 bytes (not JSON); octet-stream or text/plain.",
         "content": {
-            "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "text/plain": {"schema": {"type": "string", "minLength": 1}},
+            "application/octet-stream": {"schema": _TEXT_SCHEMA},
+            "text/plain": {"schema": _TEXT_SCHEMA},
         },
     }
 }
@@ -44,7 +48,7 @@ async def upload_content(request: Request, _: Principal = Depends(UPLOADERS)) ->
     response_class=Response,
     summary="Fetch a stored text (roles: admin, runner, read)",
     responses={
-        200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+        200: {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Text"},
         404: {"description": "No content with this id"},
     },
 )

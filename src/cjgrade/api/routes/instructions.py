@@ -5,17 +5,28 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response, status
+from pydantic import BaseModel, ConfigDict, Field
 
 from cjgrade.api.auth import ADMIN_ONLY, ANY_ROLE, Principal
 from cjgrade.api.errors import Conflict, NotFound
 from cjgrade.api.routes._common import AssignmentPath, instruction_out, store_of
-from cjgrade.api.schemas import InstructionIn, InstructionOut, InstructionPage
+from cjgrade.api.schemas import NO_NUL_PATTERN, InstructionIn, InstructionOut, InstructionPage
 from cjgrade.errors import InputError
 from cjgrade.store import assignments, content
 
 router = APIRouter(tags=["assessment instructions"])
 
 MAX_PAGE = 1_000_000
+
+
+class ListQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    page: Annotated[int, Field(ge=1, le=MAX_PAGE)] = 1
+    page_size: Annotated[int, Field(ge=1, le=200)] = 50
+    grade_scale: Annotated[
+        str | None, Field(min_length=1, max_length=64, pattern=NO_NUL_PATTERN)
+    ] = None
 
 
 @router.post(
@@ -25,6 +36,7 @@ MAX_PAGE = 1_000_000
     summary="Create or replace an assignment's instructions (role: admin)",
     responses={
         201: {"model": InstructionOut, "description": "Created"},
+        404: {"description": "student_prompt_storage_id names no stored text"},
         409: {"description": "Grade scale locked by anchors/batches, or name taken"},
     },
 )
@@ -40,12 +52,8 @@ async def upsert_instructions(
     async with store.transaction() as session:
         prompt_text = None
         if body.student_prompt_storage_id is not None:
-            try:
-                prompt_text = await content.get_text(session, body.student_prompt_storage_id)
-            except InputError as exc:  # store NotFound is an InputError
-                raise InputError(
-                    f"student_prompt_storage_id: {exc}; upload it with POST /v1/content"
-                ) from None
+            # An unknown id is the store's NotFound: 404, the referenced text does not exist.
+            prompt_text = await content.get_text(session, body.student_prompt_storage_id)
             if len(prompt_text.strip()) < 10:
                 raise InputError(
                     "student_prompt_storage_id names a text shorter than 10 characters; "
@@ -88,17 +96,20 @@ def _is_conflict(message: str) -> bool:
 )
 async def list_instructions(
     request: Request,
-    page: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 1,
-    page_size: Annotated[int, Query(ge=1, le=200)] = 50,
-    grade_scale: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    query: Annotated[ListQuery, Query()],
     _: Principal = Depends(ANY_ROLE),
 ) -> InstructionPage:
+    """Unknown query parameters are refused (422), so a misspelt ``page_size`` is not
+    silently ignored."""
     async with store_of(request).transaction() as session:
         records, total = await assignments.list_assignments(
-            session, grade_scale=grade_scale, page=page, page_size=page_size
+            session, grade_scale=query.grade_scale, page=query.page, page_size=query.page_size
         )
     return InstructionPage(
-        items=[instruction_out(r) for r in records], total=total, page=page, page_size=page_size
+        items=[instruction_out(r) for r in records],
+        total=total,
+        page=query.page,
+        page_size=query.page_size
     )
 
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 
 from cjgrade.api.auth import ANY_ROLE, Principal
 from cjgrade.api.schemas import ScaleOut
+from cjgrade.scales import GradeScale, list_scales
 
 router = APIRouter(tags=["grade scales"])
 
@@ -18,22 +17,16 @@ router = APIRouter(tags=["grade scales"])
     summary="Grade scales, grades low to high (roles: admin, runner, read)",
 )
 async def read_scales(_: Principal = Depends(ANY_ROLE)) -> list[ScaleOut]:
-    from cjgrade.scales import list_scales
-
     return [scale_out(scale) for scale in list_scales()]
 
 
-def scale_out(scale: Any) -> ScaleOut:
-    priors = getattr(scale, "population_priors", None)
-    grades = [str(g) for g in scale.grades]
-    if priors is not None and not isinstance(priors, dict):
-        priors = dict(zip(grades, (float(p) for p in priors), strict=True))
+def scale_out(scale: GradeScale) -> ScaleOut:
     return ScaleOut(
         scale_id=scale.scale_id,
         display_name=scale.display_name,
-        grades=grades,
-        population_priors=priors,
+        grades=list(scale.grades),
+        population_priors=dict(zip(scale.grades, scale.priors, strict=True)),
         description=scale.description,
-        allows_below_lowest=bool(scale.allows_below_lowest),
+        allows_below_lowest=scale.allows_below_lowest,
         below_lowest_grade=scale.below_lowest_grade,
     )
