@@ -3,39 +3,25 @@
 
 A repeated request (same provider, model, settings and request hash) is answered from here, so
 re-dispatching a comparison after a crash does not pay the provider twice. Entries are written
-insert-if-absent: the first verdict for a key wins and is never overwritten.
+insert-if-absent: the first verdict for a key wins and is never overwritten. Keys come from
+:func:`cjgrade.judges.cache.make_cache_key` (re-exported here), the one definition shared with
+the in-memory cache.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import select, update
 
-from cjgrade.judges.base import JudgeSettings, Usage, Verdict, Winner
+from cjgrade.judges.base import Usage, Verdict, Winner
+from cjgrade.judges.cache import make_cache_key
 from cjgrade.store._sql import insert_if_absent
 from cjgrade.store.database import Store
 from cjgrade.store.models import JudgeCacheEntry, utcnow
 
 __all__ = ["DbResponseCache", "make_cache_key", "verdict_from_json", "verdict_to_json"]
-
-
-def make_cache_key(provider: str, model: str, settings: JudgeSettings, request_sha256: str) -> str:
-    """SHA-256 over provider, model, generation settings and the request hash (canonical JSON)."""
-    blob = json.dumps(
-        {
-            "provider": provider,
-            "model": model,
-            "settings": asdict(settings),
-            "request": request_sha256,
-        },
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
 def verdict_to_json(verdict: Verdict) -> dict[str, Any]:
