@@ -65,3 +65,11 @@ async def test_combined_cost_is_unknown_if_either_is_unknown() -> None:
     assert known.cost_usd == pytest.approx(0.02) and known.winner is Winner.A
     unknown = result_to_verdict(combine_orders(verdict("A", 1.0), verdict("B", 0.0, None)))
     assert unknown.cost_usd is None
+
+
+async def test_reported_hash_matches_what_the_engine_expects() -> None:
+    """BothOrdersJudge.request_sha256 equals the combined verdict's request_sha256."""
+    runtime = get_judge("scripted", options={"default": "A"})
+    wrapper = BothOrdersJudge(runtime)
+    combined = await wrapper.judge(REQUEST)
+    assert wrapper.request_sha256(REQUEST) == combined.request_sha256

@@ -322,3 +322,18 @@ async def test_injection_attempts_are_flagged_for_every_judge() -> None:
     assert "injection_suspected:B" in verdict.flags
     assert "injection_suspected:A" not in verdict.flags
     assert "injection_suspected:B" not in (await runtime.judge(REQUEST)).flags
+
+
+def test_one_runtime_serves_several_event_loops() -> None:
+    """A judge built once works under successive asyncio.run calls, even when calls queue on
+    the concurrency limit (asyncio primitives are rebound to each new loop)."""
+    runtime = get_judge("scripted",
+                        policy_overrides={"max_concurrency": 1, "requests_per_minute": 6e6})
+    runtime.adapter.enqueue(*["A"] * 8, delay_s=0.001)  # type: ignore[attr-defined]
+
+    async def burst() -> int:
+        results = await asyncio.gather(*(runtime.judge(REQUEST) for _ in range(4)))
+        return len(results)
+
+    assert asyncio.run(burst()) == 4
+    assert asyncio.run(burst()) == 4

@@ -15,6 +15,7 @@ import json
 from dataclasses import dataclass, replace
 
 from cjgrade.judges.base import Judge, JudgeRequest, Usage, Verdict, Winner
+from cjgrade.judges.cache import fingerprint_request
 
 __all__ = ["BothOrdersJudge", "BothOrdersResult", "combine_orders", "swap_request"]
 
@@ -113,6 +114,11 @@ class BothOrdersJudge:
     @property
     def name(self) -> str:
         return self.inner.name
+
+    def request_sha256(self, request: JudgeRequest) -> str:
+        """The hash the combined verdict reports: the forward (A/B) request's."""
+        own = getattr(self.inner, "request_sha256", None)
+        return str(own(request)) if callable(own) else fingerprint_request(request)
 
     async def judge_pair(self, request: JudgeRequest) -> BothOrdersResult:
         """Both verdicts and their combination."""

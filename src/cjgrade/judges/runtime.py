@@ -99,6 +99,10 @@ class TokenBucket:
         self._updated = clock.monotonic()
         self._lock = asyncio.Lock()
 
+    def rebind(self) -> None:
+        """A new lock for a new event loop (the token count carries over)."""
+        self._lock = asyncio.Lock()
+
     def _refill(self) -> None:
         now = self.clock.monotonic()
         self.tokens = min(self.capacity, self.tokens + (now - self._updated) * self.rate_per_s)
@@ -172,7 +176,9 @@ class ProviderGate:
     def __init__(self, name: str, policy: RuntimePolicy, clock: Clock) -> None:
         self.name = name
         self.clock = clock
+        self._max_concurrency = policy.max_concurrency
         self.semaphore = asyncio.Semaphore(policy.max_concurrency)
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.rpm = self._bucket(policy.requests_per_minute, policy.burst_s, clock)
         self.tpm = self._bucket(policy.tokens_per_minute, policy.burst_s, clock)
         self.breaker = CircuitBreaker(name, policy.breaker_failures, policy.breaker_recovery_s,
@@ -186,6 +192,18 @@ class ProviderGate:
             return None
         rate = per_minute / 60.0
         return TokenBucket(rate, max(1.0, rate * burst_s), clock)
+
+    def bind_loop(self) -> None:
+        """Use fresh asyncio primitives when called from a new event loop (a judge built once
+        and used by several ``asyncio.run`` calls), as asyncio primitives belong to one loop."""
+        loop = asyncio.get_running_loop()
+        if loop is self._loop:
+            return
+        self._loop = loop
+        self.semaphore = asyncio.Semaphore(self._max_concurrency)
+        for bucket in (self.rpm, self.tpm):
+            if bucket is not None:
+                bucket.rebind()
 
     def pause_until(self, when: float) -> None:
         self.resume_at = max(self.resume_at, when)
@@ -347,6 +365,7 @@ class JudgeRuntime:
         gate = self.gate
         estimate = estimate_tokens(request) if gate.tpm is not None else 0
         timeout_s = self.policy.timeout_s
+        gate.bind_loop()
         async with gate.semaphore:
             await gate.wait_turn(estimate)
             start = self.clock.monotonic()
