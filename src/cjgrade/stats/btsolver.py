@@ -291,11 +291,21 @@ class Information:
             r_inv, info = scipy.linalg.lapack.dtrtri(c, lower=0, overwrite_c=1)
         if info != 0:  # pragma: no cover - dpotrf succeeded, so dtrtri cannot fail
             raise ConvergenceError("could not invert the Fisher information")
-        r_inv = np.triu(r_inv)
-        d = np.einsum("ij,ij->i", r_inv, r_inv)
+        d = _upper_row_norms(r_inv)
         var_t = d[: self.n] - (1.0 / self.n if self.centred else 0.0)
         var_g = float(d[self.n]) if self.use_gamma else float("nan")
         return var_t, var_g
+
+
+def _upper_row_norms(upper: FloatArray, block: int = 256) -> FloatArray:
+    """Squared row norms of the upper triangle (the lower one holds garbage), in row blocks so
+    no second n-by-n array is allocated."""
+    n = upper.shape[0]
+    out = np.empty(n)
+    for start in range(0, n, block):
+        rows = np.triu(upper[start : start + block], k=start)
+        out[start : start + block] = np.einsum("ij,ij->i", rows, rows)
+    return out
 
 
 def _pcg(
