@@ -59,8 +59,19 @@ async def test_latency_uses_the_injected_clock() -> None:
     assert verdict.latency_s == pytest.approx(0.2)
 
 
+async def test_noise_and_lapse_follow_the_statistics_core() -> None:
+    """noise divides the ability difference; lapse 1 makes every answer a coin flip."""
+    noisy = SimJudge(ABILITIES, noise=3.0, soft=True)
+    assert (await noisy.judge(request(STRONG, WEAK))).p_a == pytest.approx(
+        1 / (1 + math.exp(-0.5)))
+    coin = SimJudge(ABILITIES, lapse=1.0, soft=True)
+    assert (await coin.judge(request(STRONG, WEAK))).p_a == pytest.approx(0.5)
+
+
 def test_registry_requires_abilities() -> None:
-    """sim/bt without abilities, or with unknown options, is a ConfigError."""
+    """sim/bt without abilities, with unknown options or invalid values is a ConfigError."""
+    with pytest.raises(ConfigError, match="invalid options"):
+        get_judge("sim/bt", options={"abilities": ABILITIES, "noise": 0.0})
     with pytest.raises(ConfigError, match="abilities"):
         get_judge("sim/bt")
     with pytest.raises(ConfigError, match="unknown options"):

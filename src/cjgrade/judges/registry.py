@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from cjgrade.errors import ConfigError
+from cjgrade.errors import ConfigError, InputError
 from cjgrade.judges.base import Judge, ModelInfo, ResponseCache
 from cjgrade.judges.cache import MemoryResponseCache
 from cjgrade.judges.clock import Clock, SystemClock
@@ -91,7 +91,7 @@ def get_judge(
     base_url : an OpenAI-compatible server (vLLM, llama.cpp, Ollama, OpenRouter).
     api_key : overrides the provider's key variable (e.g. ``OPENAI_API_KEY``).
     allow_unknown_model : admit a model missing from the manifest (cost reported unknown).
-    options : adapter options (``sim/bt``: ``abilities``, ``seed``, ``scale``,
+    options : adapter options (``sim/bt``: ``abilities``, ``seed``, ``noise``, ``lapse``,
         ``position_bias``, ``soft``, ``latency_s``; ``scripted``: ``default``).
     policy, policy_overrides : the runtime policy (default :func:`default_policy`), and fields
         to change in it (e.g. ``{"max_concurrency": 32}``).
@@ -204,7 +204,7 @@ def _heuristic_factory(info: ModelInfo, context: AdapterContext) -> Judge:
     return SurfaceHeuristicJudge()
 
 
-_SIM_OPTIONS = {"abilities", "seed", "scale", "position_bias", "soft", "latency_s"}
+_SIM_OPTIONS = {"abilities", "seed", "noise", "position_bias", "lapse", "soft", "latency_s"}
 
 
 def _sim_factory(info: ModelInfo, context: AdapterContext) -> Judge:
@@ -217,7 +217,10 @@ def _sim_factory(info: ModelInfo, context: AdapterContext) -> Judge:
         raise ConfigError("sim/bt needs options={'abilities': {text_key(text): ability, ...}}")
     from cjgrade.judges.sim import SimJudge
 
-    return SimJudge(abilities, clock=context.clock, **options)
+    try:
+        return SimJudge(abilities, clock=context.clock, **options)
+    except (InputError, TypeError, ValueError) as exc:
+        raise ConfigError(f"sim/bt: invalid options: {exc}") from exc
 
 
 def _scripted_factory(info: ModelInfo, context: AdapterContext) -> Judge:

@@ -1,15 +1,16 @@
 """``sim/bt``: a simulated judge with known true abilities (for benchmarks and simulations).
 
 Each essay's true ability is looked up by the SHA-256 of its text (or by the text itself) in a
-mapping given at construction. A comparison is a Bernoulli draw with the Bradley-Terry
-probability ``sigmoid(scale * (theta_A - theta_B) + position_bias)`` from a seeded
-``numpy.random.Generator``. Not an LLM: the verdict says so.
+mapping given at construction. A comparison is a Bernoulli draw from a seeded
+``numpy.random.Generator`` with the statistics core's simulated-judge probability
+(:func:`cjgrade.stats.simulation_judge.win_probability`):
+``lapse / 2 + (1 - lapse) * sigmoid((theta_A - theta_B) / noise + position_bias)``.
+Not an LLM: the verdict says so.
 """
 
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -18,6 +19,7 @@ from cjgrade.errors import InputError
 from cjgrade.judges.base import JudgeRequest, Verdict, Winner
 from cjgrade.judges.cache import fingerprint_request
 from cjgrade.judges.clock import Clock, SystemClock
+from cjgrade.stats.simulation_judge import SimulatedJudge, win_probability
 
 __all__ = ["SimJudge", "text_key"]
 
@@ -34,21 +36,26 @@ class SimJudge:
     ----------
     abilities : true ability per essay, keyed by :func:`text_key` of the text or by the text.
     seed : seed of the generator (same seed, same call order → same verdicts).
-    scale : judge discrimination (multiplies the ability difference).
+    noise : divides the ability difference (1 = Bradley-Terry on the true scale; larger = a
+        less discriminating judge).
     position_bias : log-odds added in favour of the essay shown first (A).
+    lapse : probability of a coin-flip answer whatever the essays.
     soft : report ``p_a`` as the true probability instead of the hard 1/0 outcome.
     latency_s : fixed wait per call (e.g. 0.2 to mimic an API in benchmarks).
     clock : whose ``sleep`` the latency uses.
     """
 
     def __init__(self, abilities: Mapping[str, float], *, seed: int | None = None,
-                 scale: float = 1.0, position_bias: float = 0.0, soft: bool = False,
-                 latency_s: float = 0.0, clock: Clock | None = None,
+                 noise: float = 1.0, position_bias: float = 0.0, lapse: float = 0.0,
+                 soft: bool = False, latency_s: float = 0.0, clock: Clock | None = None,
                  name: str = "sim/bt") -> None:
-        self.abilities = dict(abilities)
+        if not abilities:
+            raise InputError("sim judge: abilities must not be empty")
+        self._index = {key: i for i, key in enumerate(abilities)}
+        self.truth = SimulatedJudge(
+            theta=np.array([float(v) for v in abilities.values()], dtype=np.float64),
+            noise=noise, position_bias=position_bias, lapse=lapse)
         self.rng = np.random.default_rng(seed)
-        self.scale = scale
-        self.position_bias = position_bias
         self.soft = soft
         self.latency_s = latency_s
         self.clock = clock or SystemClock()
@@ -59,22 +66,25 @@ class SimJudge:
     def name(self) -> str:
         return self._name
 
-    def ability(self, text: str) -> float:
-        """True ability of an essay; InputError when the mapping does not cover it."""
-        value = self.abilities.get(text_key(text))
-        if value is None:
-            value = self.abilities.get(text)
-        if value is None:
+    def _item(self, text: str) -> int:
+        index = self._index.get(text_key(text))
+        if index is None:
+            index = self._index.get(text)
+        if index is None:
             raise InputError(
                 "sim judge: no true ability for an essay (starts "
                 f"{text[:40]!r}); give abilities keyed by text_key(text)"
             )
-        return float(value)
+        return index
+
+    def ability(self, text: str) -> float:
+        """True ability of an essay; InputError when the mapping does not cover it."""
+        return float(self.truth.theta[self._item(text)])
 
     def probability_a(self, request: JudgeRequest) -> float:
-        """The Bradley-Terry probability that A wins, including the position bias."""
-        diff = self.scale * (self.ability(request.essay_a) - self.ability(request.essay_b))
-        return 1.0 / (1.0 + math.exp(-(diff + self.position_bias)))
+        """Probability that A wins, position bias and lapse included."""
+        a, b = self._item(request.essay_a), self._item(request.essay_b)
+        return float(win_probability(self.truth, [a], [b])[0])
 
     async def judge(self, request: JudgeRequest) -> Verdict:
         p = self.probability_a(request)
