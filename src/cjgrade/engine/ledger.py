@@ -307,9 +307,13 @@ class BatchLedger:
             await advance_round(session, batch_uuid, round_index)
         return [_comparison(r) for r in rows]
 
-    async def comparisons(self, batch_uuid: str) -> list[StoredComparison]:
+    async def comparisons(
+        self, batch_uuid: str, round_index: int | None = None
+    ) -> list[StoredComparison]:
+        """The batch's comparisons (of one round when ``round_index`` is given)."""
         async with self.store.transaction() as session:
-            return [_comparison(r) for r in await list_comparisons(session, batch_uuid)]
+            rows = await list_comparisons(session, batch_uuid, round_=round_index)
+        return [_comparison(r) for r in rows]
 
     async def claim_pending(self, batch_uuid: str, limit: int) -> list[StoredComparison]:
         """Mark the pending comparisons dispatched (a resumed batch re-claims its own)."""
@@ -320,13 +324,23 @@ class BatchLedger:
 
     async def record_outcome(self, outcome: ComparisonOutcome) -> bool:
         """Store an outcome for a pending comparison; False when it was already stored."""
+        return (await self.record_outcomes([outcome]))[0]
+
+    async def record_outcomes(self, outcomes: list[ComparisonOutcome]) -> list[bool]:
+        """Store outcomes that have arrived, in one transaction (a group commit); per outcome,
+        False when it was already stored (a duplicate delivery)."""
+        stored = []
         async with self.store.transaction() as session:
-            if outcome.verdict is not None:
-                return await record_verdict(session, outcome.comparison_id, outcome.verdict)
-            return await record_failure(
-                session, outcome.comparison_id, outcome.error_code or "UnknownFailure",
-                outcome.error_reason or "no reason given", final=True,
-            )
+            for outcome in outcomes:
+                if outcome.verdict is not None:
+                    ok = await record_verdict(session, outcome.comparison_id, outcome.verdict)
+                else:
+                    ok = await record_failure(
+                        session, outcome.comparison_id, outcome.error_code or "UnknownFailure",
+                        outcome.error_reason or "no reason given", final=True,
+                    )
+                stored.append(ok)
+        return stored
 
     # --- fits and results --------------------------------------------------------------
 

@@ -8,10 +8,12 @@ fit.
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -24,7 +26,7 @@ from cjgrade.bus.events import (
 )
 from cjgrade.bus.transport import Transport
 from cjgrade.engine.decisions import StopDecision, decide_stop, success_rate_failure
-from cjgrade.engine.dispatch import ComparisonTask, Dispatcher
+from cjgrade.engine.dispatch import ComparisonOutcome, ComparisonTask, Dispatcher
 from cjgrade.engine.finalise import finalise_batch
 from cjgrade.engine.fitting import ROUND_EM_ITERATIONS, RoundEstimate, fit_round
 from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison, StoredFit, lease_owner
@@ -127,7 +129,8 @@ class BatchEngine:
                     await self._record_fit(state, round_index - 1, decision, final=True)
                     break
             await self._judge_round(state, rows, budget)
-            state.comparisons = await self.ledger.comparisons(stored.batch_uuid)
+            fresh = await self.ledger.comparisons(stored.batch_uuid, round_index)
+            state.comparisons = [c for c in state.comparisons if c.round != round_index] + fresh
             failure = success_rate_failure(state.comparisons, spec.options)
             if failure is not None:
                 return await self._fail(stored, "low_success_rate", failure)
@@ -214,13 +217,16 @@ class BatchEngine:
         failed = sum(1 for c in state.comparisons if c.status == "failed")
         cost = _cost_so_far(state.comparisons)
         last_renew = time.monotonic()
-        async for outcome in self.dispatcher.dispatch(tasks):
-            if not await self.ledger.record_outcome(outcome):
-                continue  # a duplicate delivery: already stored
-            done += 1
-            failed += 0 if outcome.succeeded else 1
-            if outcome.verdict is not None and cost is not None:
-                cost = None if outcome.verdict.cost_usd is None else cost + outcome.verdict.cost_usd
+        async for outcomes in _arrivals(self.dispatcher.dispatch(tasks)):
+            stored = await self.ledger.record_outcomes(outcomes)
+            for outcome, ok in zip(outcomes, stored, strict=True):
+                if not ok:
+                    continue  # a duplicate delivery: already stored
+                done += 1
+                failed += 0 if outcome.succeeded else 1
+                if outcome.verdict is not None and cost is not None:
+                    v_cost = outcome.verdict.cost_usd
+                    cost = None if v_cost is None else cost + v_cost
             self.progress.on_progress(
                 Progress(batch_uuid, state.stored.current_round, len(state.comparisons), done,
                          failed, budget, cost,
@@ -314,3 +320,44 @@ def _cost_so_far(comparisons: Sequence[StoredComparison]) -> float | None:
             return None
         total += float(cost)
     return total
+
+
+_END = object()
+
+
+async def _arrivals(
+    outcomes: AsyncIterator[ComparisonOutcome],
+) -> AsyncIterator[list[ComparisonOutcome]]:
+    """Group the outcomes that have already arrived while the previous group was being stored
+    (a group commit): each verdict is still stored as soon as the database is free, and a
+    crash of the dispatcher is raised only after what arrived before it is stored."""
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for outcome in outcomes:
+                queue.put_nowait(outcome)
+        except BaseException as exc:  # re-raised below, after the earlier outcomes
+            queue.put_nowait(exc)
+            if isinstance(exc, asyncio.CancelledError):
+                raise
+        finally:
+            queue.put_nowait(_END)
+
+    task = asyncio.ensure_future(pump())
+    try:
+        finished = False
+        while not finished:
+            items = [await queue.get()]
+            while not queue.empty():
+                items.append(queue.get_nowait())
+            group = [x for x in items if isinstance(x, ComparisonOutcome)]
+            if group:
+                yield group
+            for x in items:
+                if isinstance(x, BaseException):
+                    raise x
+            finished = any(x is _END for x in items)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
