@@ -337,3 +337,15 @@ def test_one_runtime_serves_several_event_loops() -> None:
 
     assert asyncio.run(burst()) == 4
     assert asyncio.run(burst()) == 4
+
+
+async def test_calls_queued_while_the_circuit_opens_fail_fast() -> None:
+    """Calls waiting for a concurrency slot when the circuit opens do not reach the provider."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=1, breaker_failures=1, max_concurrency=1)
+    fake.enqueue(JudgeUnavailable("down"), delay_s=1.0)
+    fake.enqueue("A", "A")
+    results = await runtime.judge_many([REQUEST] * 3)
+    assert all(isinstance(r, JudgeUnavailable) for r in results)
+    assert "circuit open" in str(results[1]) and "circuit open" in str(results[2])
+    assert len(fake.history) == 1

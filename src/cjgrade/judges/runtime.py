@@ -150,10 +150,12 @@ class CircuitBreaker:
             self._probing = True
             return
         wait = max(0.0, self._opened_at + self.recovery_s - now)
-        raise JudgeUnavailable(
+        error = JudgeUnavailable(
             f"{self.name}: circuit open after {self.consecutive_failures} consecutive failures; "
             f"the provider looks down, try again in {wait:.0f} s"
         )
+        error.circuit_open = True  # type: ignore[attr-defined]  # the runtime does not retry it
+        raise error
 
     def record_failure(self) -> None:
         self.consecutive_failures += 1
@@ -317,10 +319,12 @@ class JudgeRuntime:
         policy = self.policy
         breaker = self.gate.breaker
         for attempt in range(1, policy.max_attempts + 1):
-            breaker.check()
             try:
                 verdict = await self._attempt(request)
             except JudgeError as exc:
+                if getattr(exc, "circuit_open", False):
+                    self.ledger.record_failure(self.name)
+                    raise
                 self._record_billed_failure(exc)
                 if isinstance(exc, JudgeUnavailable):
                     breaker.record_failure()
@@ -367,6 +371,7 @@ class JudgeRuntime:
         timeout_s = self.policy.timeout_s
         gate.bind_loop()
         async with gate.semaphore:
+            gate.breaker.check()  # here, not earlier: the circuit may open while we queue
             await gate.wait_turn(estimate)
             start = self.clock.monotonic()
             try:
