@@ -93,6 +93,9 @@ def _print_table(report: dict[str, Any]) -> None:
                   "", "")
     console = Console()
     console.print(table)
+    for name, row in report["cost"].items():
+        cost = "unknown" if row["cost_usd"] is None else f"${row['cost_usd']:.4f}"
+        console.print(f"{name}: {row['calls']} calls, {row['failures']} failed, cost {cost}")
     if report["judge"].startswith("heuristic/"):
         console.print("heuristic/surface is a non-LLM surface-feature heuristic.")
 
