@@ -216,3 +216,48 @@ async def test_unknown_grade_scale_is_422(api: Api) -> None:
     assert "no_such_scale" in response.json()["detail"]
     assert await api.count_rows("assignments") == 0
     assert await api.count_rows("content") == 0
+
+
+async def test_name_is_unique_and_resolves_like_an_id(api: Api) -> None:
+    """A name (slug) finds the assignment; giving another assignment the same name is a 409."""
+    async with api.client() as client:
+        await client.post(BASE, json=instruction("uuid-1", name="np_2017_vt_slug"))
+        by_name = await client.get(f"{BASE}/assignment/np_2017_vt_slug")
+        clash = await client.post(BASE, json=instruction("uuid-2", name="np_2017_vt_slug"))
+    assert by_name.status_code == 200 and by_name.json()["assignment_id"] == "uuid-1"
+    assert clash.status_code == 409 and "already used" in clash.json()["detail"]
+    assert await api.count_rows("assignments") == 1
+
+
+async def test_prompt_linked_by_storage_id_in_the_upsert(api: Api) -> None:
+    """An uploaded text can be linked as the student prompt in the same upsert; a text shorter
+    than the prompt minimum is refused."""
+    async with api.client() as client:
+        prompt = "Discuss school uniforms in 300 words."
+        storage_id = (await client.post("/v1/content", content=prompt.encode())).json()
+        created = await client.post(
+            BASE, json=instruction(student_prompt_storage_id=storage_id["storage_id"])
+        )
+        short_id = (await client.post("/v1/content", content=b"short")).json()["storage_id"]
+        short = await client.post(
+            BASE, json=instruction("other", student_prompt_storage_id=short_id)
+        )
+        got = (await client.get("/admin/v1/student-prompts/assignment/np_2017_vt")).json()
+    assert created.status_code == 201
+    assert got["text"] == prompt
+    assert short.status_code == 422 and "at least 10" in short.json()["detail"]
+
+
+async def test_concurrent_upserts_of_one_assignment_never_fail_with_500(api: Api) -> None:
+    """Eight simultaneous creates of the same assignment: one 201, the rest 200 (replaced) or
+    409 (lost the race, nothing written); never a 5xx; exactly one row."""
+    import asyncio
+
+    async with api.client() as client:
+        responses = await asyncio.gather(
+            *(client.post(BASE, json=instruction("raced", name=f"n{i}")) for i in range(8))
+        )
+    codes = sorted(r.status_code for r in responses)
+    assert codes.count(201) == 1, codes
+    assert set(codes) <= {200, 201, 409}, [r.text for r in responses]
+    assert await api.count_rows("assignments") == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -219,3 +220,37 @@ async def test_unknown_route_and_method_are_problems(api: Api) -> None:
     async with api.client() as client:
         assert_problem(await client.get("/admin/v1/nothing-here"), 404)
         assert_problem(await client.put("/admin/v1/scales"), 405)
+
+
+async def test_lone_surrogates_and_nul_in_fields_are_422(api: Api) -> None:
+    """JSON escapes that are not text (a lone surrogate) and NUL characters, which PostgreSQL
+    cannot store, are refused at validation, never reaching the database."""
+    raw_bodies = [
+        b'{"assignment_id": "a1", "instructions_text": "abcdefghij\\ud800", '
+        b'"grade_scale": "swedish_8_anchor"}',
+        b'{"assignment_id": "a1", "instructions_text": "abcdefghij\\u0000kl", '
+        b'"grade_scale": "swedish_8_anchor"}',
+        b'{"assignment_id": "a1", "instructions_text": "abcdefghijkl", '
+        b'"grade_scale": "swedish_8_anchor", "name": "x\\u0000"}',
+    ]
+    async with api.client() as client:
+        for raw in raw_bodies:
+            response = await client.post(
+                BASE, content=raw, headers={"Content-Type": "application/json"}
+            )
+            assert_problem(response, 422)
+        await client.post(BASE, json=with_valid())
+        for label in ("x\ud800", "x\x00y"):
+            raw = (
+                '{"assignment_id": "a1", "grade": "A", "essay_text": "ok", "anchor_label": '
+                + json.dumps(label)
+                + "}"
+            ).encode()
+            response = await client.post(
+                "/admin/v1/anchors/register",
+                content=raw,
+                headers={"Content-Type": "application/json"},
+            )
+            assert "anchor_label" in assert_problem(response, 422)["detail"]
+    assert await api.count_rows("anchors") == 0
+    assert await api.count_rows("assignments") == 1

@@ -86,3 +86,22 @@ async def test_openapi_documents_security_and_problem_responses(api: Api) -> Non
     assert "security" not in schema["paths"]["/healthz"]["get"]
     upload = schema["paths"]["/v1/content"]["post"]["requestBody"]["content"]
     assert "application/octet-stream" in upload
+
+
+async def test_database_outage_is_503_not_a_traceback(api: Api) -> None:
+    """When the database stops answering, requests get a 503 problem (no internals leaked)."""
+    from cjgrade.store import create_engine
+
+    original = api.store.engine
+    api.store.engine = create_engine("postgresql://nobody@127.0.0.1:9/none")
+    api.store.sessions.configure(bind=api.store.engine)
+    try:
+        async with api.client() as client:
+            response = await client.get("/admin/v1/scales")
+    finally:
+        await api.store.engine.dispose()
+        api.store.engine = original
+        api.store.sessions.configure(bind=original)
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "nobody" not in response.text and "Traceback" not in response.text

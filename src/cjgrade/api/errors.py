@@ -165,6 +165,10 @@ async def _on_cjgrade_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InputError):
         return problem_response(422, str(exc))
     if isinstance(exc, StorageError):
+        from sqlalchemy.exc import IntegrityError
+
+        if isinstance(exc.__cause__, IntegrityError):
+            return _conflict_response()
         _log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
         return problem_response(503, f"storage unavailable or refused the operation: {exc}")
     if isinstance(exc, ConfigError):
@@ -172,6 +176,23 @@ async def _on_cjgrade_error(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(500, "server misconfigured; see the server log")
     _log.error("unhandled cjgrade error on %s %s: %r", request.method, request.url.path, exc)
     return problem_response(500, "internal error; see the server log")
+
+
+def _conflict_response() -> JSONResponse:
+    # A unique constraint fired: two requests raced to create the same row (same id, name or
+    # anchor label). The transaction was rolled back, so retrying is safe.
+    return problem_response(
+        409, "a concurrent request changed the same record; nothing was written, retry"
+    )
+
+
+async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    from sqlalchemy.exc import IntegrityError
+
+    if isinstance(exc, IntegrityError):
+        return _conflict_response()
+    _log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    return problem_response(503, "the database is unavailable or refused the operation; retry")
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -185,4 +206,10 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http_exception)
     app.add_exception_handler(CJGradeError, _on_cjgrade_error)
+    from sqlalchemy.exc import DBAPIError
+
+    app.add_exception_handler(DBAPIError, _on_database_error)
+    # The database is the API's only network peer: a refused or timed-out connection is it.
+    app.add_exception_handler(ConnectionError, _on_database_error)
+    app.add_exception_handler(TimeoutError, _on_database_error)
     app.add_exception_handler(Exception, _on_unexpected)
