@@ -36,9 +36,9 @@ Strategies (details in ``docs/statistics-pairing.md``):
   take the unmatched partner whose outcome is most uncertain (``p(1-p)`` at the point
   estimates), weighted by the pair's SE. Kept as a baseline: it concentrates comparisons on
   near neighbours and inflates the Scale Separation Reliability (Bramley 2015).
-- ``hybrid`` (the default): partners are *sampled* (not chosen greedily) with probability
-  proportional to the expected information integrated over the posterior uncertainty of the
-  difference, and a share of every round is random; repeated pairs are down-weighted.
+- ``hybrid`` (the default): items in random order take the free partner nearest their estimate
+  (fresh pairs preferred), while a random share of the items (10 %) take a uniformly random
+  partner, which keeps the comparison graph globally connected.
 - ``anchor``: students whose share of anchor comparisons is low are paired with the anchor
   nearest their estimate (by expected information); the rest of the round is ``hybrid``.
 
@@ -80,24 +80,33 @@ class PairingOptions:
 
     Attributes
     ----------
-    random_share : fraction of the items in a ``hybrid`` round whose partner is drawn uniformly.
-    sharpness : exponent applied to the expected information before sampling partners;
-        larger values behave more like the greedy ``adaptive`` rule.
+    random_share : fraction of the items in a ``hybrid`` round whose partner is drawn uniformly
+        (among the least-used pairs); keeps the comparison graph globally connected.
     repeat_penalty : multiplies a pair's weight once per time it was already asked.
+    closeness_scale : distance scale of the ``hybrid`` closeness weight, as a share of the spread
+        of the estimates; with the repeat penalty it sets how much farther a fresh partner may
+        be than a repeated one (0.2 and 0.1: about 0.46 spreads).
+    draw_scale : posterior SDs of noise added to the estimates before ``hybrid`` pairing
+        (0 = pair on the estimates themselves).
     anchor_share : a student is paired with an anchor while fewer than this share of its
         comparisons were against anchors (``anchor`` strategy).
     """
 
-    random_share: float = 0.25
-    sharpness: float = 2.0
+    random_share: float = 0.1
     repeat_penalty: float = 0.1
+    closeness_scale: float = 0.2
+    draw_scale: float = 0.0
     anchor_share: float = 0.3
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.random_share <= 1.0:
             raise InputError("random_share must be in [0, 1]")
-        if not (math.isfinite(self.sharpness) and self.sharpness >= 0.0):
-            raise InputError("sharpness must be a non-negative number")
+        for name in ("closeness_scale", "draw_scale"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise InputError(f"{name} must be a non-negative number")
+        if self.closeness_scale == 0.0:
+            raise InputError("closeness_scale must be positive")
         if not 0.0 <= self.repeat_penalty <= 1.0:
             raise InputError("repeat_penalty must be in [0, 1]")
         if not 0.0 <= self.anchor_share <= 1.0:

@@ -237,9 +237,31 @@ def _round_adaptive(
     return _match(state, order, weights, _no_self(n), rng, limit, greedy=True)
 
 
-def _hybrid_weights(state: PairingState, opts: PairingOptions) -> FloatArray:
-    info = expected_information(state, integrate=True)
-    weights: FloatArray = (info / 0.25) ** opts.sharpness * opts.repeat_penalty**state.pair_counts
+def _hybrid_weights(
+    state: PairingState, opts: PairingOptions, rng: np.random.Generator
+) -> FloatArray:
+    """Closeness ``exp(-|t_i - t_j| / scale)`` times the repeat penalty, where ``t`` is the
+    current estimate, optionally perturbed by ``draw_scale`` posterior SDs (a Thompson-style
+    draw that widens the partners of uncertain items). ``scale`` is ``closeness_scale`` times
+    the spread of ``t``; with greedy choice it only sets how far a fresh partner may be before a
+    repeated pair is preferred."""
+    draw = state.theta + opts.draw_scale * state.se * rng.standard_normal(state.n_items)
+    scale = max(opts.closeness_scale * float(np.std(draw)), 1e-9)
+    close = np.exp(-np.abs(draw[:, None] - draw[None, :]) / scale)
+    weights: FloatArray = close * opts.repeat_penalty**state.pair_counts
+    return weights
+
+
+def _hybrid_choices(
+    state: PairingState, opts: PairingOptions, rng: np.random.Generator
+) -> FloatArray:
+    """Weights of one hybrid round: closeness for most items, uniform (repeats still
+    penalised) for a random ``random_share`` of them."""
+    uniform = rng.random(state.n_items) < opts.random_share
+    repeat = opts.repeat_penalty**state.pair_counts
+    # A uniform item's weights are equal but for repeats: greedy choice then picks at random
+    # among its least-used partners.
+    weights: FloatArray = np.where(uniform[:, None], repeat, _hybrid_weights(state, opts, rng))
     return weights
 
 
@@ -250,15 +272,11 @@ def _round_hybrid(
     opts: PairingOptions,
     limit: int,
 ) -> IntArray:
-    """Sampled information-weighted partners with a random share (the default strategy)."""
+    """Nearest fresh partner by estimate, with a random share (the default strategy)."""
     n = state.n_items
     order = rng.permutation(members)
-    uniform = rng.random(n) < opts.random_share
-    weights = _hybrid_weights(state, opts)
-    # Random-share items still avoid repeats: a uniform choice among the least-used partners.
-    repeat = opts.repeat_penalty**state.pair_counts
-    weights = np.where(uniform[:, None], repeat, weights)
-    return _match(state, order, weights, _no_self(n), rng, limit, greedy=False)
+    weights = _hybrid_choices(state, opts, rng)
+    return _match(state, order, weights, _no_self(n), rng, limit, greedy=True)
 
 
 def _round_anchor(
@@ -284,10 +302,7 @@ def _round_anchor(
     first = _match(state, needy, weights, to_anchor, rng, limit, greedy=True, free=free, skew=skew)
     rest = members[free[members]]
     rest = rest[rng.permutation(rest.size)]
-    uniform = rng.random(n) < opts.random_share
-    hybrid = np.where(
-        uniform[:, None], opts.repeat_penalty**state.pair_counts, _hybrid_weights(state, opts)
-    )
+    hybrid = _hybrid_choices(state, opts, rng)
     second = _match(
         state,
         rest,
@@ -295,7 +310,7 @@ def _round_anchor(
         _no_self(n),
         rng,
         limit - first.shape[0],
-        greedy=False,
+        greedy=True,
         free=free,
         skew=skew,
     )

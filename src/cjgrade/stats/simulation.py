@@ -7,10 +7,13 @@ and refits after each round. Each round records:
 
 - ``spearman``: rank correlation of the estimates with the true abilities;
 - ``truth_reliability``: squared Pearson correlation of the estimates with the truth;
-- ``ssr``: Scale Separation Reliability of a near-maximum-likelihood fit (prior precision
-  :data:`ML_ALPHA`), the figure classical CJ software reports;
-- ``reported_reliability``: the posterior reliability of the empirical-Bayes fit
-  (:mod:`cjgrade.stats.stopping_reliability`), the figure cjgrade reports;
+- ``ssr``: Scale Separation Reliability of the maximum-likelihood fit with sirt's score
+  adjustment (:data:`SSR_EPS`), the figure classical CJ software reports;
+- ``reported_reliability``: split-half reliability (random halves of the decisions, each half
+  fitted with a weak prior, Spearman-Brown corrected, averaged over :data:`SPLITS` splits), the
+  figure cjgrade recommends for stopping because it stays honest under adaptive pairing;
+- ``posterior_reliability``: the posterior reliability of the empirical-Bayes fit
+  (:mod:`cjgrade.stats.stopping_reliability`);
 - ``max_delta_theta``: the largest change of an estimate since the previous round.
 
 Pairing and the Spearman/truth figures use the empirical-Bayes posterior (means and SDs) for
@@ -29,15 +32,18 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.stats import spearmanr
 
-from cjgrade.errors import InputError
+from cjgrade.errors import ConvergenceError, InputError
 from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
 from cjgrade.stats.pairing import STRATEGIES, PairingOptions, PairingState, select_pairs
-from cjgrade.stats.reliability import scale_separation_reliability
+from cjgrade.stats.reliability import scale_separation_reliability, split_half_reliability
 from cjgrade.stats.simulation_judge import SimulatedJudge, draw_abilities, simulate_outcomes
 from cjgrade.stats.stopping_reliability import fit_empirical_bayes
 
 __all__ = [
-    "ML_ALPHA",
+    "ROUND_EB_ITERATIONS",
+    "SPLITS",
+    "SPLIT_ALPHA",
+    "SSR_EPS",
     "RoundRecord",
     "Scenario",
     "SimulationTrace",
@@ -49,9 +55,19 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 
-ML_ALPHA = 0.01
-"""Prior precision of the near-maximum-likelihood fit behind the classical SSR column (the
-value the original system passed to choix; it only keeps all-win essays finite)."""
+SSR_EPS = 0.3
+"""Score adjustment of the maximum-likelihood fit behind the classical SSR column, as
+``sirt::btm`` uses by default (keeps all-win essays finite). While the design is still
+disconnected there is no maximum-likelihood scale and SSR is ``nan``."""
+SPLITS = 5
+"""Random splits averaged by the split-half reliability of every round."""
+SPLIT_ALPHA = 0.1
+"""Prior precision used to fit each half (as ``split_half_reliability``'s default)."""
+GAP_FROM_ROUND = 5
+"""Reliability gaps are averaged from this round on (before it all figures are near zero or
+undefined and would flatter every estimate)."""
+ROUND_EB_ITERATIONS = 5
+"""Prior-variance updates per round; warm-started from the previous round, so they add up."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,7 @@ class RoundRecord:
     truth_reliability: float
     ssr: float
     reported_reliability: float
+    posterior_reliability: float
     max_delta_theta: float
 
 
@@ -126,13 +143,31 @@ class SimulationTrace:
         return None
 
 
+def _split_half(data: PairwiseData, rng: np.random.Generator) -> float:
+    try:
+        return split_half_reliability(
+            data, rng, by="decision", n_splits=SPLITS, alpha=SPLIT_ALPHA
+        ).reliability
+    except InputError:  # too few decisions or common items in the first rounds
+        return float("nan")
+
+
 def _fit_round(
     data: PairwiseData, prior_variance: float, start: FloatArray
 ) -> tuple[FloatArray, FloatArray, float, float, float]:
-    """(posterior means, posterior SDs, prior variance, reported reliability, SSR)."""
-    eb = fit_empirical_bayes(data, initial_variance=prior_variance, initial_params=start)
-    ml = fit_bradley_terry(data, alpha=ML_ALPHA, max_iter=500)
-    ssr = scale_separation_reliability(ml.theta, ml.se)
+    """(posterior means, posterior SDs, prior variance, posterior reliability, SSR)."""
+    eb = fit_empirical_bayes(
+        data,
+        initial_variance=prior_variance,
+        initial_params=start,
+        max_iter=ROUND_EB_ITERATIONS,
+        tol=1e-3,
+    )
+    try:
+        ml = fit_bradley_terry(data, eps=SSR_EPS, max_iter=500)
+        ssr = scale_separation_reliability(ml.theta, ml.se)
+    except ConvergenceError:  # disconnected design in the first rounds: no ML scale yet
+        ssr = float("nan")
     return eb.fit.theta, eb.fit.se, eb.prior_variance, eb.reliability, ssr
 
 
@@ -161,8 +196,8 @@ def simulate_run(
     """
     if strategy not in STRATEGIES:
         raise InputError(f"unknown pairing strategy {strategy!r}; choose one of {STRATEGIES}")
-    truth_rng, judge_rng, pair_rng = (
-        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3)
+    truth_rng, judge_rng, pair_rng, split_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(4)
     )
     n = scenario.n_essays
     truth = draw_abilities(n, scenario.sd, truth_rng)
@@ -183,7 +218,8 @@ def simulate_run(
         b_all = np.concatenate([b_all, pairs[:, 1]])
         y_all = np.concatenate([y_all, y])
         data = PairwiseData.build(n, a_all, b_all, y_all)
-        new_theta, se, prior_variance, reported, ssr = _fit_round(data, prior_variance, theta)
+        new_theta, se, prior_variance, posterior, ssr = _fit_round(data, prior_variance, theta)
+        reported = _split_half(data, split_rng)
         rho, truth_rel = _truth_figures(new_theta, truth)
         records.append(
             RoundRecord(
@@ -193,6 +229,7 @@ def simulate_run(
                 truth_reliability=truth_rel,
                 ssr=ssr,
                 reported_reliability=reported,
+                posterior_reliability=posterior,
                 max_delta_theta=float(np.max(np.abs(new_theta - theta))),
             )
         )
@@ -221,8 +258,9 @@ class StrategySummary:
     reached_spearman : runs that reached the Spearman target at all.
     ssr_at_spearman, reported_at_spearman, truth_at_spearman : mean SSR, reported reliability
         and truth-based reliability at the round the Spearman target was reached.
-    reported_gap : mean over runs and rounds of (reported - truth-based reliability).
-    ssr_gap : the same for SSR.
+    reported_gap : mean over runs and rounds (from round 5) of (reported - truth-based
+        reliability).
+    posterior_gap, ssr_gap : the same for the posterior reliability and for SSR.
     truth_at_reported : mean truth-based reliability at the round the reported reliability
         first reached the target (what a stopping rule on it would have delivered).
     """
@@ -237,6 +275,7 @@ class StrategySummary:
     reported_at_spearman: float
     truth_at_spearman: float
     reported_gap: float
+    posterior_gap: float
     ssr_gap: float
     truth_at_reported: float
 
@@ -250,7 +289,13 @@ def _median(values: Sequence[float]) -> float:
 
 
 def _mean(values: Sequence[float]) -> float:
-    return float(np.mean(values)) if values else float("nan")
+    arr = np.asarray(values, dtype=np.float64)
+    arr = arr[np.isfinite(arr)]
+    return float(np.mean(arr)) if arr.size else float("nan")
+
+
+def _gap(records: Sequence[RoundRecord], metric: str) -> float:
+    return _mean([getattr(r, metric) - r.truth_reliability for r in records])
 
 
 def summarise_traces(
@@ -262,7 +307,7 @@ def summarise_traces(
     at_rep = [
         r for t in traces if (r := t.record_reaching("reported_reliability", rel_t)) is not None
     ]
-    every = [r for t in traces for r in t.rounds]
+    every = [r for t in traces for r in t.rounds if r.round >= GAP_FROM_ROUND]
     return StrategySummary(
         strategy=strategy,
         n_runs=len(traces),
@@ -273,8 +318,9 @@ def summarise_traces(
         ssr_at_spearman=_mean([r.ssr for r in at_rho]),
         reported_at_spearman=_mean([r.reported_reliability for r in at_rho]),
         truth_at_spearman=_mean([r.truth_reliability for r in at_rho]),
-        reported_gap=_mean([r.reported_reliability - r.truth_reliability for r in every]),
-        ssr_gap=_mean([r.ssr - r.truth_reliability for r in every]),
+        reported_gap=_gap(every, "reported_reliability"),
+        posterior_gap=_gap(every, "posterior_reliability"),
+        ssr_gap=_gap(every, "ssr"),
         truth_at_reported=_mean([r.truth_reliability for r in at_rep]),
     )
 
