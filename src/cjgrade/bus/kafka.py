@@ -315,17 +315,20 @@ class KafkaTransport:
             return self
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
                                     client_id=self.client_id)
-        producer = AIOKafkaProducer(
-            bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
-            enable_idempotence=False, acks=1, linger_ms=1,
-            metadata_max_age_ms=self.metadata_max_age_ms,
-        )
+        producer: AIOKafkaProducer | None = None
         try:
             await admin.start()
             self._admin = admin
             await self.ensure_topics(self.topics)
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
+                enable_idempotence=False, acks=1, linger_ms=1,
+                metadata_max_age_ms=self.metadata_max_age_ms,
+            )
             await producer.start()
         except KafkaError as exc:
+            if producer is not None:
+                await producer.stop()
             await admin.close()
             self._admin = None
             raise BusError(

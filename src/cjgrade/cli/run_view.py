@@ -53,7 +53,7 @@ class RichProgress:
         _err.print(f"batch [bold]{batch_uuid}[/bold] (resume with `cjgrade resume {batch_uuid}`)")
 
     def on_progress(self, p: EngineProgress) -> None:
-        fields = {
+        fields: dict[str, Any] = {
             "ssr": "-" if p.ssr is None else f"{p.ssr:.2f}",
             "cost": _money(p.cost_usd),
             "failed": f"{p.failed} failed" if p.failed else "",

@@ -293,13 +293,13 @@ class BusDispatcher:
                         f"{len(waiting)} comparison(s) unanswered after {self.timeout_s} s; "
                         "are workers running? resume the batch once they are"
                     ) from exc
-                event = envelope.event()
-                if not isinstance(event, ComparisonCompletedV1):
+                result = envelope.event()
+                if not isinstance(result, ComparisonCompletedV1):
                     continue
-                if event.batch_uuid != batch_uuid or event.comparison_id not in waiting:
+                if result.batch_uuid != batch_uuid or result.comparison_id not in waiting:
                     continue  # another batch's result, or a duplicate delivery
-                waiting.discard(event.comparison_id)
-                yield outcome_from_event(event)
+                waiting.discard(result.comparison_id)
+                yield outcome_from_event(result)
         finally:
             await results.close()
 
@@ -333,9 +333,9 @@ async def serve_comparisons(
 
     async def consume() -> None:
         async for envelope in requests:
-            event = envelope.event()
-            if isinstance(event, ComparisonRequestedV1):
-                job = asyncio.ensure_future(serve(event))
+            request = envelope.event()
+            if isinstance(request, ComparisonRequestedV1):
+                job = asyncio.ensure_future(serve(request))
                 running.add(job)
                 job.add_done_callback(running.discard)
 

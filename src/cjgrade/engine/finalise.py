@@ -223,7 +223,7 @@ async def _complete(ledger: BatchLedger, result: BatchResult) -> None:
             for e in result.essays
         ],
     )
-    events = [
+    events: list[tuple[str, str | None, dict[str, Any]]] = [
         (BATCH_COMPLETED, result.batch_uuid, make_envelope(completed).model_dump(mode="json")),
         (RESULT_PUBLISHED, result.batch_uuid, make_envelope(rich).model_dump(mode="json")),
     ]

@@ -96,6 +96,7 @@ def fit_round(
     """
     data, judges = build_pairwise(essay_ids, comparisons)
     warm = previous.theta if previous is not None else None
+    tau2: float | None
     if alpha is None:
         eb = fit_empirical_bayes(
             data,
@@ -105,7 +106,8 @@ def fit_round(
             tol=EB_TOLERANCE,
             max_iter=max_iter,
         )
-        fit, tau2, reliability = eb.fit, eb.prior_variance, eb.reliability
+        fit, reliability = eb.fit, eb.reliability
+        tau2 = eb.prior_variance
     else:
         fit = fit_bradley_terry(
             data, alpha=alpha, position_effect=position_effect, initial_params=warm

@@ -116,13 +116,13 @@ def grade_batch(
         anchor_rows = [i for i, e in enumerate(spec.essays) if e.is_anchor]
         student_rows = [i for i, e in enumerate(spec.essays) if not e.is_anchor]
         idx = [grade_index(scale, str(spec.essays[i].grade)) for i in anchor_rows]
-        keywords = {"population_priors": list(scale.priors),
-                    "below_lowest": scale.allows_below_lowest}
+        priors, below = list(scale.priors), scale.allows_below_lowest
         model = fit_grade_model(theta[anchor_rows], se[anchor_rows], idx, len(scale.grades),
-                                **keywords)
+                                population_priors=priors, below_lowest=below)
         projection = project_grades(model, theta[student_rows], se[student_rows])
         loo = leave_one_anchor_out(theta[anchor_rows], se[anchor_rows], idx,
-                                   len(scale.grades), **keywords)
+                                   len(scale.grades), population_priors=priors,
+                                   below_lowest=below)
     except (InputError, ConvergenceError) as exc:
         return {"available": False, "reason": f"grade projection failed: {exc}",
                 "grade_scale": spec.grade_scale}, alignment, {}

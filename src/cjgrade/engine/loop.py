@@ -306,7 +306,7 @@ class BatchEngine:
         if self.transport is None:
             return
         for row in await self.ledger.unpublished_events(key=batch_uuid):
-            await self.transport.publish(row.topic, decode_envelope(row.payload))
+            await self.transport.publish(row.topic, decode_envelope(dict(row.payload)))
             await self.ledger.mark_published(row.id)
 
 

@@ -91,15 +91,18 @@ def _check(name: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: {name} must be a number, not {value!r}")
     if not isinstance(value, types):
         raise ConfigError(f"{source}: {name} has the wrong type ({type(value).__name__})")
-    if name in ("budget", "round_size", "concurrency") and value < 1:
+    if isinstance(value, str):
+        return value
+    number = float(value)  # type: ignore[arg-type]  # an int or float, checked above
+    if name in ("budget", "round_size", "concurrency") and number < 1:
         raise ConfigError(f"{source}: {name} must be at least 1 (got {value})")
-    if name in ("target_ssr", "min_success_rate") and not 0.0 <= value <= 1.0:
+    if name in ("target_ssr", "min_success_rate") and not 0.0 <= number <= 1.0:
         raise ConfigError(f"{source}: {name} must be between 0 and 1 (got {value})")
     if name in ("target_se", "stability_threshold", "alpha", "min_comparisons_per_essay") and (
-        value < 0
+        number < 0
     ):
         raise ConfigError(f"{source}: {name} must be non-negative (got {value})")
-    return float(value) if float in types and not isinstance(value, bool) else value
+    return number if float in types and not isinstance(value, bool) else value
 
 
 def merge_options(base: BatchOptions, overrides: dict[str, Any], *, source: str) -> BatchOptions:

@@ -194,7 +194,7 @@ def canonical_checksum(doc: dict[str, Any]) -> str:
 
 
 def verify_checksum(doc: dict[str, Any]) -> bool:
-    return doc.get("validation", {}).get("artefact_sha256") == canonical_checksum(doc)
+    return bool(doc.get("validation", {}).get("artefact_sha256") == canonical_checksum(doc))
 
 
 def write_artefact(doc: dict[str, Any], out_dir: Path) -> Path:
