@@ -90,6 +90,12 @@ def test_eps_adjustment_golden() -> None:
     assert fit.extreme == (0, 1)
 
 
+def test_eps_with_soft_outcome_golden() -> None:
+    """eps=0.3 on one soft outcome 0.8: scores 0.62 and 0.38 of 1, difference logit(0.62)."""
+    fit = fit_bradley_terry(PairwiseData.build(2, [0], [1], [0.8]), eps=0.3)
+    assert fit.theta[0] - fit.theta[1] == pytest.approx(np.log(0.62 / 0.38), abs=1e-9)
+
+
 def test_gradient_is_zero_at_estimate_by_finite_differences(rng: np.random.Generator) -> None:
     """The finite-difference gradient of an independent log-likelihood vanishes at the MLE."""
     _, data = simulate(rng, 12, 400)
