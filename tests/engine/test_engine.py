@@ -239,3 +239,25 @@ async def test_grades_are_projected_with_distributions(store: Store) -> None:
     async with store.transaction() as session:
         stored = await list_grade_projections(session, uid)
     assert {p.essay_id for p in stored} == {e.essay_id for e in result.students}
+
+
+def test_stability_needs_a_scale_that_separates_the_essays() -> None:
+    """Tiny theta changes do not stop a batch whose reliability is still near zero."""
+    from cjgrade.engine.decisions import decide_stop
+    from cjgrade.engine.fitting import RoundEstimate
+
+    spec = make_spec(n_students=4, anchor_grades=(), budget=100)
+    ids = tuple(e.id for e in spec.essays)
+
+    def estimate(reliability: float) -> RoundEstimate:
+        return RoundEstimate(
+            essay_ids=ids, theta=np.full(len(ids), 0.01), se=np.ones(len(ids)), ssr=0.0,
+            reliability=reliability, prior_variance=0.001, fit=None,  # type: ignore[arg-type]
+            n_comparisons=20,
+        )
+
+    previous = dict.fromkeys(ids, 0.0)
+    empty = decide_stop(estimate(0.02), previous, spec, n_requested=20, budget=100)
+    assert (empty.stop, empty.reason) == (False, "continue")
+    real = decide_stop(estimate(0.7), previous, spec, n_requested=20, budget=100)
+    assert (real.stop, real.reason) == (True, "stable")

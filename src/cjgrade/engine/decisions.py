@@ -7,7 +7,8 @@ The order matters and is recorded with every round's fit:
    (no reliability or stability stop on a handful of comparisons);
 3. reliability target reached (posterior reliability, an SSR estimate that adaptive pairing
    does not inflate), target maximum student SE reached, or stability (max |delta theta|
-   between two rounds at most the threshold): stop;
+   between two rounds at most the threshold, once the posterior reliability is at least
+   :data:`MIN_RELIABILITY_FOR_STABILITY`): stop;
 4. otherwise continue.
 """
 
@@ -23,7 +24,18 @@ from cjgrade.engine.ledger import StoredComparison
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 
-__all__ = ["MIN_ANSWERED_FOR_SUCCESS_RATE", "StopDecision", "decide_stop", "success_rate_failure"]
+__all__ = [
+    "MIN_ANSWERED_FOR_SUCCESS_RATE",
+    "MIN_RELIABILITY_FOR_STABILITY",
+    "StopDecision",
+    "decide_stop",
+    "success_rate_failure",
+]
+
+MIN_RELIABILITY_FOR_STABILITY = 0.5
+"""Stability counts only once the scale separates the essays: before that the estimated prior
+variance is near zero, every ability sits near 0 and barely moves between rounds, so a
+"stable" scale would be an empty one."""
 
 MIN_ANSWERED_FOR_SUCCESS_RATE = 10
 """The success-rate rule waits for this many answered comparisons (or a complete round)."""
@@ -72,6 +84,7 @@ def decide_stop(
     if (
         opts.stability_threshold is not None and change is not None
         and change <= opts.stability_threshold
+        and estimate.reliability >= MIN_RELIABILITY_FOR_STABILITY
     ):
         return StopDecision(True, "stable", change)
     return StopDecision(False, "continue", change)
