@@ -110,6 +110,7 @@ class AssessmentOutcome:
     comparisons: dict[int, ComparisonCompletedV1] = field(default_factory=dict)
     """Comparison results seen, one per comparison id (duplicates dropped)."""
     duplicates: int = 0
+    """Events received again (same event id, or another result for a comparison id)."""
     partial: bool = False
     """True when the wait ended at the timeout before the batch finished."""
     waited_s: float = 0.0
@@ -156,7 +157,10 @@ class AssessmentWatcher:
     async def _collect(self, sub: Subscription) -> None:
         out = self.outcome
         async for envelope in sub:
+            if envelope.key != out.batch_uuid:
+                continue
             if envelope.event_id in self._seen_events:
+                out.duplicates += 1  # at-least-once delivery: the same event again
                 continue
             self._seen_events.add(envelope.event_id)
             try:

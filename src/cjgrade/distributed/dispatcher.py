@@ -150,9 +150,17 @@ class DurableBusDispatcher:
         self.redispatch_after_s = redispatch_after_s
         self.metrics = metrics or router.metrics
         self.source = source
+        self._unacked: dict[int, Delivery] = {}
 
     def request_sha256(self, request: JudgeRequest) -> str | None:
         return None  # the worker's judge computes it; its verdict carries it
+
+    def acknowledge_stored(self, comparison_ids: list[int]) -> None:
+        """The engine stored these outcomes: commit their records (handled, then committed)."""
+        for cid in comparison_ids:
+            delivery = self._unacked.pop(cid, None)
+            if delivery is not None:
+                self.router.ack(delivery)
 
     async def dispatch(self, tasks: Sequence[ComparisonTask]) -> AsyncIterator[ComparisonOutcome]:
         if not tasks:
@@ -173,12 +181,12 @@ class DurableBusDispatcher:
                     self.router.ack(delivery)  # a duplicate of one already yielded
                     continue
                 waiter.pending.discard(outcome.comparison_id)
+                self._unacked[outcome.comparison_id] = delivery
                 yield outcome
-                # The engine asked for the next outcome: this one is stored.
-                self.metrics.stored.labels("succeeded" if outcome.succeeded else "failed").inc()
-                self.router.ack(delivery)
         finally:
             self.router.unregister(batch_uuid, waiter)
+            # Yielded but never stored (the engine stopped): left uncommitted, so redelivered.
+            self._unacked.clear()
             # Results routed here but not yet taken are stored directly.
             while not waiter.queue.empty():
                 outcome, delivery = waiter.queue.get_nowait()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +36,7 @@ from cjgrade.distributed.dispatcher import ORCHESTRATOR_GROUP, DurableBusDispatc
 from cjgrade.distributed.logs import bind_context
 from cjgrade.distributed.metrics import DistributedMetrics
 from cjgrade.domain import Essay
+from cjgrade.engine.dispatch import ComparisonOutcome
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.engine.loop import ASSESSMENT_REQUESTED, BATCH_FAILED, BatchEngine
 from cjgrade.engine.options import BatchOptions
@@ -62,11 +64,35 @@ class OrchestratorConfig:
     source: str = "cjgrade-orchestrator"
 
 
-class TimedBatchEngine(BatchEngine):
-    """The engine with its pair selection and refits timed into the metrics."""
+class CountingLedger(BatchLedger):
+    """The engine's ledger: counts the outcomes it really stores (not the duplicates) and
+    tells the dispatcher which are in the database, so their records can be committed."""
 
-    def __init__(self, *args: Any, metrics: DistributedMetrics, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, store: Store, metrics: DistributedMetrics,
+                 on_stored: Callable[[list[int]], None] | None = None) -> None:
+        super().__init__(store)
+        self.metrics = metrics
+        self.on_stored = on_stored
+
+    async def record_outcomes(self, outcomes: list[ComparisonOutcome]) -> list[bool]:
+        stored = await super().record_outcomes(outcomes)
+        for outcome, ok in zip(outcomes, stored, strict=True):
+            if ok:
+                self.metrics.stored.labels("succeeded" if outcome.succeeded else "failed").inc()
+        if self.on_stored is not None:
+            self.on_stored([o.comparison_id for o in outcomes])
+        return stored
+
+
+class TimedBatchEngine(BatchEngine):
+    """The engine with its pair selection and refits timed, and its stored outcomes counted,
+    into the metrics."""
+
+    def __init__(self, store: Store, dispatcher: Any, *args: Any, metrics: DistributedMetrics,
+                 **kwargs: Any) -> None:
+        super().__init__(store, dispatcher, *args, **kwargs)
+        self.ledger = CountingLedger(store, metrics,
+                                     getattr(dispatcher, "acknowledge_stored", None))
         self.metrics = metrics
         self.step_seconds: dict[str, float] = {"plan": 0.0, "refit": 0.0}
 

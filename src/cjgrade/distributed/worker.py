@@ -160,7 +160,7 @@ class ComparisonWorker:
             self._answered.move_to_end(cid)
             self.replayed += 1
             self.metrics.duplicates.inc()
-            await self.transport.publish(COMPARISON_COMPLETED, cached)
+            await self._publish(cached)
             log.info("request answered from memory")
             return
         if cid in self._judging:
@@ -174,10 +174,19 @@ class ComparisonWorker:
                 correlation_id=request.correlation_id or request.event_id,
                 source=self.config.source,
             )
-            await self.transport.publish(COMPARISON_COMPLETED, envelope)
-            self._remember(cid, envelope)
+            self._remember(cid, envelope)  # before publishing: a re-dispatch then replays it
+            await self._publish(envelope)
         finally:
             self._judging.discard(cid)
+
+    async def _publish(self, envelope: EnvelopeModel) -> None:
+        try:
+            await self.transport.publish(COMPARISON_COMPLETED, envelope)
+        except BusError as exc:
+            # The orchestrator re-dispatches unanswered requests; this worker then replays
+            # the remembered result.
+            log.error("result not published; it is sent again when re-requested",
+                      error=str(exc))
 
     async def _judge(self, event: ComparisonRequestedV1) -> ComparisonOutcome:
         task = ComparisonTask(

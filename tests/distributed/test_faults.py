@@ -1,0 +1,229 @@
+"""Fault tests on real components: a worker killed with SIGKILL, an orchestrator killed and
+restarted, a broker restarted with empty topics, a judge failing 30% of its calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cjgrade.engine.ledger import BatchLedger
+from cjgrade.errors import JudgeUnavailable
+from cjgrade.judges.base import JudgeRequest, Verdict
+from cjgrade.judges.manifest import load_manifest
+from cjgrade.judges.runtime import JudgeRuntime, RuntimePolicy
+from cjgrade.judges.sim import SimJudge
+from cjgrade.store import Store, open_store
+from cjgrade.submit import AssessmentOutcome, AssessmentWatcher, submit_assessment
+from tests.distributed.cluster import Cluster, make_spec
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+CJGRADE = str(Path(sys.executable).with_name("cjgrade"))
+
+
+async def wait_stored(store: Store, batch_uuid: str, at_least: int, timeout_s: float = 60) -> int:
+    """Poll until ``at_least`` comparisons of the batch have an outcome."""
+    ledger = BatchLedger(store)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while loop.time() < deadline:
+        try:
+            rows = await ledger.comparisons(batch_uuid)
+        except Exception:
+            rows = []
+        done = sum(1 for r in rows if r.status != "pending")
+        if done >= at_least:
+            return done
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"fewer than {at_least} outcomes stored after {timeout_s} s")
+
+
+async def check_exactly_once(store: Store, batch_uuid: str, out: AssessmentOutcome,
+                             budget: int) -> None:
+    assert out.status == "completed", out
+    rows = await BatchLedger(store).comparisons(batch_uuid)
+    assert len(rows) == budget
+    assert len({(r.round, r.slot) for r in rows}) == budget
+    assert all(r.status == "succeeded" for r in rows)
+    assert out.completed is not None and out.completed.n_succeeded == budget
+    assert {r.id for r in rows} <= set(out.comparisons)
+
+
+def start_worker_process(bootstrap: str, options: Path, log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        [CJGRADE, "worker", "--bootstrap", bootstrap, "--concurrency", "8",
+         "--judge-options", str(options), "--session-timeout-ms", "6000",
+         "--judge-allow", "sim/*"],
+        stdout=subprocess.DEVNULL, stderr=log.open("wb"),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+
+
+async def test_killed_worker_loses_nothing(broker, pg_url, tmp_path):
+    """SIGKILL one of two worker processes mid-batch: the batch completes, nothing lost or
+    stored twice."""
+    store = await open_store(pg_url)
+    spec, abilities = make_spec(10, budget=60, round_size=20)
+    options = tmp_path / "judges.json"
+    options.write_text(json.dumps({"sim/bt": {"abilities": abilities, "seed": 3,
+                                              "latency_s": 0.15}}))
+    procs = [start_worker_process(broker.bootstrap, options, tmp_path / f"w{i}.log")
+             for i in range(2)]
+    cluster = Cluster(broker.bootstrap, store, abilities, redispatch_after_s=3.0)
+    try:
+        await cluster.start_orchestrator()
+        client = await cluster.transport()
+        batch_uuid = str(uuid.uuid4())
+        async with AssessmentWatcher(client, batch_uuid) as watcher:
+            await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
+            await wait_stored(store, batch_uuid, 10)
+            procs[0].send_signal(signal.SIGKILL)
+            procs[0].wait(timeout=10)
+            out = await watcher.wait(timeout_s=90)
+        await check_exactly_once(store, batch_uuid, out, 60)
+        assert procs[1].poll() is None, (tmp_path / "w1.log").read_text()[-2000:]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.send_signal(signal.SIGTERM)
+        for p in procs:
+            try:
+                p.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                p.kill()
+        await cluster.close()
+        await store.close()
+
+
+async def test_orchestrator_killed_and_restarted_resumes(broker, pg_url):
+    """Cancel the orchestrator mid-batch; a new one resumes the batch, judging nothing twice."""
+    store = await open_store(pg_url)
+    spec, abilities = make_spec(10, budget=50, round_size=10)
+    cluster = Cluster(broker.bootstrap, store, abilities, latency_s=0.05)
+    try:
+        await cluster.start_orchestrator()
+        await cluster.start_worker()
+        client = await cluster.transport()
+        batch_uuid = str(uuid.uuid4())
+        async with AssessmentWatcher(client, batch_uuid) as watcher:
+            await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
+            await wait_stored(store, batch_uuid, 15)
+            await cluster.kill_orchestrator()
+            stored = await BatchLedger(store).load_batch(batch_uuid)
+            assert stored.status == "running"
+            await cluster.start_orchestrator()
+            out = await watcher.wait(timeout_s=90)
+        await check_exactly_once(store, batch_uuid, out, 50)
+        assert len(cluster.calls) == 50, "a comparison was judged twice"
+    finally:
+        await cluster.close()
+        await store.close()
+
+
+async def test_broker_restart_loses_nothing(broker, pg_url):
+    """Restart the broker (memory storage: topics come back empty) mid-batch; stalled requests
+    are re-dispatched and the batch completes with each comparison stored once."""
+    store = await open_store(pg_url)
+    spec, abilities = make_spec(10, budget=50, round_size=25)
+    cluster = Cluster(broker.bootstrap, store, abilities, latency_s=0.1, redispatch_after_s=3.0)
+    try:
+        await cluster.start_orchestrator()
+        await cluster.start_worker(concurrency=4)
+        client = await cluster.transport()
+        batch_uuid = str(uuid.uuid4())
+        async with AssessmentWatcher(client, batch_uuid) as watcher:
+            await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
+            await wait_stored(store, batch_uuid, 8)
+            broker.restart()
+            # The watcher's own subscriptions lost their place too: judge by the store.
+            await wait_stored(store, batch_uuid, 50, timeout_s=90)
+            batch = BatchLedger(store)
+            for _ in range(100):
+                if (await batch.load_batch(batch_uuid)).status == "completed":
+                    break
+                await asyncio.sleep(0.2)
+            out = await watcher.wait(timeout_s=30)
+        rows = await batch.comparisons(batch_uuid)
+        assert (await batch.load_batch(batch_uuid)).status == "completed"
+        assert len(rows) == 50 and all(r.status == "succeeded" for r in rows)
+        assert len({(r.round, r.slot) for r in rows}) == 50
+        assert cluster.metrics.redispatched._value.get() > 0
+        assert out.completed is not None and out.completed.n_succeeded == 50
+    finally:
+        await cluster.close()
+        await store.close()
+
+
+class FlakyAdapter:
+    """Fails 30% of calls with a transient error (seeded), otherwise a sim verdict."""
+
+    def __init__(self, inner: SimJudge, rng: np.random.Generator) -> None:
+        self.inner = inner
+        self.rng = rng
+        self.calls = 0
+        self.raised = 0
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        self.calls += 1
+        if self.rng.random() < 0.3:
+            self.raised += 1
+            raise JudgeUnavailable("simulated provider outage (HTTP 503)")
+        return await self.inner.judge(request)
+
+
+@pytest.mark.parametrize("max_attempts", [3, 1])
+async def test_flaky_judge_retries_and_counts_failures(broker, pg_url, rng, max_attempts):
+    """A judge failing 30% of calls: with retries the batch completes and every failure that
+    survived the retries is counted once; without retries the batch fails on its success
+    rate, with the same accounting."""
+    store = await open_store(pg_url)
+    spec, abilities = make_spec(10, budget=40, round_size=20)
+    adapter = FlakyAdapter(SimJudge(abilities, seed=5, latency_s=0.01), rng)
+    info = load_manifest().resolve("sim/bt")
+    policy = RuntimePolicy(max_attempts=max_attempts, backoff_base_s=0.01, jitter=0.0,
+                           timeout_s=None, max_concurrency=16)
+    runtime = JudgeRuntime(adapter, info, policy=policy)
+    cluster = Cluster(broker.bootstrap, store, abilities, judge_factory=lambda name: runtime)
+    try:
+        await cluster.start_orchestrator()
+        await cluster.start_worker()
+        client = await cluster.transport()
+        batch_uuid = str(uuid.uuid4())
+        async with AssessmentWatcher(client, batch_uuid) as watcher:
+            await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
+            out = await watcher.wait(timeout_s=60)
+        rows = await BatchLedger(store).comparisons(batch_uuid)
+        answered = [r for r in rows if r.status != "pending"]
+        failed = [r for r in answered if r.status == "failed"]
+        succeeded = len(answered) - len(failed)
+        assert adapter.calls == succeeded + adapter.raised
+        assert adapter.raised >= max_attempts * len(failed)
+        assert all(r.row["error_code"] == "JudgeUnavailable" for r in failed)
+        metric = cluster.metrics.comparisons.labels("failed", "sim", "bt")._value.get()
+        assert metric == len(failed)
+        if max_attempts == 3:
+            assert out.status == "completed", out
+            assert len(rows) == 40 and len(answered) == 40
+            assert out.completed is not None
+            assert (out.completed.n_succeeded, out.completed.n_failed) == (succeeded, len(failed))
+            assert adapter.raised > len(failed), "retries happened"
+        else:
+            assert out.status == "failed", out
+            assert out.failed is not None and out.failed.reason == "low_success_rate"
+            assert len(failed) >= 0.2 * len(answered)
+    finally:
+        await cluster.close()
+        await store.close()
