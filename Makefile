@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cjgrade fit src/cjgrade/data/examples/decisions.csv --format table
+	$(BIN)/cjgrade fit src/cjgrade/data/examples/decisions.csv --eps 0.3 --format table
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -26,6 +26,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fit.py
+	$(BIN)/python benchmarks/bench_judges.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -56,27 +56,27 @@ def build_app() -> typer.Typer:
 
 
 def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
-    """Run a Typer app, mapping :class:`CJGradeError` to a one-line message and exit code."""
+    """Run a Typer app and return its exit code.
+
+    Usage errors (bad flags, wrong types) are printed by typer's standalone mode with exit code
+    2; a :class:`CJGradeError` becomes a one-line message and the error's own exit code.
+    """
     try:
-        app(args=argv, standalone_mode=False)
+        app(args=argv, standalone_mode=True)
+    except SystemExit as exc:
+        code = exc.code
+        if code is None:
+            return 0
+        if isinstance(code, int):
+            return code
+        typer.echo(str(code), err=True)
+        return 1
     except CJGradeError as exc:
         typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
         return exc.exit_code
-    except typer.Exit as exc:
-        return int(exc.exit_code or 0)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        return 130
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         return 130
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            return exc.exit_code
-        raise
     return 0
 
 
