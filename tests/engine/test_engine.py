@@ -261,3 +261,38 @@ def test_stability_needs_a_scale_that_separates_the_essays() -> None:
     assert (empty.stop, empty.reason) == (False, "continue")
     real = decide_stop(estimate(0.7), previous, spec, n_requested=20, budget=100)
     assert (real.stop, real.reason) == (True, "stable")
+
+
+async def test_batch_bound_to_a_stored_assignment(store: Store) -> None:
+    """An assignment-bound batch takes instructions, prompt, rubric, scale and anchors from
+    the store, and refuses a rubric override on a canonical national assignment."""
+    from cjgrade.domain import Essay
+    from cjgrade.engine.ledger import spec_for_assignment
+    from cjgrade.store import register_anchor, upsert_assignment
+
+    from .conftest import essay_text
+
+    async with store.transaction() as session:
+        await upsert_assignment(session, "np_2017_vt", instructions="Judge argument quality.",
+                                grade_scale="swedish_8_anchor", student_prompt="Phones?",
+                                judge_rubric="Prefer clear arguments.",
+                                context_origin="canonical_national")
+        for q, g in ((5, "F"), (40, "C"), (75, "A")):
+            await register_anchor(session, "np_2017_vt", grade=g, text=essay_text(q) * 3,
+                                  label=f"anchor-{g}")
+    students = [Essay(id=f"s{i}", text=essay_text(10 * i + 8)) for i in range(6)]
+    spec = await spec_for_assignment(
+        store, "np_2017_vt", students, judge="scripted/default",
+        options=make_spec(budget=30, target_ssr=None, stability_threshold=None).options,
+    )
+    assert spec.rubric == "Prefer clear arguments." and spec.student_prompt == "Phones?"
+    assert [a.grade for a in spec.anchors] == ["A", "C", "F"]
+    runtime, adapter = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime))
+    result = await engine.run(await engine.create(spec))
+    assert result.status == "completed" and result.assignment_id == "np_2017_vt"
+    assert result.grades["available"] is True
+    assert all(r.rubric == "Prefer clear arguments." for r in adapter.history)
+    with pytest.raises(InputError, match="canonical"):
+        await spec_for_assignment(store, "np_2017_vt", students, judge="scripted/default",
+                                  rubric_override="Prefer long essays.")

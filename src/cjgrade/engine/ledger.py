@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -28,11 +29,13 @@ from cjgrade.store import (
     Store,
     add_event,
     advance_round,
+    check_rubric_override,
     claim_batch,
     claim_comparisons,
     count_batches,
     create_batch,
     get_texts,
+    list_anchors,
     list_batch_essays,
     list_batches,
     list_comparisons,
@@ -44,6 +47,7 @@ from cjgrade.store import (
     record_verdict,
     release_batch,
     request_comparisons,
+    require_assignment,
     require_batch,
     save_grade_projections,
     save_round_fit,
@@ -60,6 +64,7 @@ __all__ = [
     "StoredComparison",
     "StoredFit",
     "lease_owner",
+    "spec_for_assignment",
 ]
 
 LEASE_TTL_S = 120.0
@@ -384,3 +389,42 @@ class BatchLedger:
             for topic, key, payload in events:
                 await add_event(session, topic, payload, key=key)
 
+
+
+async def spec_for_assignment(
+    store: Store,
+    assignment_id: str,
+    students: Sequence[Essay],
+    *,
+    judge: str,
+    options: BatchOptions | None = None,
+    label: str | None = None,
+    rubric_override: str | None = None,
+    grades_requested: bool = True,
+) -> BatchSpec:
+    """A batch bound to a stored assignment: its instructions, student prompt, judge rubric,
+    grade scale and registered anchors (of that scale) come from the store, as in the
+    original; a rubric override is refused for a ``canonical_national`` assignment."""
+    async with store.transaction() as session:
+        assignment = await require_assignment(session, assignment_id)
+        check_rubric_override(assignment, rubric_override)
+        anchors = await list_anchors(session, assignment.id, assignment.grade_scale)
+        texts = await get_texts(session, [a.content_id for a in anchors]) if anchors else {}
+    anchor_essays = tuple(
+        Essay(id=f"anchor:{a.label}", text=texts[a.content_id], is_anchor=True, grade=a.grade,
+              label=a.label)
+        for a in anchors
+    )
+    return BatchSpec(
+        essays=anchor_essays + tuple(students),
+        instructions=assignment.instructions,
+        student_prompt=assignment.student_prompt or "",
+        rubric=rubric_override if rubric_override is not None else (
+            assignment.judge_rubric or ""),
+        judge=judge,
+        grade_scale=assignment.grade_scale,
+        label=label,
+        assignment_id=assignment.id,
+        grades_requested=grades_requested,
+        options=options or BatchOptions(),
+    )
