@@ -19,7 +19,7 @@ from schemathesis.generation.modes import GenerationMode
 
 from .live_server import LiveServer, create_tokens
 
-EXAMPLES_PER_OPERATION = 8
+EXAMPLES_PER_OPERATION = 6
 
 
 @pytest.fixture

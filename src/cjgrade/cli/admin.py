@@ -121,14 +121,18 @@ def _print_json(model: Any) -> None:
 def instructions_create(
     assignment_id: str = typer.Option(..., "--assignment-id", help="Assignment id (slug/UUID)."),
     grade_scale: str = typer.Option(..., "--grade-scale", help="See `cjgrade admin scales list`."),
-    instructions_file: Path | None = typer.Option(None, "--instructions-file"),
-    instructions_text: str | None = typer.Option(None, "--instructions-text"),
+    instructions_file: Path | None = typer.Option(
+        None, "--instructions-file", help="Instructions (UTF-8 file)."
+    ),
+    instructions_text: str | None = typer.Option(
+        None, "--instructions-text", help="Instructions inline (or use --instructions-file)."
+    ),
     context_origin: str = typer.Option(
         "research_experiment", "--context-origin", help="research_experiment | canonical_national"
     ),
     name: str | None = typer.Option(None, "--name", help="Optional unique human name (slug)."),
     prompt_file: Path | None = typer.Option(None, "--prompt-file", help="Student prompt file."),
-    prompt_text: str | None = typer.Option(None, "--prompt-text"),
+    prompt_text: str | None = typer.Option(None, "--prompt-text", help="Student prompt inline."),
     api_url: str | None = ApiUrlOpt,
     token: str | None = TokenOpt,
     as_json: bool = JsonOpt,
