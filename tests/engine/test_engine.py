@@ -296,3 +296,21 @@ async def test_batch_bound_to_a_stored_assignment(store: Store) -> None:
     with pytest.raises(InputError, match="canonical"):
         await spec_for_assignment(store, "np_2017_vt", students, judge="scripted/default",
                                   rubric_override="Prefer long essays.")
+
+
+async def test_resume_unfinished_picks_up_a_crashed_batch(store: Store) -> None:
+    """After a crash, resume_unfinished finds the batch (its lease is this dead run's) and
+    completes it; finished batches are left alone."""
+    spec = make_spec(n_students=6, budget=24, target_ssr=None, stability_threshold=None)
+    runtime, adapter = scripted()
+    adapter.enqueue(*([true_order_verdict] * 5))
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=1))
+    uid = await engine.create(spec)
+    with pytest.raises(InputError):
+        await engine.run(uid)
+    done = BatchEngine(store, InProcessDispatcher(scripted(true_order_verdict)[0]))
+    other = await done.create(make_spec(n_students=4, budget=8))
+    await done.run(other)
+    results = await done.resume_unfinished()
+    assert [r.batch_uuid for r in results] == [uid]
+    assert results[0].status == "completed" and len(results[0].comparisons) == 24

@@ -24,7 +24,7 @@ __all__ = ["RoundEstimate", "build_pairwise", "fit_round"]
 
 FloatArray = NDArray[np.float64]
 
-ROUND_EM_ITERATIONS = 20
+ROUND_EM_ITERATIONS = 3
 """EM iterations of the prior variance per round fit (warm-started, so they accumulate)."""
 EB_TOLERANCE = 1e-3
 """Relative tolerance on the prior variance: its EM converges slowly and a change below 0.1%

@@ -37,8 +37,8 @@ from cjgrade.store import (
     get_texts,
     list_anchors,
     list_batch_essays,
-    list_batches,
     list_comparisons,
+    list_resumable_batches,
     list_round_fits,
     list_unpublished,
     mark_published,
@@ -269,10 +269,11 @@ class BatchLedger:
             return [await add_event(session, topic, payload, key=key)
                     for topic, key, payload in events or []]
 
-    async def unfinished(self) -> list[str]:
-        """Batches that were created or running: candidates for resumption."""
+    async def resumable(self) -> list[str]:
+        """Unfinished batches whose lease is free or expired (oldest first): what a restarted
+        orchestrator resumes."""
         async with self.store.transaction() as session:
-            rows = await list_batches(session, status=("created", "running", "finalising"))
+            rows = await list_resumable_batches(session)
         return [r.id for r in rows]
 
     async def count_batches(self) -> int:

@@ -113,6 +113,10 @@ class BatchEngine:
         finally:
             await self.ledger.release(batch_uuid, self.owner)
 
+    async def resume_unfinished(self) -> list[BatchResult]:
+        """Resume every unfinished batch nobody holds (what ``serve`` does at start-up)."""
+        return [await self.run(batch_uuid) for batch_uuid in await self.ledger.resumable()]
+
     async def _run(self, stored: StoredBatch) -> BatchResult:
         state = await self._restore(stored)
         spec = stored.spec
