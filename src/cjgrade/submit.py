@@ -127,8 +127,11 @@ class AssessmentOutcome:
 class AssessmentWatcher:
     """Collects one batch's events from the moment it is entered (see the module docstring)."""
 
-    def __init__(self, transport: Transport, batch_uuid: str, *, grace_s: float = 10.0) -> None:
+    def __init__(self, transport: Transport, batch_uuid: str, *, grace_s: float = 10.0,
+                 comparisons: bool = True) -> None:
+        """``comparisons=False`` skips the per-comparison results (only the batch's end)."""
         self.transport = transport
+        self.topics = WATCHED if comparisons else WATCHED[1:]
         self.outcome = AssessmentOutcome(batch_uuid)
         self.grace_s = grace_s
         self._subs: list[Subscription] = []
@@ -137,7 +140,7 @@ class AssessmentWatcher:
         self._seen_events: set[str] = set()
 
     async def __aenter__(self) -> AssessmentWatcher:
-        for topic in WATCHED:
+        for topic in self.topics:
             sub = self.transport.subscribe(topic)
             starter = getattr(sub, "start", None)
             if callable(starter):

