@@ -160,3 +160,14 @@ def test_run_with_an_openai_compatible_server(tmp_path: Path, home: Path,
     assert all(c["input_tokens"] + c["cache_read_tokens"] == 1500 for c in doc["comparisons"])
     sent = json.dumps(requests)
     assert "s0.txt" not in sent and "high_A" not in sent and '"s0"' not in sent
+
+
+def test_plan_table_warns_about_a_non_llm_judge(tmp_path: Path, home: Path,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    """The table plan names the inventory and warns that the heuristic judge is not an LLM."""
+    folder = make_input(tmp_path / "in")
+    assert cli("plan", str(folder), "--judge", "heuristic/surface") == 0
+    out = capsys.readouterr().out
+    assert "6 / 2" in out and "not a language model" in out
+    assert cli("plan", str(folder), "--judge", "openai/no-such-model") == 2
+    assert "no-such-model" in capsys.readouterr().err

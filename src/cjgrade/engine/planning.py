@@ -2,7 +2,8 @@
 database, no judge call, no network.
 
 The cost estimate prices every planned comparison from the manifest: input tokens from the
-rendered request's length (the judges layer's estimate, excluding its output allowance) and
+length of the prompt the judges layer renders (system prompt, assignment, instructions,
+rubric, response instructions and both essays; about four characters per token) and
 :data:`OUTPUT_TOKENS_ESTIMATE` output tokens (a verdict with a short justification; reasoning
 models can use many more, so the estimate is a lower bound for them).
 """
@@ -21,11 +22,13 @@ from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.judges.base import JudgeRequest, Usage
 from cjgrade.judges.cost import compute_cost
 from cjgrade.judges.manifest import load_manifest
-from cjgrade.judges.runtime import estimate_tokens
+from cjgrade.judges.prompt import render_request
 
 __all__ = ["OUTPUT_TOKENS_ESTIMATE", "BatchPlan", "plan_batch"]
 
 OUTPUT_TOKENS_ESTIMATE = 200
+CHARS_PER_TOKEN = 4.0
+"""English text averages about four characters per token in current tokenizers."""
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ class BatchPlan:
 
 
 def _input_tokens(spec: BatchSpec) -> int:
-    """Mean estimated input tokens over consecutive essay pairs of the batch."""
+    """Mean estimated input tokens of the rendered prompt over consecutive essay pairs."""
     essays = list(spec.essays)
     pairs = list(pairwise(essays)) or [(essays[0], essays[0])]
     totals = []
@@ -67,7 +70,8 @@ def _input_tokens(spec: BatchSpec) -> int:
             instructions=spec.instructions, rubric=spec.rubric, essay_a=a.text,
             essay_b=b.text,
         )
-        totals.append(estimate_tokens(request) - request.settings.max_tokens)
+        rendered = render_request(request)
+        totals.append(int((len(rendered.system) + len(rendered.user_text)) / CHARS_PER_TOKEN))
     return max(1, round(sum(totals) / len(totals)))
 
 
