@@ -173,6 +173,12 @@ def test_assignment_lifecycle_through_the_cli(
     assert "1 anchor(s) in scale" in out and "B1\tB\t" in out
     code, out, _ = cli(["admin", "scales", "list"], capsys)
     assert "swedish_8_anchor" in out
+    code, out, _ = cli(["admin", "anchors", "list", "np_2017_vt", "--json"], capsys)
+    assert json.loads(out)["anchor_count_by_scale"] == {"eng5_np_legacy_9_step": 1}
+    code, out, _ = cli(["admin", "instructions", "list", "--json"], capsys)
+    assert json.loads(out)["total"] == 1
+    code, out, _ = cli(["admin", "scales", "list", "--json"], capsys)
+    assert {s["scale_id"] for s in json.loads(out)} >= {"swedish_8_anchor"}
     code, out, _ = cli(["admin", "instructions", "delete", "np_2017_vt"], capsys)
     assert code == 0 and "deleted" in out
 

@@ -43,6 +43,10 @@ def serve(
     server = uvicorn.Server(config)
     try:
         server.run()
+    except KeyboardInterrupt:
+        # uvicorn shuts down gracefully on Ctrl-C/SIGINT, then re-raises the signal: a normal
+        # stop, not an interruption.
+        return
     except (OSError, SystemExit) as exc:  # uvicorn exits when it cannot bind the port
         raise ConfigError(
             f"cannot listen on {host}:{port} ({exc}); is another server running? choose another "
