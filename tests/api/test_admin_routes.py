@@ -261,3 +261,22 @@ async def test_concurrent_upserts_of_one_assignment_never_fail_with_500(api: Api
     assert codes.count(201) == 1, codes
     assert set(codes) <= {200, 201, 409}, [r.text for r in responses]
     assert await api.count_rows("assignments") == 1
+
+
+async def test_grades_are_stored_in_the_scales_own_spelling(api: Api) -> None:
+    """A lower-case grade or a Unicode minus is accepted and stored as the scale spells it."""
+    async with api.client() as client:
+        await client.post(BASE, json=instruction())
+        for label, grade in (("b1", "b"), ("e1", "E\u2212")):
+            response = await client.post(
+                "/admin/v1/anchors/register",
+                json={
+                    "assignment_id": "np_2017_vt",
+                    "grade": grade,
+                    "anchor_label": label,
+                    "essay_text": "Essay.",
+                },
+            )
+            assert response.status_code == 201, response.text
+        anchors = (await client.get("/admin/v1/anchors/assignment/np_2017_vt")).json()
+    assert {a["anchor_label"]: a["grade"] for a in anchors["anchors"]} == {"b1": "B", "e1": "E-"}

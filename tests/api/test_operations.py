@@ -105,3 +105,26 @@ async def test_database_outage_is_503_not_a_traceback(api: Api) -> None:
     assert response.status_code == 503, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "nobody" not in response.text and "Traceback" not in response.text
+
+
+async def test_unexpected_errors_are_a_generic_500_problem(
+    database_url: str, tmp_path: Path
+) -> None:
+    """A bug in a route answers 500 problem+json without the exception's text."""
+    import httpx
+
+    settings = load_settings(env={"CJGRADE_HOME": str(tmp_path)}, database_url=database_url)
+    app = create_app(settings)
+
+    async def broken() -> None:
+        raise RuntimeError("secret internals")
+
+    app.add_api_route("/boom", broken)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            response = await client.get("/boom")
+    assert response.status_code == 500
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["detail"] == "internal error; see the server log"
+    assert "secret" not in response.text
