@@ -97,6 +97,7 @@ class PairingOptions:
     closeness_scale: float = 0.2
     draw_scale: float = 0.0
     anchor_share: float = 0.3
+    design: str = "variance"
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.random_share <= 1.0:
@@ -139,6 +140,7 @@ class PairingState:
     theta: FloatArray
     se: FloatArray
     is_anchor: BoolArray
+    prior_variance: float | None = None
 
     @classmethod
     def from_history(
@@ -150,6 +152,7 @@ class PairingState:
         theta: object | None = None,
         se: object | None = None,
         is_anchor: object | None = None,
+        prior_variance: float | None = None,
     ) -> PairingState:
         """Validate the comparison history and estimates and derive the counts.
 
@@ -159,6 +162,8 @@ class PairingState:
         a, b : item shown in the A slot and in the B slot for every comparison already asked.
         theta, se : current estimates (default 0 and 1 for every item).
         is_anchor : boolean mask of anchors (default: none).
+        prior_variance : variance of the Gaussian prior of the fit that produced ``theta`` and
+            ``se``, if any (used by the ``hybrid`` design; estimated when absent).
 
         Raises
         ------
@@ -200,6 +205,7 @@ class PairingState:
             theta=theta_arr,
             se=se_arr,
             is_anchor=anchors,
+            prior_variance=_check_variance(prior_variance),
         )
         return state.with_pairs(np.column_stack([a_arr, b_arr]))
 
@@ -225,12 +231,27 @@ class PairingState:
             pair_counts=pc,
         )
 
-    def with_estimates(self, theta: object, se: object) -> PairingState:
+    def with_estimates(
+        self, theta: object, se: object, prior_variance: float | None = None
+    ) -> PairingState:
         """A new state with updated ability estimates (same history)."""
         se_arr = _per_item(se, self.n_items, 1.0, "se")
         if np.any(se_arr <= 0.0):
             raise InputError("se must be positive for every item")
-        return replace(self, theta=_per_item(theta, self.n_items, 0.0, "theta"), se=se_arr)
+        return replace(
+            self,
+            theta=_per_item(theta, self.n_items, 0.0, "theta"),
+            se=se_arr,
+            prior_variance=_check_variance(prior_variance),
+        )
+
+
+def _check_variance(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if not (math.isfinite(value) and value > 0):
+        raise InputError("prior_variance must be a positive number")
+    return float(value)
 
 
 def _per_item(values: object | None, n: int, default: float, name: str) -> FloatArray:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.typing import NDArray
 
+from cjgrade.stats.pairing_design import variance_reduction
+
 if TYPE_CHECKING:
     from cjgrade.stats.pairing import PairingOptions, PairingState
 
@@ -274,9 +276,62 @@ def _round_hybrid(
 ) -> IntArray:
     """Nearest fresh partner by estimate, with a random share (the default strategy)."""
     n = state.n_items
+    if opts.design in ("variance", "entropy"):
+        crit = "trace" if opts.design == "variance" else "entropy"
+        gain = variance_reduction(state, crit) * opts.repeat_penalty**state.pair_counts
+        return _match_best_first(state, members, gain, rng, limit)
     order = rng.permutation(members)
     weights = _hybrid_choices(state, opts, rng)
     return _match(state, order, weights, _no_self(n), rng, limit, greedy=True)
+
+
+def _match_best_first(
+    state: PairingState, members: IntArray, gain: FloatArray, rng: np.random.Generator, limit: int
+) -> IntArray:
+    """Greedy matching on the pairs themselves: highest gain first, both items still free.
+
+    Pairs that could push an orientation skew beyond one are skipped. What is left then is a
+    set of items ahead in the same slot; each two of them are swapped into a chosen pair whose
+    items are not, which keeps every skew within one.
+    """
+    sub = gain[np.ix_(members, members)] + 1e-12 * rng.random((members.size, members.size))
+    iu, ju = np.triu_indices(members.size, 1)
+    ranked = np.argsort(-sub[iu, ju], kind="stable")
+    cand_i, cand_j = members[iu[ranked]], members[ju[ranked]]
+    safe = _orientation_safe(state)
+    free = np.zeros(state.n_items, dtype=np.bool_)
+    free[members] = True
+    chosen: list[tuple[int, int]] = []
+    for i, j in zip(cand_i.tolist(), cand_j.tolist(), strict=True):
+        if free[i] and free[j] and safe[i, j]:
+            free[i] = free[j] = False
+            chosen.append((i, j))
+    left = np.flatnonzero(free).tolist()
+    for u, v in zip(left[0::2], left[1::2], strict=False):
+        chosen.append(_swap_in(chosen, u, v, safe, gain))
+    chosen.sort(key=lambda p: -float(gain[p[0], p[1]]))
+    skew = (state.a_counts - state.b_counts).astype(np.intp)
+    oriented = [_orient(i, j, skew, rng) for i, j in chosen[:limit]]
+    return np.asarray(oriented, dtype=np.intp).reshape(-1, 2)
+
+
+def _swap_in(
+    chosen: list[tuple[int, int]], u: int, v: int, safe: BoolArray, gain: FloatArray
+) -> tuple[int, int]:
+    """Pair leftovers ``u`` and ``v`` safely by exchanging partners with a chosen pair
+    ``(x, y)`` -> ``(u, x), (v, y)``; return the pair to append (``(u, v)`` if no exchange
+    is safe)."""
+    best, best_gain = -1, -np.inf
+    for k, (x, y) in enumerate(chosen):
+        for a, b in ((x, y), (y, x)):
+            if safe[u, a] and safe[v, b] and gain[u, a] + gain[v, b] > best_gain:
+                best, best_gain = k, float(gain[u, a] + gain[v, b])
+                pair = (a, b)
+    if best < 0:
+        return (u, v)
+    x, y = pair
+    chosen[best] = (u, x)
+    return (v, y)
 
 
 def _round_anchor(
