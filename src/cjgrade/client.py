@@ -34,6 +34,7 @@ from cjgrade.api.schemas import (
     ScaleOut,
     StoredText,
 )
+from cjgrade.config import Settings
 from cjgrade.errors import ConfigError, InputError, StorageError
 
 __all__ = [
@@ -111,6 +112,11 @@ class ApiClient:
         self._http = httpx.AsyncClient(
             base_url=self.base_url, headers=headers, transport=transport, timeout=timeout
         )
+
+    @classmethod
+    def from_settings(cls, settings: Settings, **kwargs: Any) -> Self:
+        """A client for ``settings.api_url`` with ``settings.token`` (flags > env > config)."""
+        return cls(settings.api_url, settings.token, **kwargs)
 
     async def __aenter__(self) -> Self:
         return self

@@ -5,6 +5,7 @@ Validation rules (documented in docs/api.md):
 - ``assignment_id``: 1-100 characters from ``A-Z a-z 0-9 . _ : -``, starting with a letter or
   digit, so it is safe in a URL path and in file names (UUIDs and slugs such as
   ``np_2017_vt`` both fit);
+- ``name`` (an optional slug): the same rule, since the assignment can be fetched by it;
 - instructions, student prompt and judge rubric: at least 10 characters once leading and
   trailing whitespace is ignored (as in the original), at most 100,000;
 - an anchor essay: at least one non-whitespace character, at most 100,000 characters;
@@ -105,9 +106,12 @@ class InstructionIn(_In):
         Field(
             default=None,
             min_length=1,
-            max_length=200,
-            pattern=NONBLANK_PATTERN,
-            description="Optional human slug, unique across assignments (e.g. np_2017_vt).",
+            max_length=100,
+            pattern=ID_PATTERN,
+            description=(
+                "Optional slug, unique across assignments (e.g. np_2017_vt); same characters "
+                "as an id, because GET .../assignment/{id} also accepts the name."
+            ),
         ),
     ] = None
     student_prompt_storage_id: Annotated[

@@ -82,7 +82,7 @@ def _with_client(
     settings = load_settings(api_url=api_url, token=token)
 
     async def run() -> T:
-        async with ApiClient(settings.api_url, settings.token) as client:
+        async with ApiClient.from_settings(settings) as client:
             return await action(client)
 
     return asyncio.run(run())
