@@ -11,6 +11,7 @@ __all__ = [
     "BusError",
     "CJGradeError",
     "ConfigError",
+    "ConflictError",
     "ConvergenceError",
     "InputError",
     "JudgeAuthError",
@@ -38,6 +39,11 @@ class InputError(CJGradeError):
     """Input data (a file, a folder, a request body) is malformed or insufficient."""
 
     exit_code = 3
+
+
+class ConflictError(InputError):
+    """The request conflicts with existing state (a name taken, a scale locked by anchors or
+    batches, a concurrent change); the API answers 409."""
 
 
 class ConvergenceError(CJGradeError):
