@@ -19,11 +19,12 @@ from cjgrade.judges.anthropic import build_message_params
 from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict, Winner
 from cjgrade.judges.batch import BatchHandle, BatchStatus, run_batch, wait_for_batch
 from cjgrade.judges.batch_anthropic import AnthropicBatchJudge, create_batch_judge
+from cjgrade.judges.cost import billed_spend, compute_cost
+from cjgrade.judges.manifest import load_manifest
 from cjgrade.judges.prompt import render_request
 from tests.judges.fakes.anthropic_api import VALID_KEY, FakeAnthropic, tool_use_body, verdict_reply
 
-HAIKU = ModelInfo(provider="anthropic", model="claude-haiku-4-5-20251001",
-                  max_output_tokens=64000, supports_batch_api=True)
+HAIKU = load_manifest().resolve("anthropic/claude-haiku-4-5-20251001")
 
 
 def make_request(essay_a: str, essay_b: str = "A plain essay about cats.") -> JudgeRequest:
@@ -74,7 +75,8 @@ async def test_batch_round_trip_with_partial_failures(fake: FakeAnthropic) -> No
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
-    results = await run_batch(batch_judge(fake), REQUESTS, poll_interval=30.0, sleep=sleep,
+    judge = batch_judge(fake)
+    results = await run_batch(judge, REQUESTS, poll_interval=30.0, sleep=sleep,
                               on_status=statuses.append)
     assert slept == [30.0, 30.0]
     assert [s.state for s in statuses] == ["in_progress", "in_progress", "ended"]
@@ -82,15 +84,23 @@ async def test_batch_round_trip_with_partial_failures(fake: FakeAnthropic) -> No
     assert set(results) == set(REQUESTS)
     ok = results["ok"]
     assert isinstance(ok, Verdict) and ok.winner is Winner.B and ok.p_a == pytest.approx(0.25)
-    assert "batch_api" in ok.flags and ok.cost_usd is None
+    assert "batch_api" in ok.flags
+    assert ok.cost_usd == pytest.approx(0.5 * compute_cost(ok.usage, HAIKU))  # type: ignore[operator]
     assert ok.request_sha256 == render_request(REQUESTS["ok"]).request_sha256
     assert isinstance(results["overloaded"], JudgeUnavailable)
     assert type(results["bad_request"]) is JudgeError
     assert not results["bad_request"].retryable
     assert isinstance(results["expired"], JudgeUnavailable)
-    assert isinstance(results["malformed"], JudgeOutputInvalid)
+    malformed = results["malformed"]
+    assert isinstance(malformed, JudgeOutputInvalid)
+    spend = billed_spend(malformed)  # billed anyway, at the batch rate
+    assert spend.cost_usd == pytest.approx(0.5 * compute_cost(spend.usage, HAIKU))  # type: ignore[operator]
+    assert spend.cost_usd > 0  # type: ignore[operator]
     injected = results["injected"]
     assert isinstance(injected, Verdict) and "injection_suspected:A" in injected.flags
+    entry = judge.ledger.entries["anthropic/claude-haiku-4-5-20251001"]
+    assert (entry.calls, entry.billed_failures, entry.failures) == (2, 1, 4)
+    assert entry.cost_usd == pytest.approx(ok.cost_usd + injected.cost_usd + spend.cost_usd)  # type: ignore[operator]
 
 
 async def test_batch_request_bodies_match_the_synchronous_adapter(fake: FakeAnthropic) -> None:

@@ -9,9 +9,11 @@ from typing import Any
 import pytest
 
 from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeRateLimited, JudgeUnavailable
-from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict, Winner
+from cjgrade.judges.base import JudgeRequest, Verdict, Winner
 from cjgrade.judges.batch import run_batch
 from cjgrade.judges.batch_openai import OpenAIBatchJudge, create_batch_judge
+from cjgrade.judges.cost import compute_cost
+from cjgrade.judges.manifest import load_manifest
 from cjgrade.judges.openai import build_chat_params
 from cjgrade.judges.prompt import render_request
 from tests.judges.fakes.openai_api import (
@@ -21,8 +23,7 @@ from tests.judges.fakes.openai_api import (
     verdict_json,
 )
 
-GPT5 = ModelInfo(provider="openai", model="gpt-5-mini-2025-08-07", max_output_tokens=16384,
-                 supports_temperature=False, supports_reasoning=True, supports_batch_api=True)
+GPT5 = load_manifest().resolve("openai/gpt-5-mini")
 
 
 def make_request(essay_a: str) -> JudgeRequest:
@@ -66,12 +67,15 @@ async def no_sleep(seconds: float) -> None:
 
 async def test_batch_round_trip_with_partial_failures(fake: FakeOpenAI) -> None:
     """Upload JSONL, create, poll, download output and error files: each request gets its
-    verdict or its classified error; one that never ran is a retryable failure."""
+    verdict or its classified error; one that never ran is a retryable failure. Verdicts are
+    priced at the batch rate (half the synchronous price)."""
     results = await run_batch(batch_judge(fake), REQUESTS, sleep=no_sleep)
     assert set(results) == set(REQUESTS)
     ok = results["ok"]
     assert isinstance(ok, Verdict) and ok.winner is Winner.A and ok.p_a == pytest.approx(0.95)
     assert "batch_api" in ok.flags
+    assert ok.cost_usd == pytest.approx(0.5 * compute_cost(ok.usage, GPT5))  # type: ignore[operator]
+    assert ok.cost_usd > 0  # type: ignore[operator]
     assert ok.request_sha256 == render_request(REQUESTS["ok"]).request_sha256
     assert isinstance(results["truncated"], JudgeOutputInvalid)
     assert "truncated" in str(results["truncated"])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from cjgrade.judges.base import ModelInfo, Usage, Verdict, Winner
-from cjgrade.judges.cost import CostLedger, compute_cost
+from cjgrade.judges.cost import CostLedger, billed_spend, compute_cost, price_verdict
 from cjgrade.judges.manifest import load_manifest
 
 HAIKU = load_manifest().resolve("anthropic/claude-haiku-4-5-20251001")
@@ -48,7 +48,7 @@ def test_unknown_price_gives_unknown_cost_only_when_used() -> None:
 
 
 def test_batch_discount() -> None:
-    """A discount multiplies the whole cost (0.5 for provider batch APIs)."""
+    """An explicit discount multiplies the whole cost."""
     assert compute_cost(Usage(input_tokens=1_000_000), HAIKU, discount=0.5) == pytest.approx(0.5)
 
 
@@ -72,3 +72,36 @@ def test_ledger_totals_per_model_and_unknown_costs() -> None:
     assert ledger.total_cost() is None
     assert ledger.as_dict()["p/b"]["cost_usd"] is None
     assert ledger.as_dict()["p/a"]["cost_usd"] == pytest.approx(0.75)
+
+
+def test_batch_price_factor_is_manifest_data() -> None:
+    """Batch calls cost the manifest's batch_price_factor (0.5 for Anthropic and OpenAI) times
+    the list price; a provider with no batch price (OpenRouter) gives an unknown cost."""
+    manifest = load_manifest()
+    usage = Usage(1200, 80, 3000, 500)
+    for name in ("anthropic/claude-haiku-4-5-20251001", "openai/gpt-5-mini"):
+        info = manifest.resolve(name)
+        assert info.batch_price_factor == 0.5
+        assert compute_cost(usage, info, batch=True) == pytest.approx(
+            0.5 * compute_cost(usage, info))  # type: ignore[operator]
+    openrouter = next(m for m in manifest if m.provider == "openrouter")
+    assert openrouter.batch_price_factor is None
+    plain = Usage(input_tokens=1200, output_tokens=80)
+    assert compute_cost(plain, openrouter, batch=True) is None
+    assert compute_cost(plain, openrouter) is not None
+
+
+def test_price_verdict_uses_the_batch_rate_only_for_batch_verdicts() -> None:
+    """A verdict flagged batch_api is priced at the batch rate, any other at the list price."""
+    verdict = Verdict(Winner.A, 0.7, "x", "anthropic", HAIKU.model, "h",
+                      usage=Usage(input_tokens=1_000_000))
+    assert price_verdict(verdict, HAIKU) == pytest.approx(1.0)
+    batch = Verdict(Winner.A, 0.7, "x", "anthropic", HAIKU.model, "h",
+                    usage=Usage(input_tokens=1_000_000), flags=("batch_api",))
+    assert price_verdict(batch, HAIKU) == pytest.approx(0.5)
+
+
+def test_billed_spend_of_an_error_outside_the_runtime_is_zero() -> None:
+    """An error that never passed through a runtime reports no spend and no attempts."""
+    spend = billed_spend(ValueError("x"))
+    assert spend.cost_usd == 0.0 and spend.attempts == 0 and spend.usage == Usage()

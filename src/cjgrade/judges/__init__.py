@@ -19,12 +19,13 @@ from cjgrade.judges.base import (
 from cjgrade.judges.both_orders import BothOrdersJudge, BothOrdersResult, combine_orders
 from cjgrade.judges.cache import MemoryResponseCache, fingerprint_request, make_cache_key
 from cjgrade.judges.clock import Clock, ManualClock, SystemClock
-from cjgrade.judges.cost import CostLedger, compute_cost
+from cjgrade.judges.cost import BilledSpend, CostLedger, billed_spend, compute_cost
 from cjgrade.judges.manifest import Manifest, ProviderInfo, load_manifest
-from cjgrade.judges.registry import default_policy, get_judge, register_adapter
+from cjgrade.judges.registry import default_policy, get_batch_judge, get_judge, register_adapter
 from cjgrade.judges.runtime import JudgeRuntime, ProviderGate, RuntimePolicy
 
 __all__ = [
+    "BilledSpend",
     "BothOrdersJudge",
     "BothOrdersResult",
     "Clock",
@@ -45,10 +46,12 @@ __all__ = [
     "Usage",
     "Verdict",
     "Winner",
+    "billed_spend",
     "combine_orders",
     "compute_cost",
     "default_policy",
     "fingerprint_request",
+    "get_batch_judge",
     "get_judge",
     "load_manifest",
     "make_cache_key",

@@ -78,10 +78,13 @@ class Verdict:
     model: str
     request_sha256: str
     usage: Usage = field(default_factory=Usage)
+    """Tokens billed for this verdict: the answering call plus any invalid replies the provider
+    billed before it in the same comparison (then flagged ``billed_retries:N``)."""
     confidence: float | None = None
     """Stated confidence on the documented 1-5 scale, when the judge gave one."""
     cost_usd: float | None = None
-    """None when the price is unknown (never silently 0)."""
+    """USD for ``usage`` at manifest prices (batch rate when flagged ``batch_api``); 0 for a
+    response-cache hit (flagged ``cached``); None when a price is unknown (never silently 0)."""
     latency_s: float = 0.0
     raw_response: str = ""
     flags: tuple[str, ...] = ()
@@ -120,6 +123,9 @@ class ModelInfo:
     supports_tools: bool = True
     supports_reasoning: bool = False
     supports_batch_api: bool = False
+    batch_price_factor: float | None = None
+    """Multiplier on the whole cost of a call made through the provider's batch API (0.5 =
+    half price); None = unknown, so batch calls are reported with unknown cost."""
     known: bool = True
     """False for a model admitted with ``--allow-unknown-model``."""
 

@@ -6,19 +6,23 @@ a :class:`BatchHandle` (plain data, so the engine can store it and resume pollin
 restart), reports a :class:`BatchStatus`, and finally maps every ``custom_id`` to a
 :class:`Verdict` or to the :class:`JudgeError` that request met (partial results: one failed
 request is one failed comparison, the rest of the batch stands). Every verdict carries the flag
-``batch_api`` so cost accounting applies the batch discount.
+``batch_api`` and is priced at the manifest's ``batch_price_factor`` (half price); an invalid
+reply the provider billed carries its batch-rate cost as :func:`~cjgrade.judges.cost.
+billed_spend`. Both go into the judge's :class:`~cjgrade.judges.cost.CostLedger`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol
+from dataclasses import asdict, dataclass, replace
+from typing import Any, ClassVar, Literal, Protocol, Self
 
-from cjgrade.errors import InputError, JudgeError, JudgeUnavailable
-from cjgrade.judges.base import JudgeRequest, Verdict
+from cjgrade.errors import ConfigError, InputError, JudgeError, JudgeUnavailable
+from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage, Verdict
+from cjgrade.judges.cost import BATCH_FLAG, BilledSpend, CostLedger, compute_cost
 from cjgrade.judges.prompt import RenderedPrompt, render_request
 
 __all__ = [
@@ -28,13 +32,11 @@ __all__ = [
     "BatchJudge",
     "BatchState",
     "BatchStatus",
+    "ProviderBatchJudge",
     "render_batch",
     "run_batch",
     "wait_for_batch",
 ]
-
-BATCH_FLAG = "batch_api"
-"""Flag on every verdict obtained through a provider batch API (priced at the batch rate)."""
 
 BatchState = Literal["in_progress", "ended", "failed", "expired", "canceled"]
 
@@ -129,18 +131,86 @@ def render_batch(requests: Mapping[str, JudgeRequest]) -> dict[str, RenderedProm
     return {cid: render_request(request) for cid, request in requests.items()}
 
 
-def fill_missing(
-    handle: BatchHandle, results: dict[str, Verdict | JudgeError]
-) -> dict[str, Verdict | JudgeError]:
-    """Give every submitted request an outcome: those without a result become retryable
-    :class:`JudgeUnavailable` errors (expired or canceled before they ran)."""
-    for item in handle.items:
-        if item.custom_id not in results:
-            results[item.custom_id] = JudgeUnavailable(
-                f"batch {handle.batch_id} returned no result for {item.custom_id} "
-                "(expired or canceled before it ran); submit it again"
-            )
-    return results
+def require_batch_support(provider: str, info: ModelInfo) -> None:
+    """ConfigError unless the manifest marks the model batch-capable."""
+    if not info.supports_batch_api:
+        raise ConfigError(
+            f"{provider}/{info.model} is not marked supports_batch_api in the model manifest: "
+            "run it without batch mode or pick a batch-capable model (capability B in "
+            "'cjgrade judges list')"
+        )
+
+
+class ProviderBatchJudge:
+    """What the Anthropic and OpenAI batch judges share: the model, the SDK client, the cost
+    ledger, handles, and turning raw per-request outcomes into priced results."""
+
+    provider: ClassVar[str]
+
+    def __init__(self, info: ModelInfo, client: Any, *, ledger: CostLedger | None = None) -> None:
+        require_batch_support(self.provider, info)
+        self.info = info
+        self._client = client
+        self.ledger = ledger if ledger is not None else CostLedger()
+        """Tokens and batch-rate cost of every fetched result."""
+
+    @classmethod
+    def create(cls, info: ModelInfo, *, api_key: str | None = None,
+               base_url: str | None = None, timeout: float = 120.0,
+               ledger: CostLedger | None = None) -> Self:
+        """Check the model is batch-capable, then build the SDK client (a missing key fails
+        here, before anything is sent)."""
+        require_batch_support(cls.provider, info)
+        client = cls.create_client(api_key=api_key, base_url=base_url, timeout=timeout)
+        return cls(info, client, ledger=ledger)
+
+    @staticmethod
+    def create_client(*, api_key: str | None, base_url: str | None, timeout: float) -> Any:
+        raise NotImplementedError
+
+    @property
+    def name(self) -> str:
+        return f"{self.provider}/{self.info.model}"
+
+    def make_handle(self, batch_id: str, rendered: Mapping[str, RenderedPrompt],
+                    input_file_id: str | None = None) -> BatchHandle:
+        """The handle of a just-created batch (every item flagged ``batch_api``)."""
+        return BatchHandle(
+            provider=self.provider,
+            model=self.info.model,
+            batch_id=batch_id,
+            items=tuple(BatchItem(cid, r.request_sha256, (*r.flags, BATCH_FLAG))
+                        for cid, r in rendered.items()),
+            submitted_at=time.time(),
+            input_file_id=input_file_id,
+        )
+
+    def finish_results(self, handle: BatchHandle, results: dict[str, Verdict | JudgeError]
+                       ) -> dict[str, Verdict | JudgeError]:
+        """Price every outcome at the batch rate, record it in the ledger, and give every
+        submitted request an outcome: one without a result becomes a retryable
+        :class:`JudgeUnavailable` (expired or canceled before it ran)."""
+        for item in handle.items:
+            if item.custom_id not in results:
+                results[item.custom_id] = JudgeUnavailable(
+                    f"batch {handle.batch_id} returned no result for {item.custom_id} "
+                    "(expired or canceled before it ran); submit it again"
+                )
+        return {cid: self._price(outcome) for cid, outcome in results.items()}
+
+    def _price(self, outcome: Verdict | JudgeError) -> Verdict | JudgeError:
+        if isinstance(outcome, Verdict):
+            verdict = replace(outcome, cost_usd=compute_cost(outcome.usage, self.info,
+                                                             batch=True))
+            self.ledger.record(verdict, name=self.name)
+            return verdict
+        usage = getattr(outcome, "usage", None)
+        if isinstance(usage, Usage):  # an invalid reply, billed at the batch rate
+            cost = compute_cost(usage, self.info, batch=True)
+            self.ledger.record_billed_failure(self.name, usage, cost)
+            outcome.billed = BilledSpend(usage, cost, 1)  # type: ignore[attr-defined]
+        self.ledger.record_failure(self.name)
+        return outcome
 
 
 async def wait_for_batch(

@@ -9,7 +9,7 @@ from typing import Any
 
 import anthropic
 
-from cjgrade.errors import ConfigError, JudgeError, JudgeOutputInvalid, JudgeUnavailable
+from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeUnavailable
 from cjgrade.judges.anthropic import (
     ENV_VAR,
     PROVIDER,
@@ -20,14 +20,14 @@ from cjgrade.judges.anthropic import (
 )
 from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict
 from cjgrade.judges.batch import (
-    BATCH_FLAG,
     BatchHandle,
     BatchItem,
     BatchState,
     BatchStatus,
-    fill_missing,
+    ProviderBatchJudge,
     render_batch,
 )
+from cjgrade.judges.cost import CostLedger
 from cjgrade.judges.verdict import classify_status
 
 __all__ = ["AnthropicBatchJudge", "create_batch_judge"]
@@ -51,27 +51,19 @@ def create_batch_judge(
     api_key: str | None = None,
     base_url: str | None = None,
     timeout: float = 120.0,
+    ledger: CostLedger | None = None,
 ) -> AnthropicBatchJudge:
     """Batch mode for ``anthropic/<model>``; the manifest must mark the model batch-capable."""
-    if not info.supports_batch_api:
-        raise ConfigError(
-            f"{PROVIDER}/{info.model} is not marked supports_batch_api in the model manifest"
-        )
-    return AnthropicBatchJudge(
-        info, create_client(api_key=api_key, base_url=base_url, timeout=timeout)
-    )
+    return AnthropicBatchJudge.create(info, api_key=api_key, base_url=base_url, timeout=timeout,
+                                      ledger=ledger)
 
 
-class AnthropicBatchJudge:
+class AnthropicBatchJudge(ProviderBatchJudge):
     """One Claude model through the Message Batches API."""
 
-    def __init__(self, info: ModelInfo, client: anthropic.AsyncAnthropic) -> None:
-        self.info = info
-        self._client = client
-
-    @property
-    def name(self) -> str:
-        return f"{PROVIDER}/{self.info.model}"
+    provider = PROVIDER
+    create_client = staticmethod(create_client)
+    _client: anthropic.AsyncAnthropic
 
     async def submit_batch(self, requests: Mapping[str, JudgeRequest]) -> BatchHandle:
         """Render and validate everything, then create one batch; nothing is sent on bad input."""
@@ -84,16 +76,7 @@ class AnthropicBatchJudge:
             batch = await self._client.messages.batches.create(requests=items)  # type: ignore[arg-type]
         except anthropic.APIError as exc:
             raise classify_sdk_error(exc) from exc
-        return BatchHandle(
-            provider=PROVIDER,
-            model=self.info.model,
-            batch_id=batch.id,
-            items=tuple(
-                BatchItem(cid, r.request_sha256, (*r.flags, BATCH_FLAG))
-                for cid, r in rendered.items()
-            ),
-            submitted_at=time.time(),
-        )
+        return self.make_handle(batch.id, rendered)
 
     async def poll(self, handle: BatchHandle) -> BatchStatus:
         try:
@@ -125,7 +108,7 @@ class AnthropicBatchJudge:
             raise classify_sdk_error(exc) from exc
         except anthropic.AnthropicError as exc:  # e.g. results requested before the batch ended
             raise JudgeUnavailable(f"batch {handle.batch_id} has no results yet: {exc}") from exc
-        return fill_missing(handle, results)
+        return self.finish_results(handle, results)
 
     def _outcome(self, result: Any, item: BatchItem, latency: float) -> Verdict | JudgeError:
         if result.type == "succeeded":

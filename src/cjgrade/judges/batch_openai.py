@@ -12,17 +12,17 @@ from typing import Any, Final, Literal
 import openai
 from openai.types.chat import ChatCompletion
 
-from cjgrade.errors import ConfigError, JudgeError, JudgeOutputInvalid, JudgeUnavailable
+from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeUnavailable
 from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict
 from cjgrade.judges.batch import (
-    BATCH_FLAG,
     BatchHandle,
     BatchItem,
     BatchState,
     BatchStatus,
-    fill_missing,
+    ProviderBatchJudge,
     render_batch,
 )
+from cjgrade.judges.cost import CostLedger
 from cjgrade.judges.openai import (
     ENV_VAR,
     PROVIDER,
@@ -56,26 +56,19 @@ def create_batch_judge(
     api_key: str | None = None,
     base_url: str | None = None,
     timeout: float = 120.0,
+    ledger: CostLedger | None = None,
 ) -> OpenAIBatchJudge:
     """Batch mode for ``openai/<model>``; the manifest must mark the model batch-capable."""
-    if not info.supports_batch_api:
-        raise ConfigError(
-            f"{PROVIDER}/{info.model} is not marked supports_batch_api in the model manifest"
-        )
-    client = create_client(api_key=api_key, base_url=base_url, timeout=timeout)
-    return OpenAIBatchJudge(info, client)
+    return OpenAIBatchJudge.create(info, api_key=api_key, base_url=base_url, timeout=timeout,
+                                   ledger=ledger)
 
 
-class OpenAIBatchJudge:
+class OpenAIBatchJudge(ProviderBatchJudge):
     """One OpenAI model through the Batch API."""
 
-    def __init__(self, info: ModelInfo, client: openai.AsyncOpenAI) -> None:
-        self.info = info
-        self._client = client
-
-    @property
-    def name(self) -> str:
-        return f"{PROVIDER}/{self.info.model}"
+    provider = PROVIDER
+    create_client = staticmethod(create_client)
+    _client: openai.AsyncOpenAI
 
     async def submit_batch(self, requests: Mapping[str, JudgeRequest]) -> BatchHandle:
         """Render and validate everything, upload one JSONL file, create one batch."""
@@ -105,17 +98,7 @@ class OpenAIBatchJudge:
             )
         except openai.APIError as exc:
             raise classify_sdk_error(exc) from exc
-        return BatchHandle(
-            provider=PROVIDER,
-            model=self.info.model,
-            batch_id=batch.id,
-            items=tuple(
-                BatchItem(cid, r.request_sha256, (*r.flags, BATCH_FLAG))
-                for cid, r in rendered.items()
-            ),
-            submitted_at=time.time(),
-            input_file_id=uploaded.id,
-        )
+        return self.make_handle(batch.id, rendered, input_file_id=uploaded.id)
 
     async def _retrieve(self, handle: BatchHandle) -> Any:
         try:
@@ -164,7 +147,7 @@ class OpenAIBatchJudge:
                     item = items.get(record.get("custom_id"))
                     if item is not None:
                         results[item.custom_id] = self._outcome(record, item, latency)
-        return fill_missing(handle, results)
+        return self.finish_results(handle, results)
 
     async def _download(self, file_id: str) -> str:
         try:

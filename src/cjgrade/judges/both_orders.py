@@ -14,8 +14,9 @@ import asyncio
 import json
 from dataclasses import dataclass, replace
 
-from cjgrade.judges.base import Judge, JudgeRequest, Usage, Verdict, Winner
+from cjgrade.judges.base import Judge, JudgeRequest, Verdict, Winner
 from cjgrade.judges.cache import fingerprint_request
+from cjgrade.judges.cost import add_cost, add_usage
 
 __all__ = ["BothOrdersJudge", "BothOrdersResult", "combine_orders", "swap_request"]
 
@@ -59,12 +60,6 @@ async def judge_both_orders(judge: Judge, request: JudgeRequest) -> BothOrdersRe
     return combine_orders(forward, reverse)
 
 
-def _sum_usage(a: Usage, b: Usage) -> Usage:
-    return Usage(a.input_tokens + b.input_tokens, a.output_tokens + b.output_tokens,
-                 a.cache_read_tokens + b.cache_read_tokens,
-                 a.cache_write_tokens + b.cache_write_tokens)
-
-
 def result_to_verdict(result: BothOrdersResult) -> Verdict:
     """One :class:`Verdict` carrying the combined ``p_a`` and both raw verdicts.
 
@@ -82,7 +77,6 @@ def result_to_verdict(result: BothOrdersResult) -> Verdict:
     else:
         winner = fwd.winner
         flags.append("tie")
-    cost = None if fwd.cost_usd is None or rev.cost_usd is None else fwd.cost_usd + rev.cost_usd
     raw = json.dumps({
         "forward": {"winner": fwd.winner.value, "p_a": fwd.p_a, "raw": fwd.raw_response,
                     "request_sha256": fwd.request_sha256},
@@ -97,8 +91,8 @@ def result_to_verdict(result: BothOrdersResult) -> Verdict:
         provider=fwd.provider,
         model=fwd.model,
         request_sha256=fwd.request_sha256,
-        usage=_sum_usage(fwd.usage, rev.usage),
-        cost_usd=cost,
+        usage=add_usage(fwd.usage, rev.usage),
+        cost_usd=add_cost(fwd.cost_usd, rev.cost_usd),
         latency_s=max(fwd.latency_s, rev.latency_s),
         raw_response=raw,
         flags=tuple(flags),

@@ -2,7 +2,13 @@
 
 A price the manifest does not know makes the cost unknown (``None``) as soon as a token of that
 class was used: an unknown cost is never reported as 0. Cache reads are billed at the cheaper
-cache-read price and cache writes at the cache-write price.
+cache-read price and cache writes at the cache-write price. Calls made through a provider batch
+API (verdicts flagged ``batch_api``) are billed at the manifest's ``batch_price_factor``.
+
+Invalid replies are billed by the provider too. The runtime attaches what a failed comparison
+cost to the error it finally raises (:func:`billed_spend` reads it), and adds the cost of
+invalid replies that preceded a verdict to that verdict, so summing verdicts and failures gives
+the real spend.
 """
 
 from __future__ import annotations
@@ -11,28 +17,49 @@ from dataclasses import dataclass, field
 
 from cjgrade.judges.base import ModelInfo, Usage, Verdict
 
-__all__ = ["CostLedger", "LedgerEntry", "compute_cost"]
+__all__ = [
+    "BATCH_FLAG",
+    "BilledSpend",
+    "CostLedger",
+    "LedgerEntry",
+    "add_cost",
+    "add_usage",
+    "billed_spend",
+    "compute_cost",
+    "price_verdict",
+]
 
 _PER_TOKEN = 1e-6  # prices are per million tokens
 
+BATCH_FLAG = "batch_api"
+"""Flag on every verdict obtained through a provider batch API (priced at the batch rate)."""
 
-def compute_cost(usage: Usage, info: ModelInfo, *, discount: float = 1.0) -> float | None:
+
+def compute_cost(usage: Usage, info: ModelInfo, *, discount: float = 1.0,
+                 batch: bool = False) -> float | None:
     """USD cost of one call.
 
     Parameters
     ----------
     usage : token counts of the call.
     info : the model's manifest entry (prices per million tokens).
-    discount : multiplier on the whole cost (0.5 for provider batch APIs).
+    discount : an extra multiplier on the whole cost (1 = list price).
+    batch : the call went through the provider's batch API: multiply by the manifest's
+        ``batch_price_factor`` (0.5 for Anthropic and OpenAI).
 
     Returns
     -------
     float or None
         None for a model outside the manifest, a model whose input or output price is unknown,
-        or when a cache token class that was used has no known price.
+        when a cache token class that was used has no known price, or for a batch call when
+        the provider's batch price factor is unknown.
     """
     if not info.known or info.input_per_mtok is None or info.output_per_mtok is None:
         return None
+    if batch:
+        if info.batch_price_factor is None:
+            return None
+        discount *= info.batch_price_factor
     pairs = (
         (usage.input_tokens, info.input_per_mtok),
         (usage.output_tokens, info.output_per_mtok),
@@ -47,6 +74,43 @@ def compute_cost(usage: Usage, info: ModelInfo, *, discount: float = 1.0) -> flo
             return None
         total += tokens * price * _PER_TOKEN
     return total * discount
+
+
+def price_verdict(verdict: Verdict, info: ModelInfo) -> float | None:
+    """The cost of a verdict's usage, at the batch rate when it is flagged ``batch_api``."""
+    return compute_cost(verdict.usage, info, batch=BATCH_FLAG in verdict.flags)
+
+
+def add_usage(a: Usage, b: Usage) -> Usage:
+    """Token counts of two calls together."""
+    return Usage(a.input_tokens + b.input_tokens, a.output_tokens + b.output_tokens,
+                 a.cache_read_tokens + b.cache_read_tokens,
+                 a.cache_write_tokens + b.cache_write_tokens)
+
+
+def add_cost(a: float | None, b: float | None) -> float | None:
+    """Sum of two costs; unknown if either is unknown."""
+    return None if a is None or b is None else a + b
+
+
+@dataclass(frozen=True)
+class BilledSpend:
+    """What a comparison that ended in an error cost: invalid replies the provider billed."""
+
+    usage: Usage = field(default_factory=Usage)
+    """Tokens of every billed invalid reply across the attempts."""
+    cost_usd: float | None = 0.0
+    """Their cost (None when a price is unknown). Timed-out attempts are not included: the
+    provider reports no usage for them."""
+    attempts: int = 0
+    """Attempts made (0 when the error did not come from the runtime)."""
+
+
+def billed_spend(error: BaseException) -> BilledSpend:
+    """The spend the runtime attached to a final :class:`~cjgrade.errors.JudgeError` (zero
+    usage and cost when nothing was billed or the error did not pass through a runtime)."""
+    spend = getattr(error, "billed", None)
+    return spend if isinstance(spend, BilledSpend) else BilledSpend()
 
 
 @dataclass

@@ -40,6 +40,7 @@ _PROVIDER_KEYS = frozenset(
         "max_concurrency",
         "requests_per_minute",
         "tokens_per_minute",
+        "batch_price_factor",
     }
 )
 
@@ -61,6 +62,14 @@ class ProviderInfo:
     max_concurrency: int = 8
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
+    batch_price_factor: float | None = None
+    """Price multiplier of the provider's batch API (0.5 = half price), inherited by every model
+    of the provider that does not set its own; None = no batch price known."""
+
+
+def _check_factor(where: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 1:
+        raise ConfigError(f"{where}: batch_price_factor must be a number in (0, 1], got {value!r}")
 
 
 def split_judge_name(name: str) -> tuple[str, str]:
@@ -163,6 +172,8 @@ def _parse_provider(name: str, raw: Mapping[str, Any], source: str) -> ProviderI
             _check_number(where, key, raw[key], integer=key == "max_concurrency")
     if raw.get("max_concurrency", 1) < 1:
         raise ConfigError(f"{where}: max_concurrency must be at least 1")
+    if "batch_price_factor" in raw:
+        _check_factor(where, raw["batch_price_factor"])
     return ProviderInfo(name=name, **raw)
 
 
@@ -187,11 +198,14 @@ def _parse_model(index: int, raw: Mapping[str, Any], providers: Mapping[str, Pro
     for key in _BOOL_FIELDS:
         if key in raw and not isinstance(raw[key], bool):
             raise ConfigError(f"{where}: {key} must be true or false")
+    if "batch_price_factor" in raw:
+        _check_factor(where, raw["batch_price_factor"])
     aliases = raw.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise ConfigError(f"{where}: aliases must be a list of non-empty strings")
     values: dict[str, Any] = {k: (float(v) if k in _PRICE_FIELDS else v)
                               for k, v in raw.items() if k != "aliases"}
+    values.setdefault("batch_price_factor", providers[raw["provider"]].batch_price_factor)
     return ModelInfo(**values), list(aliases)
 
 

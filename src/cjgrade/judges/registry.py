@@ -22,7 +22,13 @@ from cjgrade.judges.cost import CostLedger
 from cjgrade.judges.manifest import Manifest, ProviderInfo, load_manifest, split_judge_name
 from cjgrade.judges.runtime import JudgeRuntime, ProviderGate, RuntimePolicy
 
-__all__ = ["AdapterContext", "default_policy", "get_judge", "register_adapter"]
+__all__ = [
+    "AdapterContext",
+    "default_policy",
+    "get_batch_judge",
+    "get_judge",
+    "register_adapter",
+]
 
 
 @dataclass(frozen=True)
@@ -155,9 +161,65 @@ def _resolve_key(provider: ProviderInfo, api_key: str | None, base_url: str | No
     if base_url:
         return None  # a self-hosted OpenAI-compatible server often needs no key
     raise ConfigError(
-        f"no API key for {provider.name}: set the environment variable {var} "
-        "(or pass --api-key); use --judge heuristic/surface to run without any key"
+        f"no API key for {provider.name}: set the environment variable {var}, or use "
+        "--judge heuristic/surface to run without any key"
     )
+
+
+_BATCH_MODULES = {"anthropic": "batch_anthropic", "openai": "batch_openai"}
+
+
+def get_batch_judge(
+    name: str,
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    ledger: CostLedger | None = None,
+    timeout: float = 120.0,
+    manifest: Manifest | None = None,
+) -> Any:
+    """A provider batch-API judge for ``provider/model`` (see :mod:`cjgrade.judges.batch`).
+
+    Same name resolution, key lookup and SDK hint as :func:`get_judge`; the model must be in
+    the manifest (a batch price must be known) and marked ``supports_batch_api``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown provider or model, a provider without a batch API, a model not marked
+        batch-capable, a missing key (names the variable) or SDK (names ``pip install``).
+    """
+    manifest = manifest or load_manifest()
+    provider_name, _ = split_judge_name(name)
+    provider = manifest.provider(provider_name)
+    info = manifest.resolve(name)
+    module_name = _BATCH_MODULES.get(provider.adapter)
+    if module_name is None or base_url is not None or provider.base_url is not None:
+        raise ConfigError(
+            f"{name}: batch mode exists only for the Anthropic and OpenAI APIs themselves "
+            "(not for compatible servers); run it without batch mode"
+        )
+    key = _resolve_key(provider, api_key, None)
+    module = _import_adapter_module(provider, module_name, sdk=provider.adapter)
+    return module.create_batch_judge(info, api_key=key, timeout=timeout, ledger=ledger)
+
+
+def _import_adapter_module(provider: ProviderInfo, module_name: str, *, sdk: str,
+                           package: str = "cjgrade.judges") -> Any:
+    """Import ``package.module_name``; a missing SDK becomes a ConfigError with the pip hint."""
+    try:
+        return importlib.import_module(f"{package}.{module_name}")
+    except ImportError as exc:
+        missing = getattr(exc, "name", None) or ""
+        if missing == sdk or missing.startswith(f"{sdk}."):
+            extra = provider.extra or sdk
+            raise ConfigError(f"the {provider.name} judge needs the {sdk} SDK: "
+                              f"pip install 'cjgrade[{extra}]'") from exc
+        if missing == f"{package}.{module_name}":
+            raise ConfigError(
+                f"the {module_name} adapter is not part of this cjgrade build"
+            ) from exc
+        raise
 
 
 def _factory(provider: ProviderInfo) -> AdapterFactory:
@@ -174,23 +236,9 @@ def _remote_factory(module_name: str, *, package: str = "cjgrade.judges",
     sdk = sdk or module_name
 
     def build(info: ModelInfo, context: AdapterContext) -> Judge:
-        extra = context.provider.extra or module_name
-        hint = (f"the {context.provider.name} judge needs the {sdk} SDK: "
-                f"pip install 'cjgrade[{extra}]'")
-        try:
-            module = importlib.import_module(f"{package}.{module_name}")
-            create = module.create_judge
-            return create(info, api_key=context.api_key, base_url=context.base_url,  # type: ignore[no-any-return]
-                          timeout=context.timeout)
-        except ImportError as exc:
-            missing = getattr(exc, "name", None) or ""
-            if missing == sdk or missing.startswith(f"{sdk}."):
-                raise ConfigError(hint) from exc
-            if missing == f"{package}.{module_name}":
-                raise ConfigError(
-                    f"the {module_name} adapter is not part of this cjgrade build"
-                ) from exc
-            raise
+        module = _import_adapter_module(context.provider, module_name, sdk=sdk, package=package)
+        return module.create_judge(info, api_key=context.api_key,  # type: ignore[no-any-return]
+                                   base_url=context.base_url, timeout=context.timeout)
 
     return build
 

@@ -9,7 +9,10 @@ Adapters only *classify* failures (raising :class:`~cjgrade.errors.JudgeError` s
 - a per-request timeout;
 - retries with exponential backoff and jitter on retryable errors, honouring ``retry_after``;
   authentication and other non-retryable errors fail at once;
-- cost from the manifest prices, latency, and running totals in a :class:`CostLedger`.
+- cost from the manifest prices, latency, and running totals in a :class:`CostLedger`;
+  invalid replies the provider billed are priced too: added to the verdict that follows them
+  (flag ``billed_retries:N``) or attached to the final error (:func:`~cjgrade.judges.cost.
+  billed_spend`), so verdicts plus failures sum to the real spend.
 
 Time comes from an injectable :class:`~cjgrade.judges.clock.Clock`, so every wait can be
 tested in virtual time.
@@ -26,7 +29,14 @@ from cjgrade.errors import JudgeError, JudgeRateLimited, JudgeUnavailable
 from cjgrade.judges.base import Judge, JudgeRequest, ModelInfo, ResponseCache, Usage, Verdict
 from cjgrade.judges.cache import fingerprint_request, make_cache_key
 from cjgrade.judges.clock import Clock, SystemClock
-from cjgrade.judges.cost import CostLedger, compute_cost
+from cjgrade.judges.cost import (
+    BilledSpend,
+    CostLedger,
+    add_cost,
+    add_usage,
+    compute_cost,
+    price_verdict,
+)
 from cjgrade.judges.prompt import find_injection
 
 __all__ = [
@@ -61,8 +71,12 @@ class RuntimePolicy:
     """Calls in flight at once for the provider."""
     requests_per_minute: float | None = None
     tokens_per_minute: float | None = None
-    """Budget over input + output tokens; requests are charged an estimate up front and settled
-    with the real count afterwards."""
+    """One budget over every token class together (uncached input, cache reads and writes,
+    output). A request is charged an estimate up front (characters / 4 + ``max_tokens``) and
+    settled with the real count once the reply (or a billed invalid reply) is in; a timed-out
+    attempt keeps its estimate. Providers that limit input and output separately (Anthropic
+    ITPM/OTPM, which also leaves cache reads out) are therefore met conservatively: set this to
+    the smaller limit."""
     burst_s: float = 10.0
     """The RPM/TPM buckets hold at most this many seconds' worth of allowance."""
     breaker_failures: int = 5
@@ -318,14 +332,23 @@ class JudgeRuntime:
     async def _judge_with_retries(self, request: JudgeRequest) -> Verdict:
         policy = self.policy
         breaker = self.gate.breaker
+        billed = Usage()
+        billed_cost: float | None = 0.0
+        billed_replies = 0
         for attempt in range(1, policy.max_attempts + 1):
             try:
                 verdict = await self._attempt(request)
             except JudgeError as exc:
                 if getattr(exc, "circuit_open", False):
                     self.ledger.record_failure(self.name)
+                    self._attach_spend(exc, billed, billed_cost, attempt)
                     raise
-                self._record_billed_failure(exc)
+                usage = getattr(exc, "usage", None)
+                if isinstance(usage, Usage):  # an invalid reply the provider billed anyway
+                    cost = compute_cost(usage, self.info)
+                    self.ledger.record_billed_failure(self.name, usage, cost)
+                    billed, billed_cost = add_usage(billed, usage), add_cost(billed_cost, cost)
+                    billed_replies += 1
                 if isinstance(exc, JudgeUnavailable):
                     breaker.record_failure()
                 else:
@@ -335,21 +358,25 @@ class JudgeRuntime:
                     self.ledger.record_failure(self.name)
                     if attempt > 1:
                         exc.args = (f"{exc} (gave up after {attempt} attempts)",)
+                    self._attach_spend(exc, billed, billed_cost, attempt)
                     raise
                 await self.clock.sleep(delay)
                 continue
             breaker.record_answer()
+            if billed_replies:
+                verdict = replace(
+                    verdict,
+                    usage=add_usage(verdict.usage, billed),
+                    cost_usd=add_cost(verdict.cost_usd, billed_cost),
+                    flags=(*verdict.flags, f"billed_retries:{billed_replies}"),
+                )
             return verdict
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def _record_billed_failure(self, exc: JudgeError) -> None:
-        """An invalid reply was still billed: count its tokens and cost (``exc.usage``)."""
-        usage = getattr(exc, "usage", None)
-        if not isinstance(usage, Usage):
-            return
-        if self.gate.tpm is not None:
-            self.gate.tpm.settle(_total_tokens(usage))
-        self.ledger.record_billed_failure(self.name, usage, compute_cost(usage, self.info))
+    @staticmethod
+    def _attach_spend(exc: JudgeError, usage: Usage, cost: float | None, attempts: int) -> None:
+        """Attach what the failed comparison cost (read it with :func:`billed_spend`)."""
+        exc.billed = BilledSpend(usage, cost, attempts)  # type: ignore[attr-defined]
 
     def _retry_delay(self, exc: JudgeError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
@@ -385,12 +412,17 @@ class JudgeRuntime:
                 raise JudgeUnavailable(
                     f"{self.name}: no answer within {timeout_s:g} s (per-request timeout)"
                 ) from None
+            except JudgeError as exc:
+                usage = getattr(exc, "usage", None)
+                if gate.tpm is not None and isinstance(usage, Usage):
+                    gate.tpm.settle(_total_tokens(usage) - estimate)  # a billed invalid reply
+                raise
             latency = self.clock.monotonic() - start
         if gate.tpm is not None:
             gate.tpm.settle(_total_tokens(verdict.usage) - estimate)
         cost = verdict.cost_usd
         if cost is None:
-            cost = compute_cost(verdict.usage, self.info)
+            cost = price_verdict(verdict, self.info)
         flags = verdict.flags
         extra = tuple(f for f in injection_flags(request) if f not in flags)
         verdict = replace(verdict, cost_usd=cost, latency_s=latency, flags=flags + extra)
