@@ -1,8 +1,11 @@
-"""``cjgrade judges list``: the manifest as a table or JSON."""
+"""``cjgrade judges list``: the manifest as a table or JSON; judge errors as the CLI shows
+them (one line that says what to do, exit code 2)."""
 
 from __future__ import annotations
 
 import json
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -49,3 +52,29 @@ def test_bad_format_is_a_config_error(capsys: pytest.CaptureFixture[str]) -> Non
     """An unknown --format exits 2 with a one-line message."""
     code, _, err = run(["judges", "list", "--format", "yaml"], capsys)
     assert code == 2 and "--format" in err
+
+
+@pytest.fixture
+def dataset(tmp_path: Path) -> Path:
+    path = tmp_path / "scored.csv"
+    rows = "".join(f"{i},1,Essay number {i} about rivers.,{i % 3}\n" for i in range(6))
+    path.write_text("essay_id,essay_set,essay,domain1_score\n" + rows, encoding="utf-8")
+    return path
+
+
+def test_judge_errors_say_what_to_do(dataset: Path, capsys: pytest.CaptureFixture[str],
+                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unknown model: lists the known ones and names --allow-unknown-model. Missing key: names
+    the variable and the key-less judge. Missing SDK: names pip install 'cjgrade[...]'."""
+    code, _, err = run(["eval", str(dataset), "--judge", "openai/gpt-7"], capsys)
+    assert code == 2
+    assert "openai/gpt-5-mini-2025-08-07" in err and "--allow-unknown-model" in err
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    code, _, err = run(["eval", str(dataset), "--judge", "anthropic/claude-haiku-4-5"], capsys)
+    assert code == 2 and "ANTHROPIC_API_KEY" in err and "heuristic/surface" in err
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    monkeypatch.setitem(sys.modules, "openai", None)
+    monkeypatch.delitem(sys.modules, "cjgrade.judges.openai", raising=False)
+    code, _, err = run(["eval", str(dataset), "--judge", "openai/gpt-5-mini"], capsys)
+    assert code == 2 and "pip install 'cjgrade[openai]'" in err
+    assert len(err.strip().splitlines()) == 1  # one line, no traceback

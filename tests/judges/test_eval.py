@@ -95,6 +95,29 @@ def test_cli_eval_unknown_set_fails_before_judging(tmp_path: Path,
     assert code == 3 and "not in the dataset" in capsys.readouterr().err
 
 
+def test_cli_eval_against_a_local_openai_compatible_server(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """cjgrade eval --judge openai/<served> --base-url URL --allow-unknown-model works with no
+    key end to end: every comparison reaches the server and the cost is reported unknown."""
+    from tests.judges.fakes.openai_api import FakeOpenAI, verdict_reply
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    path = synthetic_dataset(tmp_path, n=8)
+    with FakeOpenAI(require_key=False) as server:
+        server.enqueue(*[verdict_reply("A", 3, model="local-7b") for _ in range(4)])
+        code = run_app(build_app(), ["eval", str(path), "--judge", "openai/local-7b",
+                                     "--base-url", f"{server.url}/v1", "--allow-unknown-model",
+                                     "--sample", "8", "--comparisons-per-essay", "1",
+                                     "--format", "json"])
+        sent = len(server.chat_requests())
+    report = json.loads(capsys.readouterr().out)
+    assert code == 0 and sent == 4
+    assert report["sets"][0]["n_comparisons"] == 4 and report["sets"][0]["n_failed"] == 0
+    cost = report["cost"]["openai/local-7b"]
+    assert cost["calls"] == 4 and cost["cost_usd"] is None
+
+
 @pytest.mark.realdata
 async def test_heuristic_agreement_on_asap_fold0() -> None:
     """On real ASAP essays (2 sets, 30 essays, 8 comparisons each) the heuristic agrees with

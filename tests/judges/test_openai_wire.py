@@ -152,6 +152,31 @@ async def test_compatible_server_without_key_uses_max_tokens(
     assert body["max_tokens"] == 256 and "max_completion_tokens" not in body
 
 
+async def test_get_judge_with_base_url_and_no_key_runs_end_to_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The user path for a local server (get_judge with --base-url, no OPENAI_API_KEY, an
+    unlisted model): registry, runtime and adapter reach the server with a placeholder key;
+    cost is unknown (never 0) and a repeated request is a cache hit that calls nothing."""
+    from cjgrade.judges import get_judge
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    with FakeOpenAI(require_key=False) as server:
+        server.enqueue(verdict_reply("B", 2, model="qwen2.5-7b-instruct"))
+        judge = get_judge("openai/qwen2.5-7b-instruct", base_url=f"{server.url}/v1",
+                          allow_unknown_model=True)
+        first = await judge.judge(make_request(max_tokens=300))
+        second = await judge.judge(make_request(max_tokens=300))
+        await judge.aclose()
+        (body,) = server.chat_requests()
+        assert server.requests[0].headers["authorization"] == f"Bearer {LOCAL_SERVER_KEY}"
+    assert first.winner is Winner.B and first.p_a == pytest.approx(0.35)
+    assert first.cost_usd is None and judge.ledger.total_cost() is None
+    assert "cached" in second.flags and second.cost_usd == 0.0
+    assert body["model"] == "qwen2.5-7b-instruct" and body["max_tokens"] == 300
+    assert body["response_format"]["json_schema"]["strict"] is True
+
+
 def test_missing_key_for_openai_fails_before_any_call(monkeypatch: pytest.MonkeyPatch) -> None:
     """No key and no base_url -> JudgeAuthError naming OPENAI_API_KEY, at construction."""
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)

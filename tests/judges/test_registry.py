@@ -9,7 +9,15 @@ from pathlib import Path
 import pytest
 
 from cjgrade.errors import ConfigError
-from cjgrade.judges import JudgeRequest, Verdict, Winner, get_judge, register_adapter, registry
+from cjgrade.judges import (
+    JudgeRequest,
+    Verdict,
+    Winner,
+    get_batch_judge,
+    get_judge,
+    register_adapter,
+    registry,
+)
 from cjgrade.judges.manifest import parse_manifest
 
 REQUEST = JudgeRequest("s", "p", "i", "r", "one", "two")
@@ -119,3 +127,20 @@ async def test_third_party_adapter_registers_through_the_same_hook(
     verdict = await judge.judge(REQUEST)
     assert verdict.p_a == 0.7
     assert verdict.cost_usd is None  # the manifest has no prices for it: unknown, not 0
+
+
+def test_batch_judge_comes_from_the_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """get_batch_judge resolves aliases, needs the key (naming the variable) and a
+    batch-capable provider API; compatible servers and OpenRouter have no batch mode."""
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(ConfigError, match="ANTHROPIC_API_KEY"):
+        get_batch_judge("anthropic/claude-haiku-4-5-20251001")
+    judge = get_batch_judge("openai/gpt-5-mini", api_key="sk-test")
+    assert judge.name == "openai/gpt-5-mini-2025-08-07"
+    assert judge.info.batch_price_factor == 0.5
+    with pytest.raises(ConfigError, match="batch mode exists only"):
+        get_batch_judge("openrouter/anthropic/claude-haiku-4-5-20251001", api_key="k")
+    with pytest.raises(ConfigError, match="batch mode exists only"):
+        get_batch_judge("openai/gpt-5-mini", api_key="k", base_url="http://127.0.0.1:9/v1")
+    with pytest.raises(ConfigError, match="--allow-unknown-model"):
+        get_batch_judge("openai/gpt-7", api_key="k")
