@@ -186,6 +186,7 @@ class Orchestrator:
                                          return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 if task is not stopper and not task.cancelled() and task.exception():
+                    log.error("orchestrator service failed", exc_info=task.exception())
                     raise task.exception()  # type: ignore[misc]
         finally:
             for task in [*services, stopper, *self.running.values()]:
@@ -253,9 +254,10 @@ class Orchestrator:
         self.running[batch_uuid] = asyncio.ensure_future(self._run_batch(batch_uuid))
 
     async def resume_unfinished(self) -> list[str]:
-        """Start every unfinished batch of the store not running here; returns their uuids."""
+        """Start every unfinished batch nobody holds (free or expired lease) not running here;
+        returns their uuids."""
         started = []
-        for batch_uuid in await self.ledger.unfinished():
+        for batch_uuid in await self.ledger.resumable():
             if batch_uuid not in self.running or self.running[batch_uuid].done():
                 self.start_batch(batch_uuid)
                 started.append(batch_uuid)
