@@ -16,7 +16,7 @@ from cjgrade.errors import (
     JudgeUnavailable,
 )
 from cjgrade.judges.anthropic import AnthropicJudge, create_judge
-from cjgrade.judges.base import JudgeRequest, JudgeSettings, ModelInfo, Winner
+from cjgrade.judges.base import JudgeRequest, ModelInfo, Winner
 from cjgrade.judges.prompt import render_request
 from cjgrade.judges.verdict import VERDICT_SCHEMA
 from tests.judges.fakes.anthropic_api import (
@@ -28,6 +28,7 @@ from tests.judges.fakes.anthropic_api import (
     tool_use_body,
     verdict_reply,
 )
+from tests.judges.fakes.pairs import ESSAY_A, ESSAY_B, pet_request
 
 HAIKU = ModelInfo(
     provider="anthropic",
@@ -37,20 +38,7 @@ HAIKU = ModelInfo(
 )
 NO_THINKING = ModelInfo(provider="anthropic", model="claude-old", supports_reasoning=False)
 
-ESSAY_A = "Dogs are loyal companions. They guard the house and love their owners."
-ESSAY_B = "Cats are independent. They need little care and keep mice away."
-
-
-def make_request(**settings: object) -> JudgeRequest:
-    return JudgeRequest(
-        system_prompt="",
-        student_prompt="Write about your favourite pet.",
-        instructions="Assess content, organisation and language.",
-        rubric="Prefer the essay with clearer argument and richer language.",
-        essay_a=ESSAY_A,
-        essay_b=ESSAY_B,
-        settings=JudgeSettings(**settings),  # type: ignore[arg-type]
-    )
+make_request = pet_request
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeRateLimited, JudgeUnavailable
-from cjgrade.judges.base import JudgeRequest, Verdict, Winner
+from cjgrade.judges.base import Verdict, Winner
 from cjgrade.judges.batch import run_batch
 from cjgrade.judges.batch_openai import OpenAIBatchJudge, create_batch_judge
 from cjgrade.judges.cost import compute_cost
@@ -22,21 +22,17 @@ from tests.judges.fakes.openai_api import (
     completion_body,
     verdict_json,
 )
+from tests.judges.fakes.pairs import short_request
 
 GPT5 = load_manifest().resolve("openai/gpt-5-mini")
 
 
-def make_request(essay_a: str) -> JudgeRequest:
-    return JudgeRequest(system_prompt="", student_prompt="Pets", instructions="Criteria",
-                        rubric="Rubric", essay_a=essay_a, essay_b="A plain essay about cats.")
-
-
 REQUESTS = {
-    "ok": make_request("Dogs are loyal."),
-    "truncated": make_request("Dogs bark."),
-    "limited": make_request("Dogs run."),
-    "server_error": make_request("Dogs sleep."),
-    "never_ran": make_request("Dogs eat."),
+    "ok": short_request("Dogs are loyal."),
+    "truncated": short_request("Dogs bark."),
+    "limited": short_request("Dogs run."),
+    "server_error": short_request("Dogs sleep."),
+    "never_ran": short_request("Dogs eat."),
 }
 
 

@@ -17,7 +17,7 @@ from cjgrade.errors import (
     JudgeRateLimited,
     JudgeUnavailable,
 )
-from cjgrade.judges.base import JudgeRequest, JudgeSettings, ModelInfo, Winner
+from cjgrade.judges.base import JudgeRequest, ModelInfo, Winner
 from cjgrade.judges.openai import LOCAL_SERVER_KEY, OpenAIJudge, create_judge
 from cjgrade.judges.prompt import render_request
 from cjgrade.judges.verdict import openai_response_schema
@@ -31,6 +31,7 @@ from tests.judges.fakes.openai_api import (
     verdict_json,
     verdict_reply,
 )
+from tests.judges.fakes.pairs import ESSAY_A, ESSAY_B, pet_request
 
 GPT4O = ModelInfo(provider="openai", model="gpt-4o-2024-11-20", max_output_tokens=16384,
                   supports_logprobs=True)
@@ -38,20 +39,8 @@ GPT5 = ModelInfo(provider="openai", model="gpt-5-mini-2025-08-07", max_output_to
                  supports_temperature=False, supports_reasoning=True)
 LOCAL = ModelInfo(provider="openai", model="qwen2.5-7b-instruct", known=False)
 
-ESSAY_A = "Dogs are loyal companions. They guard the house and love their owners."
-ESSAY_B = "Cats are independent. They need little care and keep mice away."
-
-
 def make_request(**settings: object) -> JudgeRequest:
-    return JudgeRequest(
-        system_prompt="You compare essays.",
-        student_prompt="Write about your favourite pet.",
-        instructions="Assess content, organisation and language.",
-        rubric="Prefer the essay with clearer argument and richer language.",
-        essay_a=ESSAY_A,
-        essay_b=ESSAY_B,
-        settings=JudgeSettings(**settings),  # type: ignore[arg-type]
-    )
+    return pet_request("You compare essays.", **settings)
 
 
 @pytest.fixture

@@ -17,16 +17,13 @@ the adapters retries, limits, caches and prices (so the SDK's own retries are of
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from cjgrade.errors import (
     ConfigError,
     JudgeAuthError,
     JudgeError,
     JudgeOutputInvalid,
-    JudgeUnavailable,
 )
 
 try:
@@ -36,15 +33,17 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "the Anthropic SDK is not installed: pip install 'cjgrade[anthropic]'"
     ) from exc
 
-from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage, Verdict
-from cjgrade.judges.prompt import RenderedPrompt, render_request
+from cjgrade.judges.base import ModelInfo, Usage, Verdict
+from cjgrade.judges.prompt import RenderedPrompt
+from cjgrade.judges.sdk_judge import SdkJudge
 from cjgrade.judges.verdict import (
     VERDICT_SCHEMA,
     VERDICT_TOOL_NAME,
-    attach_reply,
-    classify_status,
-    p_a_from_confidence,
+    ParsedVerdict,
+    ReplyMeta,
+    classify_sdk_exception,
     parse_verdict_payload,
+    verdict_from_reply,
 )
 
 __all__ = [
@@ -95,49 +94,29 @@ def create_judge(
     return AnthropicJudge(info, create_client(api_key=api_key, base_url=base_url, timeout=timeout))
 
 
-class AnthropicJudge:
+class AnthropicJudge(SdkJudge):
     """One Claude model as a :class:`cjgrade.judges.base.Judge`."""
 
+    provider = PROVIDER
+    env_var = ENV_VAR
+    sdk: ClassVar[Any] = anthropic
+
     def __init__(self, info: ModelInfo, client: anthropic.AsyncAnthropic) -> None:
-        self.info = info
-        self._client = client
-        self.cache_namespace = "" if client.base_url.host == "api.anthropic.com" else str(
-            client.base_url
-        )
-        """Verdicts from another endpoint (a proxy, a fake) never share cache entries."""
+        own = client.base_url.host == "api.anthropic.com"
+        super().__init__(info, client, cache_namespace="" if own else str(client.base_url))
 
-    @property
-    def name(self) -> str:
-        return f"{PROVIDER}/{self.info.model}"
+    def build_params(self, rendered: RenderedPrompt) -> dict[str, Any]:
+        return build_message_params(rendered, self.info)
 
-    def request_sha256(self, request: JudgeRequest) -> str:
-        """SHA-256 of the exact request this adapter would send (used for cache keys)."""
-        return render_request(request).request_sha256
-
-    async def judge(self, request: JudgeRequest) -> Verdict:
-        """One call: render, send, parse. Raises a :class:`JudgeError` subclass on failure."""
-        rendered = render_request(request)
-        params = build_message_params(rendered, self.info)
+    async def send(self, params: dict[str, Any]) -> anthropic.types.Message:
         # SDK 2.x no longer types sampling parameters; the API still takes them on models that
         # support them, so temperature travels as an extra body field.
         extra_body = {"temperature": params.pop("temperature")} if "temperature" in params else None
-        started = time.perf_counter()
-        try:
-            message = await self._client.messages.create(**params, extra_body=extra_body)
-        except anthropic.APIError as exc:
-            raise classify_sdk_error(exc) from exc
-        except ValueError as exc:  # an unreadable body (e.g. invalid JSON) from the server
-            raise JudgeUnavailable(f"anthropic API returned an unreadable response: {exc}") from exc
-        return parse_message(
-            message,
-            self.info,
-            request_sha256=rendered.request_sha256,
-            flags=rendered.flags,
-            latency_s=time.perf_counter() - started,
-        )
+        return await self._client.messages.create(**params, extra_body=extra_body)  # type: ignore[no-any-return]
 
-    async def aclose(self) -> None:
-        await self._client.close()
+    def parse(self, reply: Any, rendered: RenderedPrompt, latency_s: float) -> Verdict:
+        return parse_message(reply, self.info, request_sha256=rendered.request_sha256,
+                             flags=rendered.flags, latency_s=latency_s)
 
 
 def build_message_params(rendered: RenderedPrompt, info: ModelInfo) -> dict[str, Any]:
@@ -207,20 +186,12 @@ def parse_message(
 
     An invalid reply was still billed: the error carries ``usage`` and ``raw_response``.
     """
-    try:
-        return _verdict_from(message, info, request_sha256, flags, latency_s)
-    except JudgeOutputInvalid as exc:
-        raw = message.model_dump_json(warnings=False)
-        raise attach_reply(exc, usage_from(message.usage), raw) from None
+    meta = ReplyMeta(PROVIDER, info.model, request_sha256, flags, latency_s,
+                     usage_from(message.usage), message.model_dump_json(warnings=False))
+    return verdict_from_reply(meta, lambda: (_read_tool_call(message), None))
 
 
-def _verdict_from(
-    message: anthropic.types.Message,
-    info: ModelInfo,
-    request_sha256: str,
-    flags: tuple[str, ...],
-    latency_s: float,
-) -> Verdict:
+def _read_tool_call(message: anthropic.types.Message) -> ParsedVerdict:
     stop = message.stop_reason
     if stop in ("max_tokens", "model_context_window_exceeded"):
         raise JudgeOutputInvalid(f"truncated: stop_reason={stop} before the verdict was complete")
@@ -235,21 +206,7 @@ def _verdict_from(
         )
     if len(calls) > 1:
         raise JudgeOutputInvalid(f"{len(calls)} {VERDICT_TOOL_NAME} tool calls, expected one")
-    parsed = parse_verdict_payload(calls[0].input)
-    return Verdict(
-        winner=parsed.winner,
-        p_a=p_a_from_confidence(parsed.winner, parsed.confidence),
-        justification=parsed.justification,
-        provider=PROVIDER,
-        model=info.model,
-        request_sha256=request_sha256,
-        usage=usage_from(message.usage),
-        confidence=float(parsed.confidence),
-        cost_usd=None,
-        latency_s=latency_s,
-        raw_response=message.model_dump_json(warnings=False),
-        flags=(*flags, "p_a:confidence"),
-    )
+    return parse_verdict_payload(calls[0].input)
 
 
 def usage_from(usage: Any) -> Usage:
@@ -264,20 +221,4 @@ def usage_from(usage: Any) -> Usage:
 
 def classify_sdk_error(exc: anthropic.APIError) -> JudgeError:
     """One SDK exception -> the error hierarchy."""
-    if isinstance(exc, anthropic.APITimeoutError):
-        return JudgeUnavailable("anthropic API call timed out")
-    if isinstance(exc, anthropic.APIConnectionError):
-        return JudgeUnavailable(f"cannot reach the anthropic API: {exc}")
-    if isinstance(exc, anthropic.APIStatusError):
-        body = exc.body if isinstance(exc.body, Mapping) else {}
-        inner = body.get("error")
-        error: Mapping[str, Any] = inner if isinstance(inner, Mapping) else {}
-        detail = str(error.get("message") or exc.message)
-        return classify_status(
-            exc.status_code,
-            detail,
-            provider=PROVIDER,
-            env_var=ENV_VAR,
-            headers=dict(exc.response.headers),
-        )
-    return JudgeUnavailable(f"anthropic API returned an unusable response: {exc}")
+    return classify_sdk_exception(exc, anthropic, provider=PROVIDER, env_var=ENV_VAR)

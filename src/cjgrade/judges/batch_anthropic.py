@@ -18,7 +18,7 @@ from cjgrade.judges.anthropic import (
     create_client,
     parse_message,
 )
-from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict
+from cjgrade.judges.base import JudgeRequest, Verdict
 from cjgrade.judges.batch import (
     BatchHandle,
     BatchItem,
@@ -27,7 +27,6 @@ from cjgrade.judges.batch import (
     ProviderBatchJudge,
     render_batch,
 )
-from cjgrade.judges.cost import CostLedger
 from cjgrade.judges.verdict import classify_status
 
 __all__ = ["AnthropicBatchJudge", "create_batch_judge"]
@@ -43,19 +42,6 @@ _ERROR_STATUS = {
     "api_error": 500,
     "overloaded_error": 529,
 }
-
-
-def create_batch_judge(
-    info: ModelInfo,
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    timeout: float = 120.0,
-    ledger: CostLedger | None = None,
-) -> AnthropicBatchJudge:
-    """Batch mode for ``anthropic/<model>``; the manifest must mark the model batch-capable."""
-    return AnthropicBatchJudge.create(info, api_key=api_key, base_url=base_url, timeout=timeout,
-                                      ledger=ledger)
 
 
 class AnthropicBatchJudge(ProviderBatchJudge):
@@ -129,3 +115,8 @@ class AnthropicBatchJudge(ProviderBatchJudge):
         return JudgeUnavailable(
             f"batch request {item.custom_id} {result.type} before it ran; submit it again"
         )
+
+
+create_batch_judge = AnthropicBatchJudge.create
+"""Batch mode for ``anthropic/<model>`` (the manifest must mark the model batch-capable):
+``create_batch_judge(info, *, api_key=None, base_url=None, timeout=120.0, ledger=None)``."""

@@ -13,7 +13,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeUnavailable
-from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict
+from cjgrade.judges.base import JudgeRequest, Verdict
 from cjgrade.judges.batch import (
     BatchHandle,
     BatchItem,
@@ -22,7 +22,6 @@ from cjgrade.judges.batch import (
     ProviderBatchJudge,
     render_batch,
 )
-from cjgrade.judges.cost import CostLedger
 from cjgrade.judges.openai import (
     ENV_VAR,
     PROVIDER,
@@ -48,19 +47,6 @@ _STATES: dict[str, BatchState] = {
     "expired": "expired",
     "cancelled": "canceled",
 }
-
-
-def create_batch_judge(
-    info: ModelInfo,
-    *,
-    api_key: str | None = None,
-    base_url: str | None = None,
-    timeout: float = 120.0,
-    ledger: CostLedger | None = None,
-) -> OpenAIBatchJudge:
-    """Batch mode for ``openai/<model>``; the manifest must mark the model batch-capable."""
-    return OpenAIBatchJudge.create(info, api_key=api_key, base_url=base_url, timeout=timeout,
-                                   ledger=ledger)
 
 
 class OpenAIBatchJudge(ProviderBatchJudge):
@@ -191,3 +177,8 @@ class OpenAIBatchJudge(ProviderBatchJudge):
         if code == "batch_expired":
             return JudgeUnavailable(f"batch request {item.custom_id} expired; submit it again")
         return JudgeError(f"batch request {item.custom_id} failed: {code}: {message}")
+
+
+create_batch_judge = OpenAIBatchJudge.create
+"""Batch mode for ``openai/<model>`` (the manifest must mark the model batch-capable):
+``create_batch_judge(info, *, api_key=None, base_url=None, timeout=120.0, ledger=None)``."""

@@ -15,16 +15,13 @@ One attempt per call; the runtime around the adapters retries, limits, caches an
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from cjgrade.errors import (
     ConfigError,
     JudgeAuthError,
     JudgeError,
     JudgeOutputInvalid,
-    JudgeUnavailable,
 )
 
 try:
@@ -32,17 +29,19 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without the extra
     raise ConfigError("the OpenAI SDK is not installed: pip install 'cjgrade[openai]'") from exc
 
-from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage, Verdict
-from cjgrade.judges.prompt import RenderedPrompt, render_request
+from cjgrade.judges.base import ModelInfo, Usage, Verdict
+from cjgrade.judges.prompt import RenderedPrompt
+from cjgrade.judges.sdk_judge import SdkJudge
 from cjgrade.judges.verdict import (
     VERDICT_TOOL_NAME,
+    ParsedVerdict,
+    ReplyMeta,
     TokenLogprob,
-    attach_reply,
-    classify_status,
+    classify_sdk_exception,
     openai_response_schema,
-    p_a_from_confidence,
     p_a_from_logprobs,
     parse_verdict_json,
+    verdict_from_reply,
 )
 
 __all__ = [
@@ -101,47 +100,30 @@ def create_judge(
     return OpenAIJudge(info, client, compatible_server=base_url is not None)
 
 
-class OpenAIJudge:
+class OpenAIJudge(SdkJudge):
     """One OpenAI (or OpenAI-compatible) model as a :class:`cjgrade.judges.base.Judge`."""
+
+    provider = PROVIDER
+    env_var = ENV_VAR
+    sdk: ClassVar[Any] = openai
 
     def __init__(
         self, info: ModelInfo, client: openai.AsyncOpenAI, *, compatible_server: bool = False
     ) -> None:
-        self.info = info
+        # The same model name on two servers is two judges: they never share cache entries.
+        super().__init__(info, client,
+                         cache_namespace=str(client.base_url) if compatible_server else "")
         self.compatible_server = compatible_server
-        self._client = client
-        self.cache_namespace = str(client.base_url) if compatible_server else ""
-        """The same model name on two servers is two judges: they never share cache entries."""
 
-    @property
-    def name(self) -> str:
-        return f"{PROVIDER}/{self.info.model}"
+    def build_params(self, rendered: RenderedPrompt) -> dict[str, Any]:
+        return build_chat_params(rendered, self.info, compatible_server=self.compatible_server)
 
-    def request_sha256(self, request: JudgeRequest) -> str:
-        """SHA-256 of the exact request this adapter would send (used for cache keys)."""
-        return render_request(request).request_sha256
+    async def send(self, params: dict[str, Any]) -> Any:
+        return await self._client.chat.completions.create(**params)
 
-    async def judge(self, request: JudgeRequest) -> Verdict:
-        """One call: render, send, parse. Raises a :class:`JudgeError` subclass on failure."""
-        rendered = render_request(request)
-        params = build_chat_params(rendered, self.info, compatible_server=self.compatible_server)
-        started = time.perf_counter()
-        try:
-            completion = await self._client.chat.completions.create(**params)
-        except openai.APIError as exc:
-            raise classify_sdk_error(exc) from exc
-        except ValueError as exc:  # an unreadable body (e.g. invalid JSON) from the server
-            raise JudgeUnavailable(f"openai API returned an unreadable response: {exc}") from exc
-        return parse_completion(
-            completion,
-            self.info,
-            request_sha256=rendered.request_sha256,
-            flags=rendered.flags,
-            latency_s=time.perf_counter() - started,
-        )
-
-    async def aclose(self) -> None:
-        await self._client.close()
+    def parse(self, reply: Any, rendered: RenderedPrompt, latency_s: float) -> Verdict:
+        return parse_completion(reply, self.info, request_sha256=rendered.request_sha256,
+                                flags=rendered.flags, latency_s=latency_s)
 
 
 def build_chat_params(
@@ -203,20 +185,12 @@ def parse_completion(
 
     An invalid reply was still billed: the error carries ``usage`` and ``raw_response``.
     """
-    try:
-        return _verdict_from(completion, info, request_sha256, flags, latency_s)
-    except JudgeOutputInvalid as exc:
-        raw = completion.model_dump_json(warnings=False)
-        raise attach_reply(exc, usage_from(completion.usage), raw) from None
+    meta = ReplyMeta(PROVIDER, info.model, request_sha256, flags, latency_s,
+                     usage_from(completion.usage), completion.model_dump_json(warnings=False))
+    return verdict_from_reply(meta, lambda: _read_choice(completion))
 
 
-def _verdict_from(
-    completion: Any,
-    info: ModelInfo,
-    request_sha256: str,
-    flags: tuple[str, ...],
-    latency_s: float,
-) -> Verdict:
+def _read_choice(completion: Any) -> tuple[ParsedVerdict, float | None]:
     if not completion.choices:
         raise JudgeOutputInvalid("the completion has no choices")
     choice = completion.choices[0]
@@ -229,24 +203,7 @@ def _verdict_from(
     if choice.finish_reason == "content_filter":
         raise JudgeOutputInvalid("refused: finish_reason=content_filter")
     parsed = parse_verdict_json(message.content)
-    p_a = _p_a_from_choice(choice, message.content)
-    source = "p_a:logprobs" if p_a is not None else "p_a:confidence"
-    if p_a is None:
-        p_a = p_a_from_confidence(parsed.winner, parsed.confidence)
-    return Verdict(
-        winner=parsed.winner,
-        p_a=p_a,
-        justification=parsed.justification,
-        provider=PROVIDER,
-        model=info.model,
-        request_sha256=request_sha256,
-        usage=usage_from(completion.usage),
-        confidence=float(parsed.confidence),
-        cost_usd=None,
-        latency_s=latency_s,
-        raw_response=completion.model_dump_json(warnings=False),
-        flags=(*flags, source),
-    )
+    return parsed, _p_a_from_choice(choice, message.content)
 
 
 def _p_a_from_choice(choice: Any, content: str) -> float | None:
@@ -282,22 +239,4 @@ def usage_from(usage: Any) -> Usage:
 
 def classify_sdk_error(exc: openai.APIError) -> JudgeError:
     """One SDK exception -> the error hierarchy."""
-    if isinstance(exc, openai.APITimeoutError):
-        return JudgeUnavailable("openai API call timed out")
-    if isinstance(exc, openai.APIConnectionError):
-        return JudgeUnavailable(f"cannot reach the openai API: {exc}")
-    if isinstance(exc, openai.APIStatusError):
-        body = exc.body if isinstance(exc.body, Mapping) else {}
-        inner = body.get("error")
-        error: Mapping[str, Any] = inner if isinstance(inner, Mapping) else body
-        detail = str(error.get("message") or exc.message)
-        code = error.get("code") or getattr(exc, "code", None)
-        return classify_status(
-            exc.status_code,
-            detail,
-            provider=PROVIDER,
-            env_var=ENV_VAR,
-            headers=dict(exc.response.headers),
-            error_code=str(code) if code else None,
-        )
-    return JudgeUnavailable(f"openai API returned an unusable response: {exc}")
+    return classify_sdk_exception(exc, openai, provider=PROVIDER, env_var=ENV_VAR)

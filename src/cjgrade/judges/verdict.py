@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -24,7 +24,7 @@ from cjgrade.errors import (
     JudgeRateLimited,
     JudgeUnavailable,
 )
-from cjgrade.judges.base import Usage, Winner
+from cjgrade.judges.base import Usage, Verdict, Winner
 
 __all__ = [
     "CONFIDENCE_MEANINGS",
@@ -34,8 +34,10 @@ __all__ = [
     "VERDICT_SCHEMA",
     "VERDICT_TOOL_NAME",
     "ParsedVerdict",
+    "ReplyMeta",
     "TokenLogprob",
     "attach_reply",
+    "classify_sdk_exception",
     "classify_status",
     "describe_confidence_scale",
     "openai_response_schema",
@@ -44,6 +46,7 @@ __all__ = [
     "parse_retry_after",
     "parse_verdict_json",
     "parse_verdict_payload",
+    "verdict_from_reply",
 ]
 
 VERDICT_TOOL_NAME = "record_verdict"
@@ -358,3 +361,76 @@ def attach_reply(exc: JudgeOutputInvalid, usage: Usage, raw_response: str) -> Ju
     exc.usage = usage  # type: ignore[attr-defined]
     exc.raw_response = raw_response  # type: ignore[attr-defined]
     return exc
+
+
+def classify_sdk_exception(exc: Exception, sdk: Any, *, provider: str,
+                           env_var: str) -> JudgeError:
+    """An ``anthropic`` or ``openai`` SDK exception -> the error hierarchy (both SDKs share the
+    ``APITimeoutError`` / ``APIConnectionError`` / ``APIStatusError`` classes and body shape)."""
+    if isinstance(exc, sdk.APITimeoutError):
+        return JudgeUnavailable(f"{provider} API call timed out")
+    if isinstance(exc, sdk.APIConnectionError):
+        return JudgeUnavailable(f"cannot reach the {provider} API: {exc}")
+    if isinstance(exc, sdk.APIStatusError):
+        body = exc.body if isinstance(exc.body, Mapping) else {}
+        inner = body.get("error")
+        error: Mapping[str, Any] = inner if isinstance(inner, Mapping) else body
+        detail = str(error.get("message") or exc.message)
+        code = error.get("code") or getattr(exc, "code", None)
+        return classify_status(
+            exc.status_code,
+            detail,
+            provider=provider,
+            env_var=env_var,
+            headers=dict(exc.response.headers),
+            error_code=str(code) if code else None,
+        )
+    return JudgeUnavailable(f"{provider} API returned an unusable response: {exc}")
+
+
+# --- one reply -> one verdict (shared by every LLM adapter) -----------------------------------
+
+
+@dataclass(frozen=True)
+class ReplyMeta:
+    """What an adapter knows about one provider reply besides the verdict it may hold."""
+
+    provider: str
+    model: str
+    request_sha256: str
+    flags: tuple[str, ...]
+    latency_s: float
+    usage: Usage
+    raw_response: str
+
+
+def verdict_from_reply(meta: ReplyMeta,
+                       read: Callable[[], tuple[ParsedVerdict, float | None]]) -> Verdict:
+    """The :class:`Verdict` of a reply whose fields ``read()`` extracts, with ``p_a`` from the
+    logprobs ``read()`` returns or else from the stated confidence (flag ``p_a:logprobs`` or
+    ``p_a:confidence``); ``cost_usd`` is left for the runtime to price.
+
+    Raises
+    ------
+    JudgeOutputInvalid
+        From ``read()``, carrying the billed ``usage`` and the ``raw_response``.
+    """
+    try:
+        parsed, p_a = read()
+    except JudgeOutputInvalid as exc:
+        raise attach_reply(exc, meta.usage, meta.raw_response) from None
+    source = "p_a:confidence" if p_a is None else "p_a:logprobs"
+    return Verdict(
+        winner=parsed.winner,
+        p_a=p_a_from_confidence(parsed.winner, parsed.confidence) if p_a is None else p_a,
+        justification=parsed.justification,
+        provider=meta.provider,
+        model=meta.model,
+        request_sha256=meta.request_sha256,
+        usage=meta.usage,
+        confidence=float(parsed.confidence),
+        cost_usd=None,
+        latency_s=meta.latency_s,
+        raw_response=meta.raw_response,
+        flags=(*meta.flags, source),
+    )

@@ -1,4 +1,5 @@
-"""A clear-cut essay pair for live provider tests (no real student data)."""
+"""Requests shared by the provider tests (no real student data): the pet essays of the wire
+tests, short batch requests, and a clear-cut pair for live tests."""
 
 from __future__ import annotations
 
@@ -26,3 +27,26 @@ def clear_pair(strong_first: bool, settings: JudgeSettings | None = None) -> Jud
         essay_b=b,
         settings=settings or JudgeSettings(),
     )
+
+
+ESSAY_A = "Dogs are loyal companions. They guard the house and love their owners."
+ESSAY_B = "Cats are independent. They need little care and keep mice away."
+
+
+def pet_request(system_prompt: str = "", **settings: object) -> JudgeRequest:
+    """The wire tests' request: a full assignment, the two pet essays, ``settings``."""
+    return JudgeRequest(
+        system_prompt=system_prompt,
+        student_prompt="Write about your favourite pet.",
+        instructions="Assess content, organisation and language.",
+        rubric="Prefer the essay with clearer argument and richer language.",
+        essay_a=ESSAY_A,
+        essay_b=ESSAY_B,
+        settings=JudgeSettings(**settings),  # type: ignore[arg-type]
+    )
+
+
+def short_request(essay_a: str, essay_b: str = "A plain essay about cats.") -> JudgeRequest:
+    """A small request for batch tests (each custom id gets its own essay A)."""
+    return JudgeRequest(system_prompt="", student_prompt="Pets", instructions="Criteria",
+                        rubric="Rubric", essay_a=essay_a, essay_b=essay_b)
