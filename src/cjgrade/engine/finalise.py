@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from cjgrade.bus.events import AssessmentResultV1, BatchCompletedV1, EssayResult, make_envelope
-from cjgrade.engine.fitting import RoundEstimate, build_pairwise, fit_round
+from cjgrade.engine.fitting import RoundEstimate, WarmStart, build_pairwise, fit_round
 from cjgrade.engine.grading import grade_batch
 from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison
 from cjgrade.engine.results import (
@@ -122,8 +122,10 @@ async def finalise_batch(
     ids = [e.id for e in spec.essays]
     comparisons = await ledger.comparisons(stored.batch_uuid)
     fits = await ledger.fits(stored.batch_uuid)
+    warm = (WarmStart.from_stored(ids, fits[-1].theta, fits[-1].details.get("prior_variance"))
+            if fits else None)
     est = fit_round(ids, comparisons, alpha=spec.options.alpha,
-                    position_effect=spec.options.position_effect)
+                    position_effect=spec.options.position_effect, warm=warm)
     counts = _essay_counts(ids, comparisons)
     fit_rows, judge_lines = _fit_statistics(est, comparisons, ids)
     order = np.argsort(-est.theta, kind="stable")

@@ -9,7 +9,7 @@ pairing, which plain SSR does not (see ``cjgrade.stats.stopping_reliability``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -20,7 +20,7 @@ from cjgrade.stats.bt import BTFit, PairwiseData, fit_bradley_terry
 from cjgrade.stats.reliability import scale_separation_reliability
 from cjgrade.stats.stopping_reliability import fit_empirical_bayes, posterior_reliability
 
-__all__ = ["RoundEstimate", "build_pairwise", "fit_round"]
+__all__ = ["RoundEstimate", "WarmStart", "build_pairwise", "fit_round"]
 
 FloatArray = NDArray[np.float64]
 
@@ -51,6 +51,23 @@ class RoundEstimate:
         theta = {e: float(t) for e, t in zip(self.essay_ids, self.theta, strict=True)}
         se = {e: float(s) for e, s in zip(self.essay_ids, self.se, strict=True)}
         return theta, se
+
+
+@dataclass(frozen=True)
+class WarmStart:
+    """Starting point of a fit: abilities in essay order and the prior variance."""
+
+    theta: FloatArray
+    prior_variance: float | None
+
+    @classmethod
+    def from_stored(
+        cls, essay_ids: Sequence[str], theta: Mapping[str, float], prior_variance: float | None
+    ) -> WarmStart | None:
+        """From a stored round fit (None when it does not cover these essays)."""
+        if any(e not in theta for e in essay_ids):
+            return None
+        return cls(np.array([theta[e] for e in essay_ids], dtype=np.float64), prior_variance)
 
 
 def build_pairwise(
@@ -85,6 +102,7 @@ def fit_round(
     alpha: float | None,
     position_effect: bool,
     previous: RoundEstimate | None = None,
+    warm: WarmStart | None = None,
     max_iter: int = 200,
 ) -> RoundEstimate:
     """Fit Bradley-Terry on every successful comparison so far (warm start from ``previous``).
@@ -95,13 +113,15 @@ def fit_round(
     runs to convergence.
     """
     data, judges = build_pairwise(essay_ids, comparisons)
-    warm = previous.theta if previous is not None else None
+    if warm is None and previous is not None:
+        warm = WarmStart(previous.theta, previous.prior_variance)
+    start = warm.theta if warm is not None else None
     tau2: float | None
     if alpha is None:
         eb = fit_empirical_bayes(
             data,
-            initial_variance=(previous.prior_variance or 1.0) if previous else 1.0,
-            initial_params=warm,
+            initial_variance=(warm.prior_variance or 1.0) if warm else 1.0,
+            initial_params=start,
             position_effect=position_effect,
             tol=EB_TOLERANCE,
             max_iter=max_iter,
@@ -110,7 +130,7 @@ def fit_round(
         tau2 = eb.prior_variance
     else:
         fit = fit_bradley_terry(
-            data, alpha=alpha, position_effect=position_effect, initial_params=warm
+            data, alpha=alpha, position_effect=position_effect, initial_params=start
         )
         tau2 = 1.0 / alpha if alpha > 0 else None
         reliability = (

@@ -28,7 +28,7 @@ from cjgrade.bus.transport import Transport
 from cjgrade.engine.decisions import StopDecision, decide_stop, success_rate_failure
 from cjgrade.engine.dispatch import ComparisonOutcome, ComparisonTask, Dispatcher
 from cjgrade.engine.finalise import finalise_batch
-from cjgrade.engine.fitting import ROUND_EM_ITERATIONS, RoundEstimate, fit_round
+from cjgrade.engine.fitting import ROUND_EM_ITERATIONS, RoundEstimate, WarmStart, fit_round
 from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison, StoredFit, lease_owner
 from cjgrade.engine.progress import NullProgress, Progress, ProgressListener
 from cjgrade.engine.results import BatchResult
@@ -150,12 +150,15 @@ class BatchEngine:
         estimate = None
         previous = None
         if fits:
-            # Re-fit from the stored comparisons for the warm start (cheap, deterministic).
+            # The pairing needs the last round's estimates: refit them, warm from the stored fit.
+            ids = [e.id for e in stored.spec.essays]
             estimate = fit_round(
-                [e.id for e in stored.spec.essays],
-                [c for c in comparisons if c.round <= fits[-1].round],
+                ids, [c for c in comparisons if c.round <= fits[-1].round],
                 alpha=stored.spec.options.alpha,
                 position_effect=stored.spec.options.position_effect,
+                warm=WarmStart.from_stored(ids, fits[-1].theta,
+                                           fits[-1].details.get("prior_variance")),
+                max_iter=ROUND_EM_ITERATIONS,
             )
             previous = fits[-1].theta
         return _RunState(stored, comparisons, estimate, previous)
