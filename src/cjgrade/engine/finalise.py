@@ -26,6 +26,9 @@ from cjgrade.engine.results import (
     RoundSummary,
 )
 from cjgrade.engine.statistics import essay_and_judge_fit, separation_of
+from cjgrade.errors import ConvergenceError, InputError
+from cjgrade.stats.bt import fit_bradley_terry
+from cjgrade.stats.reliability import scale_separation_reliability
 from cjgrade.store import GradeProjectionRecord
 
 __all__ = ["BATCH_COMPLETED", "RESULT_PUBLISHED", "finalise_batch"]
@@ -105,6 +108,37 @@ def _fit_statistics(
     return essay_rows, lines
 
 
+SSR_EPS = 0.3
+"""sirt's score adjustment for the conventional SSR (``btm(..., eps = 0.3)``)."""
+
+
+def _reliability(
+    est: RoundEstimate, comparisons: Sequence[StoredComparison], ids: Sequence[str],
+    position_effect: bool,
+) -> dict[str, Any]:
+    """The conventional SSR and separation (sirt's ``mle.rel`` and ``sepG``: maximum
+    likelihood with the eps = 0.3 score adjustment), beside the posterior reliability of the
+    reported (prior-based) estimates."""
+    data, _ = build_pairwise(ids, comparisons)
+    ssr = separation = None
+    note = "maximum likelihood with sirt's eps=0.3 score adjustment (sirt mle.rel, sepG)"
+    try:
+        ml = fit_bradley_terry(data, position_effect=position_effect, eps=SSR_EPS,
+                               initial_params=est.theta)
+        ssr = _finite(scale_separation_reliability(ml.theta, ml.se))
+        separation = separation_of(ml.theta, ml.se)
+    except (ConvergenceError, InputError) as exc:
+        note = f"not computed: {exc}"
+    return {
+        "ssr": ssr,
+        "separation": separation,
+        "ssr_method": note,
+        "posterior_reliability": _finite(est.reliability),
+        "prior_variance": est.prior_variance,
+        "n_comparisons_fitted": est.n_comparisons,
+    }
+
+
 def _finite(value: Any) -> float | None:
     v = float(value)
     return v if np.isfinite(v) else None
@@ -163,13 +197,7 @@ async def finalise_batch(
         ),
         judges=judge_lines,
         costs=_costs(comparisons),
-        reliability={
-            "ssr": _finite(est.ssr),
-            "separation": separation_of(est.theta, est.se),
-            "posterior_reliability": _finite(est.reliability),
-            "prior_variance": est.prior_variance,
-            "n_comparisons_fitted": est.n_comparisons,
-        },
+        reliability=_reliability(est, comparisons, ids, spec.options.position_effect),
         position_bias={
             "estimate": est.fit.position_effect,
             "se": est.fit.position_se,
