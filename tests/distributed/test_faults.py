@@ -193,8 +193,10 @@ async def test_flaky_judge_retries_and_counts_failures(broker, pg_url, rng, max_
     spec, abilities = make_spec(10, budget=40, round_size=20)
     adapter = FlakyAdapter(SimJudge(abilities, seed=5, latency_s=0.01), rng)
     info = load_manifest().resolve("sim/bt")
+    # The circuit breaker is off (it is tested with the runtime): every failure here is the
+    # adapter's, so the accounting below is exact.
     policy = RuntimePolicy(max_attempts=max_attempts, backoff_base_s=0.01, jitter=0.0,
-                           timeout_s=None, max_concurrency=16)
+                           timeout_s=None, max_concurrency=16, breaker_failures=10_000)
     runtime = JudgeRuntime(adapter, info, policy=policy)
     cluster = Cluster(broker.bootstrap, store, abilities, judge_factory=lambda name: runtime)
     try:

@@ -142,7 +142,7 @@ class DurableBusDispatcher:
     def __init__(self, transport: Transport, router: ResultRouter, *,
                  redispatch_after_s: float = 30.0,
                  metrics: DistributedMetrics | None = None,
-                 source: str = "cjgrade-orchestrator") -> None:
+                 source: str = "cjgrade-orchestrator", publish_window: int = 256) -> None:
         if redispatch_after_s <= 0:
             raise ValueError("redispatch_after_s must be positive")
         self.transport = transport
@@ -150,6 +150,7 @@ class DurableBusDispatcher:
         self.redispatch_after_s = redispatch_after_s
         self.metrics = metrics or router.metrics
         self.source = source
+        self.publish_window = publish_window
         self._unacked: dict[int, Delivery] = {}
 
     def request_sha256(self, request: JudgeRequest) -> str | None:
@@ -168,8 +169,10 @@ class DurableBusDispatcher:
         batch_uuid = tasks[0].batch_uuid
         by_id = {t.comparison_id: t for t in tasks}
         waiter = self.router.register(batch_uuid, set(by_id))
+        # Publish in the background: results of the first requests flow to the engine while
+        # the last ones are still being sent.
+        publishing = asyncio.ensure_future(self._publish(batch_uuid, list(by_id.values())))
         try:
-            await self._publish(batch_uuid, list(by_id.values()))
             while waiter.pending:
                 try:
                     outcome, delivery = await asyncio.wait_for(waiter.queue.get(),
@@ -184,6 +187,10 @@ class DurableBusDispatcher:
                 self._unacked[outcome.comparison_id] = delivery
                 yield outcome
         finally:
+            if not publishing.done():
+                publishing.cancel()
+            with contextlib.suppress(BaseException):
+                await publishing
             self.router.unregister(batch_uuid, waiter)
             # Yielded but never stored (the engine stopped): left uncommitted, so redelivered.
             self._unacked.clear()
@@ -195,22 +202,34 @@ class DurableBusDispatcher:
                     self.router.ack(delivery)
 
     async def _publish(self, batch_uuid: str, tasks: list[ComparisonTask]) -> int:
-        """Publish requests; on a bus failure log it and leave them to the next re-dispatch."""
+        """Publish requests, ``publish_window`` at a time in flight; on a bus failure log it
+        and leave the rest to the next re-dispatch. Returns how many were sent."""
         sent = 0
-        for task in tasks:
-            event = ComparisonRequestedV1(
-                batch_uuid=task.batch_uuid, comparison_id=task.comparison_id,
-                round=task.round, slot=task.slot, judge=task.judge,
-                request=_request_data(task.request),
+        for start in range(0, len(tasks), self.publish_window):
+            chunk = tasks[start:start + self.publish_window]
+            envelopes = [
+                make_envelope(
+                    ComparisonRequestedV1(
+                        batch_uuid=t.batch_uuid, comparison_id=t.comparison_id, round=t.round,
+                        slot=t.slot, judge=t.judge, request=_request_data(t.request),
+                    ),
+                    correlation_id=batch_uuid, source=self.source,
+                )
+                for t in chunk
+            ]
+            results = await asyncio.gather(
+                *(self.transport.publish(COMPARISON_REQUESTED, e) for e in envelopes),
+                return_exceptions=True,
             )
-            envelope = make_envelope(event, correlation_id=batch_uuid, source=self.source)
-            try:
-                await self.transport.publish(COMPARISON_REQUESTED, envelope)
-            except BusError as exc:
+            errors = [r for r in results if isinstance(r, BaseException)]
+            sent += len(results) - len(errors)
+            if errors:
                 log.warning("publishing comparison requests failed; will retry",
-                            batch_uuid=batch_uuid, unsent=len(tasks) - sent, error=str(exc))
+                            batch_uuid=batch_uuid, unsent=len(tasks) - sent,
+                            error=str(errors[0]))
+                if not all(isinstance(e, BusError) for e in errors):
+                    raise next(e for e in errors if not isinstance(e, BusError))
                 break
-            sent += 1
         return sent
 
     async def _redispatch(self, batch_uuid: str, waiter: _Waiter,
