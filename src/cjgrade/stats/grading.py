@@ -25,7 +25,7 @@ population priors, anchors' and essays' standard errors integrated out) is descr
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -35,6 +35,7 @@ from cjgrade.errors import ConvergenceError, InputError
 from cjgrade.stats.grading_model import (
     PriorSettings,
     category_probabilities,
+    laplace_points,
     negative_log_posterior,
     prior_quantiles,
     unpack_cuts,
@@ -101,6 +102,9 @@ class GradeModel:
     n_anchors : anchors used.
     log_posterior : log posterior density at the mode (up to a constant).
     n_iter : optimiser iterations.
+    cut_point_draws, slope_draws : (S, M-1) and (S,) parameter points representing the
+        posterior uncertainty of the fit (Laplace approximation, cubature points); projections
+        average over them. Empty when the model is used as a plug-in (the mode only).
     """
 
     cut_points: FloatArray
@@ -113,6 +117,8 @@ class GradeModel:
     n_anchors: int
     log_posterior: float
     n_iter: int
+    cut_point_draws: FloatArray = field(default_factory=lambda: np.empty((0, 0)))
+    slope_draws: FloatArray = field(default_factory=lambda: np.empty(0))
 
     @property
     def below_lowest(self) -> bool:
@@ -307,6 +313,7 @@ def fit_grade_model(
     population_priors: ArrayLike | None = None,
     below_lowest: bool = False,
     prior: GradePrior | None = None,
+    parameter_uncertainty: bool = True,
 ) -> GradeModel:
     """Fit the cumulative-logit grade model to anchors by maximum a posteriori.
 
@@ -320,6 +327,8 @@ def fit_grade_model(
         the prior on band widths.
     below_lowest : add a below-lowest category under the lowest grade (ENG5 scales).
     prior : prior settings (defaults: :class:`GradePrior`).
+    parameter_uncertainty : carry the uncertainty of the cut-points and slope into projections
+        (Laplace approximation); False projects with the posterior mode only.
 
     Returns
     -------
@@ -365,6 +374,12 @@ def fit_grade_model(
     cuts_z = unpack_cuts(result.x, n_cuts)
     beta_z = float(np.exp(result.x[n_cuts + 1]))
     categories = tuple(range(-offset, n_grades))
+    draws_cut = np.empty((0, n_cuts))
+    draws_slope = np.empty(0)
+    if parameter_uncertainty:
+        points = laplace_points(result.x, z, se_z, category, ps)
+        draws_cut = np.array([centre + scale * unpack_cuts(pt, n_cuts) for pt in points])
+        draws_slope = np.exp(points[:, n_cuts + 1]) / scale
     return GradeModel(
         cut_points=np.asarray(centre + scale * cuts_z, dtype=np.float64),
         slope=beta_z / scale,
@@ -376,14 +391,17 @@ def fit_grade_model(
         n_anchors=int(theta.size),
         log_posterior=-float(result.fun),
         n_iter=int(result.nit),
+        cut_point_draws=draws_cut,
+        slope_draws=draws_slope,
     )
 
 
 def project_grades(model: GradeModel, theta: ArrayLike, se: ArrayLike) -> GradeProjection:
     """Grade probabilities for essays with abilities ``theta`` and standard errors ``se``.
 
-    Each essay's ability is integrated over ``N(theta, se^2)``, so the probabilities are a real
-    distribution over every grade of the model (never one-hot unless the data say so).
+    Each essay's ability is integrated over ``N(theta, se^2)`` and, when the model carries
+    them, over the fit's parameter points, so the probabilities are a real distribution over
+    every grade of the model (never one-hot unless the data say so).
 
     Raises
     ------
@@ -396,7 +414,16 @@ def project_grades(model: GradeModel, theta: ArrayLike, se: ArrayLike) -> GradeP
         raise InputError(f"theta and se differ in length ({t.size} vs {s.size})")
     if np.any(s < 0):
         raise InputError("se must be non-negative")
-    probs = category_probabilities(model.cut_points, model.slope, t, s)
+    if model.slope_draws.size:
+        probs = np.mean(
+            [
+                category_probabilities(cuts, float(beta), t, s)
+                for cuts, beta in zip(model.cut_point_draws, model.slope_draws, strict=True)
+            ],
+            axis=0,
+        )
+    else:
+        probs = category_probabilities(model.cut_points, model.slope, t, s)
     grades = np.asarray(model.category_grades, dtype=np.intp)
     best = np.argmax(probs, axis=1)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -421,6 +448,7 @@ def leave_one_anchor_out(
     population_priors: ArrayLike | None = None,
     below_lowest: bool = False,
     prior: GradePrior | None = None,
+    parameter_uncertainty: bool = True,
 ) -> LeaveOneOutResult:
     """Refit without each anchor in turn and predict its grade from its theta and SE.
 
@@ -449,6 +477,7 @@ def leave_one_anchor_out(
             population_priors=population_priors,
             below_lowest=below_lowest,
             prior=prior,
+            parameter_uncertainty=parameter_uncertainty,
         )
         proj = project_grades(model, theta[i : i + 1], se[i : i + 1])
         evaluated[i] = True

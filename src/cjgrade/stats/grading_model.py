@@ -42,11 +42,13 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import log_ndtr, logsumexp, ndtr, ndtri
+from scipy.stats import qmc
 
 __all__ = [
     "PriorSettings",
     "category_probabilities",
     "cumulative_probabilities",
+    "laplace_points",
     "negative_log_posterior",
     "prior_quantiles",
     "unpack_cuts",
@@ -60,6 +62,7 @@ _MIX_W = np.array([0.02399869, 0.20839792, 0.42767129, 0.29495675, 0.04497536])
 _MIX_W = _MIX_W / _MIX_W.sum()
 _MIX_A = np.array([0.29241878, 0.41180464, 0.57643661, 0.80308108, 1.1209068])
 _LOG_FLOOR = 1e-300
+_SOBOL_SEED = 20261121
 
 
 @dataclass(frozen=True)
@@ -218,3 +221,63 @@ def negative_log_posterior(
     grad[n_cuts + 1] = -float(np.sum(dlogp_logb))
     prior_value, prior_grad = _log_prior_and_grad(params, n_cuts, prior)
     return value + prior_value, grad + prior_grad
+
+
+def _normal_points(dim: int) -> FloatArray:
+    """64 fixed standard-normal points in ``dim`` dimensions: 32 scrambled-Sobol points (a
+    seeded local generator, so results are reproducible) and their mirror images, so the
+    sample mean is exactly zero."""
+    sobol = qmc.Sobol(dim, scramble=True, seed=np.random.default_rng(_SOBOL_SEED))
+    half = ndtri(sobol.random_base2(5))
+    return np.asarray(np.concatenate([half, -half]), dtype=np.float64)
+
+
+def laplace_points(
+    mode: FloatArray,
+    z: FloatArray,
+    se_z: FloatArray,
+    category: IntArray,
+    prior: PriorSettings,
+) -> FloatArray:
+    """Parameter points that carry the posterior's uncertainty into projections.
+
+    A Laplace approximation in the coordinates the anchors inform directly, the cut-point
+    *positions* (plus log kappa and log beta): ``N(mode, H^-1)`` where ``H = J' H_p J`` is the
+    Hessian of the negative log posterior at the mode (``H_p`` by central differences of the
+    analytic gradient in the unconstrained parameters, ``J`` their derivative with respect to
+    the positions), represented by 64 fixed quasi-random points. Each point's cut-points are
+    sorted (a draw that swaps two neighbouring cuts is read as the ordered model) and mapped
+    back to the unconstrained parameters.
+
+    Why positions: in log-gap coordinates the same approximation turns symmetric uncertainty
+    about band widths into a systematic upward drift of the upper cut-points (a sum of
+    log-normals), which halved the leave-one-anchor-out accuracy in simulations.
+    """
+    n_cuts = prior.q.size
+    p = mode.size
+    step = 1e-5
+    hess_p = np.empty((p, p))
+    for k in range(p):
+        e = np.zeros(p)
+        e[k] = step
+        up = negative_log_posterior(mode + e, z, se_z, category, prior)[1]
+        down = negative_log_posterior(mode - e, z, se_z, category, prior)[1]
+        hess_p[:, k] = (up - down) / (2.0 * step)
+    hess_p = 0.5 * (hess_p + hess_p.T)
+    cuts = unpack_cuts(mode, n_cuts)
+    gaps = np.diff(cuts)
+    jac = np.eye(p)  # d(params)/d(positions, log kappa, log beta)
+    for k in range(1, n_cuts):  # g_k = log(c_k - c_{k-1})
+        jac[k, k - 1 : k + 1] = [-1.0 / gaps[k - 1], 1.0 / gaps[k - 1]]
+    hess = jac.T @ hess_p @ jac
+    # Positive definite at a mode; clip eigenvalues against rounding all the same.
+    values, vectors = np.linalg.eigh(0.5 * (hess + hess.T))
+    values = np.maximum(values, 1e-8 * max(1.0, float(values.max())))
+    root = vectors / np.sqrt(values)  # root @ root.T == H^-1
+    draws = np.concatenate([cuts, mode[n_cuts:]]) + _normal_points(p) @ root.T
+    drawn_cuts = np.sort(draws[:, :n_cuts], axis=1)
+    drawn_gaps = np.maximum(np.diff(drawn_cuts, axis=1), 1e-9)
+    return np.asarray(
+        np.concatenate([drawn_cuts[:, :1], np.log(drawn_gaps), draws[:, n_cuts:]], axis=1),
+        dtype=np.float64,
+    )
