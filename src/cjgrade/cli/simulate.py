@@ -3,9 +3,10 @@
 For each strategy and seed, true abilities are drawn, rounds in which every essay is compared
 about once are judged by the simulated judge, and the scale is refitted after every round. The
 table reports, per strategy, the median comparisons per essay needed to reach Spearman >= 0.9
-with the true abilities and reliability >= 0.8, and the reliabilities at the round Spearman
-reached 0.9: SSR, split-half (what cjgrade reports) and the truth-based reliability (squared
-correlation with the true abilities). See ``docs/statistics-pairing.md``.
+with the true abilities and reliability >= 0.8, the reliabilities at the round Spearman
+reached 0.9 (SSR, the posterior-sampled reliability cjgrade reports, and the truth-based
+reliability: squared correlation with the true abilities), and the mean gap between each
+reliability estimate and the truth-based one. See ``docs/statistics-pairing.md``.
 
 JSON output (``--format json``)::
 
@@ -74,8 +75,8 @@ def _print_table(report: dict[str, Any]) -> None:
     table = Table(title=title, caption="comparisons per essay are medians over seeds")
     rho, rel = sc["spearman_target"], sc["reliability_target"]
     cols = (
-        f"strategy|n to rho {rho}|n to SSR {rel}|n to SH {rel}|SSR at rho|SH at rho"
-        "|truth at rho|SSR gap|SH gap|post. gap"
+        f"strategy|n to rho {rho}|n to SSR {rel}|n to rel {rel}|SSR at rho|rel at rho"
+        "|truth at rho|rel gap|SSR gap|SH gap|EB gap"
     ).split("|")
     for i, col in enumerate(cols):
         table.add_column(col, justify="left" if i == 0 else "right")
@@ -88,8 +89,9 @@ def _print_table(report: dict[str, Any]) -> None:
             fmt(r["ssr_at_spearman"], 3),
             fmt(r["reported_at_spearman"], 3),
             fmt(r["truth_at_spearman"], 3),
-            fmt(r["ssr_gap"], 3, signed=True),
             fmt(r["reported_gap"], 3, signed=True),
+            fmt(r["ssr_gap"], 3, signed=True),
+            fmt(r["split_half_gap"], 3, signed=True),
             fmt(r["posterior_gap"], 3, signed=True),
         )
     console = Console()
@@ -97,10 +99,10 @@ def _print_table(report: dict[str, Any]) -> None:
         console = Console(width=130)
     console.print(table)
     console.print(
-        "n = comparisons per essay (median over seeds); SH = split-half reliability (reported);"
-        " truth = squared correlation of the estimates with the true abilities;\n"
-        "gap = mean (reliability - truth) over rounds from round 5; post. = posterior"
-        " (empirical-Bayes) reliability."
+        "n = comparisons per essay (median over seeds); rel = posterior-sampled reliability"
+        " (what cjgrade reports); truth = squared correlation of the estimates with the true"
+        " abilities;\ngap = mean (reliability - truth) over rounds from round 5; SH ="
+        " split-half; EB = empirical-Bayes (Laplace) posterior reliability."
     )
 
 

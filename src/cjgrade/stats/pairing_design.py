@@ -56,12 +56,20 @@ def posterior_covariance(state: PairingState) -> FloatArray:
     return cov
 
 
-def variance_reduction(state: PairingState, criterion: str = "trace") -> FloatArray:
+def variance_reduction(
+    state: PairingState, criterion: str = "trace", power: float = 1.0
+) -> FloatArray:
     """``(n, n)`` matrix of expected reductions of ``trace(S)`` for each possible pair."""
     cov = posterior_covariance(state)
     diag = np.diag(cov)
     d = np.clip(diag[:, None] + diag[None, :] - 2.0 * cov, 0.0, None)
-    sq = cov @ cov
+    if criterion == "rank":
+        spread = float(np.var(state.theta) + np.mean(state.se**2))
+        z2 = (state.theta - state.theta.mean()) ** 2 / max(spread, 1e-6)
+        weight = np.exp(-0.5 * power * z2)
+        sq = cov @ (weight[:, None] * cov)
+    else:
+        sq = cov @ cov
     sq_diag = np.diag(sq)
     q = np.clip(sq_diag[:, None] + sq_diag[None, :] - 2.0 * sq, 0.0, None)
     diff = state.theta[:, None] - state.theta[None, :]

@@ -276,9 +276,10 @@ def _round_hybrid(
 ) -> IntArray:
     """Nearest fresh partner by estimate, with a random share (the default strategy)."""
     n = state.n_items
-    if opts.design in ("variance", "entropy"):
-        crit = "trace" if opts.design == "variance" else "entropy"
-        gain = variance_reduction(state, crit) * opts.repeat_penalty**state.pair_counts
+    if opts.design in ("variance", "entropy", "rank"):
+        crit = {"variance": "trace", "entropy": "entropy", "rank": "rank"}[opts.design]
+        gain = variance_reduction(state, crit, opts.rank_power)
+        gain = gain * opts.repeat_penalty**state.pair_counts
         return _match_best_first(state, members, gain, rng, limit)
     order = rng.permutation(members)
     weights = _hybrid_choices(state, opts, rng)

@@ -9,9 +9,11 @@ and refits after each round. Each round records:
 - ``truth_reliability``: squared Pearson correlation of the estimates with the truth;
 - ``ssr``: Scale Separation Reliability of the maximum-likelihood fit with sirt's score
   adjustment (:data:`SSR_EPS`), the figure classical CJ software reports;
-- ``reported_reliability``: split-half reliability (random halves of the decisions, each half
-  fitted with a weak prior, Spearman-Brown corrected, averaged over :data:`SPLITS` splits), the
-  figure cjgrade recommends for stopping because it stays honest under adaptive pairing;
+- ``reported_reliability``: the posterior-sampled reliability
+  (:func:`cjgrade.stats.stopping_sampling.sample_reliability`), the figure cjgrade recommends
+  for stopping because it stays honest under adaptive pairing;
+- ``split_half``: split-half reliability (random halves of the decisions, each half fitted
+  with a weak prior, Spearman-Brown corrected, averaged over :data:`SPLITS` splits);
 - ``posterior_reliability``: the posterior reliability of the empirical-Bayes fit
   (:mod:`cjgrade.stats.stopping_reliability`);
 - ``max_delta_theta``: the largest change of an estimate since the previous round.
@@ -38,6 +40,7 @@ from cjgrade.stats.pairing import STRATEGIES, PairingOptions, PairingState, sele
 from cjgrade.stats.reliability import scale_separation_reliability, split_half_reliability
 from cjgrade.stats.simulation_judge import SimulatedJudge, draw_abilities, simulate_outcomes
 from cjgrade.stats.stopping_reliability import fit_empirical_bayes
+from cjgrade.stats.stopping_sampling import sample_reliability
 
 __all__ = [
     "ROUND_EB_ITERATIONS",
@@ -116,6 +119,7 @@ class RoundRecord:
     truth_reliability: float
     ssr: float
     reported_reliability: float
+    split_half: float
     posterior_reliability: float
     max_delta_theta: float
 
@@ -186,13 +190,16 @@ def simulate_run(
     *,
     options: PairingOptions | None = None,
     stop_when_reached: bool = True,
+    estimate_reliability: bool = True,
 ) -> SimulationTrace:
     """Run one strategy on one seed, round by round.
 
     The seed determines the true abilities, the judge's coin flips and the pairing draws
     through independent child generators, so every strategy meets the same essays for a seed.
     With ``stop_when_reached`` the run ends once Spearman, SSR and the reported reliability
-    have all reached their targets (later rounds cannot change a first crossing).
+    have all reached their targets (later rounds cannot change a first crossing). Without
+    ``estimate_reliability`` the costly sampled and split-half reliabilities are skipped
+    (``nan``), for quick checks of pairing alone.
     """
     if strategy not in STRATEGIES:
         raise InputError(f"unknown pairing strategy {strategy!r}; choose one of {STRATEGIES}")
@@ -219,7 +226,10 @@ def simulate_run(
         y_all = np.concatenate([y_all, y])
         data = PairwiseData.build(n, a_all, b_all, y_all)
         new_theta, se, prior_variance, posterior, ssr = _fit_round(data, prior_variance, theta)
-        reported = _split_half(data, split_rng)
+        split, reported = float("nan"), float("nan")
+        if estimate_reliability:
+            split = _split_half(data, split_rng)
+            reported = sample_reliability(data, split_rng).reliability
         rho, truth_rel = _truth_figures(new_theta, truth)
         records.append(
             RoundRecord(
@@ -229,6 +239,7 @@ def simulate_run(
                 truth_reliability=truth_rel,
                 ssr=ssr,
                 reported_reliability=reported,
+                split_half=split,
                 posterior_reliability=posterior,
                 max_delta_theta=float(np.max(np.abs(new_theta - theta))),
             )
@@ -236,9 +247,8 @@ def simulate_run(
         theta = new_theta
         state = state.with_pairs(pairs).with_estimates(theta, se)
         target = scenario.reliability_target
-        if stop_when_reached and (
-            rho >= scenario.spearman_target and ssr >= target and reported >= target
-        ):
+        reached = rho >= scenario.spearman_target and ssr >= target
+        if stop_when_reached and reached and (reported >= target or not estimate_reliability):
             break
     return SimulationTrace(strategy, seed, tuple(records))
 
@@ -260,7 +270,8 @@ class StrategySummary:
         and truth-based reliability at the round the Spearman target was reached.
     reported_gap : mean over runs and rounds (from round 5) of (reported - truth-based
         reliability).
-    posterior_gap, ssr_gap : the same for the posterior reliability and for SSR.
+    split_half_gap, posterior_gap, ssr_gap : the same for split-half, the empirical-Bayes
+        posterior reliability and SSR.
     truth_at_reported : mean truth-based reliability at the round the reported reliability
         first reached the target (what a stopping rule on it would have delivered).
     """
@@ -275,6 +286,7 @@ class StrategySummary:
     reported_at_spearman: float
     truth_at_spearman: float
     reported_gap: float
+    split_half_gap: float
     posterior_gap: float
     ssr_gap: float
     truth_at_reported: float
@@ -319,6 +331,7 @@ def summarise_traces(
         reported_at_spearman=_mean([r.reported_reliability for r in at_rho]),
         truth_at_spearman=_mean([r.truth_reliability for r in at_rho]),
         reported_gap=_gap(every, "reported_reliability"),
+        split_half_gap=_gap(every, "split_half"),
         posterior_gap=_gap(every, "posterior_reliability"),
         ssr_gap=_gap(every, "ssr"),
         truth_at_reported=_mean([r.truth_reliability for r in at_rep]),
@@ -331,14 +344,25 @@ def compare_strategies(
     seeds: Sequence[int],
     *,
     options: PairingOptions | None = None,
+    estimate_reliability: bool = True,
 ) -> tuple[StrategySummary, ...]:
-    """Run every strategy on every seed and summarise each strategy."""
+    """Run every strategy on every seed and summarise each strategy (see
+    :func:`simulate_run` for ``estimate_reliability``)."""
     if not strategies:
         raise InputError("name at least one strategy")
     if not seeds:
         raise InputError("name at least one seed")
     summaries = []
     for strategy in strategies:
-        traces = [simulate_run(scenario, strategy, int(s), options=options) for s in seeds]
+        traces = [
+            simulate_run(
+                scenario,
+                strategy,
+                int(s),
+                options=options,
+                estimate_reliability=estimate_reliability,
+            )
+            for s in seeds
+        ]
         summaries.append(summarise_traces(strategy, traces, scenario))
     return tuple(summaries)
