@@ -10,6 +10,7 @@ connection refused      :class:`ApiUnreachable`  ``ConfigError`` (2)
 401 token missing/bad   :class:`ApiAuthError`    ``ConfigError`` (2)
 403 wrong role          :class:`ApiForbidden`    ``ConfigError`` (2)
 404 unknown resource    :class:`ApiNotFound`     ``InputError`` (3)
+409 conflict            :class:`ApiConflict`     ``ApiRejected``, ``ConflictError`` (3)
 400/409/413/422         :class:`ApiRejected`     ``InputError`` (3)
 5xx                     :class:`ApiServerError`  ``StorageError`` (6)
 ======================  ======================  =============================================
@@ -35,12 +36,13 @@ from cjgrade.api.schemas import (
     StoredText,
 )
 from cjgrade.config import Settings
-from cjgrade.errors import ConfigError, InputError, StorageError
+from cjgrade.errors import ConfigError, ConflictError, InputError, StorageError
 
 __all__ = [
     "DEFAULT_API_URL",
     "ApiAuthError",
     "ApiClient",
+    "ApiConflict",
     "ApiForbidden",
     "ApiNotFound",
     "ApiRejected",
@@ -76,6 +78,10 @@ class ApiNotFound(InputError, _ApiErrorMixin):
 
 class ApiRejected(InputError, _ApiErrorMixin):
     """400/409/413/422: the server refused the request as invalid or conflicting."""
+
+
+class ApiConflict(ApiRejected, ConflictError):
+    """409: the request conflicts with stored state (scale locked, name taken, in use)."""
 
 
 class ApiServerError(StorageError, _ApiErrorMixin):
@@ -265,8 +271,16 @@ class ApiClient:
             )
         elif status == 403:
             error = ApiForbidden(f"{method} {path} refused: {detail}")
+        elif status == 404 and not _is_cjgrade_problem(problem):
+            error = ApiNotFound(
+                f"{self.base_url} answered 404 to {method} {path} without a cjgrade problem "
+                "body: point --api-url / CJGRADE_API_URL at the root of a server started with "
+                "`cjgrade serve`"
+            )
         elif status == 404:
             error = ApiNotFound(detail)
+        elif status == 409:
+            error = ApiConflict(f"{method} {path} refused (409 conflict): {detail}")
         elif 400 <= status < 500:
             error = ApiRejected(f"{method} {path} rejected ({status}): {detail}")
         else:
@@ -288,6 +302,11 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     except ValueError:
         return {"detail": response.text[:200]}
     return body if isinstance(body, dict) else {"detail": str(body)[:200]}
+
+
+def _is_cjgrade_problem(problem: dict[str, Any]) -> bool:
+    """Whether an error body is one of the cjgrade API's problem+json documents."""
+    return str(problem.get("type", "")).startswith("https://cjgrade.dev/problems/")
 
 
 def _first_clause(detail: str) -> str:

@@ -13,6 +13,9 @@ Environment variables
 ``CJGRADE_DB_PASSWORD``     PostgreSQL connection given as parts (password needs no escaping)
 ``KAFKA_BOOTSTRAP_SERVERS`` Kafka brokers for the distributed mode
 ``CJGRADE_API_URL`` ``CJGRADE_TOKEN``  the admin API client's target and bearer token
+``CJGRADE_SCALES_FILE``     TOML file of user grade scales (``[[scale]]`` tables, see
+                            ``cjgrade.scales``); the API and the store accept them besides the
+                            built-ins
 """
 
 from __future__ import annotations
@@ -22,12 +25,15 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from cjgrade.errors import ConfigError
+
+if TYPE_CHECKING:
+    from cjgrade.scales import GradeScale
 
 __all__ = [
     "DbParts",
@@ -48,7 +54,15 @@ SQLITE_FILE = "cjgrade.sqlite3"
 # Top-level TOML tables owned by other components; kept verbatim in ``Settings.sections``.
 _FOREIGN_SECTIONS = frozenset({"judges", "engine", "bus", "runner", "api", "reports"})
 _TOML_KEYS = frozenset(
-    {"home", "database_url", "database", "kafka_bootstrap_servers", "api_url", "token"}
+    {
+        "home",
+        "database_url",
+        "database",
+        "kafka_bootstrap_servers",
+        "api_url",
+        "token",
+        "scales_file",
+    }
 )
 _DB_PART_KEYS = ("host", "port", "name", "user", "password")
 
@@ -79,6 +93,8 @@ class Settings:
     api_url: str = DEFAULT_API_URL
     token: str | None = field(default=None, repr=False)
     config_file: Path | None = None
+    scales_file: Path | None = None
+    """TOML file of user grade scales (``CJGRADE_SCALES_FILE`` / ``scales_file``)."""
     sections: Mapping[str, Any] = field(default_factory=dict)
     """Top-level TOML tables for other components (``[judges]``, ``[engine]``, ...)."""
 
@@ -91,6 +107,18 @@ class Settings:
         """The database URL (see :func:`build_database_url`)."""
         return build_database_url(self)
 
+    def load_user_scales(self) -> tuple[GradeScale, ...]:
+        """The user grade scales of :attr:`scales_file` (empty without one), checked against
+        the built-ins. Raises :class:`ConfigError` for a missing or invalid file or an id that
+        clashes with a built-in scale."""
+        if self.scales_file is None:
+            return ()
+        from cjgrade.scales import list_scales, load_scales_file
+
+        scales = load_scales_file(self.scales_file)
+        list_scales(scales)  # raises ConfigError for an id defined twice
+        return scales
+
     def with_overrides(self, **flags: Any) -> Settings:
         """Apply command-line flags (highest priority); ``None`` values are ignored."""
         given = {k: v for k, v in flags.items() if v is not None}
@@ -99,8 +127,9 @@ class Settings:
                 hide_password=False
             )
             given["db_parts"] = None
-        if "home" in given:
-            given["home"] = Path(given["home"]).expanduser()
+        for key in ("home", "scales_file"):
+            if key in given:
+                given[key] = Path(given[key]).expanduser()
         return replace(self, **given)
 
 
@@ -248,6 +277,8 @@ def _file_values(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
             out[key] = _as_str(data, key, path)
     if "database_url" in out:
         normalise_database_url(out["database_url"])  # fail early on a bad URL
+    if "scales_file" in data:
+        out["scales_file"] = _relative_to(path, Path(_as_str(data, "scales_file", path)))
     if "database" in data:
         table = data["database"]
         if not isinstance(table, dict):
@@ -259,6 +290,14 @@ def _file_values(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
             raise ConfigError(f"{path}: give database_url or a [database] table, not both")
         out["db_parts"] = _db_parts({k: str(v) for k, v in table.items()}, str(path))
     return out
+
+
+def _relative_to(config_file: Path | None, path: Path) -> Path:
+    """A path from the config file, relative to the file's folder unless absolute."""
+    path = path.expanduser()
+    if config_file is not None and not path.is_absolute():
+        return config_file.parent / path
+    return path
 
 
 def _db_parts(values: Mapping[str, str], where: str) -> DbParts:
@@ -301,4 +340,6 @@ def _apply_env(settings: Settings, env: Mapping[str, str]) -> Settings:
     ):
         if env.get(var):
             updates[key] = env[var]
+    if env.get("CJGRADE_SCALES_FILE"):
+        updates["scales_file"] = Path(env["CJGRADE_SCALES_FILE"]).expanduser()
     return replace(settings, **updates)

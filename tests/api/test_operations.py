@@ -107,23 +107,18 @@ async def test_database_outage_is_503_not_a_traceback(api: Api) -> None:
     assert "nobody" not in response.text and "Traceback" not in response.text
 
 
-async def test_unexpected_errors_are_a_generic_500_problem(
-    database_url: str, tmp_path: Path
-) -> None:
-    """A bug in a route answers 500 problem+json without the exception's text."""
-    import httpx
+async def test_unexpected_errors_are_a_generic_500_problem(api: Api) -> None:
+    """A bug in a (guarded) route answers 500 problem+json without the exception's text."""
+    from fastapi import Depends
 
-    settings = load_settings(env={"CJGRADE_HOME": str(tmp_path)}, database_url=database_url)
-    app = create_app(settings)
+    from cjgrade.api.auth import ANY_ROLE
 
     async def broken() -> None:
         raise RuntimeError("secret internals")
 
-    app.add_api_route("/boom", broken)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            response = await client.get("/boom")
+    api.app.add_api_route("/boom", broken, dependencies=[Depends(ANY_ROLE)])
+    async with api.client(role="read") as client:
+        response = await client.get("/boom")
     assert response.status_code == 500
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["detail"] == "internal error; see the server log"

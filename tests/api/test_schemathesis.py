@@ -9,17 +9,28 @@ kept small, a few examples per operation and mode, so it runs in seconds.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.checks import negative_data_rejection
+from schemathesis.config._auth import AuthConfig  # not re-exported by schemathesis.config
 from schemathesis.generation.modes import GenerationMode
 
 from .live_server import LiveServer, create_tokens
 
 EXAMPLES_PER_OPERATION = 6
+
+# POST /v1/content takes any UTF-8 text as raw bytes: a "type-violating" body (a JSON object
+# serialised as text) is still a valid text, so "invalid data must be rejected" cannot hold for
+# it. Its real invalid inputs (non-UTF-8, blank, NUL) are tested in test_bad_input.py; every
+# other check (no 5xx, documented statuses and schemas) still runs on it.
+UNREJECTABLE_NEGATIVE = {"POST /v1/content"}
 
 
 @pytest.fixture
@@ -32,11 +43,33 @@ def live(database_url: str, tmp_path: Path) -> Iterator[tuple[LiveServer, dict[s
         yield server, tokens
 
 
+def check_operation(
+    operation: Any, mode: GenerationMode, base_url: str, excluded: list[Any]
+) -> None:
+    """Send a few generated requests of ``mode`` to one operation and run the checks."""
+
+    @given(case=operation.as_strategy(generation_mode=mode))
+    @settings(
+        max_examples=EXAMPLES_PER_OPERATION,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def check(case) -> None:  # type: ignore[no-untyped-def]
+        case.call_and_validate(base_url=base_url, excluded_checks=excluded)
+
+    check()
+
+
 def test_api_conforms_to_its_schema(live: tuple[LiveServer, dict[str, str]]) -> None:
     """No generated request, valid or invalid, makes the API fail or break its own schema."""
     server, tokens = live
     schema = schemathesis.openapi.from_url(f"{server.url}/openapi.json")
-    headers = {"Authorization": f"Bearer {tokens['admin']}"}
+    # The admin token through schemathesis's OpenAPI-aware auth (not a header override): a
+    # negative case that drops or breaks the Authorization header then really goes without it
+    # and must be refused (401), instead of being silently repaired.
+    schema.config.auth = AuthConfig(openapi={"HTTPBearer": {"bearer": tokens["admin"]}})
     failures: list[str] = []
     n_operations = 0
     for result in schema.get_all_operations():
@@ -49,22 +82,19 @@ def test_api_conforms_to_its_schema(live: tuple[LiveServer, dict[str, str]]) -> 
             if has_input
             else (GenerationMode.POSITIVE,)
         )
+        excluded = [negative_data_rejection] if operation.label in UNREJECTABLE_NEGATIVE else []
         for mode in modes:
-
-            @given(case=operation.as_strategy(generation_mode=mode))
-            @settings(
-                max_examples=EXAMPLES_PER_OPERATION,
-                deadline=None,
-                derandomize=True,
-                database=None,
-                suppress_health_check=list(HealthCheck),
-            )
-            def check(case) -> None:  # type: ignore[no-untyped-def]
-                case.call_and_validate(base_url=server.url, headers=headers)
-
             try:
-                check()
+                check_operation(operation, mode, server.url, excluded)
             except (Exception, BaseExceptionGroup) as exc:  # collect all, then report
                 failures.append(f"{operation.label} [{mode.value}]: {exc}")
     assert n_operations >= 15
     assert not failures, "\n\n".join(failures)
+    # The auth really applied: generated valid requests passed authentication and succeeded.
+    metrics = httpx.get(f"{server.url}/metrics", timeout=10).text
+    created = re.search(
+        r'cjgrade_http_requests_total\{method="POST",route="/admin/v1/assessment-instructions",'
+        r'status="201"\} (\d+)',
+        metrics,
+    )
+    assert created is not None and int(created.group(1)) >= 1

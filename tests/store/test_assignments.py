@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import func, select
 
-from cjgrade.errors import InputError
+from cjgrade.errors import ConflictError, InputError
 from cjgrade.store import (
     NotFound,
     Store,
@@ -121,7 +121,7 @@ async def test_scale_change_refused_once_anchors_exist(store: Store) -> None:
     await _create(store, grade_scale="eng5_np_legacy_9_step")  # unused: allowed
     async with store.transaction() as s:
         await register_anchor(s, UUID_ID, grade="B", text=ESSAY, label="B1")
-    with pytest.raises(InputError, match="cannot become 'swedish_8_anchor'"):
+    with pytest.raises(ConflictError, match="cannot become 'swedish_8_anchor'"):
         await _create(store, grade_scale="swedish_8_anchor")
     async with store.transaction() as s:
         rec = await require_assignment(s, UUID_ID)
@@ -129,9 +129,9 @@ async def test_scale_change_refused_once_anchors_exist(store: Store) -> None:
 
 
 async def test_duplicate_name_refused(store: Store) -> None:
-    """Two assignments cannot share a name (slug)."""
+    """Two assignments cannot share a name (slug): a ConflictError."""
     await _create(store, "a1", name="np_2017_vt")
-    with pytest.raises(InputError, match="already used"):
+    with pytest.raises(ConflictError, match="already used"):
         await _create(store, "a2", name="np_2017_vt")
 
 
@@ -186,3 +186,17 @@ async def test_canonical_assignment_refuses_rubric_override(store: Store) -> Non
     check_rubric_override(canon, None)
     check_rubric_override(research, "my own rubric")
     check_rubric_override(None, "my own rubric")
+
+
+async def test_delete_refused_while_batches_use_it(store: Store) -> None:
+    """An assignment a batch references cannot be deleted (ConflictError); nothing changes."""
+    from cjgrade.store import NewEssay, create_batch
+
+    await _create(store)
+    async with store.transaction() as s:
+        await create_batch(s, [NewEssay("e1", text="essay one")], assignment_id=UUID_ID)
+    with pytest.raises(ConflictError, match="used by 1 batch"):
+        async with store.transaction() as s:
+            await delete_assignment(s, UUID_ID)
+    async with store.transaction() as s:
+        assert await get_assignment(s, UUID_ID) is not None

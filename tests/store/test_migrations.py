@@ -11,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect, text
 
 from cjgrade.config import load_settings
-from cjgrade.errors import StorageError
+from cjgrade.errors import ConflictError, StorageError
 from cjgrade.store import Store, current_revision, head_revision, open_store
 from cjgrade.store.models import Base
 
@@ -103,6 +103,25 @@ async def test_constraint_violation_is_storage_error(store: Store) -> None:
             )
     async with store.transaction() as s:
         assert await s.scalar(text("SELECT count(*) FROM batches")) == 0
+
+
+async def test_unique_violation_is_conflict_error(store: Store) -> None:
+    """A write that repeats a unique key (what a lost race does) is a ConflictError with the
+    driver error as its cause, not a generic StorageError; nothing is written."""
+    from sqlalchemy.exc import IntegrityError
+
+    insert = text(
+        "INSERT INTO api_tokens (id, name, role, token_hash, created_at) "
+        "VALUES (:id, 'n', 'read', :h, CURRENT_TIMESTAMP)"
+    )
+    with pytest.raises(ConflictError, match="concurrent") as info:
+        async with store.transaction() as s:
+            await s.execute(insert, {"id": "t1", "h": "a" * 64})
+            await s.execute(insert, {"id": "t2", "h": "a" * 64})
+    assert isinstance(info.value.__cause__, IntegrityError)
+    assert not isinstance(info.value, StorageError)
+    async with store.transaction() as s:
+        assert await s.scalar(text("SELECT count(*) FROM api_tokens")) == 0
 
 
 async def test_concurrent_first_use_migrates_once(empty_db_url: str) -> None:

@@ -56,3 +56,28 @@ async def test_bad_role_name_and_unknown_id(store: Store) -> None:
             await create_token(s, " ", "read")
         with pytest.raises(NotFound):
             await revoke_token(s, "no-such-id")
+
+
+async def test_last_used_written_at_most_once_a_minute(store: Store) -> None:
+    """Verifying a token records last_used_at, but again only once the stored time is a minute
+    old: most authenticated requests write nothing."""
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    async with store.transaction() as s:
+        _, secret = await create_token(s, "reader", "read")
+    async with store.transaction() as s:
+        first = await verify_token(s, secret)
+    assert first is not None and first.last_used_at is not None
+    async with store.transaction() as s:
+        second = await verify_token(s, secret, now=first.last_used_at + timedelta(seconds=59))
+    assert second is not None and second.last_used_at == first.last_used_at
+    later = first.last_used_at + timedelta(seconds=61)
+    async with store.transaction() as s:
+        third = await verify_token(s, secret, now=later)
+    assert third is not None and third.last_used_at == later
+    async with store.transaction() as s:
+        await s.execute(update(ApiToken).values(last_used_at=None))
+        assert (await verify_token(s, secret)) is not None
+        assert (await list_tokens(s))[0].last_used_at is not None

@@ -8,7 +8,12 @@ attaches itself that way (``create_app(settings, lifespan_hooks=[run_orchestrato
 ``app.state.store`` and the Prometheus registry on ``app.state.metrics_registry``.
 
 Open routes (no token): ``/healthz``, ``/metrics``, ``/docs``, ``/docs/oauth2-redirect``,
-``/redoc``, ``/openapi.json``. Everything else needs a bearer token with the right role.
+``/redoc``, ``/openapi.json``. Everything else needs a bearer token with the right role; the
+lifespan refuses to start while any other route lacks a role guard.
+
+Grade scales: the built-ins plus the user scales of ``settings.scales_file``
+(``CJGRADE_SCALES_FILE``), loaded once when the app is built (``app.state.user_scales``); the
+store, ``GET /admin/v1/scales`` and the OpenAPI enum of ``grade_scale`` all use them.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from cjgrade import __version__
-from cjgrade.api.auth import Principal, Role
+from cjgrade.api.auth import Principal, Role, check_route_guards
 from cjgrade.api.errors import Problem, install_error_handlers
 from cjgrade.api.limits import DEFAULT_MAX_BODY_BYTES, BodySizeLimit
 from cjgrade.api.metrics import HttpMetrics, RequestMetricsMiddleware
@@ -84,6 +89,7 @@ def create_app(
         responses=_ERROR_RESPONSES,
     )
     app.state.settings = settings
+    app.state.user_scales = settings.load_user_scales()
     app.state.lifespan_hooks = list(lifespan_hooks)
     app.state.metrics_registry = CollectorRegistry()
     app.state.http_metrics = HttpMetrics(app.state.metrics_registry)
@@ -91,6 +97,7 @@ def create_app(
 
     install_error_handlers(app)
     _include_routers(app)
+    _document_scales(app)
     app.add_middleware(BodySizeLimit, max_bytes=limit)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.http_metrics)
     return app
@@ -106,6 +113,24 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(anchors.router)
     app.include_router(scales.router)
     app.include_router(content.router)
+
+
+def _document_scales(app: FastAPI) -> None:
+    """Make the OpenAPI enum of ``grade_scale`` list this server's scales (user ones too)."""
+    from cjgrade.scales import list_scales
+
+    ids = [scale.scale_id for scale in list_scales(app.state.user_scales)]
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            for model in generate().get("components", {}).get("schemas", {}).values():
+                prop = model.get("properties", {}).get("grade_scale", {})
+                if "enum" in prop:
+                    prop["enum"] = list(ids)
+        return app.openapi_schema or generate()
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def _configured_limit(settings: Settings) -> int:
@@ -124,7 +149,8 @@ async def _unavailable_resolver(token: str) -> Principal | None:
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     from cjgrade.store.database import open_store
 
-    store = await open_store(app.state.settings)
+    check_route_guards(app, OPEN_PATHS)
+    store = await open_store(app.state.settings, user_scales=app.state.user_scales)
     async with AsyncExitStack() as stack:
         stack.push_async_callback(store.close)
         app.state.store = store

@@ -7,21 +7,25 @@ store keeps only their hash. A request presents ``Authorization: Bearer <token>`
   ``WWW-Authenticate: Bearer`` (the client must authenticate differently);
 - a valid token whose role is not allowed on the route: **403** naming the roles that are.
 
-Each protected route declares its allowed roles with one :class:`RoleGuard` dependency; the
-route-table test finds these guards, so a route without one is caught. The role matrix is in
+Each protected route declares its allowed roles with one :class:`RoleGuard` dependency.
+:func:`check_route_guards` walks the route table when the app starts and refuses to serve if a
+route outside the open allow-list has no guard (or several), so a route added later cannot be
+open by accident; the route-table tests use the same walk. The role matrix is in
 ``docs/api.md``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from cjgrade.api.errors import Forbidden, Unauthorized
+from cjgrade.errors import ConfigError
 
 __all__ = [
     "ADMIN_ONLY",
@@ -31,6 +35,8 @@ __all__ = [
     "Role",
     "RoleGuard",
     "TokenResolver",
+    "check_route_guards",
+    "list_endpoints",
 ]
 
 REALM = 'Bearer realm="cjgrade"'
@@ -115,3 +121,52 @@ UPLOADERS = RoleGuard(Role.ADMIN, Role.RUNNER)
 
 ANY_ROLE = RoleGuard(Role.ADMIN, Role.RUNNER, Role.READ)
 """Reads."""
+
+
+def _walk_routes(app: Any) -> list[Any]:
+    """Every route as the router sees it (flattening mounted/included routers if nested)."""
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: app.routes is already flat
+        return list(app.routes)
+    return [ctx.original_route for ctx in iter_route_contexts(app.routes)]
+
+
+def _guards_of(route: Any) -> tuple[RoleGuard, ...]:
+    """The RoleGuard dependencies anywhere in a route's dependency tree."""
+    found: list[RoleGuard] = []
+    stack = [getattr(route, "dependant", None)]
+    while stack:
+        dependant = stack.pop()
+        if dependant is None:
+            continue
+        if isinstance(dependant.call, RoleGuard):
+            found.append(dependant.call)
+        stack.extend(dependant.dependencies)
+    return tuple(found)
+
+
+def list_endpoints(app: Any) -> list[tuple[str, str, tuple[RoleGuard, ...]]]:
+    """``(method, path template, role guards)`` for every method of every route (no HEAD)."""
+    out = []
+    for route in _walk_routes(app):
+        guards = _guards_of(route)
+        for method in sorted(getattr(route, "methods", None) or {"GET"}):
+            if method != "HEAD":
+                out.append((method, str(route.path), guards))
+    return out
+
+
+def check_route_guards(app: Any, open_paths: Collection[str]) -> None:
+    """Raise :class:`ConfigError` unless every route outside ``open_paths`` has exactly one
+    :class:`RoleGuard` and the open ones have none."""
+    wrong = [
+        f"{method} {path} ({len(guards)} role guards)"
+        for method, path, guards in list_endpoints(app)
+        if len(guards) != (0 if path in open_paths else 1)
+    ]
+    if wrong:
+        raise ConfigError(
+            "refusing to serve routes without exactly one role guard: " + ", ".join(wrong)
+            + "; add `Depends(ADMIN_ONLY | UPLOADERS | ANY_ROLE)` or list the path in OPEN_PATHS"
+        )

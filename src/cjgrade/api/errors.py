@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cjgrade.errors import CJGradeError, ConfigError, InputError, StorageError
+from cjgrade.errors import CJGradeError, ConfigError, ConflictError, InputError, StorageError
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -157,18 +157,18 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_cjgrade_error(request: Request, exc: Exception) -> JSONResponse:
+    """Map the error hierarchy by type: NotFound 404, ConflictError 409, other InputError 422,
+    StorageError 503, anything else 500 (details only in the log)."""
     assert isinstance(exc, CJGradeError)
     from cjgrade.store.records import NotFound as StoreNotFound
 
     if isinstance(exc, StoreNotFound):
         return problem_response(404, str(exc))
+    if isinstance(exc, ConflictError):
+        return problem_response(409, str(exc))
     if isinstance(exc, InputError):
         return problem_response(422, str(exc))
     if isinstance(exc, StorageError):
-        from sqlalchemy.exc import IntegrityError
-
-        if isinstance(exc.__cause__, IntegrityError):
-            return _conflict_response()
         _log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
         return problem_response(503, f"storage unavailable or refused the operation: {exc}")
     if isinstance(exc, ConfigError):
@@ -178,19 +178,17 @@ async def _on_cjgrade_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(500, "internal error; see the server log")
 
 
-def _conflict_response() -> JSONResponse:
-    # A unique constraint fired: two requests raced to create the same row (same id, name or
-    # anchor label). The transaction was rolled back, so retrying is safe.
-    return problem_response(
-        409, "a concurrent request changed the same record; nothing was written, retry"
-    )
-
-
 async def _on_database_error(request: Request, exc: Exception) -> JSONResponse:
+    # Only reached by driver errors raised outside ``store.transaction()``, which already turns
+    # them into ConflictError/StorageError.
     from sqlalchemy.exc import IntegrityError
 
-    if isinstance(exc, IntegrityError):
-        return _conflict_response()
+    from cjgrade.store.database import is_unique_violation
+
+    if isinstance(exc, IntegrityError) and is_unique_violation(exc):
+        return problem_response(
+            409, "a concurrent request created the same record first; nothing was written, retry"
+        )
     _log.error("database error on %s %s: %s", request.method, request.url.path, exc)
     return problem_response(503, "the database is unavailable or refused the operation; retry")
 

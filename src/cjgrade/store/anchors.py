@@ -42,7 +42,7 @@ async def register_anchor(
     :class:`InputError` for a grade not on the assignment's scale or an empty/non-UTF-8 text.
     """
     assignment = await require_assignment(session, assignment_id)
-    grade = check_grade(assignment.grade_scale, grade)
+    grade = check_grade(session, assignment.grade_scale, grade)
     if label is not None and (not label.strip() or len(label) > 200):
         raise InputError("anchor label must be 1-200 characters (or omitted)")
     content_id = await put_text(session, text, "anchor text")

@@ -14,7 +14,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from cjgrade.errors import InputError
+from cjgrade.errors import ConflictError, InputError
 from cjgrade.store._scales import check_scale
 from cjgrade.store.content import put_text
 from cjgrade.store.models import Anchor, Assignment, Batch, Content, utcnow
@@ -71,7 +71,7 @@ async def upsert_assignment(
     """
     validate_assignment_id(assignment_id)
     origin = _validate_origin(context_origin)
-    check_scale(grade_scale)
+    check_scale(session, grade_scale)
     if name is not None and not name.strip():
         raise InputError("assignment name must not be blank (omit it instead)")
     row = await session.get(Assignment, assignment_id, with_for_update=True)
@@ -112,7 +112,7 @@ async def _refuse_scale_change(session: AsyncSession, row: Assignment, new_scale
         select(func.count()).select_from(Batch).where(Batch.assignment_id == row.id)
     )
     if n_anchors or n_batches:
-        raise InputError(
+        raise ConflictError(
             f"assignment {row.id!r} is graded on {row.grade_scale!r} and {n_anchors} anchor(s) "
             f"and {n_batches} batch(es) use it, so the scale cannot become {new_scale!r}; "
             "create a new assignment for the new scale"
@@ -122,7 +122,10 @@ async def _refuse_scale_change(session: AsyncSession, row: Assignment, new_scale
 async def _check_name_free(session: AsyncSession, name: str, assignment_id: str) -> None:
     owner = await session.scalar(select(Assignment.id).where(Assignment.name == name))
     if owner is not None and owner != assignment_id:
-        raise InputError(f"assignment name {name!r} is already used by assignment {owner!r}")
+        raise ConflictError(
+            f"assignment name {name!r} is already used by assignment {owner!r}; choose another "
+            "name or update that assignment"
+        )
 
 
 async def set_student_prompt(
@@ -238,7 +241,7 @@ async def delete_assignment(session: AsyncSession, assignment_id: str) -> bool:
         select(func.count()).select_from(Batch).where(Batch.assignment_id == assignment_id)
     )
     if n_batches:
-        raise InputError(
+        raise ConflictError(
             f"assignment {assignment_id!r} is used by {n_batches} batch(es) and cannot be deleted"
         )
     await session.execute(delete(Anchor).where(Anchor.assignment_id == assignment_id))

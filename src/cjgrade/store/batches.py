@@ -23,7 +23,7 @@ from typing import Any, cast
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cjgrade.errors import InputError, StorageError
+from cjgrade.errors import ConflictError, InputError, StorageError
 from cjgrade.store._scales import check_grade, check_scale
 from cjgrade.store.assignments import require_assignment
 from cjgrade.store.content import get_texts, put_text
@@ -80,7 +80,9 @@ def _check_batch_id(batch_id: str) -> str:
     return batch_id
 
 
-def _check_essays(essays: Sequence[NewEssay], grade_scale: str | None) -> list[str | None]:
+def _check_essays(
+    session: AsyncSession, essays: Sequence[NewEssay], grade_scale: str | None
+) -> list[str | None]:
     """Validate the essays; returns their grades in the scale's own spelling."""
     seen: set[str] = set()
     grades: list[str | None] = []
@@ -100,7 +102,7 @@ def _check_essays(essays: Sequence[NewEssay], grade_scale: str | None) -> list[s
                     f"essay {essay.essay_id!r} has a grade but the batch has no grade scale; "
                     "give an assignment or a grade_scale"
                 )
-            grades.append(check_grade(grade_scale, essay.grade))
+            grades.append(check_grade(session, grade_scale, essay.grade))
         else:
             grades.append(None)
     return grades
@@ -131,13 +133,13 @@ async def create_batch(
             )
         assignment_id, grade_scale = assignment.id, assignment.grade_scale
     elif grade_scale is not None:
-        check_scale(grade_scale)
+        check_scale(session, grade_scale)
     if label is not None and len(label) > 200:
         raise InputError("batch label must be at most 200 characters")
-    grades = _check_essays(essays, grade_scale)
+    grades = _check_essays(session, essays, grade_scale)
     batch_id = _check_batch_id(batch_id) if batch_id else str(uuid.uuid4())
     if await session.get(Batch, batch_id) is not None:
-        raise InputError(f"batch {batch_id} already exists")
+        raise ConflictError(f"batch {batch_id} already exists; give another id or none")
     given_ids = [e.content_id for e in essays if e.content_id is not None]
     if given_ids:
         await get_texts(session, given_ids)  # NotFound for unknown content

@@ -13,9 +13,9 @@ first argument and never commit, so several of them compose into one transaction
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL
@@ -28,7 +28,11 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from cjgrade.config import Settings, load_settings, normalise_database_url, render_url
-from cjgrade.errors import StorageError
+from cjgrade.errors import ConflictError, StorageError
+from cjgrade.store._scales import USER_SCALES_KEY
+
+if TYPE_CHECKING:
+    from cjgrade.scales import GradeScale
 
 __all__ = ["Store", "create_engine", "open_store"]
 
@@ -70,11 +74,18 @@ def _is_file_database(dbapi_connection: Any) -> bool:
 
 
 class Store:
-    """An engine plus a session factory. Create with :func:`open_store`."""
+    """An engine plus a session factory. Create with :func:`open_store`.
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    ``user_scales`` are the grade scales from ``CJGRADE_SCALES_FILE`` (besides the built-ins)
+    that the repository functions accept; every session carries them in ``session.info``.
+    """
+
+    def __init__(self, engine: AsyncEngine, user_scales: Iterable[GradeScale] = ()) -> None:
         self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.user_scales: tuple[GradeScale, ...] = tuple(user_scales)
+        self.sessions = async_sessionmaker(
+            engine, expire_on_commit=False, info={USER_SCALES_KEY: self.user_scales}
+        )
 
     @property
     def dialect(self) -> str:
@@ -90,13 +101,20 @@ class Store:
     async def transaction(self) -> AsyncIterator[AsyncSession]:
         """A session inside one transaction: committed on success, rolled back on error.
 
-        A constraint violation or a lost connection surfaces as :class:`StorageError` (the
-        driver's exception is kept as ``__cause__``); cjgrade errors pass through unchanged.
+        A unique-constraint violation (another transaction created the same row first) surfaces
+        as :class:`ConflictError`, any other constraint violation or a lost connection as
+        :class:`StorageError`; the driver's exception is kept as ``__cause__``. cjgrade errors
+        pass through unchanged.
         """
         try:
             async with self.sessions() as session, session.begin():
                 yield session
         except IntegrityError as exc:
+            if is_unique_violation(exc):
+                raise ConflictError(
+                    "a concurrent change created the same record first; nothing was written, "
+                    f"retry ({_short(exc)})"
+                ) from exc
             raise StorageError(f"the database refused the change: {_short(exc)}") from exc
         except (OperationalError, InterfaceError) as exc:
             raise StorageError(
@@ -114,19 +132,27 @@ class Store:
 
 
 async def open_store(
-    target: Settings | URL | str | None = None, *, migrate: bool = True, **engine_kwargs: Any
+    target: Settings | URL | str | None = None,
+    *,
+    migrate: bool = True,
+    user_scales: Iterable[GradeScale] | None = None,
+    **engine_kwargs: Any,
 ) -> Store:
     """Connect to the database and (by default) bring its schema up to the newest migration.
 
     ``target`` is a :class:`~cjgrade.config.Settings`, a URL, or None for
-    :func:`~cjgrade.config.load_settings`. Raises :class:`StorageError` when the database cannot
-    be reached (the message names the URL without its password).
+    :func:`~cjgrade.config.load_settings`. ``user_scales`` default to the settings' scales file
+    (none for a bare URL). Raises :class:`StorageError` when the database cannot be reached
+    (the message names the URL without its password), :class:`ConfigError` for a bad scales
+    file.
     """
     if target is None:
         target = load_settings()
+    if user_scales is None:
+        user_scales = target.load_user_scales() if isinstance(target, Settings) else ()
     url = target.url() if isinstance(target, Settings) else normalise_database_url(target)
     engine = create_engine(url, **engine_kwargs)
-    store = Store(engine)
+    store = Store(engine, user_scales)
     try:
         if migrate:
             from cjgrade.store.migrate import upgrade_database
@@ -145,6 +171,21 @@ async def open_store(
         await engine.dispose()
         raise
     return store
+
+
+# SQLSTATE 23505 (PostgreSQL); SQLITE_CONSTRAINT_UNIQUE and _PRIMARYKEY extended codes.
+_PG_UNIQUE_VIOLATION = "23505"
+_SQLITE_UNIQUE_CODES = frozenset({2067, 1555})
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Whether ``exc`` is a unique/primary-key clash (not a check or foreign-key failure)."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == _PG_UNIQUE_VIOLATION:
+        return True
+    if getattr(orig, "pgcode", None) == _PG_UNIQUE_VIOLATION:
+        return True
+    return getattr(orig, "sqlite_errorcode", None) in _SQLITE_UNIQUE_CODES
 
 
 def _short(exc: BaseException) -> str:

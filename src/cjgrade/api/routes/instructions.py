@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from pydantic import BaseModel, ConfigDict, Field
 
 from cjgrade.api.auth import ADMIN_ONLY, ANY_ROLE, Principal
-from cjgrade.api.errors import Conflict, NotFound
+from cjgrade.api.errors import NotFound
 from cjgrade.api.routes._common import AssignmentPath, instruction_out, store_of
 from cjgrade.api.schemas import NO_NUL_PATTERN, InstructionIn, InstructionOut, InstructionPage
 from cjgrade.errors import InputError
@@ -59,34 +59,18 @@ async def upsert_instructions(
                     "student_prompt_storage_id names a text shorter than 10 characters; "
                     "a student prompt needs at least 10"
                 )
-        existing = await assignments.get_assignment(session, body.assignment_id)
-        conflict_possible = (
-            existing is not None and existing.id == body.assignment_id
-            and existing.grade_scale != body.grade_scale
-        ) or body.name is not None
-        try:
-            record, created = await assignments.upsert_assignment(
-                session,
-                body.assignment_id,
-                instructions=body.instructions_text,
-                grade_scale=body.grade_scale,
-                name=body.name,
-                context_origin=body.context_origin,
-                student_prompt=prompt_text,
-            )
-        except InputError as exc:
-            # The store reports a locked scale and a taken name as InputError; both are
-            # conflicts with existing state, so 409 (see the report: a Conflict class would
-            # let the store say so itself).
-            if conflict_possible and _is_conflict(str(exc)):
-                raise Conflict(str(exc)) from None
-            raise
+        # A locked grade scale or a taken name is the store's ConflictError: 409.
+        record, created = await assignments.upsert_assignment(
+            session,
+            body.assignment_id,
+            instructions=body.instructions_text,
+            grade_scale=body.grade_scale,
+            name=body.name,
+            context_origin=body.context_origin,
+            student_prompt=prompt_text,
+        )
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return instruction_out(record)
-
-
-def _is_conflict(message: str) -> bool:
-    return "cannot become" in message or "already used by" in message
 
 
 @router.get(
@@ -145,10 +129,8 @@ async def delete_instructions(
     _: Principal = Depends(ADMIN_ONLY),
 ) -> Response:
     async with store_of(request).transaction() as session:
-        try:
-            deleted = await assignments.delete_assignment(session, assignment_id)
-        except InputError as exc:  # the only refusal: batches still reference it
-            raise Conflict(str(exc)) from None
+        # Batches still using it: the store's ConflictError, 409.
+        deleted = await assignments.delete_assignment(session, assignment_id)
     if not deleted:
         raise NotFound(
             f"unknown assignment {assignment_id!r}; list them with "

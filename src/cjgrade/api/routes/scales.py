@@ -1,8 +1,9 @@
-"""``/admin/v1/scales``: the grade scales known to this server (from ``cjgrade.scales``)."""
+"""``/admin/v1/scales``: the grade scales known to this server: the built-ins of
+``cjgrade.scales`` and the user scales of its ``CJGRADE_SCALES_FILE``."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 
 from cjgrade.api.auth import ANY_ROLE, Principal
 from cjgrade.api.schemas import ScaleOut
@@ -16,8 +17,8 @@ router = APIRouter(tags=["grade scales"])
     response_model=list[ScaleOut],
     summary="Grade scales, grades low to high (roles: admin, runner, read)",
 )
-async def read_scales(_: Principal = Depends(ANY_ROLE)) -> list[ScaleOut]:
-    return [scale_out(scale) for scale in list_scales()]
+async def read_scales(request: Request, _: Principal = Depends(ANY_ROLE)) -> list[ScaleOut]:
+    return [scale_out(scale) for scale in list_scales(request.app.state.user_scales)]
 
 
 def scale_out(scale: GradeScale) -> ScaleOut:
