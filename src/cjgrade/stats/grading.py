@@ -3,7 +3,8 @@
 Entry points (integer grade indices ``0..n_grades-1``, lowest first; ``-1`` = below-lowest)::
 
     fit_grade_model(anchor_theta, anchor_se, anchor_grade_idx, n_grades, *,
-                    population_priors=None, below_lowest=False, prior=GradePrior()) -> GradeModel
+                    population_priors=None, below_lowest=False, prior=GradePrior(),
+                    parameter_uncertainty=True) -> GradeModel
     project_grades(model, theta, se) -> GradeProjection
         .probabilities (n, n_categories)   one column per ``model.category_grades`` entry
         .most_likely, .expected, .confidence, .certainty
@@ -32,6 +33,14 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 
 from cjgrade.errors import ConvergenceError, InputError
+from cjgrade.stats.grading_checks import (
+    BELOW_LOWEST,
+    FloatArray,
+    IntArray,
+    as_vector,
+    check_anchors,
+    check_population,
+)
 from cjgrade.stats.grading_model import (
     PriorSettings,
     category_probabilities,
@@ -40,6 +49,7 @@ from cjgrade.stats.grading_model import (
     prior_quantiles,
     unpack_cuts,
 )
+from cjgrade.stats.grading_shrinkage import ShrunkAbilities, shrink_abilities
 
 __all__ = [
     "GradeModel",
@@ -53,11 +63,6 @@ __all__ = [
     "project_grades",
     "shrink_abilities",
 ]
-
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.intp]
-
-BELOW_LOWEST = -1
 
 
 @dataclass(frozen=True)
@@ -177,118 +182,6 @@ class LeaveOneOutResult:
     mean_p_true: float | None
 
 
-@dataclass(frozen=True)
-class ShrunkAbilities:
-    """Empirical-Bayes posterior of every essay's ability (see :func:`shrink_abilities`).
-
-    Attributes
-    ----------
-    theta : posterior means ``mean + lam * (theta - mean)``.
-    se : posterior SDs ``sqrt(lam) * se``.
-    population_mean, population_var : the moment estimates used.
-    shrinkage : ``lam = population_var / (population_var + se^2)`` per essay.
-    """
-
-    theta: FloatArray
-    se: FloatArray
-    population_mean: float
-    population_var: float
-    shrinkage: FloatArray
-
-
-def shrink_abilities(theta: ArrayLike, se: ArrayLike) -> ShrunkAbilities:
-    """Shrink maximum-likelihood abilities toward the mean under a normal population prior.
-
-    The population variance is estimated by moments, ``var(theta) - mean(se^2)`` (the true-score
-    variance that also underlies SSR); each essay's posterior is ``N(mean + lam (theta - mean),
-    lam se^2)`` with ``lam = var / (var + se^2)``.
-
-    Raises
-    ------
-    InputError
-        Fewer than three essays, bad values, or no true-score variance left (the scale has no
-        reliable spread, SSR <= 0): grades would only reflect noise.
-    """
-    t = _as_vector("theta", theta)
-    s = _as_vector("se", se)
-    if t.size != s.size:
-        raise InputError(f"theta and se differ in length ({t.size} vs {s.size})")
-    if t.size < 3:
-        raise InputError("shrinking abilities needs at least 3 essays")
-    if np.any(s < 0):
-        raise InputError("se must be non-negative")
-    mean = float(t.mean())
-    var = float(t.var(ddof=1) - np.mean(s**2))
-    if not var > 0:
-        raise InputError(
-            "the abilities' spread is no larger than their standard errors (reliability <= 0); "
-            "collect more comparisons before projecting grades"
-        )
-    lam = var / (var + s**2)
-    return ShrunkAbilities(
-        theta=np.asarray(mean + lam * (t - mean), dtype=np.float64),
-        se=np.asarray(np.sqrt(lam) * s, dtype=np.float64),
-        population_mean=mean,
-        population_var=var,
-        shrinkage=np.asarray(lam, dtype=np.float64),
-    )
-
-
-def _as_vector(name: str, values: ArrayLike) -> FloatArray:
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    if not np.all(np.isfinite(arr)):
-        raise InputError(f"{name} must be finite numbers")
-    return arr
-
-
-def _check_population(population: ArrayLike | None, n_grades: int) -> FloatArray:
-    if population is None:
-        return np.full(n_grades, 1.0 / n_grades)
-    pop = _as_vector("population_priors", population)
-    if pop.size != n_grades or np.any(pop <= 0) or abs(pop.sum() - 1.0) > 0.01 + 1e-9:
-        raise InputError(
-            f"population_priors must be {n_grades} positive shares summing to 1 (± 0.01), "
-            f"got {pop.tolist()}"
-        )
-    return np.asarray(pop / pop.sum(), dtype=np.float64)
-
-
-def _check_anchors(
-    theta: ArrayLike, se: ArrayLike, grade_idx: ArrayLike, n_grades: int, below_lowest: bool
-) -> tuple[FloatArray, FloatArray, IntArray]:
-    if n_grades < 2:
-        raise InputError(f"a grade scale needs at least 2 grades, got n_grades={n_grades}")
-    t = _as_vector("anchor_theta", theta)
-    s = _as_vector("anchor_se", se)
-    g_raw = np.asarray(grade_idx).ravel()
-    if not (t.size == s.size == g_raw.size):
-        raise InputError(
-            f"anchor_theta, anchor_se and anchor_grade_idx differ in length "
-            f"({t.size}, {s.size}, {g_raw.size})"
-        )
-    if np.any(s < 0):
-        raise InputError("anchor_se must be non-negative")
-    if g_raw.size and not np.all(np.equal(np.mod(g_raw.astype(np.float64), 1), 0)):
-        raise InputError("anchor_grade_idx must be integers")
-    g = g_raw.astype(np.intp)
-    low = BELOW_LOWEST if below_lowest else 0
-    bad = (g < low) | (g >= n_grades)
-    if np.any(bad):
-        hint = " (-1 = below-lowest is allowed only when the scale has that grade)"
-        raise InputError(
-            f"anchor grade indices {sorted(set(g[bad].tolist()))} are outside "
-            f"{low}..{n_grades - 1}{hint if not below_lowest else ''}"
-        )
-    distinct = np.unique(g)
-    if distinct.size < 2:
-        found = distinct.tolist()
-        raise InputError(
-            f"grade projection needs anchors with at least two distinct grades, found {found} "
-            f"among {g.size} anchor(s); add anchors of other grades"
-        )
-    return t, s, g
-
-
 def _resolve_prior(population: FloatArray, below_lowest: bool, prior: GradePrior) -> PriorSettings:
     q = prior_quantiles(population, below_lowest)
     gap_centre = np.diff(q)
@@ -343,10 +236,10 @@ def fit_grade_model(
         When the optimiser fails.
     """
     settings = prior or GradePrior()
-    theta, se, grades = _check_anchors(
+    theta, se, grades = check_anchors(
         anchor_theta, anchor_se, anchor_grade_idx, n_grades, below_lowest
     )
-    population = _check_population(population_priors, n_grades)
+    population = check_population(population_priors, n_grades)
     centre = float(theta.mean())
     scale = float(theta.std())
     if not scale > 1e-9 * max(1.0, abs(centre)):
@@ -408,8 +301,8 @@ def project_grades(model: GradeModel, theta: ArrayLike, se: ArrayLike) -> GradeP
     InputError
         For mismatched lengths, non-finite values or negative standard errors.
     """
-    t = _as_vector("theta", theta)
-    s = _as_vector("se", se)
+    t = as_vector("theta", theta)
+    s = as_vector("se", se)
     if t.size != s.size:
         raise InputError(f"theta and se differ in length ({t.size} vs {s.size})")
     if np.any(s < 0):
@@ -456,7 +349,7 @@ def leave_one_anchor_out(
     marked ``evaluated=False``; accuracies are None when no anchor could be evaluated.
     Arguments as in :func:`fit_grade_model`.
     """
-    theta, se, grades = _check_anchors(
+    theta, se, grades = check_anchors(
         anchor_theta, anchor_se, anchor_grade_idx, n_grades, below_lowest
     )
     n = theta.size
