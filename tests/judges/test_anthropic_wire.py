@@ -159,6 +159,13 @@ async def test_timeout_is_unavailable(fake: FakeAnthropic) -> None:
     assert time.perf_counter() - started < 1.5
 
 
+async def test_unreachable_server_is_unavailable() -> None:
+    """A refused connection -> JudgeUnavailable (retryable), not a crash or a verdict."""
+    judge = create_judge(HAIKU, api_key=VALID_KEY, base_url="http://127.0.0.1:9", timeout=2.0)
+    with pytest.raises(JudgeUnavailable, match="cannot reach the anthropic API"):
+        await judge.judge(make_request())
+
+
 async def test_rejected_key_is_auth_error_naming_the_variable(fake: FakeAnthropic) -> None:
     """HTTP 401 -> JudgeAuthError (not retryable) whose message names ANTHROPIC_API_KEY."""
     judge = create_judge(HAIKU, api_key="sk-wrong", base_url=fake.url)

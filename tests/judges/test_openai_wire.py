@@ -208,6 +208,13 @@ async def test_timeout_is_unavailable(fake: FakeOpenAI) -> None:
     assert time.perf_counter() - started < 1.5
 
 
+async def test_unreachable_server_is_unavailable() -> None:
+    """A refused connection -> JudgeUnavailable (retryable), not a crash or a verdict."""
+    judge = create_judge(GPT4O, api_key=VALID_KEY, base_url="http://127.0.0.1:9/v1", timeout=2.0)
+    with pytest.raises(JudgeUnavailable, match="cannot reach the openai API"):
+        await judge.judge(make_request())
+
+
 async def test_rejected_key_is_auth_error(fake: FakeOpenAI) -> None:
     """HTTP 401 -> JudgeAuthError naming OPENAI_API_KEY."""
     judge = create_judge(GPT4O, api_key="sk-wrong", base_url=f"{fake.url}/v1")

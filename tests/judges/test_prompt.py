@@ -111,6 +111,19 @@ def test_one_confidence_scale_and_one_length_limit_everywhere() -> None:
     assert not re.search(r"0\s*[-–]\s*5|\bwords\b", text)
 
 
+def test_a_request_carries_texts_and_settings_only() -> None:
+    """A judge request has no field for an essay id, so no id can reach a prompt; what is
+    rendered is the request's texts and fixed wording (the labels A and B)."""
+    names = [f.name for f in dataclasses.fields(JudgeRequest)]
+    assert names == ["system_prompt", "student_prompt", "instructions", "rubric", "essay_a",
+                     "essay_b", "settings"]
+    assert [f.name for f in dataclasses.fields(JudgeSettings)] == [
+        "temperature", "max_tokens", "reasoning_effort"]
+    rendered = render_request(BASE)
+    text = rendered.system + "\n".join(b.text for b in rendered.blocks)
+    assert "ANCHOR" not in text and ".txt" not in text and ".md" not in text
+
+
 def test_empty_essay_is_rejected_before_any_call() -> None:
     """An empty essay is an input error, not a comparison."""
     with pytest.raises(InputError, match="essay B is empty"):
