@@ -271,11 +271,10 @@ class ApiClient:
             )
         elif status == 403:
             error = ApiForbidden(f"{method} {path} refused: {detail}")
-        elif status == 404 and not _is_cjgrade_problem(problem):
+        elif status == 404 and not _is_not_found_problem(problem):
             error = ApiNotFound(
-                f"{self.base_url} answered 404 to {method} {path} without a cjgrade problem "
-                "body: point --api-url / CJGRADE_API_URL at the root of a server started with "
-                "`cjgrade serve`"
+                f"{self.base_url} has no route {method} {path}: point --api-url / "
+                "CJGRADE_API_URL at the root of a server started with `cjgrade serve`"
             )
         elif status == 404:
             error = ApiNotFound(detail)
@@ -304,9 +303,9 @@ def _problem(response: httpx.Response) -> dict[str, Any]:
     return body if isinstance(body, dict) else {"detail": str(body)[:200]}
 
 
-def _is_cjgrade_problem(problem: dict[str, Any]) -> bool:
-    """Whether an error body is one of the cjgrade API's problem+json documents."""
-    return str(problem.get("type", "")).startswith("https://cjgrade.dev/problems/")
+def _is_not_found_problem(problem: dict[str, Any]) -> bool:
+    """Whether a 404 body is the cjgrade API saying a resource (not the route) is unknown."""
+    return problem.get("type") == "https://cjgrade.dev/problems/not-found"
 
 
 def _first_clause(detail: str) -> str:

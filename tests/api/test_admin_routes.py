@@ -280,3 +280,20 @@ async def test_grades_are_stored_in_the_scales_own_spelling(api: Api) -> None:
             assert response.status_code == 201, response.text
         anchors = (await client.get("/admin/v1/anchors/assignment/np_2017_vt")).json()
     assert {a["anchor_label"]: a["grade"] for a in anchors["anchors"]} == {"b1": "B", "e1": "E-"}
+
+
+async def test_deleting_an_assignment_that_batches_use_is_409(api: Api) -> None:
+    """DELETE of an assignment a batch references is a 409 conflict problem; it stays."""
+    from cjgrade.store import NewEssay, create_batch
+
+    async with api.client() as client:
+        await client.post(BASE, json=instruction())
+        async with api.store.transaction() as session:
+            await create_batch(
+                session, [NewEssay("e1", text="An essay.")], assignment_id="np_2017_vt"
+            )
+        response = await client.delete(f"{BASE}/assignment/np_2017_vt")
+        assert response.status_code == 409
+        assert response.json()["type"].endswith("/conflict")
+        assert "used by 1 batch" in response.json()["detail"]
+        assert (await client.get(f"{BASE}/assignment/np_2017_vt")).status_code == 200

@@ -186,8 +186,9 @@ def test_assignment_lifecycle_through_the_cli(
 def test_cli_messages_say_which_command_fixes_the_problem(
     server: tuple[LiveServer, dict[str, str]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """404 points at `instructions create`, 403 names the role needed, a refused connection
-    points at `cjgrade serve`; each is one line with a distinct exit code."""
+    """404 points at `instructions create`, 401 and 403 at `token create` (403 with the role
+    needed), a wrong API root and a refused connection at `cjgrade serve` / --api-url; each is
+    one line with an exit code."""
     live, tokens = server
     base = ["--api-url", live.url]
     code, _, err = cli(
@@ -212,8 +213,25 @@ def test_cli_messages_say_which_command_fixes_the_problem(
         capsys,
     )
     assert code == 2 and "role admin" in err and "has role read" in err
+    assert "cjgrade admin token create --role admin" in err
     code, _, err = cli(["admin", "scales", "list", *base], capsys)
-    assert code == 2 and "CJGRADE_TOKEN" in err
+    assert code == 2 and "CJGRADE_TOKEN" in err and "cjgrade admin token create" in err
+    code, _, err = cli(["admin", "scales", "list", *base, "--token", "cjg_revoked-or-typo"], capsys)
+    assert code == 2 and "cjgrade admin token create" in err
+    code, _, err = cli(
+        [
+            "admin",
+            "instructions",
+            "get",
+            "x",
+            "--api-url",
+            f"{live.url}/wrong-root",
+            "--token",
+            tokens["admin"],
+        ],
+        capsys,
+    )
+    assert code == 3 and "cjgrade serve" in err and "--api-url" in err
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         closed = f"http://127.0.0.1:{sock.getsockname()[1]}"

@@ -38,6 +38,7 @@ __all__ = [
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
 PROBLEM_BASE = "https://cjgrade.dev/problems/"
+NO_ROUTE_SLUG = "no-route"
 _log = logging.getLogger("cjgrade.api")
 
 _TITLES = {
@@ -106,11 +107,13 @@ def problem_response(
     *,
     headers: Mapping[str, str] | None = None,
     errors: list[dict[str, Any]] | None = None,
+    slug: str | None = None,
 ) -> JSONResponse:
-    """Build a problem+json response for ``status`` with a human ``detail``."""
-    slug, title = _TITLES.get(status, ("error", "Error"))
+    """Build a problem+json response for ``status`` with a human ``detail`` (``slug``
+    overrides the default problem type of the status)."""
+    default_slug, title = _TITLES.get(status, ("error", "Error"))
     body: dict[str, Any] = {
-        "type": PROBLEM_BASE + slug,
+        "type": PROBLEM_BASE + (slug or default_slug),
         "title": title,
         "status": status,
         "detail": detail,
@@ -150,8 +153,10 @@ async def _on_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
     if exc.status_code == 404 and detail == "Not Found":
+        # Its own problem type, so a client can tell a wrong URL from an unknown assignment.
         detail = f"no route for {request.method} {request.url.path}; see /docs"
-    elif exc.status_code == 400 and detail == "There was an error parsing the body":
+        return problem_response(404, detail, headers=exc.headers, slug=NO_ROUTE_SLUG)
+    if exc.status_code == 400 and detail == "There was an error parsing the body":
         detail = "the request body could not be read: send UTF-8 JSON (application/json)"
     return problem_response(exc.status_code, detail, headers=exc.headers)
 
