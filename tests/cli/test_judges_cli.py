@@ -27,6 +27,7 @@ def test_json_lists_models_with_prices_and_capabilities(
     haiku = rows["anthropic/claude-haiku-4-5-20251001"]
     assert haiku["input_per_mtok"] == 1.0 and haiku["cache_read_per_mtok"] == 0.1
     assert "reasoning" in haiku["capabilities"] and haiku["key_env_var"] == "ANTHROPIC_API_KEY"
+    assert "batch_api" in haiku["capabilities"] and haiku["batch_price_factor"] == 0.5
     assert rows["openai/gpt-5.1"]["input_per_mtok"] is None
     assert "gpt-5-mini" in rows["openai/gpt-5-mini-2025-08-07"]["aliases"]
     assert rows["heuristic/surface"]["local"] is True

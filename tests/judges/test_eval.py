@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from cjgrade.cli.main import build_app, run_app
-from cjgrade.errors import InputError
+from cjgrade.errors import InputError, JudgeAuthError, JudgeError, JudgeOutputInvalid
 from cjgrade.judges import get_judge
 from cjgrade.judges.evaluation import (
     evaluate_judge,
@@ -71,6 +71,21 @@ async def test_random_judge_agrees_at_chance(tmp_path: Path) -> None:
     judge = get_judge("sim/bt", options={"abilities": abilities, "seed": 4})
     [result] = await evaluate_judge(judge, essays, sample=40, comparisons_per_essay=10, seed=2)
     assert abs(result.spearman) < 0.45
+
+
+async def test_unfixable_error_stops_the_evaluation_after_one_call(tmp_path: Path) -> None:
+    """A rejected key on the first comparison ends the evaluation with that error after one
+    call; when every comparison fails, the error says so and quotes the first failure."""
+    essays = load_scored_essays(synthetic_dataset(tmp_path, 10))
+    judge = get_judge("scripted")
+    fake = judge.adapter
+    fake.enqueue(JudgeAuthError("HTTP 401 (check OPENAI_API_KEY)"))  # type: ignore[attr-defined]
+    with pytest.raises(JudgeAuthError, match="OPENAI_API_KEY"):
+        await evaluate_judge(judge, essays, sample=10, comparisons_per_essay=2)
+    assert len(fake.history) == 1  # type: ignore[attr-defined]
+    fake.default = JudgeOutputInvalid("not JSON")  # type: ignore[attr-defined]
+    with pytest.raises(JudgeError, match="every comparison failed; the first error: not JSON"):
+        await evaluate_judge(judge, essays, sample=10, comparisons_per_essay=2)
 
 
 def test_cli_eval_json_on_synthetic_data(tmp_path: Path,

@@ -2,8 +2,10 @@
 
 JSON output (``--format json``): a list of ``{"judge", "provider", "model", "display_name",
 "aliases", "local", "key_env_var", "context_window", "max_output_tokens", "input_per_mtok",
-"output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok", "capabilities"}``; prices are
-USD per million tokens, ``null`` when unknown.
+"output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok", "batch_price_factor",
+"capabilities"}``; prices are USD per million tokens, ``null`` when unknown; a provider batch
+API call costs ``batch_price_factor`` times the list price (``null``: no batch mode or price
+unknown).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ def list_models(manifest_path: Path | None = None, provider: str | None = None
             "output_per_mtok": info.output_per_mtok,
             "cache_read_per_mtok": info.cache_read_per_mtok,
             "cache_write_per_mtok": info.cache_write_per_mtok,
+            "batch_price_factor": info.batch_price_factor if info.supports_batch_api else None,
             "capabilities": [c for c in CAPABILITIES if getattr(info, f"supports_{c}")],
         })
     return rows

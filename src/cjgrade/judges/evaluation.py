@@ -145,18 +145,29 @@ def make_request(essay_set: int, text_a: str, text_b: str) -> JudgeRequest:
     )
 
 
-async def _judge_all(judge: Judge, requests: Sequence[JudgeRequest]) -> list[Verdict | None]:
+async def _judge_one(judge: Judge, request: JudgeRequest) -> Verdict | JudgeError:
+    try:
+        return await judge.judge(request)
+    except JudgeError as exc:
+        return exc
+
+
+async def _judge_all(judge: Judge,
+                     requests: Sequence[JudgeRequest]) -> list[Verdict | JudgeError]:
+    """Judge every request; the first alone, so a rejected key, an exhausted quota or an
+    unknown served model (errors that retrying cannot fix) stops the evaluation after one
+    call instead of failing every comparison."""
+    if not requests:
+        return []
+    first = await _judge_one(judge, requests[0])
+    if isinstance(first, JudgeError) and not first.retryable:
+        raise first
     many = getattr(judge, "judge_many", None)
     if callable(many):
-        results = await many(requests)
+        rest = list(await many(requests[1:]))
     else:
-        results = []
-        for request in requests:
-            try:
-                results.append(await judge.judge(request))
-            except JudgeError as exc:
-                results.append(exc)
-    return [r if isinstance(r, Verdict) else None for r in results]
+        rest = [await _judge_one(judge, request) for request in requests[1:]]
+    return [first, *rest]
 
 
 async def evaluate_set(judge: Judge, essays: Sequence[ScoredEssay], *,
@@ -167,10 +178,12 @@ async def evaluate_set(judge: Judge, essays: Sequence[ScoredEssay], *,
     pairs = schedule_pairs(n, comparisons_per_essay, rng)
     set_id = essays[0].essay_set
     requests = [make_request(set_id, essays[i].text, essays[j].text) for i, j in pairs]
-    verdicts = await _judge_all(judge, requests)
-    done = [(pair, v) for pair, v in zip(pairs, verdicts, strict=True) if v is not None]
+    outcomes = await _judge_all(judge, requests)
+    done = [(pair, v) for pair, v in zip(pairs, outcomes, strict=True) if isinstance(v, Verdict)]
     if not done:
-        raise InputError(f"essay set {set_id}: every comparison failed")
+        first_error = next(v for v in outcomes if isinstance(v, JudgeError))
+        raise JudgeError(f"essay set {set_id}: every comparison failed; the first error: "
+                         f"{first_error}")
     data = PairwiseData.build(n, [p[0] for p, _ in done], [p[1] for p, _ in done],
                               [v.p_a for _, v in done])
     theta = fit_bradley_terry(data, alpha=alpha).theta
