@@ -26,7 +26,7 @@ from cjgrade.judges.base import Judge, JudgeRequest, Verdict
 from cjgrade.judges.sim import text_key
 from cjgrade.store import Store
 
-FAST = {"session_timeout_ms": 6000, "heartbeat_interval_ms": 500, "watchdog_interval_s": 0.5}
+FAST = {"session_timeout_ms": 3000, "heartbeat_interval_ms": 300, "watchdog_interval_s": 0.5}
 
 
 def essay_text(quality: int) -> str:

@@ -61,7 +61,7 @@ async def check_exactly_once(store: Store, batch_uuid: str, out: AssessmentOutco
 def start_worker_process(bootstrap: str, options: Path, log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [CJGRADE, "worker", "--bootstrap", bootstrap, "--concurrency", "8",
-         "--judge-options", str(options), "--session-timeout-ms", "6000",
+         "--judge-options", str(options), "--session-timeout-ms", "3000",
          "--judge-allow", "sim/*"],
         stdout=subprocess.DEVNULL, stderr=log.open("wb"),
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
