@@ -11,6 +11,7 @@ import pytest
 from cjgrade.errors import ConfigError
 from cjgrade.judges import (
     JudgeRequest,
+    ManualClock,
     Verdict,
     Winner,
     get_batch_judge,
@@ -144,3 +145,18 @@ def test_batch_judge_comes_from_the_registry(monkeypatch: pytest.MonkeyPatch) ->
         get_batch_judge("openai/gpt-5-mini", api_key="k", base_url="http://127.0.0.1:9/v1")
     with pytest.raises(ConfigError, match="--allow-unknown-model"):
         get_batch_judge("openai/gpt-7", api_key="k")
+
+
+def test_models_of_one_provider_account_share_its_limits() -> None:
+    """Two models of one provider with the same key and endpoint share one gate (concurrency,
+    rate limits, breaker); another key, an injected clock or a local judge gets its own."""
+    haiku = get_judge("anthropic/claude-haiku-4-5-20251001", api_key="k-shared")
+    sonnet = get_judge("anthropic/claude-sonnet-4-5-20250929", api_key="k-shared")
+    assert haiku.gate is sonnet.gate
+    assert get_judge("anthropic/claude-haiku-4-5", api_key="k-other").gate is not haiku.gate
+    faster = get_judge("anthropic/claude-haiku-4-5", api_key="k-shared",
+                       policy_overrides={"requests_per_minute": 4000})
+    assert faster.gate is not haiku.gate
+    assert get_judge("anthropic/claude-haiku-4-5", api_key="k-shared",
+                     clock=ManualClock()).gate is not haiku.gate
+    assert get_judge("scripted").gate is not get_judge("scripted").gate

@@ -7,9 +7,11 @@ Built-in adapters register through the same :func:`register_adapter` hook a thir
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import random
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -102,7 +104,10 @@ def get_judge(
     policy, policy_overrides : the runtime policy (default :func:`default_policy`), and fields
         to change in it (e.g. ``{"max_concurrency": 32}``).
     clock : injectable time (tests); also used by local judges for their latency.
-    gate : share one provider's limits between several runtimes.
+    gate : the provider gate (concurrency, RPM/TPM, Retry-After pause, circuit breaker). By
+        default, runtimes of one remote provider built in the same thread with the same
+        endpoint, key and limits and no injected clock share one gate, so two models of one
+        account share its limits; otherwise each runtime gets its own.
     cache, use_cache : response cache; by default remote providers get an in-memory cache and
         local judges none (``sim`` draws afresh on every call). ``use_cache=False`` disables it.
     ledger : cost totals to add to (share one across judges for run totals).
@@ -118,6 +123,7 @@ def get_judge(
     provider_name, _ = split_judge_name(name)
     provider = manifest.provider(provider_name)
     info = manifest.resolve(name, allow_unknown_model=allow_unknown_model)
+    clock_given = clock
     clock = clock or SystemClock()
     chosen = policy or default_policy(provider)
     if policy_overrides:
@@ -134,6 +140,8 @@ def get_judge(
         options=dict(options or {}),
     )
     adapter = _factory(provider)(info, context)
+    if gate is None and clock_given is None and not provider.local:
+        gate = _shared_gate(provider.name, context.base_url, context.api_key, chosen, clock)
     if use_cache is None:
         use_cache = cache is not None or not provider.local
     runtime_cache = (cache or MemoryResponseCache()) if use_cache else None
@@ -149,6 +157,22 @@ def get_judge(
         ledger=ledger,
         rng=random.Random(seed),
     )
+
+
+_SHARED_GATES: dict[tuple[object, ...], ProviderGate] = {}
+
+
+def _shared_gate(provider: str, base_url: str | None, api_key: str | None,
+                 policy: RuntimePolicy, clock: Clock) -> ProviderGate:
+    """One gate per remote provider account (endpoint + key), limits and thread."""
+    key_id = hashlib.sha256((api_key or "").encode()).hexdigest()[:16]  # never keep the key
+    limits = (policy.max_concurrency, policy.requests_per_minute, policy.tokens_per_minute,
+              policy.burst_s, policy.breaker_failures, policy.breaker_recovery_s)
+    key = (provider, base_url or "", key_id, limits, threading.get_ident())
+    gate = _SHARED_GATES.get(key)
+    if gate is None:
+        gate = _SHARED_GATES[key] = ProviderGate(provider, policy, clock)
+    return gate
 
 
 def _resolve_key(provider: ProviderInfo, api_key: str | None, base_url: str | None) -> str | None:
