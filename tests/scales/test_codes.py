@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cjgrade.errors import InputError
 from cjgrade.scales import (
@@ -65,3 +67,25 @@ def test_normalise_grade_code() -> None:
     assert normalise_grade_code(" e\u2212 ") == "E-"
     assert normalise_grade_code("d\u2013") == "D-"
     assert normalise_grade_code("C+") == "C+"
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    scale_id=st.sampled_from(["swedish_8_anchor", "eng5_np_legacy_9_step"]),
+    data=st.data(),
+    prefix=st.from_regex(r"[a-z0-9]{1,8}(_[a-z0-9]{1,5}){0,3}", fullmatch=True),
+    counter=st.one_of(st.just(""), st.integers(0, 99).map(str)),
+    unicode_minus=st.booleans(),
+    lower=st.booleans(),
+)
+def test_every_letter_grade_round_trips_through_a_file_name(
+    scale_id: str, data: st.DataObject, prefix: str, counter: str, unicode_minus: bool, lower: bool
+) -> None:
+    """Any prefix, optional counter, case and minus sign: the file name yields the grade."""
+    scale = get_scale(scale_id)
+    grade = data.draw(st.sampled_from(scale.grades))
+    code = grade.replace("-", "\u2212") if unicode_minus else grade
+    code = code.lower() if lower else code
+    name = f"{prefix}_{code}{counter}.docx"
+    assert parse_grade_from_filename(name, scale) == grade
+    assert parse_grade_from_filename(name) == grade
