@@ -44,6 +44,7 @@ from cjgrade.stats.stopping_sampling import sample_reliability
 
 __all__ = [
     "ROUND_EB_ITERATIONS",
+    "SAMPLE_DRAWS",
     "SPLITS",
     "SPLIT_ALPHA",
     "SSR_EPS",
@@ -62,8 +63,10 @@ SSR_EPS = 0.3
 """Score adjustment of the maximum-likelihood fit behind the classical SSR column, as
 ``sirt::btm`` uses by default (keeps all-win essays finite). While the design is still
 disconnected there is no maximum-likelihood scale and SSR is ``nan``."""
-SPLITS = 5
+SPLITS = 3
 """Random splits averaged by the split-half reliability of every round."""
+SAMPLE_DRAWS = 200
+"""Posterior draws kept by the sampled reliability of every round (half as many warm-up)."""
 SPLIT_ALPHA = 0.1
 """Prior precision used to fit each half (as ``split_half_reliability``'s default)."""
 GAP_FROM_ROUND = 5
@@ -229,7 +232,9 @@ def simulate_run(
         split, reported = float("nan"), float("nan")
         if estimate_reliability:
             split = _split_half(data, split_rng)
-            reported = sample_reliability(data, split_rng).reliability
+            reported = sample_reliability(
+                data, split_rng, n_draws=SAMPLE_DRAWS, n_warmup=SAMPLE_DRAWS // 2
+            ).reliability
         rho, truth_rel = _truth_figures(new_theta, truth)
         records.append(
             RoundRecord(
