@@ -32,7 +32,7 @@ class RichProgress:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("SSR {task.fields[ssr]}"),
+            TextColumn("SSR {task.fields[ssr]} (posterior {task.fields[rel]})"),
             TextColumn("cost {task.fields[cost]}"),
             TextColumn("{task.fields[failed]}"),
             TimeElapsedColumn(),
@@ -54,7 +54,8 @@ class RichProgress:
 
     def on_progress(self, p: EngineProgress) -> None:
         fields: dict[str, Any] = {
-            "ssr": "-" if p.ssr is None else f"{p.ssr:.2f}",
+            "ssr": "-" if p.ssr is None else ("<0" if p.ssr < 0 else f"{p.ssr:.2f}"),
+            "rel": "-" if p.reliability is None else f"{p.reliability:.2f}",
             "cost": _money(p.cost_usd),
             "failed": f"{p.failed} failed" if p.failed else "",
         }

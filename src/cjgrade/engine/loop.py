@@ -235,7 +235,7 @@ class BatchEngine:
                     v_cost = outcome.verdict.cost_usd
                     cost = None if v_cost is None else cost + v_cost
             self.progress.on_progress(
-                Progress(batch_uuid, state.stored.current_round, len(state.comparisons), done,
+                Progress(batch_uuid, pending[0].round, len(state.comparisons), done,
                          failed, budget, cost,
                          state.estimate.ssr if state.estimate else None,
                          state.estimate.reliability if state.estimate else None)
