@@ -29,6 +29,16 @@ def database_url(db_url: str) -> str:  # noqa: F811
     return db_url
 
 
+def anchor(assignment_id: str, grade: str, label: str, text: str) -> dict[str, str]:
+    """The body of ``POST /admin/v1/anchors/register``."""
+    return {
+        "assignment_id": assignment_id,
+        "grade": grade,
+        "anchor_label": label,
+        "essay_text": text,
+    }
+
+
 @dataclass
 class Api:
     """The running app, its store, and one token per role (plus a revoked one)."""

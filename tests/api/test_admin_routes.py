@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .conftest import Api
+from .conftest import Api, anchor
 
 INSTR = "Write an argumentative essay about school uniforms, 300-500 words."
 BASE = "/admin/v1/assessment-instructions"
@@ -105,36 +105,21 @@ async def test_anchor_registration_upserts_and_counts_by_scale(api: Api) -> None
         await admin.post(BASE, json=instruction())
         first = await runner.post(
             "/admin/v1/anchors/register",
-            json={
-                "assignment_id": "np_2017_vt",
-                "grade": "B",
-                "anchor_label": "B1",
-                "essay_text": "An essay.",
-            },
+            json=anchor("np_2017_vt", "B", "B1", "An essay."),
         )
         assert first.status_code == 201, first.text
         assert first.json()["status"] == "registered"
         assert first.json()["grade_scale"] == "eng5_np_legacy_9_step"
         second = await runner.post(
             "/admin/v1/anchors/register",
-            json={
-                "assignment_id": "np_2017_vt",
-                "grade": "A",
-                "anchor_label": "B1",
-                "essay_text": "A better essay.",
-            },
+            json=anchor("np_2017_vt", "A", "B1", "A better essay."),
         )
         assert second.status_code == 201
         assert second.json()["status"] == "updated"
         assert second.json()["anchor_id"] == first.json()["anchor_id"]
         await runner.post(
             "/admin/v1/anchors/register",
-            json={
-                "assignment_id": "np_2017_vt",
-                "grade": "F+",
-                "anchor_label": "F+1",
-                "essay_text": "A weak essay.",
-            },
+            json=anchor("np_2017_vt", "F+", "F+1", "A weak essay."),
         )
         summary = (await runner.get("/admin/v1/anchors/assignment/np_2017_vt")).json()
     assert summary["anchor_count"] == 2
@@ -152,12 +137,7 @@ async def test_unknown_grade_is_422_listing_valid_grades_and_writes_nothing(api:
         content_before = await api.count_rows("content")
         response = await client.post(
             "/admin/v1/anchors/register",
-            json={
-                "assignment_id": "np_2017_vt",
-                "grade": "Z",
-                "anchor_label": "Z1",
-                "essay_text": "An essay never stored.",
-            },
+            json=anchor("np_2017_vt", "Z", "Z1", "An essay never stored."),
         )
     assert response.status_code == 422
     assert "'Z'" in response.json()["detail"] and "F+" in response.json()["detail"]
@@ -184,12 +164,7 @@ async def test_scale_change_is_refused_once_anchors_exist(api: Api) -> None:
         await client.post(BASE, json=instruction())
         await client.post(
             "/admin/v1/anchors/register",
-            json={
-                "assignment_id": "np_2017_vt",
-                "grade": "B",
-                "anchor_label": "B1",
-                "essay_text": "Essay.",
-            },
+            json=anchor("np_2017_vt", "B", "B1", "Essay."),
         )
         response = await client.post(BASE, json=instruction(grade_scale="swedish_8_anchor"))
         assert response.status_code == 409
@@ -270,12 +245,7 @@ async def test_grades_are_stored_in_the_scales_own_spelling(api: Api) -> None:
         for label, grade in (("b1", "b"), ("e1", "E\u2212")):
             response = await client.post(
                 "/admin/v1/anchors/register",
-                json={
-                    "assignment_id": "np_2017_vt",
-                    "grade": grade,
-                    "anchor_label": label,
-                    "essay_text": "Essay.",
-                },
+                json=anchor("np_2017_vt", grade, label, "Essay."),
             )
             assert response.status_code == 201, response.text
         anchors = (await client.get("/admin/v1/anchors/assignment/np_2017_vt")).json()

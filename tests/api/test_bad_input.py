@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from .conftest import Api, start_api
+from .conftest import Api, anchor, start_api
 
 BASE = "/admin/v1/assessment-instructions"
 INSTR = "Write an argumentative essay about school uniforms."
@@ -161,12 +161,7 @@ async def test_blank_anchor_essay_is_422(api: Api) -> None:
         for essay in ("   ", "", "\n\t ", "\u2003"):
             response = await client.post(
                 "/admin/v1/anchors/register",
-                json={
-                    "assignment_id": "a1",
-                    "grade": "A",
-                    "anchor_label": "A1",
-                    "essay_text": essay,
-                },
+                json=anchor("a1", "A", "A1", essay),
             )
             assert "essay_text" in assert_problem(response, 422)["detail"], repr(essay)
     assert await api.count_rows("anchors") == 0
@@ -196,16 +191,11 @@ async def _store_evil(api: Api, assignment_id: str, evil: str) -> None:
             json=with_valid(assignment_id=assignment_id, instructions_text=f"{INSTR} {evil}"),
         )
         assert ok.status_code == 201, ok.text
-        anchor = await client.post(
+        registered = await client.post(
             "/admin/v1/anchors/register",
-            json={
-                "assignment_id": assignment_id,
-                "grade": "A",
-                "anchor_label": evil,
-                "essay_text": evil,
-            },
+            json=anchor(assignment_id, "A", evil, evil),
         )
-        assert anchor.status_code == 201, anchor.text
+        assert registered.status_code == 201, registered.text
         filtered = await client.get(BASE, params={"grade_scale": evil})
         assert filtered.json()["total"] == 0
         got = (await client.get(f"{BASE}/assignment/{assignment_id}")).json()

@@ -39,10 +39,10 @@ def pg_admin_url() -> URL:
     return make_url(os.environ.get("CJGRADE_TEST_PG", _DEFAULT_PG))
 
 
-async def pg_execute(sql: str, database: str | None = None) -> None:
-    """Run one statement on the test server's maintenance database."""
+async def _pg_connect(database: str | None = None) -> asyncpg.Connection:
+    """A connection to ``database`` (default: the maintenance database) on the test server."""
     admin = pg_admin_url()
-    conn = await asyncpg.connect(
+    return await asyncpg.connect(
         host=admin.host,
         port=admin.port or 5432,
         user=admin.username,
@@ -50,6 +50,11 @@ async def pg_execute(sql: str, database: str | None = None) -> None:
         database=database or admin.database,
         timeout=5,
     )
+
+
+async def pg_execute(sql: str, database: str | None = None) -> None:
+    """Run one statement on the test server's maintenance database (or ``database``)."""
+    conn = await _pg_connect(database)
     try:
         await conn.execute(sql)
     finally:
@@ -79,15 +84,7 @@ async def _drop_orphans() -> None:
     """Drop test databases left by killed sessions on this machine (their pid is gone)."""
     if pg_admin_url().host not in ("127.0.0.1", "localhost", "::1"):
         return
-    admin = pg_admin_url()
-    conn = await asyncpg.connect(
-        host=admin.host,
-        port=admin.port or 5432,
-        user=admin.username,
-        password=admin.password,
-        database=admin.database,
-        timeout=5,
-    )
+    conn = await _pg_connect()
     try:
         names = [
             r[0]

@@ -167,6 +167,7 @@ def check_route_guards(app: Any, open_paths: Collection[str]) -> None:
     ]
     if wrong:
         raise ConfigError(
-            "refusing to serve routes without exactly one role guard: " + ", ".join(wrong)
+            "refusing to serve routes without exactly one role guard: "
+            + ", ".join(wrong)
             + "; add `Depends(ADMIN_ONLY | UPLOADERS | ANY_ROLE)` or list the path in OPEN_PATHS"
         )

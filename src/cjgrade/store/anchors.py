@@ -16,7 +16,7 @@ from cjgrade.store._sql import upsert
 from cjgrade.store.assignments import require_assignment
 from cjgrade.store.content import put_text
 from cjgrade.store.models import Anchor, utcnow
-from cjgrade.store.records import AnchorRecord, AnchorSummary
+from cjgrade.store.records import AnchorRecord, AnchorSummary, record_from_row
 
 __all__ = [
     "count_anchors_by_scale",
@@ -62,16 +62,7 @@ async def register_anchor(
 
 
 def _record(row: Anchor) -> AnchorRecord:
-    return AnchorRecord(
-        id=row.id,
-        assignment_id=row.assignment_id,
-        label=row.label,
-        grade=row.grade,
-        grade_scale=row.grade_scale,
-        content_id=row.content_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return record_from_row(AnchorRecord, row)
 
 
 async def list_anchors(

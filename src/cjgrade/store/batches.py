@@ -34,6 +34,7 @@ from cjgrade.store.records import (
     BatchStatus,
     NewEssay,
     NotFound,
+    record_from_row,
 )
 
 __all__ = [
@@ -183,21 +184,7 @@ async def create_batch(
 
 
 def _record(row: Batch) -> BatchRecord:
-    return BatchRecord(
-        id=row.id,
-        label=row.label,
-        assignment_id=row.assignment_id,
-        grade_scale=row.grade_scale,
-        status=cast(BatchStatus, row.status),
-        settings=row.settings,
-        current_round=row.current_round,
-        lease_owner=row.lease_owner,
-        lease_expires_at=row.lease_expires_at,
-        failure_reason=row.failure_reason,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        finished_at=row.finished_at,
-    )
+    return record_from_row(BatchRecord, row, status=cast(BatchStatus, row.status))
 
 
 async def get_batch(session: AsyncSession, batch_id: str) -> BatchRecord | None:
@@ -341,19 +328,7 @@ async def release_batch(session: AsyncSession, batch_id: str, owner: str) -> boo
 
 
 def _essay_record(row: BatchEssay) -> BatchEssayRecord:
-    return BatchEssayRecord(
-        batch_id=row.batch_id,
-        essay_id=row.essay_id,
-        position=row.position,
-        content_id=row.content_id,
-        is_anchor=row.is_anchor,
-        grade=row.grade,
-        label=row.label,
-        theta=row.theta,
-        se=row.se,
-        n_comparisons=row.n_comparisons,
-        n_wins=row.n_wins,
-    )
+    return record_from_row(BatchEssayRecord, row)
 
 
 async def list_batch_essays(session: AsyncSession, batch_id: str) -> list[BatchEssayRecord]:

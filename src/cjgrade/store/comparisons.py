@@ -32,6 +32,7 @@ from cjgrade.store.records import (
     NewComparison,
     NotFound,
     UsageTotals,
+    record_from_row,
 )
 
 __all__ = [
@@ -45,14 +46,14 @@ __all__ = [
     "summarise_usage",
 ]
 
-_COLUMNS = [c.name for c in Comparison.__table__.columns]
-
 
 def _record(row: Comparison) -> ComparisonRecord:
-    values = {name: getattr(row, name) for name in _COLUMNS}
-    values["flags"] = tuple(row.flags or ())
-    values["status"] = cast(ComparisonStatus, row.status)
-    return ComparisonRecord(**values)
+    return record_from_row(
+        ComparisonRecord,
+        row,
+        flags=tuple(row.flags or ()),
+        status=cast(ComparisonStatus, row.status),
+    )
 
 
 async def request_comparisons(

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.errors import InputError
 from cjgrade.store.models import OutboxEvent, utcnow
-from cjgrade.store.records import OutboxRecord
+from cjgrade.store.records import OutboxRecord, record_from_row
 
 __all__ = [
     "add_event",
@@ -44,16 +44,7 @@ async def add_event(
 
 
 def _record(row: OutboxEvent) -> OutboxRecord:
-    return OutboxRecord(
-        id=row.id,
-        topic=row.topic,
-        key=row.key,
-        payload=row.payload,
-        attempts=row.attempts,
-        last_error=row.last_error,
-        created_at=row.created_at,
-        published_at=row.published_at,
-    )
+    return record_from_row(OutboxRecord, row)
 
 
 async def claim_unpublished(

@@ -4,9 +4,9 @@ lazy-loads after a session has closed)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from cjgrade.errors import InputError
 
@@ -35,6 +35,16 @@ ContextOrigin = Literal["research_experiment", "canonical_national"]
 TokenRole = Literal["admin", "runner", "read"]
 BatchStatus = Literal["created", "running", "finalising", "completed", "failed", "cancelled"]
 ComparisonStatus = Literal["pending", "succeeded", "failed"]
+
+
+R = TypeVar("R")
+
+
+def record_from_row(cls: type[R], row: Any, **overrides: Any) -> R:
+    """A frozen record of type ``cls`` from an ORM row whose attributes carry the record's
+    field names; ``overrides`` replace or convert individual fields."""
+    values = {f.name: getattr(row, f.name) for f in fields(cls) if f.name not in overrides}  # type: ignore[arg-type]
+    return cls(**values, **overrides)
 
 
 class NotFound(InputError):

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cjgrade.errors import InputError
 from cjgrade.store._sql import upsert
 from cjgrade.store.models import GradeProjection, RoundFit, utcnow
-from cjgrade.store.records import GradeProjectionRecord, RoundFitRecord
+from cjgrade.store.records import GradeProjectionRecord, RoundFitRecord, record_from_row
 
 __all__ = [
     "get_latest_fit",
@@ -86,18 +86,7 @@ async def save_round_fit(
 
 
 def _fit_record(row: RoundFit) -> RoundFitRecord:
-    return RoundFitRecord(
-        batch_id=row.batch_id,
-        round=row.round,
-        theta=row.theta,
-        se=row.se,
-        ssr=row.ssr,
-        n_comparisons=row.n_comparisons,
-        stop=row.stop,
-        stop_reason=row.stop_reason,
-        details=row.details,
-        created_at=row.created_at,
-    )
+    return record_from_row(RoundFitRecord, row)
 
 
 async def list_round_fits(session: AsyncSession, batch_id: str) -> list[RoundFitRecord]:

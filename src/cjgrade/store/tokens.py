@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.errors import InputError
 from cjgrade.store.models import ApiToken, utcnow
-from cjgrade.store.records import NotFound, TokenRecord, TokenRole
+from cjgrade.store.records import NotFound, TokenRecord, TokenRole, record_from_row
 
 __all__ = [
     "TOKEN_PREFIX",
@@ -41,14 +41,7 @@ def hash_token(token: str) -> str:
 
 
 def _record(row: ApiToken) -> TokenRecord:
-    return TokenRecord(
-        id=row.id,
-        name=row.name,
-        role=cast(TokenRole, row.role),
-        created_at=row.created_at,
-        revoked_at=row.revoked_at,
-        last_used_at=row.last_used_at,
-    )
+    return record_from_row(TokenRecord, row, role=cast(TokenRole, row.role))
 
 
 async def create_token(session: AsyncSession, name: str, role: str) -> tuple[TokenRecord, str]:

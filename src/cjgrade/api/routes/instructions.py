@@ -93,7 +93,7 @@ async def list_instructions(
         items=[instruction_out(r) for r in records],
         total=total,
         page=query.page,
-        page_size=query.page_size
+        page_size=query.page_size,
     )
 
 
