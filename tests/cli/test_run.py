@@ -71,7 +71,8 @@ def test_run_then_report(tmp_path: Path, home: Path, capsys: pytest.CaptureFixtu
     doc = json.loads((out / "assessment_run.json").read_text(encoding="utf-8"))
     assert doc["metadata"]["batch_uuid"] in text
     n = len(doc["comparisons"])
-    assert n == 20 or (n < 20 and doc["metadata"]["stop_reason"] in ("stable", "target_ssr"))
+    early = ("stability", "target_reliability")
+    assert n == 20 or (n < 20 and doc["metadata"]["stop_reason"] in early)
     assert doc["rounds"][-1]["stop"] and doc["rounds"][-1]["stop_reason"] == (
         doc["metadata"]["stop_reason"])
     assert doc["metadata"]["options"]["seed"] == 5

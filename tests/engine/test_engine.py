@@ -260,7 +260,7 @@ def test_stability_needs_a_scale_that_separates_the_essays() -> None:
     empty = decide_stop(estimate(0.02), previous, spec, n_requested=20, budget=100)
     assert (empty.stop, empty.reason) == (False, "continue")
     real = decide_stop(estimate(0.7), previous, spec, n_requested=20, budget=100)
-    assert (real.stop, real.reason) == (True, "stable")
+    assert (real.stop, real.reason) == (True, "stability")
 
 
 async def test_batch_bound_to_a_stored_assignment(store: Store) -> None:

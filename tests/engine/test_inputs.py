@@ -171,7 +171,7 @@ def test_config_toml_sets_metadata_and_options(tmp_path: Path) -> None:
         ("colour = 'red'\n", "unknown key 'colour'"),
         ("[run]\nbudjet = 3\n", "unknown option 'budjet'"),
         ("[run]\nbudget = 0\n", "budget must be at least 1"),
-        ("[run]\ntarget_ssr = 2\n", "between 0 and 1"),
+        ("[run]\ntarget_ssr = 2\n", "above 0 and at most 1"),
         ("label = [\n", "not valid TOML"),
     ],
 )

@@ -1,15 +1,16 @@
 """Round-end decisions: stop or continue, and fail on a low success rate.
 
-The order matters and is recorded with every round's fit:
+The stopping rules are ``cjgrade.stats.stopping`` (budget, target reliability, target maximum
+student SE, stability; first that fires decides, in that order). The engine composes them:
 
-1. budget exhausted (comparisons requested >= budget): stop;
-2. before ``min_comparisons_per_essay`` successful comparisons per essay on average, continue
-   (no reliability or stability stop on a handful of comparisons);
-3. reliability target reached (posterior reliability, an SSR estimate that adaptive pairing
-   does not inflate), target maximum student SE reached, or stability (max |delta theta|
-   between two rounds at most the threshold, once the posterior reliability is at least
-   :data:`MIN_RELIABILITY_FOR_STABILITY`): stop;
-4. otherwise continue.
+- the reliability it reports to them is the posterior reliability of the round's fit (an SSR
+  estimate that adaptive pairing does not inflate);
+- before ``min_comparisons_per_essay`` successful comparisons per essay on average only the
+  budget can stop a batch;
+- stability counts only once that reliability is at least
+  :data:`MIN_RELIABILITY_FOR_STABILITY`;
+- option values that can never be reached switch a rule off: ``target_ssr = 1``,
+  ``target_se = 0``, ``stability_threshold = 0`` (TOML has no null).
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ from cjgrade.engine.fitting import RoundEstimate
 from cjgrade.engine.ledger import StoredComparison
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
+from cjgrade.stats.stopping import RoundStatus, StoppingRules, decide_stopping
 
 __all__ = [
     "MIN_ANSWERED_FOR_SUCCESS_RATE",
+    "MIN_COMPARISONS_FOR_STABILITY",
     "MIN_RELIABILITY_FOR_STABILITY",
     "StopDecision",
     "decide_stop",
@@ -37,6 +40,9 @@ MIN_RELIABILITY_FOR_STABILITY = 0.5
 variance is near zero, every ability sits near 0 and barely moves between rounds, so a
 "stable" scale would be an empty one."""
 
+MIN_COMPARISONS_FOR_STABILITY = 12
+"""As the original (``MIN_COMPARISONS_FOR_STABILITY_CHECK``)."""
+
 MIN_ANSWERED_FOR_SUCCESS_RATE = 10
 """The success-rate rule waits for this many answered comparisons (or a complete round)."""
 
@@ -45,18 +51,14 @@ MIN_ANSWERED_FOR_SUCCESS_RATE = 10
 class StopDecision:
     stop: bool
     reason: str
-    """``budget``, ``target_ssr``, ``target_se``, ``stable``, ``continue``, ``no_more_pairs``."""
+    """``budget``, ``target_reliability``, ``target_max_se``, ``stability``, ``continue``,
+    ``no_more_pairs``."""
     max_theta_change: float | None = None
+    explanation: str = ""
 
 
-def _max_change(estimate: RoundEstimate, previous: Mapping[str, float] | None) -> float | None:
-    if not previous:
-        return None
-    now = dict(zip(estimate.essay_ids, estimate.theta, strict=True))
-    common = [e for e in estimate.essay_ids if e in previous]
-    if not common:
-        return None
-    return float(max(abs(now[e] - previous[e]) for e in common))
+def _on(value: float | None, off: float) -> float | None:
+    return None if value is None or value == off else value
 
 
 def decide_stop(
@@ -69,25 +71,28 @@ def decide_stop(
 ) -> StopDecision:
     """Apply the stopping rules (see the module docstring) after a round's refit."""
     opts = spec.options
-    change = _max_change(estimate, previous_theta)
-    if n_requested >= budget:
-        return StopDecision(True, "budget", change)
     n = len(estimate.essay_ids)
-    if n == 0 or 2 * estimate.n_comparisons / n < opts.min_comparisons_per_essay:
-        return StopDecision(False, "continue", change)
-    if opts.target_ssr is not None and estimate.reliability >= opts.target_ssr:
-        return StopDecision(True, "target_ssr", change)
-    if opts.target_se is not None:
-        students = [i for i, e in enumerate(spec.essays) if not e.is_anchor]
-        if students and float(np.max(estimate.se[students])) <= opts.target_se:
-            return StopDecision(True, "target_se", change)
-    if (
-        opts.stability_threshold is not None and change is not None
-        and change <= opts.stability_threshold
-        and estimate.reliability >= MIN_RELIABILITY_FOR_STABILITY
-    ):
-        return StopDecision(True, "stable", change)
-    return StopDecision(False, "continue", change)
+    warmed_up = n > 0 and 2 * estimate.n_comparisons / n >= opts.min_comparisons_per_essay
+    separated = estimate.reliability >= MIN_RELIABILITY_FOR_STABILITY
+    rules = StoppingRules(
+        budget=budget,
+        target_reliability=_on(opts.target_ssr, 1.0) if warmed_up else None,
+        target_max_se=_on(opts.target_se, 0.0) if warmed_up else None,
+        stability_threshold=(_on(opts.stability_threshold, 0.0)
+                             if warmed_up and separated else None),
+        min_comparisons=MIN_COMPARISONS_FOR_STABILITY,
+    )
+    previous = None
+    if previous_theta and all(e in previous_theta for e in estimate.essay_ids):
+        previous = np.array([previous_theta[e] for e in estimate.essay_ids])
+    status = RoundStatus(
+        n_comparisons=n_requested, theta=estimate.theta, se=estimate.se,
+        previous_theta=previous, reliability=estimate.reliability,
+        is_anchor=np.array([e.is_anchor for e in spec.essays], dtype=np.bool_),
+    )
+    decision = decide_stopping(rules, status)
+    change = decision.max_change if np.isfinite(decision.max_change) else None
+    return StopDecision(decision.stop, decision.rule, change, decision.reason)
 
 
 def success_rate_failure(

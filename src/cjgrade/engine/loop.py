@@ -280,6 +280,7 @@ class BatchEngine:
             "position_effect": est.fit.position_effect,
             "position_se": est.fit.position_se,
             "max_theta_change": decision.max_theta_change,
+            "decision": decision.explanation,
             "n_requested": len(state.comparisons),
             "judges": list(est.judges),
         }

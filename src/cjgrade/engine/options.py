@@ -25,11 +25,11 @@ class BatchOptions:
     budget: int | None = None
     """Maximum number of comparisons requested (failed ones included: they were paid for)."""
     target_ssr: float | None = 0.9
-    """Stop when the Scale Separation Reliability reaches this (None: no SSR target)."""
+    """Stop when the (posterior) reliability reaches this (None or 1: no target)."""
     target_se: float | None = None
-    """Stop when every student's standard error is at most this (None: no SE target)."""
+    """Stop when every student's standard error is at most this (None or 0: no target)."""
     stability_threshold: float | None = 0.025
-    """Stop when max |theta change| between rounds is at most this (None: off)."""
+    """Stop when max |theta change| between rounds is at most this (None or 0: off)."""
     min_comparisons_per_essay: float = 4.0
     """No SSR/SE/stability stop before this many comparisons per essay on average."""
     min_success_rate: float = 0.8
@@ -96,8 +96,10 @@ def _check(name: str, value: Any, source: str) -> Any:
     number = float(value)  # type: ignore[arg-type]  # an int or float, checked above
     if name in ("budget", "round_size", "concurrency") and number < 1:
         raise ConfigError(f"{source}: {name} must be at least 1 (got {value})")
-    if name in ("target_ssr", "min_success_rate") and not 0.0 <= number <= 1.0:
+    if name == "min_success_rate" and not 0.0 <= number <= 1.0:
         raise ConfigError(f"{source}: {name} must be between 0 and 1 (got {value})")
+    if name == "target_ssr" and not 0.0 < number <= 1.0:
+        raise ConfigError(f"{source}: {name} must be above 0 and at most 1 (1 = off; got {value})")
     if name in ("target_se", "stability_threshold", "alpha", "min_comparisons_per_essay") and (
         number < 0
     ):
