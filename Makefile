@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/cjgrade fit src/cjgrade/data/examples/decisions.csv --eps 0.3 --format table
+	$(BIN)/cjgrade demo --out cjgrade-demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
