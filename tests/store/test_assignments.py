@@ -188,15 +188,19 @@ async def test_canonical_assignment_refuses_rubric_override(store: Store) -> Non
     check_rubric_override(None, "my own rubric")
 
 
-async def test_delete_refused_while_batches_use_it(store: Store) -> None:
-    """An assignment a batch references cannot be deleted (ConflictError); nothing changes."""
+async def test_batches_lock_the_scale_and_refuse_deletion(store: Store) -> None:
+    """Once a batch references an assignment (no anchors), its grade scale cannot change and
+    it cannot be deleted: both ConflictError, nothing changes."""
     from cjgrade.store import NewEssay, create_batch
 
     await _create(store)
     async with store.transaction() as s:
         await create_batch(s, [NewEssay("e1", text="essay one")], assignment_id=UUID_ID)
+    with pytest.raises(ConflictError, match="0 anchor\\(s\\) and 1 batch"):
+        await _create(store, grade_scale="eng5_np_legacy_9_step")
     with pytest.raises(ConflictError, match="used by 1 batch"):
         async with store.transaction() as s:
             await delete_assignment(s, UUID_ID)
     async with store.transaction() as s:
-        assert await get_assignment(s, UUID_ID) is not None
+        record = await get_assignment(s, UUID_ID)
+    assert record is not None and record.grade_scale == "swedish_8_anchor"
