@@ -31,6 +31,7 @@ async def test_healthz_checks_the_database(api: Api) -> None:
     assert down.status_code == 503
     assert down.headers["content-type"].startswith("application/problem+json")
     assert "does not answer" in down.json()["detail"]
+    assert "nonexistent-dir" not in down.text  # an open route names no database
 
 
 async def test_metrics_count_requests_by_route_template(api: Api) -> None:
@@ -123,3 +124,22 @@ async def test_unexpected_errors_are_a_generic_500_problem(api: Api) -> None:
     assert response.headers["content-type"].startswith("application/problem+json")
     assert response.json()["detail"] == "internal error; see the server log"
     assert "secret" not in response.text
+
+
+async def test_storage_errors_are_503_without_database_details(api: Api) -> None:
+    """A StorageError (which names the database host and user) answers a generic 503 problem;
+    the details stay in the server log."""
+    from fastapi import Depends
+
+    from cjgrade.api.auth import ANY_ROLE
+    from cjgrade.errors import StorageError
+
+    async def failing() -> None:
+        raise StorageError("database postgresql+asyncpg://dbuser:***@db.internal/x failed")
+
+    api.app.add_api_route("/storage-down", failing, dependencies=[Depends(ANY_ROLE)])
+    async with api.client(role="read") as client:
+        response = await client.get("/storage-down")
+    assert response.status_code == 503
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert "db.internal" not in response.text and "dbuser" not in response.text

@@ -174,8 +174,11 @@ async def _on_cjgrade_error(request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, InputError):
         return problem_response(422, str(exc))
     if isinstance(exc, StorageError):
+        # The message may name the database host and user: the log gets it, the client not.
         _log.error("storage error on %s %s: %s", request.method, request.url.path, exc)
-        return problem_response(503, f"storage unavailable or refused the operation: {exc}")
+        return problem_response(
+            503, "the database is unavailable or refused the operation; retry later"
+        )
     if isinstance(exc, ConfigError):
         _log.error("configuration error on %s %s: %s", request.method, request.url.path, exc)
         return problem_response(500, "server misconfigured; see the server log")
