@@ -214,6 +214,33 @@ def test_cli_messages_say_which_command_fixes_the_problem(
     )
     assert code == 2 and "role admin" in err and "has role read" in err
     assert "cjgrade admin token create --role admin" in err
+    admin = [*base, "--token", tokens["admin"]]
+    create = [
+        "admin",
+        "instructions",
+        "create",
+        "--assignment-id",
+        "a1",
+        "--instructions-text",
+        INSTR,
+    ]
+    assert cli([*create, "--grade-scale", "swedish_8_anchor", *admin], capsys)[0] == 0
+    anchor = [
+        "admin",
+        "anchors",
+        "register",
+        "--assignment-id",
+        "a1",
+        "--grade",
+        "B",
+        "--text",
+        "An anchor.",
+        "--label",
+        "B1",
+    ]
+    assert cli([*anchor, *admin], capsys)[0] == 0
+    code, _, err = cli([*create, "--grade-scale", "eng5_np_legacy_9_step", *admin], capsys)
+    assert code == 3 and "409" in err and "create a new assignment" in err
     code, _, err = cli(["admin", "scales", "list", *base], capsys)
     assert code == 2 and "CJGRADE_TOKEN" in err and "cjgrade admin token create" in err
     code, _, err = cli(["admin", "scales", "list", *base, "--token", "cjg_revoked-or-typo"], capsys)

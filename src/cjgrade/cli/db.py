@@ -45,7 +45,7 @@ async def _upgrade(database_url: str | None, config: Path | None) -> str:
     from cjgrade.store import current_revision, open_store
 
     settings = load_settings(config_file=config, database_url=database_url)
-    store = await open_store(settings, migrate=False)
+    store = await open_store(settings, migrate=False, user_scales=())
     try:
         before = await current_revision(store.engine)
         from cjgrade.store import upgrade_database
@@ -63,7 +63,7 @@ async def _current(database_url: str | None, config: Path | None) -> str:
     from cjgrade.store import current_revision, head_revision, open_store
 
     settings = load_settings(config_file=config, database_url=database_url)
-    store = await open_store(settings, migrate=False)
+    store = await open_store(settings, migrate=False, user_scales=())
     try:
         revision = await current_revision(store.engine)
     finally:
