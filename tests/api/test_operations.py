@@ -7,8 +7,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from cjgrade.api import create_app
 from cjgrade.config import load_settings
+from cjgrade.errors import StorageError
 
 from .conftest import Api
 
@@ -108,38 +111,28 @@ async def test_database_outage_is_503_not_a_traceback(api: Api) -> None:
     assert "nobody" not in response.text and "Traceback" not in response.text
 
 
-async def test_unexpected_errors_are_a_generic_500_problem(api: Api) -> None:
-    """A bug in a (guarded) route answers 500 problem+json without the exception's text."""
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (RuntimeError("secret internals"), 500),
+        (StorageError("database postgresql+asyncpg://dbuser:***@secret.internal/x failed"), 503),
+    ],
+)
+async def test_internal_errors_are_generic_problems(
+    api: Api, error: Exception, status: int
+) -> None:
+    """A bug (500) or a storage failure (503; its message names the database host and user)
+    in a guarded route answers a generic problem+json: the details stay in the server log."""
     from fastapi import Depends
 
     from cjgrade.api.auth import ANY_ROLE
-
-    async def broken() -> None:
-        raise RuntimeError("secret internals")
-
-    api.app.add_api_route("/boom", broken, dependencies=[Depends(ANY_ROLE)])
-    async with api.client(role="read") as client:
-        response = await client.get("/boom")
-    assert response.status_code == 500
-    assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.json()["detail"] == "internal error; see the server log"
-    assert "secret" not in response.text
-
-
-async def test_storage_errors_are_503_without_database_details(api: Api) -> None:
-    """A StorageError (which names the database host and user) answers a generic 503 problem;
-    the details stay in the server log."""
-    from fastapi import Depends
-
-    from cjgrade.api.auth import ANY_ROLE
-    from cjgrade.errors import StorageError
 
     async def failing() -> None:
-        raise StorageError("database postgresql+asyncpg://dbuser:***@db.internal/x failed")
+        raise error
 
-    api.app.add_api_route("/storage-down", failing, dependencies=[Depends(ANY_ROLE)])
+    api.app.add_api_route("/failing", failing, dependencies=[Depends(ANY_ROLE)])
     async with api.client(role="read") as client:
-        response = await client.get("/storage-down")
-    assert response.status_code == 503
+        response = await client.get("/failing")
+    assert response.status_code == status
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert "db.internal" not in response.text and "dbuser" not in response.text
+    assert "secret" not in response.text and "dbuser" not in response.text
