@@ -102,11 +102,19 @@ def test_resume_unknown_batch_says_what_to_check(home: Path,
     assert "no batch '00000000-0000-4000-8000-000000000000'" in capsys.readouterr().err
 
 
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``root`` with its size and modification time."""
+    return {str(p): (p.stat().st_size, p.stat().st_mtime_ns) for p in sorted(root.rglob("*"))}
+
+
 def test_plan_touches_nothing_and_estimates_cost(tmp_path: Path, home: Path,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+                                                 capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     """`cjgrade plan` validates and prices the batch from the manifest without a key, a
     database or a judge call."""
     folder = make_input(tmp_path / "in")
+    monkeypatch.chdir(tmp_path)
+    before = snapshot(tmp_path)
     code = cli("plan", str(folder), "--judge", "anthropic/claude-haiku-4-5-20251001",
                "--budget", "40", "--format", "json")
     assert code == 0
@@ -115,6 +123,7 @@ def test_plan_touches_nothing_and_estimates_cost(tmp_path: Path, home: Path,
     assert plan["cost_total_usd"] == pytest.approx(40 * plan["cost_per_comparison_usd"])
     assert plan["cost_per_comparison_usd"] > 0 and plan["judge_is_llm"] is True
     assert not home.exists()
+    assert snapshot(tmp_path) == before  # no database, no output folder, nothing written
 
 
 def test_refusals_before_anything_is_written(tmp_path: Path, home: Path,
@@ -172,3 +181,43 @@ def test_plan_table_warns_about_a_non_llm_judge(tmp_path: Path, home: Path,
     assert "6 / 2" in out and "not a language model" in out
     assert cli("plan", str(folder), "--judge", "openai/no-such-model") == 2
     assert "no-such-model" in capsys.readouterr().err
+
+
+SCALES_TOML = """
+[[scale]]
+id = "school_pass"
+grades = ["low", "mid", "top"]
+"""
+
+
+def test_run_with_a_user_grade_scale(tmp_path: Path, home: Path) -> None:
+    """A scale from `scales.toml` next to `config.toml` grades the anchors and the students;
+    the scale is stored with the batch, so `resume` re-renders without the file. Without the
+    file the same folder is refused, naming the known scales."""
+    folder = tmp_path / "in"
+    make_input(folder)
+    for old, new in (("low_E.txt", "low_low.txt"), ("high_A.txt", "high_top.txt")):
+        (folder / "anchors" / old).rename(folder / "anchors" / new)
+    (folder / "anchors" / "mid_mid.txt").write_text(ESSAY * 3, encoding="utf-8")
+    (folder / "config.toml").write_text('grade_scale = "school_pass"\n', encoding="utf-8")
+    assert cli("plan", str(folder), "--judge", "heuristic/surface") == 2  # no scales file yet
+    (folder / "scales.toml").write_text(SCALES_TOML, encoding="utf-8")
+    out = tmp_path / "out"
+    assert cli("run", str(folder), "--judge", "heuristic/surface", "--budget", "30",
+               "--out", str(out)) == 0
+    doc = load_artefact(out)
+    validate_artefact(doc)
+    assert doc["metadata"]["grade_scale"] == "school_pass"
+    assert doc["grades"]["available"] and doc["grades"]["grades"] == ["low", "mid", "top"]
+    students = [e for e in doc["essays"] if not e["is_anchor"]]
+    assert all(set(e["grade_projection"]["probabilities"]) == {"low", "mid", "top"}
+               for e in students)
+    (folder / "scales.toml").unlink()
+    again = tmp_path / "again"
+    assert cli("resume", doc["metadata"]["batch_uuid"], "--out", str(again)) == 0
+    assert load_artefact(again)["grades"]["grades"] == ["low", "mid", "top"]
+    # --scales-file names a file anywhere.
+    elsewhere = tmp_path / "my_scales.toml"
+    elsewhere.write_text(SCALES_TOML, encoding="utf-8")
+    assert cli("plan", str(folder), "--judge", "heuristic/surface",
+               "--scales-file", str(elsewhere)) == 0

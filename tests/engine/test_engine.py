@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -13,9 +14,12 @@ from cjgrade.bus import InProcessTransport
 from cjgrade.engine.dispatch import ComparisonOutcome, InProcessDispatcher
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.engine.loop import BatchEngine
+from cjgrade.engine.progress import Progress
 from cjgrade.errors import InputError, JudgeOutputInvalid
 from cjgrade.judges import get_judge
-from cjgrade.judges.base import Verdict, Winner
+from cjgrade.judges.base import JudgeRequest, Usage, Verdict, Winner
+from cjgrade.judges.cache import fingerprint_request
+from cjgrade.judges.cost import BilledSpend
 from cjgrade.store import Store
 
 from .conftest import make_spec, quality_of, true_order_verdict
@@ -314,3 +318,122 @@ async def test_resume_unfinished_picks_up_a_crashed_batch(store: Store) -> None:
     results = await done.resume_unfinished()
     assert [r.batch_uuid for r in results] == [uid]
     assert results[0].status == "completed" and len(results[0].comparisons) == 24
+
+
+class BilledFailures:
+    """Fails every third comparison the way the judge runtime does after its retries: the
+    final JudgeError carries the spend of the invalid replies the provider billed."""
+
+    def __init__(self, cost: float | None) -> None:
+        self.cost = cost
+        self.calls = 0
+
+    def request_sha256(self, request: JudgeRequest) -> str:
+        return fingerprint_request(request)
+
+    async def judge(self, request: JudgeRequest) -> Verdict:
+        self.calls += 1
+        if self.calls % 3 == 0:
+            exc = JudgeOutputInvalid("reply was not JSON")
+            exc.billed = BilledSpend(Usage(1000, 50), self.cost, 3)  # type: ignore[attr-defined]
+            raise exc
+        return replace(true_order_verdict(request), cost_usd=0.01,
+                       usage=Usage(800, 40))
+
+
+@pytest.mark.parametrize("cost", [0.02, None])
+async def test_failed_comparisons_count_their_billed_spend(
+    store: Store, cost: float | None
+) -> None:
+    """What the provider billed for a comparison that still failed is stored on it and added
+    to the run's tokens and cost (an unknown price makes the total unknown, never 0)."""
+    spec = make_spec(n_students=8, budget=12, target_ssr=None, stability_threshold=None,
+                     min_success_rate=0.5, concurrency=1)
+    engine = BatchEngine(store, InProcessDispatcher(BilledFailures(cost), concurrency=1))
+    result = await engine.run(await engine.create(spec))
+    failed = [c for c in result.comparisons if c.status == "failed"]
+    assert len(failed) == 4 and all(c.attempts == 3 for c in failed)
+    assert all(c.input_tokens == 1000 and c.cost_usd == cost for c in failed)
+    (line,) = result.costs
+    assert (line.provider, line.model, line.comparisons) == ("scripted", "default", 8)
+    assert line.input_tokens == 8 * 800 + 4 * 1000
+    if cost is None:
+        assert line.cost_usd is None and result.total_cost_usd is None
+    else:
+        assert line.cost_usd == pytest.approx(8 * 0.01 + 4 * 0.02)
+
+
+class Crash(RuntimeError):
+    """The process dying at a chosen point."""
+
+
+class CrashAfterRefit:
+    """A progress listener that kills the run right after round ``n``'s fit is recorded,
+    before the next round's pairs are drawn (a crash between rounds)."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self.seen = 0
+
+    def on_progress(self, progress: Progress) -> None:
+        # The round's last stored outcome reports done == requested, then its refit does.
+        if progress.round == self.n and progress.done == progress.requested:
+            self.seen += 1
+            if self.seen == 2:
+                raise Crash(f"killed after round {self.n}")
+
+
+class CrashOnCompletion(InProcessTransport):
+    """A bus that dies when the completion event is published: finalisation has committed,
+    its events are still in the outbox."""
+
+    async def publish(self, topic: str, envelope: Any) -> None:
+        if topic == "cjgrade.batch.completed.v1":
+            raise Crash("killed while publishing the completion")
+        await super().publish(topic, envelope)
+
+
+async def test_crash_between_rounds_resumes_with_the_next_round(store: Store) -> None:
+    """Killed after round 1's fit: the resumed run draws round 2 once, asks none of the
+    stored comparisons again and ends with exactly the budget."""
+    spec = make_spec(n_students=8, budget=36, target_ssr=None, stability_threshold=None)
+    runtime, adapter = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime), progress=CrashAfterRefit(1))
+    uid = await engine.create(spec)
+    with pytest.raises(Crash):
+        await engine.run(uid)
+    before = await BatchLedger(store).comparisons(uid)
+    assert before and all(c.status == "succeeded" for c in before)
+    assert [f.round for f in await BatchLedger(store).fits(uid)] == [0, 1]
+    assert max(c.round for c in before) == 1
+    assert len(adapter.history) == len(before)
+    runtime2, adapter2 = scripted(true_order_verdict)
+    result = await BatchEngine(store, InProcessDispatcher(runtime2)).run(uid)
+    assert result.status == "completed" and len(result.comparisons) == 36
+    assert len(adapter2.history) == 36 - len(before)
+    assert len({(c.round, c.slot) for c in result.comparisons}) == 36
+
+
+async def test_crash_during_finalisation_publishes_on_resume_without_judging(
+    store: Store,
+) -> None:
+    """Killed while the completion events are published: resume calls no judge, keeps the
+    committed results and publishes the events left in the outbox, once."""
+    spec = make_spec(n_students=6, budget=18, target_ssr=None, stability_threshold=None)
+    runtime, adapter = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime), transport=CrashOnCompletion())
+    uid = await engine.create(spec)
+    with pytest.raises(Crash):
+        await engine.run(uid)
+    calls = len(adapter.history)
+    assert calls == 18
+    transport = InProcessTransport()
+    runtime2, adapter2 = scripted(true_order_verdict)
+    result = await BatchEngine(store, InProcessDispatcher(runtime2), transport=transport).run(uid)
+    assert result.status == "completed" and len(result.comparisons) == 18
+    assert adapter2.history == []
+    topics = [t for t, _ in transport.published]
+    assert topics == ["cjgrade.batch.completed.v1", "cjgrade.assessment.result.v1"]
+    again = InProcessTransport()
+    await BatchEngine(store, InProcessDispatcher(runtime2), transport=again).run(uid)
+    assert again.published == []

@@ -154,14 +154,14 @@ def test_config_toml_sets_metadata_and_options(tmp_path: Path) -> None:
     """config.toml gives label, scale, judge and [run] options; flags override [run]."""
     root = make_folder(tmp_path / "in")
     (root / "config.toml").write_text(
-        'label = "t"\ngrade_scale = "test_scale"\njudge = "heuristic/surface"\n'
+        'label = "t"\ngrade_scale = "eng5_np_legacy_9_step"\njudge = "heuristic/surface"\n'
         "[run]\nbudget = 40\nseed = 3\ntarget_ssr = 0.8\n",
         encoding="utf-8",
     )
     folder = read_input_folder(root, resolve_grade=identity_grade,
                                option_overrides={"budget": 12})
-    assert (folder.label, folder.grade_scale, folder.judge) == ("t", "test_scale",
-                                                                "heuristic/surface")
+    assert (folder.label, folder.grade_scale, folder.judge) == (
+        "t", "eng5_np_legacy_9_step", "heuristic/surface")
     assert (folder.options.budget, folder.options.seed, folder.options.target_ssr) == (12, 3, 0.8)
 
 
@@ -173,6 +173,8 @@ def test_config_toml_sets_metadata_and_options(tmp_path: Path) -> None:
         ("[run]\nbudget = 0\n", "budget must be at least 1"),
         ("[run]\ntarget_ssr = 2\n", "above 0 and at most 1"),
         ("label = [\n", "not valid TOML"),
+        ('grade_scale = "no_such"\n', "unknown grade scale 'no_such'; known scales"),
+        ('scales_file = "missing.toml"\n', "cannot read grade-scale file"),
     ],
 )
 def test_bad_config_is_a_config_error(tmp_path: Path, text: str, match: str) -> None:

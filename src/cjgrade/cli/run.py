@@ -23,11 +23,19 @@ def _overrides(**flags: Any) -> dict[str, Any]:
     return {k: v for k, v in flags.items() if v is not None}
 
 
-def _read_folder(input_dir: Path, overrides: dict[str, Any]):  # type: ignore[no-untyped-def]
+def _read_folder(  # type: ignore[no-untyped-def]
+    input_dir: Path, overrides: dict[str, Any], scales_file: Path | None = None,
+    default_scales_file: Path | None = None,
+):
     from cjgrade.engine.grades import resolve_grade
     from cjgrade.engine.inputs import read_input_folder
 
-    return read_input_folder(input_dir, resolve_grade=resolve_grade, option_overrides=overrides)
+    return read_input_folder(input_dir, resolve_grade=resolve_grade, option_overrides=overrides,
+                             scales_file=scales_file, default_scales_file=default_scales_file)
+
+
+SCALES_FILE_HELP = ("TOML file of user grade scales (default: scales_file in config.toml, "
+                    "then scales.toml in the folder, then CJGRADE_SCALES_FILE).")
 
 
 def _judge_name(flag: str | None, folder_judge: str | None) -> str:
@@ -96,6 +104,7 @@ def run_command(
     out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/UUID)."),
     database_url: str | None = typer.Option(None, "--database-url", help="Store URL."),
     allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
+    scales_file: Path | None = typer.Option(None, "--scales-file", help=SCALES_FILE_HELP),
 ) -> None:
     """Run a comparative-judgement batch on a folder of essays, in this process."""
     from dataclasses import replace
@@ -103,16 +112,16 @@ def run_command(
     from cjgrade.engine.embedded import run_embedded
     from cjgrade.engine.session import spec_from_folder
 
+    settings = _settings(database_url)
     folder = _read_folder(input_dir, _overrides(
         budget=budget, target_ssr=target_ssr, target_se=target_se, strategy=strategy, seed=seed,
         concurrency=concurrency,
-    ))
+    ), scales_file, settings.scales_file)
     spec = spec_from_folder(folder, judge=_judge_name(judge, folder.judge),
                             base_url=base_url or folder.base_url,
                             grades_requested=False if no_grades else None)
     if label:
         spec = replace(spec, label=label)
-    settings = _settings(database_url)
 
     def start(progress: Any) -> Any:
         return run_embedded(spec, build_judge=_judge_builder(allow_unknown_model),
@@ -173,6 +182,7 @@ def plan_command(
     no_grades: bool = typer.Option(False, "--no-grades", help="Rank only; project no grades."),
     allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
     output_format: str = typer.Option("table", "--format", help="table or json."),
+    scales_file: Path | None = typer.Option(None, "--scales-file", help=SCALES_FILE_HELP),
 ) -> None:
     """Inventory, validation, capacity and cost estimate. Writes nothing, calls no judge."""
     from cjgrade.cli.run_view import print_plan
@@ -181,7 +191,8 @@ def plan_command(
 
     if output_format not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {output_format!r}")
-    folder = _read_folder(input_dir, _overrides(budget=budget, strategy=strategy))
+    folder = _read_folder(input_dir, _overrides(budget=budget, strategy=strategy), scales_file,
+                          _settings(None).scales_file)
     spec = spec_from_folder(folder, judge=_judge_name(judge, folder.judge),
                             grades_requested=False if no_grades else None)
     plan = plan_batch(spec, allow_unknown_model=allow_unknown_model)

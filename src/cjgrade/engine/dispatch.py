@@ -31,6 +31,7 @@ from cjgrade.bus.events import (
 from cjgrade.bus.transport import Transport
 from cjgrade.errors import BusError, JudgeError
 from cjgrade.judges.base import Judge, JudgeRequest, JudgeSettings, Usage, Verdict, Winner
+from cjgrade.judges.cost import BilledSpend, billed_spend
 
 __all__ = [
     "COMPARISON_COMPLETED",
@@ -74,6 +75,9 @@ class ComparisonOutcome:
     attempts: int = 1
     started_at: float | None = None
     completed_at: float | None = None
+    billed: BilledSpend | None = None
+    """For a failure: what the provider billed for invalid replies across the attempts (tokens,
+    cost; None cost when a price is unknown), so run totals show the real spend."""
 
     @property
     def succeeded(self) -> bool:
@@ -103,12 +107,15 @@ def rendered_sha256(request: JudgeRequest) -> str:
 
 
 def _failure(task: ComparisonTask, exc: JudgeError, started: float) -> ComparisonOutcome:
+    spend = billed_spend(exc)
     return ComparisonOutcome(
         comparison_id=task.comparison_id,
         error_code=type(exc).__name__,
         error_reason=str(exc) or type(exc).__name__,
+        attempts=max(1, spend.attempts),
         started_at=started,
         completed_at=time.time(),
+        billed=spend,
     )
 
 
@@ -216,10 +223,14 @@ def completed_event(batch_uuid: str, outcome: ComparisonOutcome) -> ComparisonCo
     """The ``comparison.completed`` event of an outcome."""
     v = outcome.verdict
     if v is None:
+        spend = outcome.billed or BilledSpend()
         return ComparisonCompletedV1(
             batch_uuid=batch_uuid, comparison_id=outcome.comparison_id, status="failed",
             error_code=outcome.error_code, error_reason=outcome.error_reason,
-            attempts=outcome.attempts,
+            attempts=outcome.attempts, input_tokens=spend.usage.input_tokens,
+            output_tokens=spend.usage.output_tokens,
+            cache_read_tokens=spend.usage.cache_read_tokens,
+            cache_write_tokens=spend.usage.cache_write_tokens, cost_usd=spend.cost_usd,
         )
     return ComparisonCompletedV1(
         batch_uuid=batch_uuid, comparison_id=outcome.comparison_id, status="succeeded",
@@ -241,6 +252,11 @@ def outcome_from_event(event: ComparisonCompletedV1) -> ComparisonOutcome:
             error_code=event.error_code or "UnknownFailure",
             error_reason=event.error_reason or "the worker reported a failure without a reason",
             attempts=event.attempts,
+            billed=BilledSpend(
+                usage=Usage(event.input_tokens, event.output_tokens, event.cache_read_tokens,
+                            event.cache_write_tokens),
+                cost_usd=event.cost_usd, attempts=event.attempts,
+            ),
         )
     verdict = Verdict(
         winner=Winner(event.winner), p_a=event.p_a, justification=event.justification or "",

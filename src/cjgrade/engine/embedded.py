@@ -26,6 +26,7 @@ from cjgrade.engine.results import BatchResult
 from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.errors import StorageError
 from cjgrade.judges.base import Judge, JudgeRequest, ResponseCache
+from cjgrade.scales import GradeScale
 from cjgrade.store import DbResponseCache, open_store
 
 __all__ = ["EmbeddedRun", "JudgeBuilder", "resume_embedded", "run_embedded"]
@@ -57,7 +58,7 @@ async def run_embedded(
     """Validate, create and run a batch to its end."""
     validate_spec(spec)
     build_judge(spec.judge, spec.base_url, None)  # fails here, before anything is written
-    store = await open_store(target)
+    store = await open_store(target, user_scales=_known_scales(target, spec.user_scales))
     transport = InProcessTransport()
     try:
         judge = build_judge(spec.judge, spec.base_url, DbResponseCache(store))
@@ -104,6 +105,16 @@ async def resume_embedded(
         await store.close()
     return EmbeddedRun(result, spec.inputs, store.display_url,
                        tuple(topic for topic, _ in transport.published))
+
+
+def _known_scales(
+    target: Settings | str | None, spec_scales: Sequence[GradeScale]
+) -> tuple[GradeScale, ...]:
+    """The batch's user scales plus the settings' (``CJGRADE_SCALES_FILE``), the batch's
+    winning a clash of ids."""
+    settings = target.load_user_scales() if isinstance(target, Settings) else ()
+    ids = {s.scale_id for s in spec_scales}
+    return (*spec_scales, *(s for s in settings if s.scale_id not in ids))
 
 
 class _FinishedBatch:

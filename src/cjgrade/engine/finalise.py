@@ -57,19 +57,28 @@ def _record(c: StoredComparison) -> ComparisonRecord:
     )
 
 
-def _costs(comparisons: Sequence[StoredComparison]) -> tuple[CostLine, ...]:
+def _costs(comparisons: Sequence[StoredComparison], judge: str) -> tuple[CostLine, ...]:
+    """Tokens and cost per provider/model: verdicts, plus what failed comparisons were billed
+    (invalid replies; attributed to the batch's judge). A failed comparison with nothing billed
+    costs 0; a billed one with an unknown price makes the cost unknown."""
+    provider, _, model = judge.partition("/")
     lines: dict[tuple[str, str], dict[str, Any]] = {}
     for c in comparisons:
-        if c.status != "succeeded":
+        if c.status == "pending":
             continue
-        key = (c.provider or "", c.model or "")
+        succeeded = c.status == "succeeded"
+        tokens = {k: int(c.row.get(k) or 0) for k in
+                  ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")}
+        cost = c.row.get("cost_usd")
+        if not succeeded and cost is None and not any(tokens.values()):
+            cost = 0.0  # nothing was billed for this failure
+        key = (c.provider or provider, c.model or model) if succeeded else (provider, model)
         acc = lines.setdefault(key, {"comparisons": 0, "input_tokens": 0, "output_tokens": 0,
                                      "cache_read_tokens": 0, "cache_write_tokens": 0,
                                      "cost_usd": 0.0})
-        acc["comparisons"] += 1
-        for k in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
-            acc[k] += int(c.row.get(k) or 0)
-        cost = c.row.get("cost_usd")
+        acc["comparisons"] += int(succeeded)
+        for k, v in tokens.items():
+            acc[k] += v
         acc["cost_usd"] = None if cost is None or acc["cost_usd"] is None else (
             acc["cost_usd"] + float(cost)
         )
@@ -196,7 +205,7 @@ async def finalise_batch(
             for f in fits
         ),
         judges=judge_lines,
-        costs=_costs(comparisons),
+        costs=_costs(comparisons, spec.judge),
         reliability=_reliability(est, comparisons, ids, spec.options.position_effect),
         position_bias={
             "estimate": est.fit.position_effect,

@@ -7,20 +7,22 @@ the counter dropped) or refuses it with the scale's grades listed.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from cjgrade.errors import InputError
-from cjgrade.scales import get_scale, parse_grade_from_label
+from cjgrade.scales import GradeScale, get_scale, parse_grade_from_label
 
 __all__ = ["resolve_grade", "scale_grades"]
 
 
-def scale_grades(scale_id: str) -> tuple[str, ...]:
+def scale_grades(scale_id: str, user_scales: Iterable[GradeScale] = ()) -> tuple[str, ...]:
     """The grades of a scale, lowest first (ConfigError for an unknown scale)."""
-    return tuple(str(g) for g in get_scale(scale_id).grades)
+    return tuple(str(g) for g in get_scale(scale_id, user_scales).grades)
 
 
-def resolve_grade(raw: str, scale_id: str) -> str:
+def resolve_grade(raw: str, scale_id: str, user_scales: Iterable[GradeScale] = ()) -> str:
     """The scale's grade for a raw anchor grade; InputError when the scale lacks it."""
-    scale = get_scale(scale_id)
+    scale = get_scale(scale_id, user_scales)
     try:
         return parse_grade_from_label(raw, scale)
     except InputError as exc:

@@ -103,7 +103,7 @@ def grade_batch(
                 "grade_scale": spec.grade_scale}, None, {}
     if spec.grade_scale is None:
         return {"available": False, "reason": "no grade scale", "grade_scale": None}, None, {}
-    scale = get_scale(spec.grade_scale)
+    scale = get_scale(spec.grade_scale, spec.user_scales)
     alignment = _alignment(spec, scale, estimate, comparisons)
     if not spec.grades_requested:
         return {"available": False, "reason": "grades were not requested",

@@ -7,6 +7,7 @@ Layout::
       prompt.md            the assignment the students answered (optional)
       rubric.md            judge rubric (optional)
       config.toml          grade scale, assignment id, label, judge, [run] options (optional)
+      scales.toml          user grade scales ([[scale]] tables; optional)
       anchors/             anchor essays; grade from anchors/anchors.csv (file_name,grade)
                            or from the file-name suffix, as in essay_017_C+.txt
       students/            student essays
@@ -23,17 +24,20 @@ import io
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from cjgrade.engine.documents import SUPPORTED_SUFFIXES, Document, read_document
 from cjgrade.engine.options import BatchOptions, merge_options
 from cjgrade.errors import ConfigError, InputError
+from cjgrade.scales import GradeScale, get_scale, load_scales_file
 
 __all__ = [
     "InputEssay",
     "InputFolder",
     "InputText",
+    "find_scales_file",
     "read_input_folder",
 ]
 
@@ -45,6 +49,7 @@ CONFIG_KEYS = {
     "base_url": str,
     "grades": bool,
     "system_prompt": str,
+    "scales_file": str,
     "run": dict,
 }
 DEFAULT_GRADE_SCALE = "swedish_8_anchor"
@@ -91,6 +96,9 @@ class InputFolder:
     system_prompt: str | None = None
     grades_requested: bool = True
     options: BatchOptions = field(default_factory=BatchOptions)
+    user_scales: tuple[GradeScale, ...] = ()
+    """User grade scales read from the folder's scales file (see :func:`find_scales_file`)."""
+    scales_file: str | None = None
 
     @property
     def essays(self) -> tuple[InputEssay, ...]:
@@ -233,11 +241,31 @@ def _read_essays(
     return essays
 
 
+SCALES_FILE_NAME = "scales.toml"
+
+
+def find_scales_file(
+    root: Path, config: dict[str, Any], flag: Path | None, fallback: Path | None
+) -> Path | None:
+    """The user grade-scale file of a run: ``--scales-file``, else ``scales_file`` in
+    ``config.toml`` (relative to the folder), else ``scales.toml`` in the folder, else
+    ``fallback`` (``CJGRADE_SCALES_FILE``); None when there is none."""
+    if flag is not None:
+        return flag
+    if "scales_file" in config:
+        return root / Path(config["scales_file"]).expanduser()
+    if (root / SCALES_FILE_NAME).is_file():
+        return root / SCALES_FILE_NAME
+    return fallback
+
+
 def read_input_folder(
     root: Path,
     *,
     resolve_grade: GradeResolver,
     option_overrides: dict[str, Any] | None = None,
+    scales_file: Path | None = None,
+    default_scales_file: Path | None = None,
 ) -> InputFolder:
     """Read and validate an input folder.
 
@@ -247,6 +275,9 @@ def read_input_folder(
     resolve_grade : maps a raw grade (from the CSV or a file-name suffix) to the scale's
         canonical grade, raising InputError when it is not on the scale.
     option_overrides : command-line options, applied over ``config.toml``'s ``[run]`` table.
+    scales_file, default_scales_file : ``--scales-file`` and ``CJGRADE_SCALES_FILE``; see
+        :func:`find_scales_file`. The resolver is called with ``user_scales=`` when the run
+        has user scales.
 
     Raises
     ------
@@ -262,6 +293,11 @@ def read_input_folder(
     options = merge_options(BatchOptions(), config.get("run", {}), source=f"{root}/config.toml")
     options = merge_options(options, option_overrides or {}, source="command line")
     scale = config.get("grade_scale", DEFAULT_GRADE_SCALE)
+    scales_path = find_scales_file(root, config, scales_file, default_scales_file)
+    user_scales = load_scales_file(scales_path) if scales_path is not None else ()
+    if user_scales:
+        resolve_grade = partial(resolve_grade, user_scales=user_scales)  # type: ignore[call-arg]
+    get_scale(scale, user_scales)  # an unknown scale: ConfigError listing the known ones
     problems: list[str] = []
     instructions = _text_file(root, "instructions.md", problems, required=True)
     prompt = _text_file(root, "prompt.md", problems, required=False)
@@ -297,4 +333,6 @@ def read_input_folder(
         system_prompt=config.get("system_prompt"),
         grades_requested=config.get("grades", True),
         options=options,
+        user_scales=user_scales,
+        scales_file=str(scales_path) if scales_path is not None else None,
     )

@@ -12,15 +12,19 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
+
+from sqlalchemy import update
 
 from cjgrade.domain import Essay
 from cjgrade.engine.dispatch import ComparisonOutcome
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import ConfigError, StorageError
+from cjgrade.judges.cost import BilledSpend
+from cjgrade.scales import GradeScale
 from cjgrade.store import (
     GradeProjectionRecord,
     NewComparison,
@@ -54,6 +58,7 @@ from cjgrade.store import (
     set_batch_status,
     update_essay_estimates,
 )
+from cjgrade.store.models import Comparison
 from cjgrade.store.records import NotFound
 
 __all__ = [
@@ -72,6 +77,15 @@ LEASE_TTL_S = 120.0
 
 Event = tuple[str, str | None, dict[str, Any]]
 """``(topic, key, envelope as JSON)`` for the outbox."""
+
+
+def _user_scale(data: dict[str, Any]) -> GradeScale:
+    return GradeScale(
+        scale_id=str(data["scale_id"]), display_name=str(data["display_name"]),
+        grades=tuple(data["grades"]), priors=tuple(data["priors"]),
+        description=str(data.get("description") or ""),
+        below_lowest_grade=data.get("below_lowest_grade"),
+    )
 
 
 def lease_owner() -> str:
@@ -166,6 +180,8 @@ class BatchLedger:
                 "options": spec.options.to_dict(),
                 "texts": texts,
                 "inputs": spec.inputs,
+                "user_scales": [asdict(u) for u in spec.user_scales
+                                if u.scale_id == spec.grade_scale],
             }
             essays = [
                 NewEssay(essay_id=e.id, text=e.text, is_anchor=e.is_anchor, grade=e.grade,
@@ -220,6 +236,7 @@ class BatchLedger:
             grades_requested=s.get("grades_requested", True),
             options=BatchOptions.from_dict(dict(s.get("options", {}))),
             inputs=dict(s.get("inputs", {})),
+            user_scales=tuple(_user_scale(d) for d in s.get("user_scales", ())),
         )
         return StoredBatch(
             batch_uuid=batch_uuid, status=batch.status, current_round=batch.current_round,
@@ -345,6 +362,8 @@ class BatchLedger:
                         session, outcome.comparison_id, outcome.error_code or "UnknownFailure",
                         outcome.error_reason or "no reason given", final=True,
                     )
+                    if ok and outcome.billed is not None:
+                        await _record_billed(session, outcome.comparison_id, outcome.billed)
                 stored.append(ok)
         return stored
 
@@ -390,6 +409,31 @@ class BatchLedger:
             for topic, key, payload in events:
                 await add_event(session, topic, payload, key=key)
 
+
+
+async def _record_billed(session: Any, comparison_id: int, spend: BilledSpend) -> None:
+    """Write a failed comparison's billed spend (tokens, cost, provider attempts) in the
+    transaction that marked it failed.
+
+    ``store.record_failure`` takes no usage, so this updates the comparison's usage columns
+    directly (a row the same transaction has just made final). Nothing billed (zero tokens and
+    cost, the usual case) leaves the columns NULL, which the totals read as 0; billed tokens
+    with an unknown price store a NULL cost, which makes the totals unknown.
+    """
+    u = spend.usage
+    billed = u.input_tokens or u.output_tokens or u.cache_read_tokens or u.cache_write_tokens
+    values: dict[str, Any] = {}
+    if billed or spend.cost_usd:
+        values.update(input_tokens=u.input_tokens, output_tokens=u.output_tokens,
+                      cache_read_tokens=u.cache_read_tokens,
+                      cache_write_tokens=u.cache_write_tokens, cost_usd=spend.cost_usd)
+    if spend.attempts > 0:
+        values["attempts"] = spend.attempts
+    if values:
+        await session.execute(
+            update(Comparison).where(Comparison.id == comparison_id).values(**values)
+            .execution_options(synchronize_session=False)
+        )
 
 
 async def spec_for_assignment(

@@ -231,9 +231,9 @@ class BatchEngine:
                     continue  # a duplicate delivery: already stored
                 done += 1
                 failed += 0 if outcome.succeeded else 1
-                if outcome.verdict is not None and cost is not None:
-                    v_cost = outcome.verdict.cost_usd
-                    cost = None if v_cost is None else cost + v_cost
+                if cost is not None:
+                    o_cost = _outcome_cost(outcome)
+                    cost = None if o_cost is None else cost + o_cost
             self.progress.on_progress(
                 Progress(batch_uuid, pending[0].round, len(state.comparisons), done,
                          failed, budget, cost,
@@ -319,15 +319,27 @@ class BatchEngine:
 
 
 def _cost_so_far(comparisons: Sequence[StoredComparison]) -> float | None:
+    """Spend so far: verdicts and billed failures (None once any price is unknown)."""
     total = 0.0
     for c in comparisons:
-        if c.status != "succeeded":
+        if c.status == "pending":
             continue
         cost = c.row.get("cost_usd")
+        if cost is None and c.status == "failed" and not c.row.get("input_tokens"):
+            continue  # a failure nothing was billed for
         if cost is None:
             return None
         total += float(cost)
     return total
+
+
+def _outcome_cost(outcome: ComparisonOutcome) -> float | None:
+    if outcome.verdict is not None:
+        return outcome.verdict.cost_usd
+    spend = outcome.billed
+    if spend is None or (spend.cost_usd is None and not spend.usage.input_tokens):
+        return 0.0
+    return spend.cost_usd
 
 
 _END = object()

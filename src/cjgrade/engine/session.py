@@ -34,6 +34,7 @@ def inputs_manifest(folder: InputFolder) -> dict[str, Any]:
              "sha256": e.sha256, "grade": None}
             for e in folder.students
         ],
+        "scales_file": folder.scales_file,
     }
 
 
@@ -65,5 +66,6 @@ def spec_from_folder(
         else grades_requested,
         options=folder.options,
         inputs=inputs_manifest(folder),
+        user_scales=folder.user_scales,
     )
 

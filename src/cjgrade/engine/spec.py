@@ -14,6 +14,7 @@ from typing import Any
 from cjgrade.domain import Essay
 from cjgrade.engine.options import DEFAULT_COMPARISONS_PER_ESSAY, BatchOptions
 from cjgrade.errors import InputError
+from cjgrade.scales import GradeScale
 
 __all__ = ["BatchSpec", "validate_spec"]
 
@@ -39,6 +40,9 @@ class BatchSpec:
     options: BatchOptions = field(default_factory=BatchOptions)
     inputs: dict[str, Any] = field(default_factory=dict)
     """Inventory of the input files (paths, SHA-256) for the artefact."""
+    user_scales: tuple[GradeScale, ...] = ()
+    """User grade scales (from a TOML file) the batch may name; the one it uses is stored
+    with the batch, so a resumed batch needs no scales file."""
 
     @property
     def students(self) -> tuple[Essay, ...]:

@@ -35,7 +35,7 @@ __all__ = [
     "write_artefact",
 ]
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 ARTEFACT_FILE = "assessment_run.json"
 
 
