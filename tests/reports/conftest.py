@@ -49,22 +49,26 @@ def _verdict(request: JudgeRequest) -> Verdict:
                    request_sha256=fingerprint_request(request))
 
 
-async def _run(db: Path) -> dict[str, Any]:
+async def _artefact_of(db: Path, spec: BatchSpec, judge: Any) -> dict[str, Any]:
+    """Run ``spec`` to its end on a fresh SQLite file and build its artefact."""
     store = await open_store(f"sqlite+aiosqlite:///{db}")
     try:
-        runtime = get_judge("scripted")
-        adapter = runtime.adapter
-        assert isinstance(adapter, ScriptedJudge)
-        from cjgrade.errors import JudgeOutputInvalid
-
-        adapter.enqueue(JudgeOutputInvalid("truncated response"))  # one real failure
-        adapter.default = _verdict
-        spec = _spec(db.parent / "input")
-        engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=1))
+        engine = BatchEngine(store, InProcessDispatcher(judge, concurrency=1))
         result = await engine.run(await engine.create(spec))
     finally:
         await store.close()
     return build_artefact(result, spec.inputs)
+
+
+async def _run(db: Path) -> dict[str, Any]:
+    from cjgrade.errors import JudgeOutputInvalid
+
+    runtime = get_judge("scripted")
+    adapter = runtime.adapter
+    assert isinstance(adapter, ScriptedJudge)
+    adapter.enqueue(JudgeOutputInvalid("truncated response"))  # one real failure
+    adapter.default = _verdict
+    return await _artefact_of(db, _spec(db.parent / "input"), runtime)
 
 
 @pytest.fixture(scope="session")
@@ -82,13 +86,7 @@ async def _run_sample(db: Path) -> dict[str, Any]:
     folder = read_input_folder(root, resolve_grade=resolve_grade,
                                option_overrides={"budget": 96})
     spec = spec_from_folder(folder, judge="heuristic/surface")
-    store = await open_store(f"sqlite+aiosqlite:///{db}")
-    try:
-        engine = BatchEngine(store, InProcessDispatcher(get_judge("heuristic/surface")))
-        result = await engine.run(await engine.create(spec))
-    finally:
-        await store.close()
-    return build_artefact(result, spec.inputs)
+    return await _artefact_of(db, spec, get_judge("heuristic/surface"))
 
 
 @pytest.fixture(scope="session")
