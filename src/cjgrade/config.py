@@ -115,8 +115,14 @@ class Settings:
             return ()
         from cjgrade.scales import list_scales, load_scales_file
 
-        scales = load_scales_file(self.scales_file)
-        list_scales(scales)  # raises ConfigError for an id defined twice
+        try:
+            scales = load_scales_file(self.scales_file)
+            list_scales(scales)  # raises ConfigError for an id defined twice
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{exc} (the grade-scale file comes from CJGRADE_SCALES_FILE or scales_file in "
+                "the config file)"
+            ) from exc
         return scales
 
     def with_overrides(self, **flags: Any) -> Settings:
