@@ -64,13 +64,14 @@ def _instrument() -> None:
     cls.record_fit = _timed("store_fit", cls.record_fit)  # type: ignore[method-assign]
 
 
-def _spec(n: int, per_essay: int, rng: np.random.Generator) -> tuple[BatchSpec, dict[str, float]]:
+def _spec(n: int, per_essay: int, rng: np.random.Generator, concurrency: int
+          ) -> tuple[BatchSpec, dict[str, float]]:
     truth = rng.normal(0.0, 1.5, n)
     essays = tuple(
         Essay(id=f"e{i:05d}", text=f"Essay {i}: " + "words " * 20 + f"[{i}]") for i in range(n)
     )
     options = BatchOptions(budget=per_essay * n // 2, target_ssr=None, stability_threshold=None,
-                           seed=1, concurrency=1)
+                           seed=1, concurrency=concurrency)
     spec = BatchSpec(essays=essays, instructions="Pick the better essay.", judge="sim/bt",
                      grade_scale=None, grades_requested=False, options=options)
     return spec, {e.text: float(t) for e, t in zip(essays, truth, strict=True)}
@@ -79,7 +80,7 @@ def _spec(n: int, per_essay: int, rng: np.random.Generator) -> tuple[BatchSpec, 
 async def run_scenario(n: int, per_essay: int, latency: float, concurrency: int,
                        url: str) -> dict[str, float]:
     rng = np.random.default_rng(20261121)
-    spec, abilities = _spec(n, per_essay, rng)
+    spec, abilities = _spec(n, per_essay, rng, concurrency)
     judge = get_judge("sim/bt", options={"abilities": abilities, "seed": 7,
                                          "latency_s": latency},
                       policy_overrides={"max_concurrency": concurrency})

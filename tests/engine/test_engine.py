@@ -14,6 +14,7 @@ from cjgrade.bus import InProcessTransport
 from cjgrade.engine.dispatch import ComparisonOutcome, InProcessDispatcher
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.engine.loop import BatchEngine
+from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.progress import Progress
 from cjgrade.errors import InputError, JudgeOutputInvalid
 from cjgrade.judges import get_judge
@@ -154,7 +155,8 @@ async def test_low_success_rate_fails_the_batch_with_a_reason(store: Store) -> N
     assert result.failure_reason is not None
     assert result.failure_reason.startswith("low_success_rate")
     assert "JudgeOutputInvalid" in result.failure_reason
-    assert len(adapter.history) == 7  # one round, then it stopped spending
+    # One round (14 essays / 2 = 7, rounded up to the 8 calls in flight), then no more spend.
+    assert len(adapter.history) == 8
     assert [t for t, _ in transport.published][-1] == "cjgrade.batch.failed.v1"
     assert all(c.error_reason for c in result.comparisons if c.status == "failed")
 
@@ -437,3 +439,12 @@ async def test_crash_during_finalisation_publishes_on_resume_without_judging(
     again = InProcessTransport()
     await BatchEngine(store, InProcessDispatcher(runtime2), transport=again).run(uid)
     assert again.published == []
+
+
+def test_default_round_fills_the_calls_in_flight() -> None:
+    """Without round_size a round is half the essays rounded up to whole waves of
+    `concurrency` calls; an explicit round_size is kept."""
+    assert BatchOptions(concurrency=32).resolved_round_size(200) == 128
+    assert BatchOptions(concurrency=32).resolved_round_size(60) == 32
+    assert BatchOptions(concurrency=1).resolved_round_size(15) == 7
+    assert BatchOptions(concurrency=8, round_size=5).resolved_round_size(200) == 5

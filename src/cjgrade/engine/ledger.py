@@ -317,10 +317,13 @@ class BatchLedger:
     # --- comparisons -----------------------------------------------------------------
 
     async def add_round(
-        self, batch_uuid: str, round_index: int, pairs: list[tuple[str, str, str | None]]
+        self, batch_uuid: str, round_index: int, pairs: list[tuple[str, str, str | None]],
+        *, claim: bool = False,
     ) -> list[StoredComparison]:
         """Request a round's pairs ``(essay_a, essay_b, request_sha256)``; slot = position.
-        Returns all of the round's comparisons."""
+        Returns all of the round's comparisons. With ``claim``, the pending comparisons are
+        also marked dispatched in the same transaction (what :meth:`claim_pending` does, one
+        commit fewer per round); only for a batch with no other pending comparison."""
         async with self.store.transaction() as session:
             rows = await request_comparisons(
                 session, batch_uuid, round_index,
@@ -328,6 +331,9 @@ class BatchLedger:
                  for i, (a, b, h) in enumerate(pairs)],
             )
             await advance_round(session, batch_uuid, round_index)
+            if claim:
+                await claim_comparisons(session, batch_uuid, limit=len(rows),
+                                        redispatch_after_s=0.0)
         return [_comparison(r) for r in rows]
 
     async def comparisons(

@@ -50,6 +50,8 @@ class _RunState:
     comparisons: list[StoredComparison]
     estimate: RoundEstimate | None
     previous_theta: dict[str, float] | None
+    claimed: frozenset[int] = frozenset()
+    """Comparisons claimed (marked dispatched) when their round was requested."""
 
 
 class BatchEngine:
@@ -190,7 +192,9 @@ class BatchEngine:
         for a, b in pairs:
             request = self._request(spec, ids[a], ids[b])
             planned.append((ids[a], ids[b], self.dispatcher.request_sha256(request)))
-        rows = await self.ledger.add_round(state.stored.batch_uuid, round_index, planned)
+        rows = await self.ledger.add_round(state.stored.batch_uuid, round_index, planned,
+                                           claim=True)
+        state.claimed = frozenset(c.id for c in rows)
         state.comparisons = [c for c in state.comparisons if c.round != round_index] + rows
         return rows
 
@@ -218,7 +222,11 @@ class BatchEngine:
         if not pending:
             return
         batch_uuid = state.stored.batch_uuid
-        claimed = await self.ledger.claim_pending(batch_uuid, len(pending))
+        if all(c.id in state.claimed for c in pending):
+            claimed = pending  # claimed when the round was requested
+        else:
+            claimed = await self.ledger.claim_pending(batch_uuid, len(pending))
+        state.claimed = frozenset()
         tasks = [self._task(state, c) for c in claimed]
         done = sum(1 for c in state.comparisons if c.status != "pending")
         failed = sum(1 for c in state.comparisons if c.status == "failed")

@@ -46,7 +46,8 @@ class BatchOptions:
     position_effect: bool = True
     """Estimate the first-position (A-slot) effect jointly with the abilities."""
     round_size: int | None = None
-    """Comparisons per round (None: half the number of essays, each essay about once)."""
+    """Comparisons per round (None: half the number of essays, each essay about once, rounded
+    up to a multiple of ``concurrency``)."""
     concurrency: int = 8
     """Judge calls in flight at once (embedded mode)."""
 
@@ -54,7 +55,12 @@ class BatchOptions:
         return self.budget if self.budget is not None else DEFAULT_COMPARISONS_PER_ESSAY * n_essays
 
     def resolved_round_size(self, n_essays: int) -> int:
-        return self.round_size if self.round_size is not None else max(1, n_essays // 2)
+        """``round_size``, else half the essays rounded up to a whole number of
+        ``concurrency`` waves, so the round's last calls do not leave the judge idle."""
+        if self.round_size is not None:
+            return self.round_size
+        half = max(1, n_essays // 2)
+        return -(-half // self.concurrency) * self.concurrency
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
