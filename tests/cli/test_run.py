@@ -221,3 +221,39 @@ def test_run_with_a_user_grade_scale(tmp_path: Path, home: Path) -> None:
     elsewhere.write_text(SCALES_TOML, encoding="utf-8")
     assert cli("plan", str(folder), "--judge", "heuristic/surface",
                "--scales-file", str(elsewhere)) == 0
+
+
+def test_run_with_the_provider_batch_api(tmp_path: Path, home: Path,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    """`--batch-api` judges each round as one OpenAI batch (through the official SDK, against
+    the local fake API): verdicts flagged batch_api at half price; `plan --batch-api` prices
+    at the batch rate; a compatible server (`--base-url`) is refused before anything is
+    written."""
+    from tests.judges.fakes.openai_api import VALID_KEY, FakeOpenAI
+
+    monkeypatch.setenv("OPENAI_API_KEY", VALID_KEY)
+    folder = make_input(tmp_path / "in")
+    judge = "openai/gpt-4o-2024-11-20"
+    assert cli("run", str(folder), "--judge", judge, "--batch-api", "--base-url",
+               "http://127.0.0.1:9/v1", "--out", str(tmp_path / "refused")) == 2
+    assert not home.exists() and not (tmp_path / "refused").exists()
+    with FakeOpenAI() as server:
+        monkeypatch.setenv("OPENAI_BASE_URL", f"{server.url}/v1")
+        code = cli("run", str(folder), "--judge", judge, "--batch-api", "--poll-interval", "0",
+                   "--budget", "12", "--no-grades", "--concurrency", "4",
+                   "--out", str(tmp_path / "out"))
+        n_batches = len(server.batches)
+    assert code == 0
+    doc = load_artefact(tmp_path / "out")
+    validate_artefact(doc)
+    assert len(doc["comparisons"]) == 12 and n_batches == 3  # rounds of 4
+    assert all("batch_api" in c["flags"] for c in doc["comparisons"])
+    assert doc["metadata"]["options"]["batch_api"] is True
+    capsys.readouterr()
+    costs = []
+    for flags in ((), ("--batch-api",)):
+        assert cli("plan", str(folder), "--judge", judge, "--budget", "12", "--format",
+                   "json", *flags) == 0
+        costs.append(json.loads(capsys.readouterr().out)["cost_total_usd"])
+    assert costs[1] == pytest.approx(costs[0] / 2)

@@ -34,6 +34,8 @@ def _read_folder(  # type: ignore[no-untyped-def]
                              scales_file=scales_file, default_scales_file=default_scales_file)
 
 
+BATCH_API_HELP = ("Judge each round as one provider batch (Anthropic/OpenAI batch APIs: half "
+                  "price, results within 24 h); `cjgrade resume` re-attaches to it.")
 SCALES_FILE_HELP = ("TOML file of user grade scales (default: scales_file in config.toml, "
                     "then scales.toml in the folder, then CJGRADE_SCALES_FILE).")
 
@@ -105,6 +107,9 @@ def run_command(
     database_url: str | None = typer.Option(None, "--database-url", help="Store URL."),
     allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
     scales_file: Path | None = typer.Option(None, "--scales-file", help=SCALES_FILE_HELP),
+    batch_api: bool = typer.Option(False, "--batch-api", help=BATCH_API_HELP),
+    poll_interval: float | None = typer.Option(
+        None, "--poll-interval", help="Seconds between polls of a provider batch (60)."),
 ) -> None:
     """Run a comparative-judgement batch on a folder of essays, in this process."""
     from dataclasses import replace
@@ -115,7 +120,7 @@ def run_command(
     settings = _settings(database_url)
     folder = _read_folder(input_dir, _overrides(
         budget=budget, target_ssr=target_ssr, target_se=target_se, strategy=strategy, seed=seed,
-        concurrency=concurrency,
+        concurrency=concurrency, batch_api=batch_api or None, poll_interval_s=poll_interval,
     ), scales_file, settings.scales_file)
     spec = spec_from_folder(folder, judge=_judge_name(judge, folder.judge),
                             base_url=base_url or folder.base_url,
@@ -183,6 +188,7 @@ def plan_command(
     allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
     output_format: str = typer.Option("table", "--format", help="table or json."),
     scales_file: Path | None = typer.Option(None, "--scales-file", help=SCALES_FILE_HELP),
+    batch_api: bool = typer.Option(False, "--batch-api", help="Price at the batch-API rate."),
 ) -> None:
     """Inventory, validation, capacity and cost estimate. Writes nothing, calls no judge."""
     from cjgrade.cli.run_view import print_plan
@@ -191,7 +197,8 @@ def plan_command(
 
     if output_format not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {output_format!r}")
-    folder = _read_folder(input_dir, _overrides(budget=budget, strategy=strategy), scales_file,
+    folder = _read_folder(input_dir, _overrides(budget=budget, strategy=strategy,
+                                                batch_api=batch_api or None), scales_file,
                           _settings(None).scales_file)
     spec = spec_from_folder(folder, judge=_judge_name(judge, folder.judge),
                             grades_requested=False if no_grades else None)

@@ -41,6 +41,7 @@ __all__ = [
     "ComparisonTask",
     "Dispatcher",
     "InProcessDispatcher",
+    "failure_outcome",
     "serve_comparisons",
 ]
 
@@ -107,6 +108,12 @@ def rendered_sha256(request: JudgeRequest) -> str:
 
 
 def _failure(task: ComparisonTask, exc: JudgeError, started: float) -> ComparisonOutcome:
+    return failure_outcome(task, exc, started)
+
+
+def failure_outcome(task: ComparisonTask, exc: JudgeError, started: float) -> ComparisonOutcome:
+    """The failed outcome of ``task``: the error's class and message, and what the provider
+    billed for it (:func:`~cjgrade.judges.cost.billed_spend`)."""
     spend = billed_spend(exc)
     return ComparisonOutcome(
         comparison_id=task.comparison_id,

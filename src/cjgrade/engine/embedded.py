@@ -13,6 +13,7 @@ from typing import Any
 
 from cjgrade.bus.transport import InProcessTransport
 from cjgrade.config import Settings
+from cjgrade.engine.batch_api import BatchApiDispatcher
 from cjgrade.engine.dispatch import (
     ComparisonOutcome,
     ComparisonTask,
@@ -20,16 +21,23 @@ from cjgrade.engine.dispatch import (
     InProcessDispatcher,
     rendered_sha256,
 )
+from cjgrade.engine.ledger import BatchLedger
 from cjgrade.engine.loop import TERMINAL, BatchEngine
 from cjgrade.engine.progress import ProgressListener
 from cjgrade.engine.results import BatchResult
 from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.errors import StorageError
 from cjgrade.judges.base import Judge, JudgeRequest, ResponseCache
+from cjgrade.judges.batch import BatchJudge
 from cjgrade.scales import GradeScale
-from cjgrade.store import DbResponseCache, open_store
+from cjgrade.store import DbResponseCache, Store, open_store
 
-__all__ = ["EmbeddedRun", "JudgeBuilder", "resume_embedded", "run_embedded"]
+__all__ = ["BatchJudgeBuilder", "EmbeddedRun", "JudgeBuilder", "default_batch_judge",
+           "resume_embedded", "run_embedded"]
+
+BatchJudgeBuilder = Callable[[str, str | None], BatchJudge]
+"""``(judge name, base_url) -> provider batch judge`` for ``batch_api`` runs; raises
+ConfigError (no batch API for the provider or model, a compatible server, a missing key)."""
 
 JudgeBuilder = Callable[[str, str | None, ResponseCache | None], Judge]
 """``(judge name, base_url, response cache) -> Judge``; raises ConfigError for an unusable
@@ -54,18 +62,19 @@ async def run_embedded(
     target: Settings | str | None,
     progress: ProgressListener | None = None,
     on_created: Callable[[str], None] | None = None,
+    build_batch_judge: BatchJudgeBuilder | None = None,
 ) -> EmbeddedRun:
     """Validate, create and run a batch to its end."""
     validate_spec(spec)
-    build_judge(spec.judge, spec.base_url, None)  # fails here, before anything is written
+    if spec.options.batch_api:  # fails here, before anything is written
+        (build_batch_judge or default_batch_judge)(spec.judge, spec.base_url)
+    else:
+        build_judge(spec.judge, spec.base_url, None)
     store = await open_store(target, user_scales=_known_scales(target, spec.user_scales))
     transport = InProcessTransport()
     try:
-        judge = build_judge(spec.judge, spec.base_url, DbResponseCache(store))
-        engine = BatchEngine(
-            store, InProcessDispatcher(judge, concurrency=spec.options.concurrency),
-            transport=transport, progress=progress,
-        )
+        dispatcher = _dispatcher(spec, spec.base_url, store, build_judge, build_batch_judge)
+        engine = BatchEngine(store, dispatcher, transport=transport, progress=progress)
         batch_uuid = await engine.create(spec)
         if on_created is not None:
             on_created(batch_uuid)
@@ -84,20 +93,19 @@ async def resume_embedded(
     target: Settings | str | None,
     progress: ProgressListener | None = None,
     base_url: str | None = None,
+    build_batch_judge: BatchJudgeBuilder | None = None,
 ) -> EmbeddedRun:
     """Continue a batch whose process died (or re-render a finished one): stored verdicts are
     reused and nothing stored is asked again."""
     store = await open_store(target)
     transport = InProcessTransport()
     try:
-        from cjgrade.engine.ledger import BatchLedger
-
         stored = await BatchLedger(store).load_batch(batch_uuid)
         spec = stored.spec
         dispatcher: Dispatcher = _FinishedBatch()
         if stored.status not in TERMINAL:
-            judge = build_judge(spec.judge, base_url or spec.base_url, DbResponseCache(store))
-            dispatcher = InProcessDispatcher(judge, concurrency=spec.options.concurrency)
+            dispatcher = _dispatcher(spec, base_url or spec.base_url, store, build_judge,
+                                     build_batch_judge)
         engine = BatchEngine(store, dispatcher, transport=transport, progress=progress)
         result = await engine.run(batch_uuid)
     finally:
@@ -105,6 +113,27 @@ async def resume_embedded(
         await store.close()
     return EmbeddedRun(result, spec.inputs, store.display_url,
                        tuple(topic for topic, _ in transport.published))
+
+
+def _dispatcher(
+    spec: BatchSpec, base_url: str | None, store: Store, build_judge: JudgeBuilder,
+    build_batch_judge: BatchJudgeBuilder | None,
+) -> Dispatcher:
+    """The in-process dispatcher, or the provider-batch one for a ``batch_api`` batch."""
+    if spec.options.batch_api:
+        build = build_batch_judge or default_batch_judge
+        return BatchApiDispatcher(build(spec.judge, base_url), BatchLedger(store),
+                                  poll_interval=spec.options.poll_interval_s)
+    judge = build_judge(spec.judge, base_url, DbResponseCache(store))
+    return InProcessDispatcher(judge, concurrency=spec.options.concurrency)
+
+
+def default_batch_judge(name: str, base_url: str | None) -> BatchJudge:
+    """:func:`cjgrade.judges.get_batch_judge` (refuses a compatible server's ``base_url``)."""
+    from cjgrade.judges import get_batch_judge
+
+    judge: BatchJudge = get_batch_judge(name, base_url=base_url)
+    return judge
 
 
 def _known_scales(

@@ -373,6 +373,15 @@ class BatchLedger:
                 stored.append(ok)
         return stored
 
+    async def note_pending(
+        self, comparison_ids: Sequence[int], code: str, reason: str, raw: str
+    ) -> None:
+        """Note on pending comparisons what they are waiting for (e.g. a provider batch's
+        handle), in one transaction; they stay pending, and their outcome replaces the note."""
+        async with self.store.transaction() as session:
+            for cid in comparison_ids:
+                await record_failure(session, cid, code, reason, final=False, raw_response=raw)
+
     # --- fits and results --------------------------------------------------------------
 
     async def record_fit(self, batch_uuid: str, fit: StoredFit, next_round: int) -> None:

@@ -50,6 +50,11 @@ class BatchOptions:
     up to a multiple of ``concurrency``)."""
     concurrency: int = 8
     """Judge calls in flight at once (embedded mode)."""
+    batch_api: bool = False
+    """Judge each round as one provider batch (Anthropic/OpenAI batch APIs, half price,
+    results within 24 hours); see :mod:`cjgrade.engine.batch_api`."""
+    poll_interval_s: float = 60.0
+    """Seconds between polls of a provider batch."""
 
     def resolved_budget(self, n_essays: int) -> int:
         return self.budget if self.budget is not None else DEFAULT_COMPARISONS_PER_ESSAY * n_essays
@@ -83,6 +88,8 @@ _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "position_effect": (bool,),
     "round_size": (int,),
     "concurrency": (int,),
+    "batch_api": (bool,),
+    "poll_interval_s": (float, int),
 }
 
 
@@ -106,7 +113,8 @@ def _check(name: str, value: Any, source: str) -> Any:
         raise ConfigError(f"{source}: {name} must be between 0 and 1 (got {value})")
     if name == "target_ssr" and not 0.0 < number <= 1.0:
         raise ConfigError(f"{source}: {name} must be above 0 and at most 1 (1 = off; got {value})")
-    if name in ("target_se", "stability_threshold", "alpha", "min_comparisons_per_essay") and (
+    if name in ("target_se", "stability_threshold", "alpha", "min_comparisons_per_essay",
+                "poll_interval_s") and (
         number < 0
     ):
         raise ConfigError(f"{source}: {name} must be non-negative (got {value})")

@@ -92,7 +92,8 @@ def plan_batch(spec: BatchSpec, *, allow_unknown_model: bool = False) -> BatchPl
     budget = opts.resolved_budget(n)
     round_size = opts.resolved_round_size(n)
     tokens_in = _input_tokens(spec)
-    per = compute_cost(Usage(input_tokens=tokens_in, output_tokens=OUTPUT_TOKENS_ESTIMATE), info)
+    per = compute_cost(Usage(input_tokens=tokens_in, output_tokens=OUTPUT_TOKENS_ESTIMATE), info,
+                       batch=opts.batch_api)
     local = spec.judge.split("/", 1)[0] in ("heuristic", "sim", "scripted")
     warnings = []
     if local:
