@@ -174,6 +174,8 @@ def test_config_toml_sets_metadata_and_options(tmp_path: Path) -> None:
         ("[run]\ntarget_ssr = 2\n", "above 0 and at most 1"),
         ("label = [\n", "not valid TOML"),
         ('grade_scale = "no_such"\n', "unknown grade scale 'no_such'; known scales"),
+        ("label = 3\n", "label must be a quoted string"),
+        ('[run]\nseed = "x"\n', "seed must be a whole number, not str 'x'"),
         ('scales_file = "missing.toml"\n', "cannot read grade-scale file"),
     ],
 )

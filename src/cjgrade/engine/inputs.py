@@ -150,7 +150,10 @@ def _read_config(root: Path) -> dict[str, Any]:
                 f"{path}: unknown key {key!r}; known keys: {', '.join(sorted(CONFIG_KEYS))}"
             )
         if not isinstance(value, CONFIG_KEYS[key]):
-            raise ConfigError(f"{path}: {key} must be a {CONFIG_KEYS[key].__name__}")
+            kind = {str: "a quoted string", bool: "true or false", dict: "a [table]"}
+            raise ConfigError(
+                f"{path}: {key} must be {kind.get(CONFIG_KEYS[key], CONFIG_KEYS[key].__name__)}"
+            )
     return data
 
 

@@ -265,7 +265,8 @@ class BatchLedger:
         async with self.store.transaction() as session:
             if not await claim_batch(session, batch_uuid, owner, ttl_s=LEASE_TTL_S):
                 raise StorageError(
-                    f"lost the lease on batch {batch_uuid}; another process took it over"
+                    f"lost the lease on batch {batch_uuid}; another process took it over: let it "
+                    "finish, or resume the batch once it has stopped"
                 )
 
     async def release(self, batch_uuid: str, owner: str) -> None:

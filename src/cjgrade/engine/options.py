@@ -75,6 +75,8 @@ class BatchOptions:
         return merge_options(cls(), data, source="stored options")
 
 
+_TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+
 _FIELD_TYPES: dict[str, tuple[type, ...]] = {
     "budget": (int,),
     "target_ssr": (float, int),
@@ -98,12 +100,15 @@ def _check(name: str, value: Any, source: str) -> Any:
         if name in ("budget", "target_ssr", "target_se", "stability_threshold", "round_size",
                     "alpha"):
             return None
-        raise ConfigError(f"{source}: {name} cannot be empty")
+        raise ConfigError(f"{source}: {name} cannot be empty; give a value or leave the key out")
     types = _FIELD_TYPES[name]
     if isinstance(value, bool) and bool not in types:
         raise ConfigError(f"{source}: {name} must be a number, not {value!r}")
     if not isinstance(value, types):
-        raise ConfigError(f"{source}: {name} has the wrong type ({type(value).__name__})")
+        expected = " or ".join(_TYPE_NAMES[t] for t in types)
+        raise ConfigError(
+            f"{source}: {name} must be {expected}, not {type(value).__name__} {value!r}"
+        )
     if isinstance(value, str):
         return value
     number = float(value)  # type: ignore[arg-type]  # an int or float, checked above

@@ -80,7 +80,10 @@ def validate_spec(spec: BatchSpec) -> None:
         raise InputError("the assessment instructions are empty; write instructions.md")
     if spec.grades_requested:
         if spec.grade_scale is None:
-            raise InputError("grades were asked for but no grade scale is set; set grade_scale")
+            raise InputError(
+                "grades were asked for but no grade scale is set; set grade_scale in "
+                "config.toml, or run without grades (--no-grades)"
+            )
         if not anchors:
             raise InputError(
                 "grades were asked for but the batch has no anchor essays: add graded essays to "
@@ -91,7 +94,8 @@ def validate_spec(spec: BatchSpec) -> None:
         if len(distinct) < 2:
             raise InputError(
                 f"the anchors cover {len(distinct)} grade ({', '.join(map(str, distinct))}); "
-                "projecting grades needs anchors of at least 2 different grades"
+                "projecting grades needs anchors of at least 2 different grades: add an anchor of "
+                "another grade, or run without grades (--no-grades)"
             )
     from cjgrade.stats.pairing import STRATEGIES
 
@@ -101,7 +105,10 @@ def validate_spec(spec: BatchSpec) -> None:
             f"{', '.join(STRATEGIES)}"
         )
     if spec.options.strategy == "anchor" and not anchors:
-        raise InputError("the anchor strategy needs anchor essays; add some or pick another")
+        raise InputError(
+            "the anchor strategy needs anchor essays: add graded essays to anchors/, or choose "
+            f"another --strategy ({', '.join(s for s in STRATEGIES if s != 'anchor')})"
+        )
     n_essays = len(spec.essays)
     budget = spec.options.resolved_budget(n_essays)
     if budget < len(students):
