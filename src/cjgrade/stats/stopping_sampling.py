@@ -11,7 +11,8 @@ bias.
 Model: ``y_k ~ Bernoulli(sigmoid(theta[a_k] - theta[b_k]))`` (soft outcomes and weights as in
 :class:`~cjgrade.stats.bt.PairwiseData`), ``theta_i ~ N(0, tau^2)``, ``p(tau^2) ~ 1/tau^2``.
 A Gibbs sampler alternates Hamiltonian Monte Carlo for ``theta`` (preconditioned by the
-Laplace posterior precision, step size tuned during warm-up) with the conjugate draw
+Laplace posterior precision, step size tuned during warm-up), a joint rescaling of ``theta`` and
+``tau^2`` (parameter expansion, for mixing when the data are weak) and the conjugate draw
 ``tau^2 | theta ~ |theta|^2 / chi^2_n``. Reliability is the estimated squared correlation of
 the posterior means with the true abilities::
 
@@ -77,11 +78,14 @@ class _Target:
         self.wy = data.weight * data.y
         self.w = data.weight
 
-    def log_density(self, theta: FloatArray, tau2: float) -> float:
+    def log_likelihood(self, theta: FloatArray) -> float:
         d = theta[self.a] - theta[self.b]
         # log sigmoid(d) = -log1p(exp(-d)), computed stably with logaddexp.
         ll = -(self.wy * np.logaddexp(0.0, -d) + (self.w - self.wy) * np.logaddexp(0.0, d))
-        return float(ll.sum() - 0.5 * float(theta @ theta) / tau2)
+        return float(ll.sum())
+
+    def log_density(self, theta: FloatArray, tau2: float) -> float:
+        return self.log_likelihood(theta) - 0.5 * float(theta @ theta) / tau2
 
     def gradient(self, theta: FloatArray, tau2: float) -> FloatArray:
         r = self.wy - self.w * _sigmoid(theta[self.a] - theta[self.b])
@@ -133,6 +137,7 @@ def sample_reliability(
             step *= float(np.exp(0.5 * (prob - _TARGET_ACCEPT) / np.sqrt(it + 1.0)))
         else:
             accepted += prob
+        theta, tau2 = _rescale_step(target, theta, tau2, rng)
         tau2 = float(theta @ theta) / float(rng.chisquare(n))
         if it >= n_warmup:
             k = it - n_warmup
@@ -150,6 +155,23 @@ def sample_reliability(
         acceptance=accepted / n_draws,
         n_draws=n_draws,
     )
+
+
+def _rescale_step(
+    target: _Target, theta: FloatArray, tau2: float, rng: np.random.Generator
+) -> tuple[FloatArray, float]:
+    """Joint move ``(theta, tau^2) -> (c theta, c^2 tau^2)`` (parameter expansion).
+
+    With ``p(tau^2) ~ 1/tau^2`` the prior and Jacobian factors cancel, so the move is accepted
+    with the likelihood ratio alone. It lets the spread of the abilities and ``tau^2`` move
+    together, which the Gibbs alternation does only slowly when the data are weak.
+    """
+    c = float(np.exp(0.1 * rng.standard_normal()))
+    proposed = c * theta
+    log_ratio = target.log_likelihood(proposed) - target.log_likelihood(theta)
+    if np.log(rng.random()) < log_ratio:
+        return proposed, c * c * tau2
+    return theta, tau2
 
 
 def _hmc_step(
