@@ -17,6 +17,7 @@ batch : a whole batch (``--essays`` essays, ``--per-essay`` comparisons per essa
     python benchmarks/bench_distributed.py                          # both, default sizes
     python benchmarks/bench_distributed.py --scenario throughput --requests 3000
     python benchmarks/bench_distributed.py --scenario batch --essays 2000 --per-essay 20
+    python benchmarks/bench_distributed.py --scenario batch --round-size 2000
 """
 
 from __future__ import annotations
@@ -211,7 +212,7 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         instructions="Pick the better essay.", judge="sim/bt", grade_scale=None,
         grades_requested=False, label="bench_distributed",
         options=BatchOptions(budget=budget, target_ssr=None, stability_threshold=None,
-                             concurrency=args.concurrency),
+                             concurrency=args.concurrency, round_size=args.round_size),
     )
     procs = start_workers(2, bootstrap, options, args.concurrency, workdir)
     orch_transport = await KafkaTransport(bootstrap, client_id="bench-orchestrator").start()
@@ -240,7 +241,8 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
             await drop_database(scratch)
     done = out.completed
     row = {
-        "essays": args.essays, "budget": budget, "status": out.status,
+        "essays": args.essays, "budget": budget, "round_size": args.round_size,
+        "status": out.status,
         "comparisons": done.n_comparisons if done else None,
         "succeeded": done.n_succeeded if done else None,
         "workers": 2, "concurrency": args.concurrency, "latency_s": args.latency,
@@ -251,6 +253,8 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         "refit_share": round(steps.get("refit", 0.0) / wall, 4),
         "plan_s": round(steps.get("plan", 0.0), 2),
         "plan_share": round(steps.get("plan", 0.0) / wall, 4),
+        "rounds_s": round(steps.get("round", 0.0), 2),
+        "finalise_s": round(steps.get("finalise", 0.0), 2),
     }
     print(json.dumps(row), flush=True)
     return row
@@ -266,6 +270,8 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=2000, help="per worker (throughput)")
     parser.add_argument("--essays", type=int, default=2000)
     parser.add_argument("--per-essay", type=int, default=20)
+    parser.add_argument("--round-size", type=int, default=None,
+                        help="comparisons per round (default: half the essays)")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--seed", type=int, default=20261121)
     args = parser.parse_args()

@@ -69,7 +69,8 @@ class DistributedMetrics:
         self.engine_step = Histogram(
             "cjgrade_orchestrator_step_seconds",
             "Time the orchestrator spends in one engine step (plan = pair selection, refit = "
-            "Bradley-Terry refit and stop decision).",
+            "Bradley-Terry refit and stop decision, round = claim, dispatch and store one "
+            "round's outcomes, finalise = final statistics and events).",
             ["step"], buckets=_STEP_BUCKETS, registry=r)
 
     def observe_verdict(self, verdict: Verdict, seconds: float) -> None:

@@ -85,7 +85,8 @@ class CountingLedger(BatchLedger):
 
 
 class TimedBatchEngine(BatchEngine):
-    """The engine with its pair selection and refits timed, and its stored outcomes counted,
+    """The engine with its steps timed (``plan`` = pair selection, ``refit``, ``round`` = claim,
+    dispatch and store a round's outcomes, ``finalise``) and its stored outcomes counted,
     into the metrics."""
 
     def __init__(self, store: Store, dispatcher: Any, *args: Any, metrics: DistributedMetrics,
@@ -94,7 +95,8 @@ class TimedBatchEngine(BatchEngine):
         self.ledger = CountingLedger(store, metrics,
                                      getattr(dispatcher, "acknowledge_stored", None))
         self.metrics = metrics
-        self.step_seconds: dict[str, float] = {"plan": 0.0, "refit": 0.0}
+        self.step_seconds: dict[str, float] = {"plan": 0.0, "refit": 0.0, "round": 0.0,
+                                               "finalise": 0.0}
 
     async def _timed(self, step: str, coro: Any) -> Any:
         started = time.perf_counter()
@@ -110,6 +112,12 @@ class TimedBatchEngine(BatchEngine):
 
     async def _refit(self, *args: Any, **kwargs: Any) -> Any:
         return await self._timed("refit", super()._refit(*args, **kwargs))
+
+    async def _judge_round(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._timed("round", super()._judge_round(*args, **kwargs))
+
+    async def _finish(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._timed("finalise", super()._finish(*args, **kwargs))
 
 
 async def spec_from_request(store: Store, event: AssessmentRequestedV1) -> BatchSpec:
