@@ -257,3 +257,24 @@ def test_run_with_the_provider_batch_api(tmp_path: Path, home: Path,
                    "json", *flags) == 0
         costs.append(json.loads(capsys.readouterr().out)["cost_total_usd"])
     assert costs[1] == pytest.approx(costs[0] / 2)
+
+
+def test_progress_bar_shows_done_of_budget_ssr_and_cost() -> None:
+    """The progress bar reads comparisons done / budget, the current SSR and posterior
+    reliability, the cost so far and the failures."""
+    import io
+
+    from rich.console import Console
+
+    from cjgrade.cli.run_view import RichProgress
+    from cjgrade.engine.progress import Progress
+
+    console = Console(file=io.StringIO(), force_terminal=True, width=200, color_system=None)
+    bar = RichProgress(console)
+    bar.on_progress(Progress("b", 0, 8, 3, 0, 40, 0.0125))
+    bar.on_progress(Progress("b", 1, 16, 12, 2, 40, 0.05, ssr=0.83, reliability=0.71))
+    screen = Console(file=io.StringIO(), width=200, color_system=None)
+    screen.print(bar.render())
+    text = screen.file.getvalue()  # type: ignore[attr-defined]
+    assert "12/40" in text and "SSR 0.83 (posterior 0.71)" in text
+    assert "cost $0.0500" in text and "2 failed" in text

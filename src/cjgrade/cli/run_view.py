@@ -27,7 +27,9 @@ def _money(value: float | None) -> str:
 class RichProgress:
     """Comparisons done / budget, current SSR and cost so far, as a Rich progress bar."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Console | None = None) -> None:
+        console = console or _err
+        self._console = console
         self._bar = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
@@ -36,9 +38,9 @@ class RichProgress:
             TextColumn("cost {task.fields[cost]}"),
             TextColumn("{task.fields[failed]}"),
             TimeElapsedColumn(),
-            console=_err,
+            console=console,
             transient=False,
-            disable=not _err.is_terminal,
+            disable=not console.is_terminal,
         )
         self._task: Any = None
 
@@ -50,7 +52,9 @@ class RichProgress:
         self._bar.__exit__(None, None, None)
 
     def on_created(self, batch_uuid: str) -> None:
-        _err.print(f"batch [bold]{batch_uuid}[/bold] (resume with `cjgrade resume {batch_uuid}`)")
+        self._console.print(
+            f"batch [bold]{batch_uuid}[/bold] (resume with `cjgrade resume {batch_uuid}`)"
+        )
 
     def on_progress(self, p: EngineProgress) -> None:
         fields: dict[str, Any] = {
@@ -64,6 +68,10 @@ class RichProgress:
                                             **fields)
         else:
             self._bar.update(self._task, completed=p.done, total=p.budget, **fields)
+
+    def render(self) -> Any:
+        """What the bar shows now (a Rich renderable)."""
+        return self._bar.get_renderable()
 
 
 def print_summary(run: Any, paths: dict[str, Path]) -> None:
