@@ -63,6 +63,8 @@ def test_browser_dom_has_the_plots_and_tables(
     rows = re.findall(r"<tr[ >]", dom)
     assert len(rows) > len(essays)
     assert "not a language model" in dom
+    assert "Anchor alignment" in dom and "Tokens and cost" in dom
+    assert "['" not in dom and "[(" not in dom  # no Python reprs leak into the page
 
 
 def test_browser_screenshot_is_a_full_page(rendered: tuple[str, Path]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from cjgrade.reports.markdown import fmt
+from cjgrade.reports.markdown import ALIGNMENT_FIELDS, fmt, money
 from cjgrade.reports.svg import grade_probability_svg, theta_svg
 
 __all__ = ["render_html"]
@@ -19,6 +19,8 @@ th,td{border-bottom:1px solid #eee;padding:.25rem .5rem;text-align:right}
 th:nth-child(2),td:nth-child(2){text-align:left}
 .meta td,.meta th{text-align:left}.note{color:#555;font-size:.85rem}
 .anchor{color:#b5541b}.warn{color:#9a3412;font-weight:600}
+table.anchors td:nth-child(1),table.anchors th:nth-child(1){text-align:left}
+table.anchors td:nth-child(2),table.anchors th:nth-child(2){text-align:right}
 """
 
 
@@ -74,6 +76,44 @@ def _grade_names(doc: dict[str, Any]) -> list[str]:
     return seen
 
 
+def _alignment(al: dict[str, Any] | None) -> list[str]:
+    if not al:
+        return []
+    items = "".join(f"<li>{escape(label)}: {escape(fmt(al[k]))}</li>"
+                    for k, label in ALIGNMENT_FIELDS if k in al)
+    rows = "".join(
+        f"<tr><td>{escape(str(a.get('grade')))}</td><td>{fmt(a.get('theta'))}</td>"
+        f"<td>{fmt(a.get('fitted_rank'))}</td><td>{fmt(a.get('expected_rank'))}</td>"
+        f"<td>{fmt(a.get('wins'), 1)}</td><td>{fmt(a.get('losses'), 1)}</td>"
+        f"<td>{fmt(a.get('win_rate'))}</td></tr>"
+        for a in al.get("anchors") or []
+    )
+    table = (
+        '<table class="anchors"><thead><tr><th>anchor grade</th><th>theta</th><th>fitted rank</th>'
+        "<th>expected rank</th><th>wins</th><th>losses</th><th>win rate</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>" if rows else ""
+    )
+    return ["<h2>Anchor alignment</h2>", f"<ul>{items}</ul>", table]
+
+
+def _costs(costs: dict[str, Any]) -> list[str]:
+    rows = "".join(
+        f"<tr><td>{escape(r['provider'])}</td><td>{escape(r['model'])}</td>"
+        f"<td>{r['comparisons']}</td><td>{r['input_tokens']}</td><td>{r['output_tokens']}</td>"
+        f"<td>{r['cache_read_tokens']}</td><td>{r['cache_write_tokens']}</td>"
+        f"<td>{money(r['cost_usd'])}</td></tr>"
+        for r in costs.get("by_model") or []
+    )
+    if not rows:
+        return []
+    return [
+        "<h2>Tokens and cost</h2>",
+        "<table><thead><tr><th>provider</th><th>model</th><th>comparisons</th><th>input</th>"
+        "<th>output</th><th>cache read</th><th>cache write</th><th>cost</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table>",
+    ]
+
+
 def render_html(doc: dict[str, Any]) -> str:
     """The whole report as one HTML document."""
     meta = doc["metadata"]
@@ -106,13 +146,7 @@ def render_html(doc: dict[str, Any]) -> str:
             )
     else:
         parts.append(f"<p>Not projected: {escape(doc['grades'].get('reason') or '-')}.</p>")
-    al = doc.get("alignment")
-    if al:
-        items = "".join(
-            f"<li>{escape(k.replace('_', ' '))}: {escape(fmt(al[k]))}</li>"
-            for k in ("kendall_tau_b", "direct_inversions", "zero_win_anchors", "n_anchors")
-            if k in al
-        )
-        parts.append(f"<h2>Anchor alignment</h2><ul>{items}</ul>")
+    parts.extend(_alignment(doc.get("alignment")))
+    parts.extend(_costs(doc["costs"]))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

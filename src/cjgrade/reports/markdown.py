@@ -17,10 +17,27 @@ def fmt(value: Any, digits: int = 2) -> str:
         return str(value)
     if isinstance(value, float):
         return f"{value:.{digits}f}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "none"
+        return ", ".join(f"({fmt(v, digits)})" if isinstance(v, list | tuple) else
+                         fmt(v, digits) for v in value)
     return str(value)
 
 
-def _cost(value: float | None) -> str:
+ALIGNMENT_FIELDS = (
+    ("kendall_tau_b", "Kendall tau-b (anchor grade vs fitted order)"),
+    ("direct_inversions", "direct inversions (a lower grade won)"),
+    ("inversion_pairs", "anchor pairs out of order"),
+    ("zero_win_anchors", "anchors that never won"),
+    ("meets_targets", "meets the targets (tau >= 0.90, <= 1 inversion pair, no zero-win anchor)"),
+    ("n_anchors", "anchors"),
+)
+"""The alignment figures the reports show, with their labels."""
+
+
+def money(value: float | None) -> str:
+    """A cost in USD, or ``unknown`` when a price is unknown (never 0)."""
     return "unknown" if value is None else f"${value:.4f}"
 
 
@@ -57,7 +74,7 @@ def _header(doc: dict[str, Any]) -> list[str]:
         f"{fmt(rel.get('posterior_reliability'))}",
         f"- position bias (A-slot log-odds): {fmt(doc['position_bias'].get('estimate'))} "
         f"± {fmt(doc['position_bias'].get('se'))}",
-        f"- total cost: {_cost(costs['total_usd'])}",
+        f"- total cost: {money(costs['total_usd'])}",
         f"- generated: {meta['generated_at']} by cjgrade {meta['versions']['cjgrade']}",
         "",
     ]
@@ -101,9 +118,9 @@ def _alignment(doc: dict[str, Any]) -> list[str]:
     if not al:
         return []
     lines = ["## Anchor alignment", ""]
-    for key in ("kendall_tau_b", "direct_inversions", "zero_win_anchors", "n_anchors"):
+    for key, label in ALIGNMENT_FIELDS:
         if key in al:
-            lines.append(f"- {key.replace('_', ' ')}: {fmt(al[key])}")
+            lines.append(f"- {label}: {fmt(al[key])}")
     return [*lines, ""]
 
 
@@ -121,7 +138,7 @@ def _costs(doc: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {r['provider']} | {r['model']} | {r['comparisons']} | {r['input_tokens']} "
             f"| {r['output_tokens']} | {r['cache_read_tokens']} | {r['cache_write_tokens']} "
-            f"| {_cost(r['cost_usd'])} |"
+            f"| {money(r['cost_usd'])} |"
         )
     return [*lines, ""]
 
