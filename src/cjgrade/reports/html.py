@@ -81,37 +81,39 @@ def _alignment(al: dict[str, Any] | None) -> list[str]:
         return []
     items = "".join(f"<li>{escape(label)}: {escape(fmt(al[k]))}</li>"
                     for k, label in ALIGNMENT_FIELDS if k in al)
-    rows = "".join(
-        f"<tr><td>{escape(str(a.get('grade')))}</td><td>{fmt(a.get('theta'))}</td>"
-        f"<td>{fmt(a.get('fitted_rank'))}</td><td>{fmt(a.get('expected_rank'))}</td>"
-        f"<td>{fmt(a.get('wins'), 1)}</td><td>{fmt(a.get('losses'), 1)}</td>"
-        f"<td>{fmt(a.get('win_rate'))}</td></tr>"
+    rows = [
+        [str(a.get("grade")), fmt(a.get("theta")), fmt(a.get("fitted_rank")),
+         fmt(a.get("expected_rank")), fmt(a.get("wins"), 1), fmt(a.get("losses"), 1),
+         fmt(a.get("win_rate"))]
         for a in al.get("anchors") or []
-    )
-    table = (
-        '<table class="anchors"><thead><tr><th>anchor grade</th><th>theta</th><th>fitted rank</th>'
-        "<th>expected rank</th><th>wins</th><th>losses</th><th>win rate</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>" if rows else ""
-    )
+    ]
+    head = ["anchor grade", "theta", "fitted rank", "expected rank", "wins", "losses",
+            "win rate"]
+    table = _table(head, rows, "anchors") if rows else ""
     return ["<h2>Anchor alignment</h2>", f"<ul>{items}</ul>", table]
 
 
 def _costs(costs: dict[str, Any]) -> list[str]:
-    rows = "".join(
-        f"<tr><td>{escape(r['provider'])}</td><td>{escape(r['model'])}</td>"
-        f"<td>{r['comparisons']}</td><td>{r['input_tokens']}</td><td>{r['output_tokens']}</td>"
-        f"<td>{r['cache_read_tokens']}</td><td>{r['cache_write_tokens']}</td>"
-        f"<td>{money(r['cost_usd'])}</td></tr>"
+    rows = [
+        [r["provider"], r["model"], *(str(r[k]) for k in (
+            "comparisons", "input_tokens", "output_tokens", "cache_read_tokens",
+            "cache_write_tokens")), money(r["cost_usd"])]
         for r in costs.get("by_model") or []
-    )
+    ]
     if not rows:
         return []
-    return [
-        "<h2>Tokens and cost</h2>",
-        "<table><thead><tr><th>provider</th><th>model</th><th>comparisons</th><th>input</th>"
-        "<th>output</th><th>cache read</th><th>cache write</th><th>cost</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>",
-    ]
+    head = ["provider", "model", "comparisons", "input", "output", "cache read",
+            "cache write", "cost"]
+    return ["<h2>Tokens and cost</h2>", _table(head, rows)]
+
+
+def _table(head: list[str], rows: list[list[str]], css_class: str = "") -> str:
+    """An HTML table; every cell is escaped here."""
+    cls = f' class="{css_class}"' if css_class else ""
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return f"<table{cls}><thead><tr>{header}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def render_html(doc: dict[str, Any]) -> str:
