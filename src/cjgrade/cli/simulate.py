@@ -107,14 +107,14 @@ def _print_table(report: dict[str, Any]) -> None:
 
 
 def simulate(
-    essays: int = typer.Option(40, "--essays", help="Number of essays."),
+    essays: int = typer.Option(30, "--essays", help="Number of essays."),
     sd: float = typer.Option(1.5, "--sd", help="SD of the true abilities (logits)."),
-    seeds: int = typer.Option(3, "--seeds", help="Number of seeds (runs per strategy)."),
+    seeds: int = typer.Option(2, "--seeds", help="Number of seeds (runs per strategy)."),
     first_seed: int = typer.Option(0, "--first-seed", help="First seed; seeds are consecutive."),
     strategies: str = typer.Option(
         DEFAULT_STRATEGIES, "--strategies", help="Comma-separated pairing strategies."
     ),
-    max_rounds: int = typer.Option(25, "--max-rounds", help="Rounds at most per run."),
+    max_rounds: int = typer.Option(20, "--max-rounds", help="Rounds at most per run."),
     noise: float = typer.Option(1.0, "--noise", help="Judge noise (logit divisor, 1 = BT)."),
     position_bias: float = typer.Option(
         0.0, "--position-bias", help="Log-odds advantage of the essay shown first."

@@ -39,7 +39,7 @@ from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
 from cjgrade.stats.pairing import STRATEGIES, PairingOptions, PairingState, select_pairs
 from cjgrade.stats.reliability import scale_separation_reliability, split_half_reliability
 from cjgrade.stats.simulation_judge import SimulatedJudge, draw_abilities, simulate_outcomes
-from cjgrade.stats.stopping_reliability import fit_empirical_bayes
+from cjgrade.stats.stopping_reliability import EmpiricalBayesFit, fit_empirical_bayes
 from cjgrade.stats.stopping_sampling import sample_reliability
 
 __all__ = [
@@ -161,8 +161,8 @@ def _split_half(data: PairwiseData, rng: np.random.Generator) -> float:
 
 def _fit_round(
     data: PairwiseData, prior_variance: float, start: FloatArray
-) -> tuple[FloatArray, FloatArray, float, float, float]:
-    """(posterior means, posterior SDs, prior variance, posterior reliability, SSR)."""
+) -> tuple[EmpiricalBayesFit, float]:
+    """The empirical-Bayes fit (warm-started) and the SSR of the maximum-likelihood fit."""
     eb = fit_empirical_bayes(
         data,
         initial_variance=prior_variance,
@@ -175,7 +175,7 @@ def _fit_round(
         ssr = scale_separation_reliability(ml.theta, ml.se)
     except ConvergenceError:  # disconnected design in the first rounds: no ML scale yet
         ssr = float("nan")
-    return eb.fit.theta, eb.fit.se, eb.prior_variance, eb.reliability, ssr
+    return eb, ssr
 
 
 def _truth_figures(estimate: FloatArray, truth: FloatArray) -> tuple[float, float]:
@@ -228,7 +228,9 @@ def simulate_run(
         b_all = np.concatenate([b_all, pairs[:, 1]])
         y_all = np.concatenate([y_all, y])
         data = PairwiseData.build(n, a_all, b_all, y_all)
-        new_theta, se, prior_variance, posterior, ssr = _fit_round(data, prior_variance, theta)
+        eb, ssr = _fit_round(data, prior_variance, theta)
+        new_theta, se, prior_variance = eb.fit.theta, eb.fit.se, eb.prior_variance
+        posterior = eb.reliability
         split, reported = float("nan"), float("nan")
         if estimate_reliability:
             split = _split_half(data, split_rng)

@@ -33,7 +33,7 @@ from numpy.typing import NDArray
 
 from cjgrade.errors import InputError
 from cjgrade.stats.bt import PairwiseData
-from cjgrade.stats.stopping_reliability import fit_empirical_bayes
+from cjgrade.stats.stopping_reliability import EmpiricalBayesFit, fit_empirical_bayes
 
 __all__ = ["SampledReliability", "sample_reliability"]
 
@@ -102,6 +102,7 @@ def sample_reliability(
     n_draws: int = 300,
     n_warmup: int = 150,
     n_leapfrog: int = 10,
+    initial: EmpiricalBayesFit | None = None,
 ) -> SampledReliability:
     """Posterior-sample reliability of a Bradley-Terry scale (see the module docstring).
 
@@ -111,6 +112,7 @@ def sample_reliability(
     rng : the random generator.
     n_draws, n_warmup : Gibbs iterations kept and discarded (step size tuned in warm-up).
     n_leapfrog : leapfrog steps per HMC proposal (jittered by up to 50 %).
+    initial : an empirical-Bayes fit of the same data to start from (fitted here when absent).
 
     Raises
     ------
@@ -121,7 +123,7 @@ def sample_reliability(
         raise InputError("reliability needs at least two items")
     if n_draws < 2 or n_warmup < 0 or n_leapfrog < 1:
         raise InputError("n_draws >= 2, n_warmup >= 0 and n_leapfrog >= 1 are required")
-    eb = fit_empirical_bayes(data, max_iter=50, tol=1e-3)
+    eb = initial if initial is not None else fit_empirical_bayes(data, max_iter=50, tol=1e-3)
     theta = eb.fit.theta.copy()
     tau2 = eb.prior_variance
     mass = 1.0 / np.clip(eb.fit.se, 1e-3, None) ** 2  # Laplace precision as mass matrix
