@@ -13,7 +13,9 @@ whether to stop, which rule fired and why, in words a report can show.
 - ``budget``: stop once the number of comparisons reaches the budget.
 - ``target_reliability``: stop once the reported reliability reaches the target. Which
   reliability is reported is the caller's choice; under adaptive pairing plain SSR is
-  inflated, so prefer split-half or posterior reliability (``docs/statistics-pairing.md``).
+  inflated, so prefer the posterior-sampled reliability
+  (:func:`cjgrade.stats.stopping_sampling.sample_reliability`, see
+  ``docs/statistics-pairing.md``).
 - ``target_max_se``: stop once the largest standard error among students (anchors excluded)
   is at most the target.
 - ``stability_threshold``: stop once no estimate moved more than the threshold since the
