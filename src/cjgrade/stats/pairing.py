@@ -96,8 +96,12 @@ class PairingOptions:
     draw_scale : posterior SDs of noise added to the estimates before ``closeness`` pairing
         (0 = pair on the estimates themselves).
     design : ``"variance"`` (default: expected reduction of the total posterior variance),
+        ``"rank"`` (the same with each item's variance weighted by the population density at
+        its estimate to the power ``rank_power``, where rank errors are likelier),
         ``"entropy"`` (expected information ``log(1 + w d)`` about each difference) or
-        ``"closeness"`` (nearest estimate, with ``random_share`` random partners).
+        ``"closeness"`` (nearest estimate, with ``random_share`` random partners). In our
+        simulations none of the alternatives beat ``variance`` (docs/statistics-pairing.md).
+    rank_power : exponent of the density weight of the ``rank`` design.
     anchor_share : a student is paired with an anchor while fewer than this share of its
         comparisons were against anchors (``anchor`` strategy).
     """
