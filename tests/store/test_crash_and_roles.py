@@ -87,6 +87,44 @@ async def test_killed_process_leaves_no_partial_state(store: Store, db_url: str)
         assert await record_verdict(s, c.id, verdict)
 
 
+# The child commits a verdict, then dies by SIGKILL at once (nothing closed or checkpointed).
+COMMITTED_CHILD = textwrap.dedent(
+    """
+    import asyncio, os, signal, sys
+    from cjgrade.judges.base import Verdict, Winner
+    from cjgrade.store import open_store, record_verdict
+
+    async def main(url, comparison_id):
+        store = await open_store(url)
+        async with store.transaction() as s:
+            verdict = Verdict(winner=Winner.B, p_a=0.1, justification="child", provider="sim",
+                              model="bt", request_sha256="a" * 64)
+            assert await record_verdict(s, comparison_id, verdict)
+        print("committed", flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    asyncio.run(main(sys.argv[1], int(sys.argv[2])))
+    """
+)
+
+
+async def test_committed_verdict_survives_process_kill(store: Store, db_url: str) -> None:
+    """A verdict committed just before SIGKILL is there for the resumed run (on SQLite with
+    WAL and synchronous=NORMAL too: commits are durable across process crashes)."""
+    async with store.transaction() as s:
+        batch = await create_batch(s, [NewEssay("e0", text="A"), NewEssay("e1", text="B")])
+        (c,) = await request_comparisons(s, batch.id, 1, [NewComparison(0, "e0", "e1", "a" * 64)])
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", COMMITTED_CHILD, db_url, str(c.id), cwd=REPO,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), timeout=60)
+    assert b"committed" in out, err.decode()
+    assert proc.returncode == -9
+    async with store.transaction() as s:
+        assert await count_comparisons(s, batch.id) == {"pending": 0, "succeeded": 1, "failed": 0}
+
+
 @pytest.mark.parametrize("password", ["p@ss:w/rd%", "omT9VJ#1cvqPjuMzP5exdGp9h#m3zmQn"])
 async def test_role_with_special_password_connects(pg_url: str, password: str) -> None:
     """A PostgreSQL role whose password has URL metacharacters connects when the URL is built

@@ -70,12 +70,14 @@ async def test_upgrade_from_empty(empty_db_url: str) -> None:
 
 
 async def test_sqlite_pragmas(tmp_path: Path) -> None:
-    """SQLite files use WAL and enforce foreign keys on every connection."""
+    """SQLite files use WAL with synchronous=NORMAL and enforce foreign keys on every
+    connection."""
     store = await open_store(load_settings(env={"CJGRADE_HOME": str(tmp_path)}))
     try:
         async with store.engine.connect() as conn:
             assert (await conn.scalar(text("PRAGMA journal_mode"))) == "wal"
             assert (await conn.scalar(text("PRAGMA foreign_keys"))) == 1
+            assert (await conn.scalar(text("PRAGMA synchronous"))) == 1  # NORMAL
         assert (tmp_path / "cjgrade.sqlite3").exists()
     finally:
         await store.close()
