@@ -195,3 +195,77 @@ async def test_judged_pairs_counts_and_usage(store: Store) -> None:
     assert all(e.n_comparisons == 1 for e in essays)
     assert (usage.n_succeeded, usage.input_tokens, usage.output_tokens) == (2, 200, 40)
     assert usage.cost_usd == pytest.approx(0.001) and usage.n_cost_unknown == 1
+
+
+async def test_failure_stores_billed_spend_and_unknown_price(store: Store) -> None:
+    """A failure's billed tokens, cost and attempts are stored with it; billed tokens with an
+    unknown price count as an unknown cost (never 0); nothing billed leaves the usage NULL."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        cs = await request_comparisons(s, bid, 1, PAIRS)
+        billed = Usage(input_tokens=900, output_tokens=30, cache_read_tokens=7,
+                       cache_write_tokens=2)
+        assert await record_failure(
+            s, cs[0].id, "output_invalid", "not JSON", usage=billed, cost_usd=0.02, attempts=3
+        )
+        assert await record_failure(s, cs[1].id, "timeout", "no reply", usage=Usage(), attempts=2)
+        known = await summarise_usage(s, bid)
+        rows = await list_comparisons(s, bid)
+    assert (rows[0].input_tokens, rows[0].output_tokens, rows[0].cache_read_tokens) == (900, 30, 7)
+    assert (rows[0].cache_write_tokens, rows[0].cost_usd, rows[0].attempts) == (2, 0.02, 3)
+    assert rows[1].input_tokens is None and rows[1].cost_usd is None and rows[1].attempts == 2
+    assert (known.n_failed, known.input_tokens, known.n_cost_unknown) == (2, 900, 0)
+    assert known.cost_usd == pytest.approx(0.02)
+
+    other = await _batch(store)
+    async with store.transaction() as s:
+        c = (await request_comparisons(s, other, 1, PAIRS))[0]
+        assert await record_failure(s, c.id, "output_invalid", "x", usage=billed, cost_usd=None)
+        unknown = await summarise_usage(s, other)
+        assert not await record_failure(s, c.id, "late", "y", usage=billed, cost_usd=1.0)
+        (row,) = await list_comparisons(s, other, status="failed")
+    assert unknown.n_cost_unknown == 1 and unknown.input_tokens == 900
+    assert row.cost_usd is None and row.error_code == "output_invalid"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "text"),
+    [({"attempts": -1}, "attempts"), ({"cost_usd": float("nan")}, "cost_usd"),
+     ({"usage": Usage(input_tokens=-5)}, "negative")],
+)
+async def test_bad_billed_spend_refused(store: Store, kwargs: dict[str, object], text: str) -> None:
+    """Impossible billed figures raise InputError and leave the comparison pending."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        c = (await request_comparisons(s, bid, 1, PAIRS))[0]
+    with pytest.raises(InputError, match=text):
+        async with store.transaction() as s:
+            await record_failure(s, c.id, "x", "y", **kwargs)  # type: ignore[arg-type]
+    async with store.transaction() as s:
+        assert (await count_comparisons(s, bid))["pending"] == 2
+
+
+async def test_concurrent_claimers_split_a_round(store: Store) -> None:
+    """Four claimers racing over 60 pending comparisons each get at most their limit, and no
+    comparison is claimed twice; together they claim all of them, each exactly once."""
+    async with store.transaction() as s:
+        batch = await create_batch(s, [NewEssay(f"e{i}", text=f"Essay {i}") for i in range(12)])
+        pairs = [NewComparison(k, f"e{a}", f"e{b}")
+                 for k, (a, b) in enumerate((a, b) for a in range(12) for b in range(a + 1, 12))]
+        await request_comparisons(s, batch.id, 1, pairs[:60])
+
+    async def claim() -> list[int]:
+        got: list[int] = []
+        while True:
+            async with store.transaction() as s:
+                rows = await claim_comparisons(s, batch.id, limit=7)
+            if not rows:
+                return got
+            assert len(rows) <= 7
+            got += [r.id for r in rows]
+
+    claims = await asyncio.gather(*(claim() for _ in range(4)))
+    every = [cid for got in claims for cid in got]
+    assert len(every) == len(set(every)) == 60
+    async with store.transaction() as s:
+        assert {c.attempts for c in await list_comparisons(s, batch.id)} == {1}

@@ -16,14 +16,11 @@ from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import update
-
 from cjgrade.domain import Essay
 from cjgrade.engine.dispatch import ComparisonOutcome
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import ConfigError, StorageError
-from cjgrade.judges.cost import BilledSpend
 from cjgrade.scales import GradeScale
 from cjgrade.store import (
     GradeProjectionRecord,
@@ -58,7 +55,6 @@ from cjgrade.store import (
     set_batch_status,
     update_essay_estimates,
 )
-from cjgrade.store.models import Comparison
 from cjgrade.store.records import NotFound
 
 __all__ = [
@@ -365,12 +361,14 @@ class BatchLedger:
                 if outcome.verdict is not None:
                     ok = await record_verdict(session, outcome.comparison_id, outcome.verdict)
                 else:
+                    spend = outcome.billed
                     ok = await record_failure(
                         session, outcome.comparison_id, outcome.error_code or "UnknownFailure",
                         outcome.error_reason or "no reason given", final=True,
+                        usage=spend.usage if spend is not None else None,
+                        cost_usd=spend.cost_usd if spend is not None else None,
+                        attempts=spend.attempts if spend is not None else None,
                     )
-                    if ok and outcome.billed is not None:
-                        await _record_billed(session, outcome.comparison_id, outcome.billed)
                 stored.append(ok)
         return stored
 
@@ -426,30 +424,6 @@ class BatchLedger:
                 await add_event(session, topic, payload, key=key)
 
 
-
-async def _record_billed(session: Any, comparison_id: int, spend: BilledSpend) -> None:
-    """Write a failed comparison's billed spend (tokens, cost, provider attempts) in the
-    transaction that marked it failed.
-
-    ``store.record_failure`` takes no usage, so this updates the comparison's usage columns
-    directly (a row the same transaction has just made final). Nothing billed (zero tokens and
-    cost, the usual case) leaves the columns NULL, which the totals read as 0; billed tokens
-    with an unknown price store a NULL cost, which makes the totals unknown.
-    """
-    u = spend.usage
-    billed = u.input_tokens or u.output_tokens or u.cache_read_tokens or u.cache_write_tokens
-    values: dict[str, Any] = {}
-    if billed or spend.cost_usd:
-        values.update(input_tokens=u.input_tokens, output_tokens=u.output_tokens,
-                      cache_read_tokens=u.cache_read_tokens,
-                      cache_write_tokens=u.cache_write_tokens, cost_usd=spend.cost_usd)
-    if spend.attempts > 0:
-        values["attempts"] = spend.attempts
-    if values:
-        await session.execute(
-            update(Comparison).where(Comparison.id == comparison_id).values(**values)
-            .execution_options(synchronize_session=False)
-        )
 
 
 async def spec_for_assignment(

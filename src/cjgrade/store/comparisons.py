@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.domain import JudgedPair
 from cjgrade.errors import InputError, StorageError
-from cjgrade.judges.base import Verdict
+from cjgrade.judges.base import Usage, Verdict
 from cjgrade.store._sql import dialect_insert
 from cjgrade.store.models import BatchEssay, Comparison, utcnow
 from cjgrade.store.records import (
@@ -163,30 +163,31 @@ async def claim_comparisons(
     if redispatch_after_s is not None:
         cutoff = now - timedelta(seconds=redispatch_after_s)
         ready = or_(ready, Comparison.dispatched_at < cutoff)
-    stmt = (
-        select(Comparison)
+    chosen = (
+        select(Comparison.id)
         .where(Comparison.batch_id == batch_id, Comparison.status == "pending", ready)
         .order_by(Comparison.dispatched_at.is_not(None), Comparison.round, Comparison.slot)
         .limit(limit)
         .with_for_update(skip_locked=True)
+        .cte("chosen")
+        .prefix_with("MATERIALIZED")
     )
-    claimed = []
-    for row in list(await session.scalars(stmt)):
-        # Compare-and-set on the old dispatch time: SQLite has no row locks, and a concurrent
-        # claimer that got here first makes this update match nothing.
-        before = (
-            Comparison.dispatched_at.is_(None)
-            if row.dispatched_at is None
-            else (Comparison.dispatched_at == row.dispatched_at)
-        )
-        result = await session.execute(
-            update(Comparison)
-            .where(Comparison.id == row.id, Comparison.status == "pending", before)
-            .values(dispatched_at=now, attempts=Comparison.attempts + 1)
-            .execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 0):
-            claimed.append(row.id)
+    # One statement for the whole claim. The choice is a materialised CTE: as a plain
+    # ``IN (subquery)`` PostgreSQL may rescan the subquery per row, and SKIP LOCKED then skips
+    # the rows this very statement has just updated, so LIMIT would no longer bound the claim.
+    # The WHERE repeats the readiness test, so a row that a concurrent claimer took first
+    # (SQLite: writes are serialised; PostgreSQL: its lock is skipped, or the condition is
+    # re-checked once it commits) is not claimed twice.
+    result = await session.execute(
+        update(Comparison)
+        .where(Comparison.id.in_(select(chosen.c.id)), Comparison.status == "pending", ready)
+        .values(dispatched_at=now, attempts=Comparison.attempts + 1)
+        .returning(Comparison.id)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = list(result.scalars())
+    if not claimed:
+        return []
     rows = await session.scalars(
         select(Comparison)
         .where(Comparison.id.in_(claimed))
@@ -264,15 +265,54 @@ async def record_failure(
     *,
     final: bool = True,
     raw_response: str | None = None,
+    usage: Usage | None = None,
+    cost_usd: float | None = None,
+    attempts: int | None = None,
 ) -> bool:
     """Note a failed attempt. ``final`` marks the comparison failed (no winner, ever); otherwise
-    it stays pending for a retry. False when the comparison was already final."""
+    it stays pending for a retry. False when the comparison was already final.
+
+    ``usage`` and ``cost_usd`` are what the provider billed for the failed comparison (invalid
+    replies are billed too), ``attempts`` the provider calls it took; all are written in the
+    same compare-and-set UPDATE. Billed tokens with ``cost_usd=None`` store a NULL cost: an
+    unknown price, which makes the batch's total unknown (:func:`summarise_usage` counts it in
+    ``n_cost_unknown``), never 0. Nothing billed (no usage, or zero tokens and no cost) leaves
+    the usage columns NULL, which the totals read as 0.
+    """
+    if attempts is not None and attempts < 0:
+        raise InputError(f"attempts={attempts} is negative")
+    if cost_usd is not None and not (math.isfinite(cost_usd) and cost_usd >= 0.0):
+        raise InputError(f"cost_usd={cost_usd} is not a finite non-negative amount")
     values: dict[str, object] = {"error_code": code[:100], "error_reason": reason}
     if raw_response is not None:
         values["raw_response"] = raw_response
+    values.update(_billed_values(usage, cost_usd))
+    if attempts:
+        values["attempts"] = attempts
     if final:
         values.update(status="failed", completed_at=utcnow())
     return await _finish(session, comparison_id, values)
+
+
+def _billed_values(usage: Usage | None, cost_usd: float | None) -> dict[str, object]:
+    """The usage columns of a failure: empty when nothing was billed."""
+    tokens = (
+        (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
+         usage.cache_write_tokens)
+        if usage is not None
+        else (0, 0, 0, 0)
+    )
+    if any(t < 0 for t in tokens):
+        raise InputError(f"billed usage {usage} has a negative token count")
+    if not any(tokens) and not cost_usd:
+        return {}
+    return {
+        "input_tokens": tokens[0],
+        "output_tokens": tokens[1],
+        "cache_read_tokens": tokens[2],
+        "cache_write_tokens": tokens[3],
+        "cost_usd": cost_usd,
+    }
 
 
 async def list_judged_pairs(session: AsyncSession, batch_id: str) -> list[JudgedPair]:
@@ -307,7 +347,11 @@ async def summarise_usage(session: AsyncSession, batch_id: str) -> UsageTotals:
         func.coalesce(func.sum(Comparison.cache_read_tokens), 0),
         func.coalesce(func.sum(Comparison.cache_write_tokens), 0),
         func.coalesce(func.sum(Comparison.cost_usd), 0.0),
-        func.count().filter(succeeded, Comparison.cost_usd.is_(None)),
+        # Unknown price: a verdict without a cost, or a failure billed tokens without one.
+        func.count().filter(
+            Comparison.cost_usd.is_(None),
+            or_(succeeded, Comparison.input_tokens.is_not(None)),
+        ),
     ).where(Comparison.batch_id == batch_id)
     row = [v or 0 for v in (await session.execute(stmt)).one()]
     return UsageTotals(

@@ -205,7 +205,8 @@ class ComparisonRecord:
 
 @dataclass(frozen=True)
 class UsageTotals:
-    """Token and cost totals over a batch's succeeded comparisons."""
+    """Token and cost totals over a batch's comparisons (succeeded ones, plus what the provider
+    billed for failed ones)."""
 
     n_succeeded: int
     n_failed: int
@@ -217,7 +218,8 @@ class UsageTotals:
     cost_usd: float
     """Sum over comparisons whose cost is known."""
     n_cost_unknown: int
-    """Succeeded comparisons without a price: when > 0, ``cost_usd`` is a lower bound."""
+    """Succeeded comparisons, and failed ones that billed tokens, without a price: when > 0,
+    ``cost_usd`` is a lower bound."""
 
 
 @dataclass(frozen=True)
