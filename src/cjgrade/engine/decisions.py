@@ -3,8 +3,11 @@
 The stopping rules are ``cjgrade.stats.stopping`` (budget, target reliability, target maximum
 student SE, stability; first that fires decides, in that order). The engine composes them:
 
-- the reliability it reports to them is the posterior reliability of the round's fit (an SSR
-  estimate that adaptive pairing does not inflate);
+- the reliability it reports to them is the round's ``RoundEstimate.reliability``: the
+  posterior-sampled reliability (honest under adaptive pairing, where SSR is inflated and the
+  Laplace empirical-Bayes figure reads about 0.2 too low), or the Laplace figure above
+  ``cjgrade.engine.fitting.MAX_SAMPLED_ITEMS`` essays; the decision's explanation (stored
+  with the round's fit) names which one was used;
 - before ``min_comparisons_per_essay`` successful comparisons per essay on average only the
   budget can stop a batch;
 - stability counts only once that reliability is at least
@@ -92,7 +95,9 @@ def decide_stop(
     )
     decision = decide_stopping(rules, status)
     change = decision.max_change if np.isfinite(decision.max_change) else None
-    return StopDecision(decision.stop, decision.rule, change, decision.reason)
+    explanation = (f"{decision.reason} [reliability {estimate.reliability:.3f}: "
+                   f"{estimate.reliability_method}]")
+    return StopDecision(decision.stop, decision.rule, change, explanation)
 
 
 def success_rate_failure(

@@ -9,11 +9,14 @@ ignorable for Bayesian inference (the likelihood principle), and sampling remove
 bias.
 
 Model: ``y_k ~ Bernoulli(sigmoid(theta[a_k] - theta[b_k]))`` (soft outcomes and weights as in
-:class:`~cjgrade.stats.bt.PairwiseData`), ``theta_i ~ N(0, tau^2)``, ``p(tau^2) ~ 1/tau^2``.
+:class:`~cjgrade.stats.bt.PairwiseData`), ``theta_i ~ N(0, tau^2)``, ``tau`` uniform on
+``(0, inf)`` (``p(tau^2) ~ tau^-1``; Gelman 2006). The scale-invariant ``p(tau^2) ~ 1/tau^2``
+gives an improper posterior with its mass at ``tau -> 0`` when the data are weak: the chain
+then drifts to ``tau^2 ~ 1e-48`` and the leapfrog overflows.
 A Gibbs sampler alternates Hamiltonian Monte Carlo for ``theta`` (preconditioned by the
 Laplace posterior precision, step size tuned during warm-up), a joint rescaling of ``theta`` and
 ``tau^2`` (parameter expansion, for mixing when the data are weak) and the conjugate draw
-``tau^2 | theta ~ |theta|^2 / chi^2_n``. Reliability is the estimated squared correlation of
+``tau^2 | theta ~ |theta|^2 / chi^2_(n-1)``. Reliability is the estimated squared correlation of
 the posterior means with the true abilities::
 
     R = var(mu) / (var(mu) + mean(v))
@@ -40,6 +43,7 @@ __all__ = ["SampledReliability", "sample_reliability"]
 FloatArray = NDArray[np.float64]
 
 _TARGET_ACCEPT = 0.7
+_START_VARIANCE_FLOOR = 0.1
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,13 @@ class _Target:
         self.a, self.b = data.a, data.b
         self.wy = data.weight * data.y
         self.w = data.weight
+
+    def information(self, theta: FloatArray) -> FloatArray:
+        """Diagonal of the Fisher information of the likelihood at ``theta``."""
+        p = _sigmoid(theta[self.a] - theta[self.b])
+        info = self.w * p * (1.0 - p)
+        out = np.bincount(self.a, info, self.n) + np.bincount(self.b, info, self.n)
+        return out.astype(np.float64)
 
     def log_likelihood(self, theta: FloatArray) -> float:
         d = theta[self.a] - theta[self.b]
@@ -125,9 +136,11 @@ def sample_reliability(
         raise InputError("n_draws >= 2, n_warmup >= 0 and n_leapfrog >= 1 are required")
     eb = initial if initial is not None else fit_empirical_bayes(data, max_iter=50, tol=1e-3)
     theta = eb.fit.theta.copy()
-    tau2 = eb.prior_variance
-    mass = 1.0 / np.clip(eb.fit.se, 1e-3, None) ** 2  # Laplace precision as mass matrix
+    # The empirical-Bayes variance sits at its floor when the data are weak; starting the
+    # chain there (abilities all ~0) would pin tau^2 near 0, so start from a usable spread.
+    tau2 = max(eb.prior_variance, _START_VARIANCE_FLOOR)
     target = _Target(data)
+    mass = target.information(theta) + 1.0 / tau2  # Laplace precision as mass matrix
     n = data.n_items
     step = 0.5
     draws = np.empty((n_draws, n))
@@ -140,7 +153,7 @@ def sample_reliability(
         else:
             accepted += prob
         theta, tau2 = _rescale_step(target, theta, tau2, rng)
-        tau2 = float(theta @ theta) / float(rng.chisquare(n))
+        tau2 = float(theta @ theta) / float(rng.chisquare(n - 1))
         if it >= n_warmup:
             k = it - n_warmup
             draws[k] = theta - theta.mean()
@@ -164,13 +177,14 @@ def _rescale_step(
 ) -> tuple[FloatArray, float]:
     """Joint move ``(theta, tau^2) -> (c theta, c^2 tau^2)`` (parameter expansion).
 
-    With ``p(tau^2) ~ 1/tau^2`` the prior and Jacobian factors cancel, so the move is accepted
-    with the likelihood ratio alone. It lets the spread of the abilities and ``tau^2`` move
-    together, which the Gibbs alternation does only slowly when the data are weak.
+    The normal prior contributes ``c^-n``, ``p(tau^2) ~ tau^-1`` contributes ``c^-1`` and the
+    Jacobian ``c^(n+2)``, so the move is accepted with the likelihood ratio times ``c``. It
+    lets the spread of the abilities and ``tau^2`` move together, which the Gibbs alternation
+    does only slowly when the data are weak.
     """
     c = float(np.exp(0.1 * rng.standard_normal()))
     proposed = c * theta
-    log_ratio = target.log_likelihood(proposed) - target.log_likelihood(theta)
+    log_ratio = target.log_likelihood(proposed) - target.log_likelihood(theta) + np.log(c)
     if np.log(rng.random()) < log_ratio:
         return proposed, c * c * tau2
     return theta, tau2
@@ -185,18 +199,22 @@ def _hmc_step(
     n_leapfrog: int,
     rng: np.random.Generator,
 ) -> tuple[FloatArray, float]:
-    """One HMC proposal; returns the new state and the acceptance probability."""
+    """One HMC proposal; returns the new state and the acceptance probability.
+
+    A diverging trajectory (overflow) has a non-finite energy and is rejected.
+    """
     p0 = rng.standard_normal(theta.size) * np.sqrt(mass)
     steps = max(1, round(n_leapfrog * rng.uniform(0.5, 1.5)))
-    q = theta.copy()
-    p = p0 + 0.5 * step * target.gradient(q, tau2)
-    for k in range(steps):
-        q = q + step * p / mass
-        if k < steps - 1:
-            p = p + step * target.gradient(q, tau2)
-    p = p + 0.5 * step * target.gradient(q, tau2)
     current = target.log_density(theta, tau2) - 0.5 * float(np.sum(p0**2 / mass))
-    proposed = target.log_density(q, tau2) - 0.5 * float(np.sum(p**2 / mass))
+    with np.errstate(over="ignore", invalid="ignore"):
+        q = theta.copy()
+        p = p0 + 0.5 * step * target.gradient(q, tau2)
+        for k in range(steps):
+            q = q + step * p / mass
+            if k < steps - 1:
+                p = p + step * target.gradient(q, tau2)
+        p = p + 0.5 * step * target.gradient(q, tau2)
+        proposed = target.log_density(q, tau2) - 0.5 * float(np.sum(p**2 / mass))
     log_ratio = proposed - current
     prob = 1.0 if log_ratio >= 0 else float(np.exp(log_ratio)) if np.isfinite(log_ratio) else 0.0
     if rng.random() < prob:
