@@ -51,11 +51,14 @@ async def check_exactly_once(store: Store, batch_uuid: str, out: AssessmentOutco
                              budget: int) -> None:
     assert out.status == "completed", out
     rows = await BatchLedger(store).comparisons(batch_uuid)
-    assert len(rows) == budget
-    assert len({(r.round, r.slot) for r in rows}) == budget
-    assert all(r.status == "succeeded" for r in rows)
-    assert out.completed is not None and out.completed.n_succeeded == budget
-    assert {r.id for r in rows} <= set(out.comparisons)
+    assert len(rows) == budget, "comparisons requested"
+    assert len({(r.round, r.slot) for r in rows}) == budget, "one comparison per slot"
+    bad = [(r.id, r.status, r.row.get("error_code"), r.row.get("error_reason"))
+           for r in rows if r.status != "succeeded"]
+    assert not bad, f"not succeeded: {bad}"
+    assert out.completed is not None and out.completed.n_succeeded == budget, out.completed
+    unseen = {r.id for r in rows} - set(out.comparisons)
+    assert not unseen, f"results stored but not seen on the bus: {sorted(unseen)}"
 
 
 def start_worker_process(bootstrap: str, options: Path, log: Path) -> subprocess.Popen[bytes]:
