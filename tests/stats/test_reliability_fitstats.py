@@ -57,3 +57,27 @@ def test_unjudged_and_uncompared_units_are_nan() -> None:
     fs = compute_fit_statistics(data, np.zeros(3), n_judges=2)
     assert np.isnan(fs.item_infit[2]) and np.isnan(fs.item_outfit[2])
     assert np.isnan(fs.judge_infit[1])
+
+
+def test_soft_outcomes_scored_as_the_hard_decisions_they_stand_for(
+    rng: np.random.Generator,
+) -> None:
+    """A calibrated soft judge (y = p) has infit and outfit exactly 1; a judge reporting the
+    model's probabilities backwards stands out; hard outcomes are unaffected by the rule."""
+    n, m = 20, 800
+    theta = rng.normal(0, 1.5, n)
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    judge = rng.integers(0, 3, m)
+    p = expit(theta[a] - theta[b])
+    y = p.copy()
+    y[judge == 2] = 1.0 - p[judge == 2]
+    fs = compute_fit_statistics(PairwiseData.build(n, a, b, y, judge=judge), theta)
+    assert fs.judge_infit[:2] == pytest.approx([1.0, 1.0])
+    assert fs.judge_outfit[:2] == pytest.approx([1.0, 1.0])
+    assert fs.judge_infit[2] > 1.5
+    hard = (rng.random(m) < p).astype(float)
+    fs_hard = compute_fit_statistics(PairwiseData.build(n, a, b, hard), theta)
+    z2 = (hard - p) ** 2 / (p * (1 - p))
+    first = (a == 0) | (b == 0)
+    assert fs_hard.item_outfit[0] == pytest.approx(float(np.mean(z2[first])), rel=1e-12)

@@ -1,7 +1,7 @@
 """Infit and outfit mean squares for items (essays) and judges of a Bradley-Terry fit.
 
-For comparison ``k`` with model probability ``p_k`` that the first-named item wins and observed
-outcome ``y_k`` (1, 0, 0.5 or soft), the residual is ``y_k - p_k`` and its model variance
+For comparison ``k`` with model probability ``p_k`` that the first-named item wins and a hard
+outcome ``y_k`` (1 or 0), the residual is ``y_k - p_k`` and its model variance
 ``p_k (1 - p_k)``. For a set of comparisons (those of one item, or of one judge):
 
 - outfit = weighted mean of the squared standardised residuals ``(y - p)^2 / (p (1 - p))``;
@@ -10,8 +10,18 @@ outcome ``y_k`` (1, 0, 0.5 or soft), the residual is ``y_k - p_k`` and its model
   to misfit among well-matched comparisons.
 
 Both have expectation about 1 under the model; values well above 1 flag inconsistent items or
-judges. These are the statistics of ``sirt::btm`` (``btm_fit_statistics``) for data without
-ties, and of Pollitt (2012) / Bramley (2015) for CJ.
+judges. For hard outcomes these are the statistics of ``sirt::btm`` (``btm_fit_statistics``)
+for data without ties, and of Pollitt (2012) / Bramley (2015) for CJ.
+
+Soft outcomes (``0 < y < 1``: an LLM judge's probability, or a tie as 0.5) are scored as the
+hard decision they stand for: ``Y ~ Bernoulli(y)``, with the expected squared residual
+``E[(Y - p)^2] = (y - p)^2 + y (1 - y)`` in place of ``(y - p)^2``. The raw ``(y - p)^2`` of a
+soft outcome is measured against the variance ``p (1 - p)`` of a hard one, so a judge whose
+probabilities agree with the model scores near 0 (0.01 to 0.07 on the heuristic demo) and the
+statistic says nothing. With the expected hard residual a calibrated judge (``y = p``) scores
+exactly 1, an uninformative judge (``y = 0.5`` throughout) scores ``>= 1``, and a judge
+confidently contradicting the model scores well above 1, as for hard decisions. For ``y`` in
+``{0, 1}`` the added term is exactly 0, so hard data give sirt's figures unchanged.
 """
 
 from __future__ import annotations
@@ -84,8 +94,10 @@ def compute_fit_statistics(
     p = expit(theta[data.a] - theta[data.b] + gamma * data.position_known)
     var = p * (1.0 - p)
     w = data.weight
-    sq = w * (data.y - p) ** 2
-    z2 = w * np.divide((data.y - p) ** 2, var, out=np.zeros_like(var), where=var > 0)
+    y = data.y
+    resid2 = (y - p) ** 2 + y * (1.0 - y)  # expected squared residual of Y ~ Bernoulli(y)
+    sq = w * resid2
+    z2 = w * np.divide(resid2, var, out=np.zeros_like(var), where=var > 0)
     wv = w * var
 
     def per_item(values: FloatArray) -> FloatArray:
