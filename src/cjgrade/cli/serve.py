@@ -1,4 +1,5 @@
-"""``cjgrade serve``: run the HTTP API (and, later, the orchestrator) under uvicorn."""
+"""``cjgrade serve``: run the HTTP API under uvicorn, with the batch orchestrator when a Kafka
+broker is configured (``--bootstrap`` or ``KAFKA_BOOTSTRAP_SERVERS``)."""
 
 from __future__ import annotations
 
@@ -28,17 +29,36 @@ def serve(
         None, "--max-body-bytes", min=1, help="Largest accepted request body (default 1 MiB)."
     ),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    bootstrap: str | None = typer.Option(
+        None,
+        "--bootstrap",
+        help="Kafka bootstrap servers; default KAFKA_BOOTSTRAP_SERVERS. When set, the batch "
+        "orchestrator runs with the API (and resumes unfinished batches).",
+        show_default=False,
+    ),
+    no_orchestrator: bool = typer.Option(
+        False, "--no-orchestrator", help="Serve only the API even when a broker is configured."
+    ),
 ) -> None:
-    """Serve the admin API and content store (OpenAPI at /docs)."""
+    """Serve the admin API and content store (OpenAPI at /docs), plus the orchestrator."""
     import uvicorn
 
     from cjgrade.api import create_app
     from cjgrade.config import load_settings, render_url
 
     settings = load_settings(database_url=database_url)
-    app = create_app(settings, max_body_bytes=max_body_bytes)
+    servers = bootstrap or settings.kafka_bootstrap_servers
+    hooks = []
+    if servers and not no_orchestrator:
+        from cjgrade.distributed.service import attach_orchestrator
+
+        hooks.append(attach_orchestrator(settings, bootstrap=servers))
+    app = create_app(settings, max_body_bytes=max_body_bytes, lifespan_hooks=hooks)
     where = render_url(settings.url())
-    typer.echo(f"cjgrade API on http://{host}:{port} (docs at /docs), database {where}", err=True)
+    role = f"orchestrator on Kafka {servers}" if hooks else "no orchestrator (no Kafka broker set)"
+    typer.echo(
+        f"cjgrade API on http://{host}:{port} (docs at /docs), database {where}, {role}", err=True
+    )
     config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
     server = uvicorn.Server(config)
     try:
