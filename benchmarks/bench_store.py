@@ -1,6 +1,6 @@
 """Ad-hoc timing (not a test): request and claim one round of 1,000 comparisons.
 
-    .venv/bin/python -m tests.store.bench_round_claim [--pg postgresql://postgres@127.0.0.1/postgres]
+    .venv/bin/python benchmarks/bench_store.py [--pg postgresql://postgres@127.0.0.1/postgres]
 
 Times, per database, what the engine does when it starts a round (``BatchLedger.add_round`` with
 ``claim=True``): ``request_comparisons`` of 1,000 new pairs plus ``claim_comparisons`` of them, in
