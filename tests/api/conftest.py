@@ -25,7 +25,7 @@ ROLES = ("admin", "runner", "read")
 
 @pytest.fixture
 def database_url(db_url: str) -> str:  # noqa: F811
-    """A clean, migrated database: SQLite and PostgreSQL in turn (H6's ``db_url``)."""
+    """A clean, migrated database: SQLite and PostgreSQL in turn (the store's ``db_url`` fixture)."""
     return db_url
 
 
