@@ -8,11 +8,12 @@ everything, stay finite.
 The reliability a round reports (and the engine stops on) is the posterior-sampled reliability
 (:func:`cjgrade.stats.stopping_sampling.sample_reliability`): the Laplace empirical-Bayes
 figure reads about 0.2 too low under adaptive pairing and SSR too high (see
-``docs/statistics-pairing.md``). The sampler's random generator is seeded from the batch seed
-and a SHA-256 digest of the fitted data, so refitting the same comparisons (a resumed batch,
-the final fit) reproduces the figure exactly. Above :data:`MAX_SAMPLED_ITEMS` essays the
-sampler is not run and the Laplace figure is reported instead; it errs low, so a batch never
-stops early on it, and ``RoundEstimate.reliability_method`` says which one was used.
+``docs/statistics-pairing.md``). The sampler's random generator is seeded from ``seed`` (the
+batch seed, when the caller passes it) and a SHA-256 digest of the fitted data, so refitting
+the same comparisons (a resumed batch) reproduces the figure exactly. Above
+:data:`MAX_SAMPLED_ITEMS` essays the sampler is not run and the Laplace figure is reported
+instead; it errs low, so a batch never stops early on it, and
+``RoundEstimate.reliability_method`` says which one was used.
 """
 
 from __future__ import annotations
