@@ -143,6 +143,9 @@ def _reliability(
         "separation": separation,
         "ssr_method": note,
         "posterior_reliability": _finite(est.reliability),
+        "posterior_reliability_method": est.reliability_method,
+        "laplace_reliability": (None if est.laplace_reliability is None
+                                else _finite(est.laplace_reliability)),
         "prior_variance": est.prior_variance,
         "n_comparisons_fitted": est.n_comparisons,
     }
@@ -168,7 +171,8 @@ async def finalise_batch(
     warm = (WarmStart.from_stored(ids, fits[-1].theta, fits[-1].details.get("prior_variance"))
             if fits else None)
     est = fit_round(ids, comparisons, alpha=spec.options.alpha,
-                    position_effect=spec.options.position_effect, warm=warm)
+                    position_effect=spec.options.position_effect, warm=warm,
+                    seed=spec.options.seed)
     counts = _essay_counts(ids, comparisons)
     fit_rows, judge_lines = _fit_statistics(est, comparisons, ids)
     order = np.argsort(-est.theta, kind="stable")

@@ -160,7 +160,7 @@ class BatchEngine:
                 position_effect=stored.spec.options.position_effect,
                 warm=WarmStart.from_stored(ids, fits[-1].theta,
                                            fits[-1].details.get("prior_variance")),
-                max_iter=ROUND_EM_ITERATIONS,
+                max_iter=ROUND_EM_ITERATIONS, seed=stored.spec.options.seed,
             )
             previous = fits[-1].theta
         return _RunState(stored, comparisons, estimate, previous)
@@ -257,7 +257,7 @@ class BatchEngine:
         estimate = fit_round(
             [e.id for e in spec.essays], state.comparisons, alpha=spec.options.alpha,
             position_effect=spec.options.position_effect, previous=state.estimate,
-            max_iter=ROUND_EM_ITERATIONS,
+            max_iter=ROUND_EM_ITERATIONS, seed=spec.options.seed,
         )
         decision = decide_stop(
             estimate, state.previous_theta, spec, n_requested=len(state.comparisons),
@@ -284,6 +284,8 @@ class BatchEngine:
         theta, se = est.as_dicts()
         details = {
             "reliability": est.reliability,
+            "reliability_method": est.reliability_method,
+            "laplace_reliability": est.laplace_reliability,
             "prior_variance": est.prior_variance,
             "position_effect": est.fit.position_effect,
             "position_se": est.fit.position_se,
