@@ -48,3 +48,27 @@ def test_sampled_reliability_rejects_bad_arguments(rng: np.random.Generator) -> 
         sample_reliability(data, rng, n_draws=1)
     with pytest.raises(InputError):
         sample_reliability(PairwiseData.build(1, [], []), rng)
+
+
+def test_merged_pairs_keep_the_likelihood_and_gradient(rng):
+    """Repeated and reversed pairs merged into weights give the per-comparison likelihood and
+    gradient exactly (soft outcomes and weights included)."""
+    from cjgrade.stats.stopping_sampling import _Target
+
+    n, m = 7, 60
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    a = np.concatenate([a, b[:10]])  # some pairs again in the other orientation
+    b = np.concatenate([b, a[:10]])
+    y = rng.random(a.size)
+    w = rng.uniform(0.5, 2.0, a.size)
+    data = PairwiseData.build(n, a, b, y, weight=w)
+    target = _Target(data)
+    assert target.a.size < a.size
+    theta = rng.normal(0, 1, n)
+    d = theta[a] - theta[b]
+    naive = np.sum(w * (y * -np.logaddexp(0, -d) + (1 - y) * -np.logaddexp(0, d)))
+    assert target.log_likelihood(theta) == pytest.approx(naive, rel=1e-12)
+    r = w * (y - 1 / (1 + np.exp(-d)))
+    grad = np.bincount(a, r, n) - np.bincount(b, r, n) - theta / 2.0
+    np.testing.assert_allclose(target.gradient(theta, 2.0), grad, rtol=1e-10, atol=1e-12)
