@@ -25,7 +25,7 @@ ROLES = ("admin", "runner", "read")
 
 @pytest.fixture
 def database_url(db_url: str) -> str:  # noqa: F811
-    """A clean, migrated database: SQLite and PostgreSQL in turn (the store's ``db_url`` fixture)."""
+    """A clean, migrated database: SQLite and PostgreSQL in turn (the store fixture)."""
     return db_url
 
 
