@@ -97,9 +97,11 @@ def test_resume_of_a_finished_batch_rewrites_outputs(tmp_path: Path, home: Path)
 
 def test_resume_unknown_batch_says_what_to_check(home: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    """An unknown uuid is a one-line error naming the uuid."""
+    """An unknown uuid is a one-line error naming the uuid (no "resume with" hint before it)."""
     assert cli("resume", "00000000-0000-4000-8000-000000000000") == 3
-    assert "no batch '00000000-0000-4000-8000-000000000000'" in capsys.readouterr().err
+    captured = capsys.readouterr()
+    assert "no batch '00000000-0000-4000-8000-000000000000'" in captured.err
+    assert "resume with" not in captured.err + captured.out
 
 
 def snapshot(root: Path) -> dict[str, tuple[int, int]]:

@@ -172,9 +172,9 @@ def resume_command(
     settings = _settings(database_url)
 
     def start(progress: Any) -> Any:
-        progress.on_created(batch_uuid)
         return resume_embedded(batch_uuid, build_judge=_judge_builder(allow_unknown_model),
-                               target=settings, progress=progress, base_url=base_url)
+                               target=settings, progress=progress, base_url=base_url,
+                               on_created=progress.on_created)
 
     _execute(start, out, None)
 

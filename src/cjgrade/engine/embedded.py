@@ -94,14 +94,18 @@ async def resume_embedded(
     progress: ProgressListener | None = None,
     base_url: str | None = None,
     build_batch_judge: BatchJudgeBuilder | None = None,
+    on_created: Callable[[str], None] | None = None,
 ) -> EmbeddedRun:
     """Continue a batch whose process died (or re-render a finished one): stored verdicts are
-    reused and nothing stored is asked again."""
+    reused and nothing stored is asked again. ``on_created`` is called once the batch is
+    loaded (an unknown uuid raises before it)."""
     store = await open_store(target)
     transport = InProcessTransport()
     try:
         stored = await BatchLedger(store).load_batch(batch_uuid)
         spec = stored.spec
+        if on_created is not None:
+            on_created(batch_uuid)
         dispatcher: Dispatcher = _FinishedBatch()
         if stored.status not in TERMINAL:
             dispatcher = _dispatcher(spec, base_url or spec.base_url, store, build_judge,
