@@ -13,6 +13,10 @@ first argument and never commit, so several of them compose into one transaction
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
@@ -56,19 +60,66 @@ def create_engine(url: URL | str, **kwargs: Any) -> AsyncEngine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
+        # The busy timeout first: switching a new file to WAL takes a lock, and connections
+        # racing on a fresh database must wait for it rather than fail with "database is locked".
+        cursor.execute("PRAGMA busy_timeout=10000")
         if _is_file_database(dbapi_connection):
-            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA journal_mode")  # reading the mode takes no lock
             (mode,) = cursor.fetchone()
-            if str(mode).lower() == "wal":
+            mode = str(mode).lower()
+            if mode != "wal":
+                mode = _switch_to_wal_in_hook(cursor, mode)
+            if mode == "wal":
                 # In WAL mode, NORMAL skips the fsync per commit (the WAL is synced at each
                 # checkpoint): a committed transaction survives the process being killed, which
                 # is what resuming relies on; only an OS crash or power cut can lose the last
                 # commits (never corrupting the file).
                 cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
     finally:
         cursor.close()
+
+
+def _switch_to_wal_in_hook(cursor: Any, mode: str) -> str:
+    """Try to switch to WAL from the connect hook; the journal mode now in force.
+
+    :func:`open_store` switches a file to WAL before any connection opens, so this only runs
+    for engines made with :func:`create_engine` directly. If another connection holds the lock
+    right then, the file keeps its mode for this connection (it is still correct, only slower)
+    and a later connection switches it.
+    """
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        (new_mode,) = cursor.fetchone()
+        return str(new_mode).lower()
+    except Exception as exc:  # the driver's OperationalError, whichever adapter raised it
+        if "locked" not in str(exc):
+            raise
+        return mode
+
+
+def ensure_sqlite_wal(path: str, wait_s: float = 10.0) -> None:
+    """Put the SQLite file at ``path`` in WAL mode (creating it if needed), waiting for a lock.
+
+    Run in a worker thread. The switch needs an exclusive lock, and SQLite refuses it at once
+    ("database is locked"), without its busy handler, while another process or connection is
+    migrating a fresh file. WAL is a property of the file, so we retry for up to ``wait_s``
+    seconds, then raise :class:`StorageError`.
+    """
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            with contextlib.closing(sqlite3.connect(path, timeout=wait_s)) as conn:
+                (mode,) = conn.execute("PRAGMA journal_mode=WAL").fetchone()
+            if str(mode).lower() != "wal":
+                raise StorageError(f"{path}: SQLite refused WAL journaling (mode {mode})")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise StorageError(
+                    f"cannot open database {path}: {exc}; another process holds it locked"
+                ) from exc
+            time.sleep(0.05)
 
 
 def _is_file_database(dbapi_connection: Any) -> bool:
@@ -162,6 +213,8 @@ async def open_store(
     engine = create_engine(url, **engine_kwargs)
     store = Store(engine, user_scales)
     try:
+        if engine.dialect.name == "sqlite" and engine.url.database not in (None, "", ":memory:"):
+            await asyncio.to_thread(ensure_sqlite_wal, str(engine.url.database))
         if migrate:
             from cjgrade.store.migrate import upgrade_database
 
