@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from cjgrade.errors import InputError
-from cjgrade.stats.bt import PairwiseData
+from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
 from cjgrade.stats.stopping import RoundStatus, StoppingRules, decide_stopping
 from cjgrade.stats.stopping_reliability import fit_empirical_bayes, posterior_reliability
 
@@ -115,3 +115,26 @@ def test_empirical_bayes_recovers_spread(rng: np.random.Generator) -> None:
     assert eb.converged
     assert eb.prior_variance == pytest.approx(np.var(truth), rel=0.3)
     assert abs(eb.reliability - np.corrcoef(eb.fit.theta, truth)[0, 1] ** 2) < 0.05
+
+
+def test_empirical_bayes_reused_errors_keep_the_fixed_point(rng: np.random.Generator) -> None:
+    """Reusing standard errors between updates (``initial_se``, e.g. the previous round's)
+    reaches the same prior variance as recomputing them every time, and the fit it returns
+    carries the exact standard errors at that variance."""
+    n, m = 30, 600
+    truth = rng.normal(0, 1.5, n)
+    a = rng.integers(0, n, m)
+    b = (a + rng.integers(1, n, m)) % n
+    y = (rng.random(m) < 1 / (1 + np.exp(-(truth[a] - truth[b])))).astype(float)
+    data = PairwiseData.build(n, a, b, y)
+    fresh = fit_empirical_bayes(data, tol=1e-8)
+    stale = fit_empirical_bayes(data, initial_se=np.full(n, 5.0), tol=1e-8)
+    assert fresh.converged and stale.converged
+    assert stale.prior_variance == pytest.approx(fresh.prior_variance, rel=1e-6)
+    exact = fit_bradley_terry(data, alpha=1.0 / stale.prior_variance)
+    np.testing.assert_allclose(stale.fit.se, exact.se, rtol=1e-6)
+    np.testing.assert_allclose(stale.fit.theta, exact.theta, atol=1e-6)
+    with pytest.raises(InputError, match="initial_se"):
+        fit_empirical_bayes(data, initial_se=np.ones(n - 1))
+    with pytest.raises(InputError, match="initial_se"):
+        fit_empirical_bayes(data, initial_se=np.full(n, np.nan))

@@ -7,7 +7,7 @@ import pytest
 
 from cjgrade.errors import InputError
 from cjgrade.stats.bt import PairwiseData
-from cjgrade.stats.stopping_sampling import sample_reliability
+from cjgrade.stats.stopping_sampling import expected_squared_correlation, sample_reliability
 
 
 def _random_design(
@@ -72,3 +72,31 @@ def test_merged_pairs_keep_the_likelihood_and_gradient(rng):
     r = w * (y - 1 / (1 + np.exp(-d)))
     grad = np.bincount(a, r, n) - np.bincount(b, r, n) - theta / 2.0
     np.testing.assert_allclose(target.gradient(theta, 2.0), grad, rtol=1e-10, atol=1e-12)
+
+
+def test_expected_squared_correlation_is_scale_invariant() -> None:
+    """Draws that are stretched or shifted copies of the estimate correlate perfectly; an
+    orthogonal draw not at all; a flat estimate or draw counts 0."""
+    est = np.array([-1.0, 0.0, 1.0, 2.0])
+    ortho = np.array([1.0, -1.0, -1.0, 1.0])  # centred and orthogonal to est - mean(est)
+    draws = np.vstack([est, 3.0 * est + 7.0, ortho])
+    assert expected_squared_correlation(est, draws[:2]) == pytest.approx(1.0)
+    assert expected_squared_correlation(est, draws) == pytest.approx(2.0 / 3.0)
+    assert expected_squared_correlation(np.zeros(4), draws) == 0.0
+    assert expected_squared_correlation(est, np.zeros((2, 4))) == 0.0
+
+
+def test_sampled_reliability_of_given_estimate(rng: np.random.Generator) -> None:
+    """The reliability of a stretched estimate equals that of the estimate; a scrambled
+    estimate has a much lower one; an estimate of the wrong length is refused."""
+    data, _ = _random_design(40, 400, 1.5, rng)
+    base = sample_reliability(data, np.random.default_rng(3), n_draws=100, n_warmup=50)
+    stretched = sample_reliability(data, np.random.default_rng(3), n_draws=100, n_warmup=50,
+                                   estimate=2.5 * base.theta + 1.0)
+    assert stretched.reliability == pytest.approx(base.reliability, abs=1e-12)
+    scrambled = sample_reliability(data, np.random.default_rng(3), n_draws=100, n_warmup=50,
+                                   estimate=rng.permutation(base.theta))
+    assert scrambled.reliability < base.reliability - 0.3
+    assert 0.0 <= base.variance_ratio <= 1.0
+    with pytest.raises(InputError, match="40 finite"):
+        sample_reliability(data, rng, n_draws=10, estimate=np.zeros(39))

@@ -16,6 +16,7 @@ from cjgrade.store import (
     claim_comparisons,
     count_comparisons,
     create_batch,
+    list_batch_essays,
     list_comparisons,
     list_judged_pairs,
     record_failure,
@@ -183,7 +184,8 @@ async def test_judged_pairs_counts_and_usage(store: Store) -> None:
         await record_verdict(s, cs[0].id, _verdict("a" * 64, 0.75))
         await record_verdict(s, cs[1].id, _verdict("b" * 64, 0.0, cost=None))
         pairs = await list_judged_pairs(s, bid)
-        essays = await update_essay_estimates(s, bid, {"e0": (1.5, 0.4)})
+        await update_essay_estimates(s, bid, {"e0": (1.5, 0.4)})
+        essays = await list_batch_essays(s, bid)
         usage = await summarise_usage(s, bid)
     assert [(p.essay_a, p.essay_b, p.p_a, p.judge) for p in pairs] == [
         ("e0", "e1", 0.75, "sim/bt"),

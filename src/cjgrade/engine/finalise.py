@@ -7,6 +7,7 @@ Everything is recomputed from the stored comparisons, so finalising twice (a cra
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -168,11 +169,13 @@ async def finalise_batch(
     ids = [e.id for e in spec.essays]
     comparisons = await ledger.comparisons(stored.batch_uuid)
     fits = await ledger.fits(stored.batch_uuid)
-    warm = (WarmStart.from_stored(ids, fits[-1].theta, fits[-1].details.get("prior_variance"))
+    warm = (WarmStart.from_stored(ids, fits[-1].theta, fits[-1].details.get("prior_variance"),
+                                  fits[-1].se)
             if fits else None)
-    est = fit_round(ids, comparisons, alpha=spec.options.alpha,
-                    position_effect=spec.options.position_effect, warm=warm,
-                    seed=spec.options.seed)
+    est = await asyncio.to_thread(
+        fit_round, ids, comparisons, alpha=spec.options.alpha,
+        position_effect=spec.options.position_effect, warm=warm, seed=spec.options.seed,
+    )
     counts = _essay_counts(ids, comparisons)
     fit_rows, judge_lines = _fit_statistics(est, comparisons, ids)
     order = np.argsort(-est.theta, kind="stable")

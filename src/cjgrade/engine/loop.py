@@ -154,12 +154,13 @@ class BatchEngine:
         if fits:
             # The pairing needs the last round's estimates: refit them, warm from the stored fit.
             ids = [e.id for e in stored.spec.essays]
-            estimate = fit_round(
+            estimate = await asyncio.to_thread(
+                fit_round,
                 ids, [c for c in comparisons if c.round <= fits[-1].round],
                 alpha=stored.spec.options.alpha,
                 position_effect=stored.spec.options.position_effect,
                 warm=WarmStart.from_stored(ids, fits[-1].theta,
-                                           fits[-1].details.get("prior_variance")),
+                                           fits[-1].details.get("prior_variance"), fits[-1].se),
                 max_iter=ROUND_EM_ITERATIONS, seed=stored.spec.options.seed,
             )
             previous = fits[-1].theta
@@ -185,7 +186,10 @@ class BatchEngine:
         )
         rng = np.random.default_rng([spec.options.seed, round_index])
         n_pairs = min(spec.options.resolved_round_size(len(ids)), remaining)
-        pairs = select_pairs(spec.options.strategy, pairing, rng, n_pairs)
+        # CPU-bound (an n x n inverse at large batches): off the event loop, so the bus
+        # consumers' heartbeats and other batches keep running meanwhile.
+        pairs = await asyncio.to_thread(select_pairs, spec.options.strategy, pairing, rng,
+                                        n_pairs)
         if len(pairs) == 0:
             return []
         planned = []
@@ -200,7 +204,7 @@ class BatchEngine:
 
     @staticmethod
     def _request(spec: BatchSpec, essay_a: str, essay_b: str) -> JudgeRequest:
-        texts = {e.id: e.text for e in spec.essays}
+        texts = spec.texts
         return JudgeRequest(
             system_prompt=spec.system_prompt, student_prompt=spec.student_prompt,
             instructions=spec.instructions, rubric=spec.rubric,
@@ -254,7 +258,8 @@ class BatchEngine:
 
     async def _refit(self, state: _RunState, round_index: int, budget: int) -> StopDecision:
         spec = state.stored.spec
-        estimate = fit_round(
+        estimate = await asyncio.to_thread(
+            fit_round,
             [e.id for e in spec.essays], state.comparisons, alpha=spec.options.alpha,
             position_effect=spec.options.position_effect, previous=state.estimate,
             max_iter=ROUND_EM_ITERATIONS, seed=spec.options.seed,

@@ -8,7 +8,9 @@ from the store; see :func:`cjgrade.engine.ledger.spec_for_assignment`).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from cjgrade.domain import Essay
@@ -43,6 +45,11 @@ class BatchSpec:
     user_scales: tuple[GradeScale, ...] = ()
     """User grade scales (from a TOML file) the batch may name; the one it uses is stored
     with the batch, so a resumed batch needs no scales file."""
+
+    @cached_property
+    def texts(self) -> Mapping[str, str]:
+        """Essay text by id (built once: a round of a large batch asks it for every pair)."""
+        return {e.id: e.text for e in self.essays}
 
     @property
     def students(self) -> tuple[Essay, ...]:

@@ -19,7 +19,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+import scipy.linalg
 from numpy.typing import NDArray
+
+from cjgrade.errors import InputError
 
 if TYPE_CHECKING:
     from cjgrade.stats.pairing import PairingState
@@ -52,8 +55,27 @@ def posterior_covariance(state: PairingState) -> FloatArray:
     else:
         tau2 = float(np.var(theta) + np.mean(state.se**2)) if n > 1 else 1.0
     info[np.diag_indices(n)] += 1.0 / max(tau2, 1e-3)
-    cov: FloatArray = np.asarray(np.linalg.inv(info), dtype=np.float64)
-    return cov
+    return _spd_inverse(info)
+
+
+def _spd_inverse(matrix: FloatArray) -> FloatArray:
+    """Inverse of a symmetric positive definite matrix through its Cholesky factor (about
+    half the work of a general inverse); overwrites ``matrix``."""
+    factor, info = scipy.linalg.lapack.dpotrf(matrix, lower=False, overwrite_a=True)
+    if info == 0:
+        inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
+    if info != 0:
+        raise InputError("the pairing design's information matrix is not positive definite")
+    upper = np.triu(inverse)
+    full: FloatArray = upper + np.triu(inverse, 1).T
+    return full
+
+
+def _symmetric_square(matrix: FloatArray) -> FloatArray:
+    """``matrix @ matrix`` for a symmetric ``matrix`` (one triangle computed: half a product)."""
+    upper = scipy.linalg.blas.dsyrk(1.0, matrix)
+    full: FloatArray = upper + np.triu(upper, 1).T
+    return full
 
 
 def variance_reduction(
@@ -69,7 +91,7 @@ def variance_reduction(
         weight = np.exp(-0.5 * power * z2)
         sq = cov @ (weight[:, None] * cov)
     else:
-        sq = cov @ cov
+        sq = _symmetric_square(cov)
     sq_diag = np.diag(sq)
     q = np.clip(sq_diag[:, None] + sq_diag[None, :] - 2.0 * sq, 0.0, None)
     diff = state.theta[:, None] - state.theta[None, :]

@@ -346,29 +346,31 @@ async def update_essay_estimates(
     session: AsyncSession,
     batch_id: str,
     estimates: Mapping[str, tuple[float, float]] | None = None,
-) -> list[BatchEssayRecord]:
+) -> None:
     """Store current ``{essay_id: (theta, se)}`` and recount comparisons and wins.
 
     Counts come from the batch's succeeded comparisons: ``n_wins`` adds ``p_a`` to essay A and
-    ``1 - p_a`` to essay B, so soft outcomes count fractionally.
+    ``1 - p_a`` to essay B, so soft outcomes count fractionally. They are summed in the
+    database (one grouped row per essay and slot, not one row per comparison): the engine
+    calls this after every round, and a 2,000-essay batch has 40,000 comparisons by the end.
     """
-    essays = {e.essay_id for e in await list_batch_essays(session, batch_id)}
+    essays = set(
+        await session.scalars(select(BatchEssay.essay_id).where(BatchEssay.batch_id == batch_id))
+    )
     unknown = sorted(set(estimates or {}) - essays)
     if unknown:
         raise InputError(f"essays {unknown[:5]} are not in batch {batch_id}")
     counts = dict.fromkeys(essays, 0)
     wins = dict.fromkeys(essays, 0.0)
-    rows = await session.execute(
-        select(Comparison.essay_a, Comparison.essay_b, Comparison.p_a).where(
-            Comparison.batch_id == batch_id, Comparison.status == "succeeded"
+    succeeded = (Comparison.batch_id == batch_id, Comparison.status == "succeeded")
+    p_a = func.coalesce(Comparison.p_a, 0.0)  # always set on succeeded rows
+    for essay, won in ((Comparison.essay_a, p_a), (Comparison.essay_b, 1.0 - p_a)):
+        grouped = await session.execute(
+            select(essay, func.count(), func.sum(won)).where(*succeeded).group_by(essay)
         )
-    )
-    for a, b, p_a in rows.all():
-        p = float(p_a or 0.0)  # always set on succeeded rows
-        counts[a] += 1
-        counts[b] += 1
-        wins[a] += p
-        wins[b] += 1.0 - p
+        for essay_id, n, total in grouped.all():
+            counts[essay_id] += int(n)
+            wins[essay_id] += float(total or 0.0)
     values = []
     for essay_id in sorted(essays):
         value: dict[str, Any] = {
@@ -382,4 +384,3 @@ async def update_essay_estimates(
         values.append(value)
     if values:
         await session.execute(update(BatchEssay), values)
-    return await list_batch_essays(session, batch_id)
