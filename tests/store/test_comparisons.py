@@ -271,3 +271,22 @@ async def test_concurrent_claimers_split_a_round(store: Store) -> None:
     assert len(every) == len(set(every)) == 60
     async with store.transaction() as s:
         assert {c.attempts for c in await list_comparisons(s, batch.id)} == {1}
+
+
+async def test_bulk_inserts_refresh_planner_statistics(store: Store) -> None:
+    """On PostgreSQL a batch's essays and a round's comparisons are analysed as they are
+    inserted (the planner otherwise takes fresh tables for empty: a full scan per row in
+    the round's claim); SQLite has nothing to refresh."""
+    from sqlalchemy import text
+
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        await request_comparisons(s, bid, 1, PAIRS)
+        if s.get_bind().dialect.name != "postgresql":
+            return
+        rows = await s.execute(text(
+            "SELECT relname, reltuples FROM pg_class "
+            "WHERE relname IN ('comparisons', 'batch_essays') AND relkind = 'r'"
+        ))
+        tuples = {name: n for name, n in rows.all()}
+    assert tuples == {"comparisons": 2, "batch_essays": 4}

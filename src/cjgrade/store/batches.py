@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.errors import ConflictError, InputError, StorageError
 from cjgrade.store._scales import check_grade, check_scale
+from cjgrade.store._sql import refresh_statistics
 from cjgrade.store.assignments import require_assignment
 from cjgrade.store.content import get_texts, put_text
 from cjgrade.store.models import Batch, BatchEssay, Comparison, utcnow
@@ -180,6 +181,7 @@ async def create_batch(
     await session.flush()
     if rows:
         await session.execute(insert(BatchEssay), rows)
+        await refresh_statistics(session, BatchEssay)
     return await require_batch(session, batch_id)
 
 

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cjgrade.domain import JudgedPair
 from cjgrade.errors import InputError, StorageError
 from cjgrade.judges.base import Usage, Verdict
-from cjgrade.store._sql import dialect_insert
+from cjgrade.store._sql import dialect_insert, refresh_statistics
 from cjgrade.store.models import BatchEssay, Comparison, utcnow
 from cjgrade.store.records import (
     ComparisonRecord,
@@ -99,6 +99,7 @@ async def request_comparisons(
             index_elements=["batch_id", "round", "slot"]
         )
         await session.execute(stmt, rows)
+        await refresh_statistics(session, Comparison)
     stored = await list_comparisons(session, batch_id, round_=round_)
     by_slot = {c.slot: c for c in stored}
     for p in pairs:
