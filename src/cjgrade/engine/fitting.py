@@ -38,6 +38,7 @@ __all__ = [
     "MAX_SAMPLED_ITEMS",
     "RELIABILITY_LAPLACE",
     "RELIABILITY_SAMPLED",
+    "REUSE_SE_MIN_ITEMS",
     "RoundEstimate",
     "WarmStart",
     "build_pairwise",
@@ -50,6 +51,12 @@ FloatArray = NDArray[np.float64]
 
 ROUND_EM_ITERATIONS = 3
 """EM iterations of the prior variance per round fit (warm-started, so they accumulate)."""
+REUSE_SE_MIN_ITEMS = 500
+"""From this many essays a round fit reuses standard errors between its empirical-Bayes updates
+(:func:`~cjgrade.stats.stopping_reliability.fit_empirical_bayes` with ``initial_se``): one dense
+inverse per round instead of four (0.85 s -> 0.26 s at 2,000 essays). Below it they are cheap
+and recomputed at every update, as before. (At 60 essays the choice moved the default pairing's
+comparisons to Spearman 0.9 by less than the seed-to-seed noise: means of 96 seeds 12.9-13.2.)"""
 EB_TOLERANCE = 1e-3
 """Relative tolerance on the prior variance: its EM converges slowly and a change below 0.1%
 moves no ability or reliability by a reportable amount."""
@@ -221,7 +228,8 @@ def fit_round(
         data,
         initial_variance=(warm.prior_variance or 1.0) if warm else 1.0,
         initial_params=start,
-        initial_se=warm.se if warm is not None else None,
+        initial_se=(warm.se if warm is not None and data.n_items >= REUSE_SE_MIN_ITEMS
+                    else None),
         position_effect=position_effect,
         tol=EB_TOLERANCE,
         max_iter=max_iter,

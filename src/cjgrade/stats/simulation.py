@@ -160,14 +160,13 @@ def _split_half(data: PairwiseData, rng: np.random.Generator) -> float:
 
 
 def _fit_round(
-    data: PairwiseData, prior_variance: float, start: FloatArray, start_se: FloatArray | None
+    data: PairwiseData, prior_variance: float, start: FloatArray
 ) -> tuple[EmpiricalBayesFit, float]:
     """The empirical-Bayes fit (warm-started) and the SSR of the maximum-likelihood fit."""
     eb = fit_empirical_bayes(
         data,
         initial_variance=prior_variance,
         initial_params=start,
-        initial_se=start_se,
         max_iter=ROUND_EB_ITERATIONS,
         tol=1e-3,
     )
@@ -219,7 +218,6 @@ def simulate_run(
     y_all = np.zeros(0)
     theta = np.zeros(n)
     prior_variance = 1.0
-    last_se: FloatArray | None = None
     records: list[RoundRecord] = []
     for number in range(1, scenario.max_rounds + 1):
         pairs = select_pairs(strategy, state, pair_rng, options=options)
@@ -230,9 +228,8 @@ def simulate_run(
         b_all = np.concatenate([b_all, pairs[:, 1]])
         y_all = np.concatenate([y_all, y])
         data = PairwiseData.build(n, a_all, b_all, y_all)
-        eb, ssr = _fit_round(data, prior_variance, theta, last_se)
+        eb, ssr = _fit_round(data, prior_variance, theta)
         new_theta, se, prior_variance = eb.fit.theta, eb.fit.se, eb.prior_variance
-        last_se = se
         posterior = eb.reliability
         split, reported = float("nan"), float("nan")
         if estimate_reliability:

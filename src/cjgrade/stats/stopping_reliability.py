@@ -119,21 +119,22 @@ def fit_empirical_bayes(
     """Bradley-Terry with a Gaussian prior whose variance is estimated from the data.
 
     Each iteration refits the abilities at the current ``tau^2`` and updates ``tau^2`` from
-    them and their standard errors. The standard errors (a dense O(n^3) inverse, about ten
-    times the cost of the abilities at 2,000 items) are recomputed only when an iteration
-    looks final or ``tau^2`` has moved by more than 10 % since they were computed; in
-    between the last ones are reused, which moves the path of ``tau^2`` but not its fixed
-    point: the fit returned always carries standard errors at the
-    returned ``tau^2``, and ``converged`` means that one more update from them changes
-    ``tau^2`` by less than ``tol``.
+    them and their standard errors. Given ``initial_se`` (for large batches: the standard
+    errors are a dense O(n^3) inverse, about ten times the cost of the abilities at 2,000
+    items), standard errors are recomputed only when an iteration looks final or ``tau^2``
+    has moved by more than 10 % since they were computed, and reused in between; that moves
+    the path of ``tau^2`` but not its fixed point. Either way the fit returned carries
+    standard errors at the returned ``tau^2``, and ``converged`` means that one more update
+    from them changes ``tau^2`` by less than ``tol``.
 
     Parameters
     ----------
     data : the comparisons.
     initial_variance : starting ``tau^2`` (pass the previous round's value to warm-start).
     initial_params : starting abilities (e.g. the previous round's posterior means).
-    initial_se : standard errors to use for the first update (e.g. the previous round's);
-        computed from the first fit when absent.
+    initial_se : standard errors to use for the first update (e.g. the previous round's),
+        which also switches on their reuse between updates (above); when absent they are
+        computed at every fit.
     position_effect : also estimate a first-position effect.
     max_iter, tol : iteration limit and relative tolerance on ``tau^2``.
 
@@ -152,6 +153,7 @@ def fit_empirical_bayes(
     if max_iter < 1:
         raise InputError("max_iter must be at least 1")
     se_used: FloatArray | None = None
+    reuse = initial_se is not None
     if initial_se is not None:
         se_used = np.asarray(initial_se, dtype=np.float64)
         if se_used.shape != (data.n_items,) or not np.all(np.isfinite(se_used) & (se_used >= 0)):
@@ -171,12 +173,12 @@ def fit_empirical_bayes(
         change = abs(new - tau2) / tau2
         tau2 = new
         last = change < tol or n_iter == max_iter
-        stale = abs(tau2 / se_variance - 1.0) > _STALE_SE_CHANGE
+        fresh = not reuse or last or abs(tau2 / se_variance - 1.0) > _STALE_SE_CHANGE
         fit = fit_bradley_terry(
             data, alpha=1.0 / tau2, position_effect=position_effect, initial_params=fit.theta,
-            se_method="fisher" if last or stale else "none",
+            se_method="fisher" if fresh else "none",
         )
-        if last or stale:
+        if fresh:
             se_used, se_variance = fit.se, tau2
         if not last:
             continue
