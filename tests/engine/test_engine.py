@@ -448,3 +448,32 @@ def test_default_round_fills_the_calls_in_flight() -> None:
     assert BatchOptions(concurrency=32).resolved_round_size(60) == 32
     assert BatchOptions(concurrency=1).resolved_round_size(15) == 7
     assert BatchOptions(concurrency=8, round_size=5).resolved_round_size(200) == 5
+
+
+async def test_cpu_steps_run_off_the_event_loop(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pair selection and the refits run in worker threads, so a bus consumer sharing the
+    event loop keeps its heartbeat while a large batch computes."""
+    import threading
+
+    import cjgrade.engine.finalise as finalise_module
+    import cjgrade.engine.loop as loop_module
+
+    threads: dict[str, set[bool]] = {"select": set(), "refit": set(), "final": set()}
+
+    def spy(name: str, fn: Any) -> Any:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            threads[name].add(threading.current_thread() is threading.main_thread())
+            return fn(*args, **kwargs)
+        return wrapper
+
+    monkeypatch.setattr(loop_module, "select_pairs", spy("select", loop_module.select_pairs))
+    monkeypatch.setattr(loop_module, "fit_round", spy("refit", loop_module.fit_round))
+    monkeypatch.setattr(finalise_module, "fit_round", spy("final", finalise_module.fit_round))
+    spec = make_spec(n_students=6, budget=12, target_ssr=None, stability_threshold=None)
+    runtime, _ = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=4))
+    result = await engine.run(await engine.create(spec))
+    assert result.status == "completed"
+    assert threads == {"select": {False}, "refit": {False}, "final": {False}}
