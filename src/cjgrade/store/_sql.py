@@ -10,7 +10,13 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["dialect_insert", "insert_if_absent", "refresh_statistics", "upsert"]
+__all__ = [
+    "STALE_STATISTICS_ROWS",
+    "dialect_insert",
+    "insert_if_absent",
+    "refresh_statistics",
+    "upsert",
+]
 
 
 def dialect_insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
@@ -22,20 +28,41 @@ def dialect_insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
     raise NotImplementedError(f"dialect {name} is not supported")
 
 
-async def refresh_statistics(session: AsyncSession, *models: type[DeclarativeBase]) -> None:
-    """PostgreSQL: ``ANALYZE`` the models' tables after a bulk insert (no-op on SQLite).
+STALE_STATISTICS_ROWS = 500
+"""Rows beyond twice the planner's count that make :func:`refresh_statistics` analyse."""
+
+
+async def refresh_statistics(
+    session: AsyncSession, model: type[DeclarativeBase], *, added: int
+) -> bool:
+    """PostgreSQL: ``ANALYZE`` ``model``'s table after ``added`` rows were inserted, when the
+    planner's row count is stale (no-op on SQLite). Returns whether it analysed.
 
     A batch adds thousands of rows within seconds, long before autovacuum's next analyse;
-    with the planner still believing a table nearly empty, PostgreSQL joined the round's claim
-    and the per-essay updates by scanning the whole table once per row (about 1 s each at
-    2,000 essays). ``ANALYZE`` samples at most 30,000 rows, so it costs tens of milliseconds
-    however large the table grows.
+    with the planner still believing a table nearly empty, PostgreSQL planned the round's
+    claim and the per-essay updates as a full scan of the table per row (about 1 s each at
+    2,000 essays). The table is analysed when it holds more than twice the rows the planner
+    counts plus :data:`STALE_STATISTICS_ROWS` (so a few times while it grows, rarely once it
+    is large: ``ANALYZE`` takes a lock that concurrent analyses of the same table wait for).
+    ``ANALYZE`` samples at most 30,000 rows, so one costs tens of milliseconds.
     """
     if session.get_bind().dialect.name != "postgresql":
-        return
-    for model in models:
-        table = model.__table__.name  # type: ignore[attr-defined]
-        await session.execute(text(f'ANALYZE "{table}"'))
+        return False
+    table = model.__table__.name  # type: ignore[attr-defined]
+    counts = (await session.execute(
+        text(
+            "SELECT c.reltuples, COALESCE(s.n_live_tup, 0) FROM pg_class c "
+            "LEFT JOIN pg_stat_user_tables s ON s.relid = c.oid "
+            "WHERE c.oid = to_regclass(:table)"
+        ),
+        {"table": table},
+    )).first()
+    planned = max(float(counts[0]), 0.0) if counts else 0.0
+    live = (float(counts[1]) if counts else 0.0) + added
+    if live <= 2.0 * planned + STALE_STATISTICS_ROWS:
+        return False
+    await session.execute(text(f'ANALYZE "{table}"'))
+    return True
 
 
 async def insert_if_absent(

@@ -181,7 +181,7 @@ async def create_batch(
     await session.flush()
     if rows:
         await session.execute(insert(BatchEssay), rows)
-        await refresh_statistics(session, BatchEssay)
+        await refresh_statistics(session, BatchEssay, added=len(rows))
     return await require_batch(session, batch_id)
 
 

@@ -99,7 +99,7 @@ async def request_comparisons(
             index_elements=["batch_id", "round", "slot"]
         )
         await session.execute(stmt, rows)
-        await refresh_statistics(session, Comparison)
+        await refresh_statistics(session, Comparison, added=len(rows))
     stored = await list_comparisons(session, batch_id, round_=round_)
     by_slot = {c.slot: c for c in stored}
     for p in pairs:
