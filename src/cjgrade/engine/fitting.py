@@ -63,7 +63,7 @@ moves no ability or reliability by a reportable amount."""
 
 MAX_SAMPLED_ITEMS = 2000
 """Largest batch (essays) whose reliability is posterior-sampled. The sampler costs about
-0.05 s per round at 60 essays and about 0.4 s at 2,000 essays / 40,000 comparisons (fewer
+0.05 s per round at 60 essays and about 0.26 s at 2,000 essays / 40,000 comparisons (fewer
 draws for large batches: :func:`sampler_draws`); above this size the Laplace empirical-Bayes
 reliability is reported instead."""
 
