@@ -208,14 +208,3 @@ def test_strategy_names() -> None:
     for name in STRATEGIES:
         assert select_pairs(name, state, np.random.default_rng(0)).shape[0] == 3
 
-
-def test_best_first_equals_a_full_stable_sort() -> None:
-    """The chunked ranking of the matching gives exactly the order of a full stable argsort,
-    ties at the cut included."""
-    from cjgrade.stats.pairing_rounds import _best_first
-
-    rng = np.random.default_rng(4)
-    for keys in (rng.random(1000), rng.integers(0, 5, 1000).astype(float), np.zeros(10)):
-        for first in (1, 7, 50, 999, 1000, 5000):
-            got = np.concatenate(list(_best_first(keys, first)))
-            np.testing.assert_array_equal(got, np.argsort(keys, kind="stable"))

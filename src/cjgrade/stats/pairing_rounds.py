@@ -8,7 +8,6 @@ orients every pair. Private to the pairing package: call :func:`cjgrade.stats.pa
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -298,15 +297,18 @@ def _match_best_first(
     """
     sub = gain[np.ix_(members, members)] + 1e-12 * rng.random((members.size, members.size))
     iu, ju = np.triu_indices(members.size, 1)
-    keys = -sub[iu, ju]
+    ranked_all = np.argsort(-sub[iu, ju], kind="stable")
     safe = _orientation_safe(state)
     free = np.zeros(state.n_items, dtype=np.bool_)
     free[members] = True
     n_free = members.size
     chosen: list[tuple[int, int]] = []
-    for ranked in _best_first(keys, _FIRST_CANDIDATES_PER_ITEM * members.size):
+    step = _CHUNK_PER_ITEM * members.size
+    for start in range(0, ranked_all.size, step):
+        ranked = ranked_all[start:start + step]
         cand_i, cand_j = members[iu[ranked]], members[ju[ranked]]
-        # Items only ever leave the free set: pairs already impossible are dropped at once.
+        # Items only ever leave the free set: pairs already impossible are dropped at once,
+        # so the Python loop sees few of the millions of candidates.
         open_ = free[cand_i] & free[cand_j] & safe[cand_i, cand_j]
         for i, j in zip(cand_i[open_].tolist(), cand_j[open_].tolist(), strict=True):
             if free[i] and free[j] and safe[i, j]:
@@ -325,30 +327,8 @@ def _match_best_first(
     return np.asarray(oriented, dtype=np.intp).reshape(-1, 2)
 
 
-_FIRST_CANDIDATES_PER_ITEM = 16
-"""Candidate pairs ranked per item before the rest are (almost never) needed: a round at
-2,000 essays ranks 32,000 of its 2 million pairs first."""
-
-
-def _best_first(keys: FloatArray, first: int) -> Iterator[IntArray]:
-    """Indices of ``keys`` in ascending (stable) order, in chunks: the ``first`` smallest,
-    then four times as many of the rest, and so on. Ranking chunk by chunk saves sorting
-    millions of pairs when the greedy matching is done early; the concatenated order equals a
-    full stable argsort."""
-    remaining = np.arange(keys.size)
-    size = max(first, 1)
-    while remaining.size > size:
-        part = keys[remaining]
-        head_pos = np.argpartition(part, size - 1)[:size]
-        cut = part[head_pos].max()
-        # Ties at the cut may straddle the partition: every key equal to the cut waits.
-        head_pos = np.sort(head_pos[part[head_pos] < cut])
-        yield remaining[head_pos[np.argsort(part[head_pos], kind="stable")]]
-        rest = np.ones(remaining.size, dtype=np.bool_)
-        rest[head_pos] = False
-        remaining = remaining[rest]
-        size *= 4
-    yield remaining[np.argsort(keys[remaining], kind="stable")]
+_CHUNK_PER_ITEM = 16
+"""Ranked candidate pairs screened at once per item (32,000 at 2,000 essays)."""
 
 
 def _swap_in(
