@@ -75,3 +75,19 @@ def test_simulate_rejects_bad_flags(
     """Bad flags give a one-line error and a non-zero exit code, before any simulation."""
     assert run_app(build_app(), ["simulate", *args]) == code
     assert message in capsys.readouterr().err
+
+
+def test_simulate_without_reliability(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--no-reliability`` reports the pairing figures and the information per comparison,
+    and leaves the sampled and split-half reliabilities out (null), where the default run
+    fills them in."""
+    args = ["simulate", "--essays", "20", "--seeds", "1", "--max-rounds", "15"]
+    args += ["--strategies", "random", "--format", "json"]
+    assert run_app(build_app(), [*args, "--no-reliability"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["strategies"]
+    assert row["reported_gap"] is None and row["split_half_gap"] is None
+    assert row["to_spearman"] is not None
+    assert 0.0 < row["information_to_spearman"] < 0.25
+    assert run_app(build_app(), args) == 0
+    (full,) = json.loads(capsys.readouterr().out)["strategies"]
+    assert full["split_half_gap"] is not None

@@ -76,7 +76,7 @@ def _print_table(report: dict[str, Any]) -> None:
     rho, rel = sc["spearman_target"], sc["reliability_target"]
     cols = (
         f"strategy|n to rho {rho}|n to SSR {rel}|n to rel {rel}|SSR at rho|rel at rho"
-        "|truth at rho|rel gap|SSR gap|SH gap|EB gap"
+        "|truth at rho|rel gap|SSR gap|SH gap|EB gap|info"
     ).split("|")
     for i, col in enumerate(cols):
         table.add_column(col, justify="left" if i == 0 else "right")
@@ -93,6 +93,7 @@ def _print_table(report: dict[str, Any]) -> None:
             fmt(r["ssr_gap"], 3, signed=True),
             fmt(r["split_half_gap"], 3, signed=True),
             fmt(r["posterior_gap"], 3, signed=True),
+            fmt(r["information_to_spearman"], 3),
         )
     console = Console()
     if not console.is_terminal:
@@ -102,7 +103,9 @@ def _print_table(report: dict[str, Any]) -> None:
         "n = comparisons per essay (median over seeds); rel = posterior-sampled reliability"
         " (what cjgrade reports); truth = squared correlation of the estimates with the true"
         " abilities;\ngap = mean (reliability - truth) over rounds from round 5; SH ="
-        " split-half; EB = empirical-Bayes (Laplace) posterior reliability."
+        " split-half; EB = empirical-Bayes (Laplace) posterior reliability;\ninfo = mean p(1-p)"
+        " of the comparisons (at the true abilities) up to the round Spearman reached its"
+        " target."
     )
 
 
@@ -120,6 +123,11 @@ def simulate(
         0.0, "--position-bias", help="Log-odds advantage of the essay shown first."
     ),
     lapse: float = typer.Option(0.0, "--lapse", help="Probability of a random answer."),
+    no_reliability: bool = typer.Option(
+        False,
+        "--no-reliability",
+        help="Skip the sampled and split-half reliabilities (pairing figures only; faster).",
+    ),
     output_format: str = typer.Option("table", "--format", help="table or json."),
 ) -> None:
     """Compare pairing strategies against a simulated judge with known abilities."""
@@ -139,7 +147,9 @@ def simulate(
         max_rounds=max_rounds,
     )
     seed_list = list(range(first_seed, first_seed + seeds))
-    summaries = compare_strategies(scenario, names, seed_list)
+    summaries = compare_strategies(
+        scenario, names, seed_list, estimate_reliability=not no_reliability
+    )
     report = build_report(scenario, seed_list, summaries)
     if output_format == "json":
         typer.echo(json.dumps(report, indent=2))

@@ -16,7 +16,11 @@ and refits after each round. Each round records:
   with a weak prior, Spearman-Brown corrected, averaged over :data:`SPLITS` splits);
 - ``posterior_reliability``: the posterior reliability of the empirical-Bayes fit
   (:mod:`cjgrade.stats.stopping_reliability`);
-- ``max_delta_theta``: the largest change of an estimate since the previous round.
+- ``max_delta_theta``: the largest change of an estimate since the previous round;
+- ``information``: the mean outcome variance ``p (1 - p)`` of the round's comparisons under the
+  simulated judge, ``p`` its win probability at the true abilities (for a noise-1 judge without
+  lapses, the Fisher information a comparison carries about the difference: 0.25 for an even
+  contest, less the more lopsided the pair).
 
 Pairing and the Spearman/truth figures use the empirical-Bayes posterior (means and SDs) for
 every strategy, so strategies differ only in how they pair. :func:`compare_strategies` runs
@@ -38,7 +42,12 @@ from cjgrade.errors import ConvergenceError, InputError
 from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
 from cjgrade.stats.pairing import STRATEGIES, PairingOptions, PairingState, select_pairs
 from cjgrade.stats.reliability import scale_separation_reliability, split_half_reliability
-from cjgrade.stats.simulation_judge import SimulatedJudge, draw_abilities, simulate_outcomes
+from cjgrade.stats.simulation_judge import (
+    SimulatedJudge,
+    draw_abilities,
+    simulate_question_outcomes,
+    win_probability,
+)
 from cjgrade.stats.stopping_reliability import EmpiricalBayesFit, fit_empirical_bayes
 from cjgrade.stats.stopping_sampling import sample_reliability
 
@@ -125,6 +134,7 @@ class RoundRecord:
     split_half: float
     posterior_reliability: float
     max_delta_theta: float
+    information: float
 
 
 @dataclass(frozen=True)
@@ -178,6 +188,20 @@ def _fit_round(
     return eb, ssr
 
 
+def _times_asked_before(
+    pair_counts: NDArray[np.intp], pairs: NDArray[np.intp]
+) -> NDArray[np.int64]:
+    """For each pair of a batch, how many times that unordered pair was asked before it
+    (earlier rounds plus earlier rows of the batch)."""
+    asked = pair_counts[pairs[:, 0], pairs[:, 1]].astype(np.int64)
+    seen: dict[tuple[int, int], int] = {}
+    for k, (i, j) in enumerate(pairs.tolist()):
+        key = (min(i, j), max(i, j))
+        asked[k] += seen.get(key, 0)
+        seen[key] = seen.get(key, 0) + 1
+    return asked
+
+
 def _truth_figures(estimate: FloatArray, truth: FloatArray) -> tuple[float, float]:
     if float(np.ptp(estimate)) == 0.0:
         return 0.0, 0.0
@@ -199,6 +223,10 @@ def simulate_run(
 
     The seed determines the true abilities, the judge's coin flips and the pairing draws
     through independent child generators, so every strategy meets the same essays for a seed.
+    The judge's verdicts are common random numbers
+    (:func:`~cjgrade.stats.simulation_judge.simulate_question_outcomes`): whenever two
+    strategies ask the same pair for the same time on a seed they get the same verdict, which
+    makes their difference far less noisy than independent coin flips would.
     With ``stop_when_reached`` the run ends once Spearman, SSR and the reported reliability
     have all reached their targets (later rounds cannot change a first crossing). Without
     ``estimate_reliability`` the costly sampled and split-half reliabilities are skipped
@@ -212,6 +240,7 @@ def simulate_run(
     n = scenario.n_essays
     truth = draw_abilities(n, scenario.sd, truth_rng)
     judge = SimulatedJudge(truth, scenario.noise, scenario.position_bias, scenario.lapse)
+    judge_key = int(judge_rng.integers(2**63))
     state = PairingState.from_history(n)
     a_all = np.zeros(0, dtype=np.intp)
     b_all = np.zeros(0, dtype=np.intp)
@@ -223,7 +252,9 @@ def simulate_run(
         pairs = select_pairs(strategy, state, pair_rng, options=options)
         if pairs.shape[0] == 0:
             break
-        y = simulate_outcomes(judge, pairs[:, 0], pairs[:, 1], judge_rng)
+        asked = _times_asked_before(state.pair_counts, pairs)
+        y = simulate_question_outcomes(judge, pairs[:, 0], pairs[:, 1], asked, judge_key)
+        p_win = win_probability(judge, pairs[:, 0], pairs[:, 1])
         a_all = np.concatenate([a_all, pairs[:, 0]])
         b_all = np.concatenate([b_all, pairs[:, 1]])
         y_all = np.concatenate([y_all, y])
@@ -235,8 +266,12 @@ def simulate_run(
         if estimate_reliability:
             split = _split_half(data, split_rng)
             reported = sample_reliability(
-                data, split_rng, n_draws=SAMPLE_DRAWS, n_warmup=SAMPLE_DRAWS // 2,
-                initial=eb, estimate=new_theta,
+                data,
+                split_rng,
+                n_draws=SAMPLE_DRAWS,
+                n_warmup=SAMPLE_DRAWS // 2,
+                initial=eb,
+                estimate=new_theta,
             ).reliability
         rho, truth_rel = _truth_figures(new_theta, truth)
         records.append(
@@ -250,6 +285,7 @@ def simulate_run(
                 split_half=split,
                 posterior_reliability=posterior,
                 max_delta_theta=float(np.max(np.abs(new_theta - theta))),
+                information=float(np.mean(p_win * (1.0 - p_win))),
             )
         )
         theta = new_theta
@@ -282,6 +318,9 @@ class StrategySummary:
         posterior reliability and SSR.
     truth_at_reported : mean truth-based reliability at the round the reported reliability
         first reached the target (what a stopping rule on it would have delivered).
+    information_to_spearman : mean ``information`` per comparison (see :class:`RoundRecord`)
+        over the rounds up to the one where Spearman first reached its target, over the runs
+        that reached it: how informative the strategy's questions were on the way.
     """
 
     strategy: str
@@ -298,6 +337,7 @@ class StrategySummary:
     posterior_gap: float
     ssr_gap: float
     truth_at_reported: float
+    information_to_spearman: float
 
 
 def _median(values: Sequence[float]) -> float:
@@ -328,6 +368,7 @@ def summarise_traces(
         r for t in traces if (r := t.record_reaching("reported_reliability", rel_t)) is not None
     ]
     every = [r for t in traces for r in t.rounds if r.round >= GAP_FROM_ROUND]
+    firsts = [t.record_reaching("spearman", rho_t) for t in traces]
     return StrategySummary(
         strategy=strategy,
         n_runs=len(traces),
@@ -343,6 +384,15 @@ def summarise_traces(
         posterior_gap=_gap(every, "posterior_reliability"),
         ssr_gap=_gap(every, "ssr"),
         truth_at_reported=_mean([r.truth_reliability for r in at_rep]),
+        information_to_spearman=_mean(
+            [
+                r.information
+                for t, hit in zip(traces, firsts, strict=True)
+                if hit is not None
+                for r in t.rounds
+                if r.round <= hit.round
+            ]
+        ),
     )
 
 

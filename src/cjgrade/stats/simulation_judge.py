@@ -10,6 +10,12 @@
 
 Pure functions of indices and a ``numpy.random.Generator``: other modules wrap them as the
 ``sim/...`` judge.
+
+:func:`simulate_question_outcomes` draws the same outcomes from *common random numbers*: the
+coin flip of a question is fixed by a key, the unordered pair and how often that pair was asked
+before (a counter-based generator, the SplitMix64 finaliser). Two pairing strategies run with
+the same key then see the same verdict whenever they ask the same question, so the difference
+between them is measured with much less noise than with independent draws.
 """
 
 from __future__ import annotations
@@ -22,7 +28,14 @@ from numpy.typing import NDArray
 
 from cjgrade.errors import InputError
 
-__all__ = ["SimulatedJudge", "draw_abilities", "simulate_outcomes", "win_probability"]
+__all__ = [
+    "SimulatedJudge",
+    "draw_abilities",
+    "question_uniforms",
+    "simulate_outcomes",
+    "simulate_question_outcomes",
+    "win_probability",
+]
 
 FloatArray = NDArray[np.float64]
 
@@ -91,4 +104,61 @@ def simulate_outcomes(
     """Hard outcomes (1.0 when the A-slot item wins, else 0.0), one per pair."""
     p = win_probability(judge, a, b)
     out: FloatArray = (rng.random(p.size) < p).astype(np.float64)
+    return out
+
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+
+
+def _splitmix(x: NDArray[np.uint64]) -> NDArray[np.uint64]:
+    """SplitMix64 finaliser (Steele, Lea & Flood 2014): a bijective 64-bit mixing function;
+    unsigned arithmetic wraps modulo 2**64."""
+    z = x + _GOLDEN
+    z = (z ^ (z >> np.uint64(30))) * _MIX1
+    z = (z ^ (z >> np.uint64(27))) * _MIX2
+    out: NDArray[np.uint64] = z ^ (z >> np.uint64(31))
+    return out
+
+
+def question_uniforms(key: int, a: object, b: object, repetition: object) -> FloatArray:
+    """One uniform number in ``[0, 1)`` per question, fixed by ``key``, the unordered pair
+    ``{a[k], b[k]}`` and ``repetition[k]`` (how many times that pair was asked before).
+
+    The order of ``a`` and ``b`` does not matter, nor does anything else asked before:
+    the same question under the same key always gets the same number.
+    """
+    a_arr = np.asarray(a, dtype=np.int64).ravel()
+    b_arr = np.asarray(b, dtype=np.int64).ravel()
+    rep = np.broadcast_to(np.asarray(repetition, dtype=np.int64), a_arr.shape)
+    if a_arr.shape != b_arr.shape:
+        raise InputError(f"a and b differ in length ({a_arr.size} vs {b_arr.size})")
+    if a_arr.size and min(a_arr.min(), b_arr.min(), rep.min()) < 0:
+        raise InputError("item indices and repetitions must be non-negative")
+    if not 0 <= key < 2**64:
+        raise InputError("the key must be an integer in [0, 2**64)")
+    with np.errstate(over="ignore"):
+        h = _splitmix(np.full(a_arr.shape, key, dtype=np.uint64))
+        for part in (np.minimum(a_arr, b_arr), np.maximum(a_arr, b_arr), rep):
+            h = _splitmix(h ^ part.astype(np.uint64))
+    u: FloatArray = (h >> np.uint64(11)).astype(np.float64) * 2.0**-53
+    return u
+
+
+def simulate_question_outcomes(
+    judge: SimulatedJudge, a: object, b: object, repetition: object, key: int
+) -> FloatArray:
+    """Hard outcomes (1.0 when the A-slot item wins) from common random numbers.
+
+    The lower-indexed item of a pair wins when the question's uniform
+    (:func:`question_uniforms`) is below its win probability in the orientation asked, so
+    each outcome has the judge's probability and a repeated question gets a fresh coin.
+    """
+    a_arr, b_arr = _indices(judge, a, b)
+    u = question_uniforms(key, a_arr, b_arr, repetition)
+    p_a = win_probability(judge, a_arr, b_arr)
+    a_is_low = a_arr <= b_arr
+    low_wins = u < np.where(a_is_low, p_a, 1.0 - p_a)
+    out: FloatArray = (low_wins == a_is_low).astype(np.float64)
     return out
