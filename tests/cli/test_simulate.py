@@ -36,6 +36,7 @@ def test_simulate_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert report["seeds"] == [0]
     assert [s["strategy"] for s in report["strategies"]] == ["random", "default"]
     assert report["strategies"][0]["n_runs"] == 1
+    assert report["strategies"][0]["vs_baseline"] is None  # the baseline itself
 
 
 def test_simulate_table(capsys: pytest.CaptureFixture[str]) -> None:
@@ -56,7 +57,7 @@ def test_simulate_table(capsys: pytest.CaptureFixture[str]) -> None:
     )
     assert code == 0
     out = capsys.readouterr().out
-    assert "coverage" in out and "split-half" in out
+    assert "coverage" in out and "split-half" in out and "paired difference" in out
 
 
 @pytest.mark.parametrize(

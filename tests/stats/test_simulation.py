@@ -262,3 +262,36 @@ def test_strategies_share_verdicts_on_shared_questions(monkeypatch: pytest.Monke
         simulate_run(scenario, strategy, 5, stop_when_reached=False, estimate_reliability=False)
         asked += 3 * scenario.n_essays // 2
     assert len(seen) < asked  # some questions were shared (and got the same verdict)
+
+
+def test_paired_difference_against_the_first_strategy() -> None:
+    """The first strategy is the baseline: its own paired figures are undefined; the others'
+    are the mean per-seed difference in comparisons per essay to the Spearman target, with
+    unreached runs counted at max_rounds + 1."""
+    scenario = Scenario(n_essays=12, sd=2.0, max_rounds=20)
+    seeds = [0, 1, 2, 3]
+    base, other = compare_strategies(
+        scenario, ["random", "default"], seeds, estimate_reliability=False
+    )
+    assert math.isnan(base.vs_baseline) and math.isnan(base.vs_baseline_se)
+
+    def rounds(strategy: str) -> np.ndarray:
+        runs = [simulate_run(scenario, strategy, s, estimate_reliability=False) for s in seeds]
+        first = [t.first_reaching("spearman", 0.9) for t in runs]
+        return np.array([21.0 if math.isnan(f) else f for f in first])
+
+    diff = rounds("default") - rounds("random")
+    assert other.vs_baseline == pytest.approx(diff.mean())
+    assert other.vs_baseline_se == pytest.approx(diff.std(ddof=1) / 2.0)
+    assert other.to_spearman_mean == pytest.approx(rounds("default").mean())
+
+
+def test_paired_difference_needs_the_same_seeds() -> None:
+    """Runs on different seeds cannot be paired."""
+    from cjgrade.stats.simulation import summarise_traces
+
+    scenario = Scenario(n_essays=8, max_rounds=2)
+    runs = [simulate_run(scenario, "random", s, estimate_reliability=False) for s in (0, 1)]
+    other = [simulate_run(scenario, "random", s, estimate_reliability=False) for s in (2, 3)]
+    with pytest.raises(InputError, match="same seeds"):
+        summarise_traces("random", runs, scenario, baseline=other)

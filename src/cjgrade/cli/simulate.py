@@ -58,6 +58,12 @@ def build_report(scenario: Any, seeds: list[int], summaries: tuple[Any, ...]) ->
     return {"scenario": dataclasses.asdict(scenario), "seeds": seeds, "strategies": rows}
 
 
+def _paired_cell(diff: float | None, se: float | None) -> str:
+    if diff is None or se is None:
+        return "-"
+    return f"{diff:+.2f}±{se:.2f}"
+
+
 def _print_table(report: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -75,15 +81,21 @@ def _print_table(report: dict[str, Any]) -> None:
     table = Table(title=title, caption="comparisons per essay are medians over seeds")
     rho, rel = sc["spearman_target"], sc["reliability_target"]
     cols = (
-        f"strategy|n to rho {rho}|n to SSR {rel}|n to rel {rel}|SSR at rho|rel at rho"
+        f"strategy|n to rho {rho}|mean|vs first|n to SSR {rel}|n to rel {rel}|SSR at rho"
+        "|rel at rho"
         "|truth at rho|rel gap|SSR gap|SH gap|EB gap|info"
     ).split("|")
     for i, col in enumerate(cols):
-        table.add_column(col, justify="left" if i == 0 else "right")
+        widest = {0: 8, 3: 11}.get(i)  # strategy names and "-2.33±0.23" stay on one line
+        table.add_column(
+            col, justify="left" if i == 0 else "right", min_width=widest, no_wrap=widest is not None
+        )
     for r in report["strategies"]:
         table.add_row(
             r["strategy"],
             fmt(r["to_spearman"]),
+            fmt(r["to_spearman_mean"], 2),
+            _paired_cell(r["vs_baseline"], r["vs_baseline_se"]),
             fmt(r["to_ssr"]),
             fmt(r["to_reported"]),
             fmt(r["ssr_at_spearman"], 3),
@@ -97,10 +109,12 @@ def _print_table(report: dict[str, Any]) -> None:
         )
     console = Console()
     if not console.is_terminal:
-        console = Console(width=130)
+        console = Console(width=150)
     console.print(table)
     console.print(
-        "n = comparisons per essay (median over seeds); rel = posterior-sampled reliability"
+        "n = comparisons per essay (median over seeds; mean: unreached runs count as"
+        " max-rounds + 1); vs first = mean paired difference from the first strategy on the"
+        " same seeds, ± its standard error;\nrel = posterior-sampled reliability"
         " (what cjgrade reports); truth = squared correlation of the estimates with the true"
         " abilities;\ngap = mean (reliability - truth) over rounds from round 5; SH ="
         " split-half; EB = empirical-Bayes (Laplace) posterior reliability;\ninfo = mean p(1-p)"

@@ -321,6 +321,15 @@ class StrategySummary:
     information_to_spearman : mean ``information`` per comparison (see :class:`RoundRecord`)
         over the rounds up to the one where Spearman first reached its target, over the runs
         that reached it: how informative the strategy's questions were on the way.
+    to_spearman_mean : mean comparisons per essay to the Spearman target, a run that never
+        reached it counted as ``max_rounds + 1`` (so a lower bound when
+        ``reached_spearman < n_runs``).
+    vs_baseline, vs_baseline_se : mean over seeds of this strategy's comparisons per essay to
+        the Spearman target minus the baseline's on the same seed (the first strategy of a
+        comparison; unreached counted as in ``to_spearman_mean``), and its standard error;
+        ``nan`` without a baseline, for the baseline itself and with fewer than two seeds.
+        Seeds share true abilities and judge verdicts, so this paired figure is far less
+        noisy than a difference of medians.
     """
 
     strategy: str
@@ -338,6 +347,9 @@ class StrategySummary:
     ssr_gap: float
     truth_at_reported: float
     information_to_spearman: float
+    to_spearman_mean: float
+    vs_baseline: float
+    vs_baseline_se: float
 
 
 def _median(values: Sequence[float]) -> float:
@@ -358,11 +370,35 @@ def _gap(records: Sequence[RoundRecord], metric: str) -> float:
     return _mean([getattr(r, metric) - r.truth_reliability for r in records])
 
 
+def _rounds_to(traces: Sequence[SimulationTrace], scenario: Scenario) -> FloatArray:
+    """Comparisons per essay to the Spearman target per run (unreached: ``max_rounds + 1``)."""
+    first = [t.first_reaching("spearman", scenario.spearman_target) for t in traces]
+    return np.asarray([scenario.max_rounds + 1.0 if math.isnan(f) else f for f in first])
+
+
+def _paired(
+    traces: Sequence[SimulationTrace],
+    baseline: Sequence[SimulationTrace] | None,
+    scenario: Scenario,
+) -> tuple[float, float]:
+    if baseline is None or baseline is traces or len(traces) < 2:
+        return float("nan"), float("nan")
+    if [t.seed for t in baseline] != [t.seed for t in traces]:
+        raise InputError("a paired comparison needs the baseline run on the same seeds")
+    diff = _rounds_to(traces, scenario) - _rounds_to(baseline, scenario)
+    return float(diff.mean()), float(diff.std(ddof=1) / math.sqrt(diff.size))
+
+
 def summarise_traces(
-    strategy: str, traces: Sequence[SimulationTrace], scenario: Scenario
+    strategy: str,
+    traces: Sequence[SimulationTrace],
+    scenario: Scenario,
+    baseline: Sequence[SimulationTrace] | None = None,
 ) -> StrategySummary:
-    """Summarise the runs of one strategy (see :class:`StrategySummary`)."""
+    """Summarise the runs of one strategy (see :class:`StrategySummary`); ``baseline`` are
+    another strategy's runs on the same seeds, for the paired difference."""
     rho_t, rel_t = scenario.spearman_target, scenario.reliability_target
+    vs_baseline, vs_baseline_se = _paired(traces, baseline, scenario)
     at_rho = [r for t in traces if (r := t.record_reaching("spearman", rho_t)) is not None]
     at_rep = [
         r for t in traces if (r := t.record_reaching("reported_reliability", rel_t)) is not None
@@ -393,6 +429,9 @@ def summarise_traces(
                 if r.round <= hit.round
             ]
         ),
+        to_spearman_mean=float(np.mean(_rounds_to(traces, scenario))) if traces else math.nan,
+        vs_baseline=vs_baseline,
+        vs_baseline_se=vs_baseline_se,
     )
 
 
@@ -404,13 +443,15 @@ def compare_strategies(
     options: PairingOptions | None = None,
     estimate_reliability: bool = True,
 ) -> tuple[StrategySummary, ...]:
-    """Run every strategy on every seed and summarise each strategy (see
-    :func:`simulate_run` for ``estimate_reliability``)."""
+    """Run every strategy on every seed and summarise each strategy, the first one being the
+    baseline of the paired differences (see :func:`simulate_run` for
+    ``estimate_reliability``)."""
     if not strategies:
         raise InputError("name at least one strategy")
     if not seeds:
         raise InputError("name at least one seed")
     summaries = []
+    baseline: list[SimulationTrace] | None = None
     for strategy in strategies:
         traces = [
             simulate_run(
@@ -422,5 +463,6 @@ def compare_strategies(
             )
             for s in seeds
         ]
-        summaries.append(summarise_traces(strategy, traces, scenario))
+        baseline = traces if baseline is None else baseline
+        summaries.append(summarise_traces(strategy, traces, scenario, baseline))
     return tuple(summaries)
