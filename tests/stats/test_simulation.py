@@ -171,7 +171,8 @@ def test_question_uniforms_are_uniform() -> None:
 
 
 def test_question_uniforms_reject_bad_input() -> None:
-    """Negative indices or repetitions, mismatched lengths and keys outside 64 bits raise."""
+    """Negative indices or repetitions, mismatched lengths (of pairs or of repetitions) and
+    keys outside 64 bits raise."""
     with pytest.raises(InputError, match="non-negative"):
         question_uniforms(1, [-1], [2], [0])
     with pytest.raises(InputError, match="non-negative"):
@@ -180,6 +181,8 @@ def test_question_uniforms_reject_bad_input() -> None:
         question_uniforms(1, [1, 2], [3], [0])
     with pytest.raises(InputError, match="key"):
         question_uniforms(2**64, [1], [2], [0])
+    with pytest.raises(InputError, match="repetitions"):
+        question_uniforms(1, [1, 2], [3, 4], [0, 1, 2])
 
 
 def test_question_outcomes_follow_probabilities() -> None:

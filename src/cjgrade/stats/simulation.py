@@ -399,12 +399,12 @@ def summarise_traces(
     another strategy's runs on the same seeds, for the paired difference."""
     rho_t, rel_t = scenario.spearman_target, scenario.reliability_target
     vs_baseline, vs_baseline_se = _paired(traces, baseline, scenario)
-    at_rho = [r for t in traces if (r := t.record_reaching("spearman", rho_t)) is not None]
+    firsts = [t.record_reaching("spearman", rho_t) for t in traces]
+    at_rho = [r for r in firsts if r is not None]
     at_rep = [
         r for t in traces if (r := t.record_reaching("reported_reliability", rel_t)) is not None
     ]
     every = [r for t in traces for r in t.rounds if r.round >= GAP_FROM_ROUND]
-    firsts = [t.record_reaching("spearman", rho_t) for t in traces]
     return StrategySummary(
         strategy=strategy,
         n_runs=len(traces),

@@ -131,9 +131,12 @@ def question_uniforms(key: int, a: object, b: object, repetition: object) -> Flo
     """
     a_arr = np.asarray(a, dtype=np.int64).ravel()
     b_arr = np.asarray(b, dtype=np.int64).ravel()
-    rep = np.broadcast_to(np.asarray(repetition, dtype=np.int64), a_arr.shape)
     if a_arr.shape != b_arr.shape:
         raise InputError(f"a and b differ in length ({a_arr.size} vs {b_arr.size})")
+    rep_arr = np.asarray(repetition, dtype=np.int64)
+    if rep_arr.size not in (1, a_arr.size):
+        raise InputError(f"{rep_arr.size} repetitions for {a_arr.size} questions")
+    rep = np.broadcast_to(rep_arr.ravel(), a_arr.shape)
     if a_arr.size and min(a_arr.min(), b_arr.min(), rep.min()) < 0:
         raise InputError("item indices and repetitions must be non-negative")
     if not 0 <= key < 2**64:
