@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from cjgrade.bus.events import AssessmentResultV1, BatchCompletedV1, EssayResult, make_envelope
+from cjgrade.engine.diagnostics import calibration_section, mark_grades, quality_section
 from cjgrade.engine.fitting import RoundEstimate, WarmStart, build_pairwise, fit_round
 from cjgrade.engine.grading import grade_batch
 from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison
@@ -170,7 +171,7 @@ async def finalise_batch(
     comparisons = await ledger.comparisons(stored.batch_uuid)
     fits = await ledger.fits(stored.batch_uuid)
     warm = (WarmStart.from_stored(ids, fits[-1].theta, fits[-1].details.get("prior_variance"),
-                                  fits[-1].se)
+                                  fits[-1].se, fits[-1].details.get("soft_variance"))
             if fits else None)
     est = await asyncio.to_thread(
         fit_round, ids, comparisons, alpha=spec.options.alpha,
@@ -182,6 +183,10 @@ async def finalise_batch(
     rank = {ids[int(i)]: r + 1 for r, i in enumerate(order)}
     failed = stored.status == "failed"
     grades, alignment, projections = grade_batch(spec, est, comparisons, failed=failed)
+    reliability = _reliability(est, comparisons, ids, spec.options.position_effect)
+    quality, report = quality_section(spec, reliability, grades, projections)
+    grades = {**grades, "reliable": quality["grades_reliable"]}
+    projections = mark_grades(projections, report)
     essays = tuple(
         EssayOutcome(
             essay_id=e.id, is_anchor=e.is_anchor, theta=float(est.theta[i]),
@@ -213,7 +218,7 @@ async def finalise_batch(
         ),
         judges=judge_lines,
         costs=_costs(comparisons, spec.judge),
-        reliability=_reliability(est, comparisons, ids, spec.options.position_effect),
+        reliability=reliability,
         position_bias={
             "estimate": est.fit.position_effect,
             "se": est.fit.position_se,
@@ -221,6 +226,8 @@ async def finalise_batch(
         },
         grades=grades,
         alignment=alignment,
+        quality=quality,
+        calibration=calibration_section(spec, est, comparisons),
         failure_reason=stored.failure_reason,
         started_at=stored.created_at.isoformat(),
         finished_at=finished.isoformat(),
@@ -238,7 +245,8 @@ def projection_records(result: BatchResult) -> list[GradeProjectionRecord]:
             probabilities=e.grade.probabilities, most_likely=e.grade.grade,
             expected=e.grade.expected, confidence=e.grade.confidence,
             confidence_label=e.grade.confidence_label,
-            details={"theta": e.theta, "se": e.se},
+            details={"theta": e.theta, "se": e.se, "reliable": e.grade.reliable,
+                     "quality_status": result.quality.get("status")},
         )
         for e in result.students
         if e.grade is not None

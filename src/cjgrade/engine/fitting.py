@@ -57,6 +57,11 @@ REUSE_SE_MIN_ITEMS = 500
 inverse per round instead of four (0.85 s -> 0.26 s at 2,000 essays). Below it they are cheap
 and recomputed at every update, as before. (At 60 essays the choice moved the default pairing's
 comparisons to Spearman 0.9 by less than the seed-to-seed noise: means of 96 seeds 12.9-13.2.)"""
+WARM_VARIANCE_FLOOR = 0.05
+"""A round fit warm-started from a prior variance below this starts from it instead: when the
+first rounds carry little information the variance falls towards its floor, and each round
+runs only a few evidence updates; starting a little above lets it climb back (or fall again)
+within the round."""
 EB_TOLERANCE = 1e-3
 """Relative tolerance on the prior variance: its EM converges slowly and a change below 0.1%
 moves no ability or reliability by a reportable amount."""
@@ -94,6 +99,16 @@ class RoundEstimate:
     :data:`MAX_SAMPLED_ITEMS` essays)."""
     laplace_reliability: float | None = None
     """The Laplace empirical-Bayes posterior reliability, for comparison."""
+    soft_variance: float | None = None
+    """Estimated noise variance of the soft outcomes' logits (None without soft outcomes)."""
+
+    @property
+    def soft_information(self) -> float | None:
+        """Information per comparison for pair selection when most outcomes are soft
+        (``1 / soft_variance``); None when most are hard."""
+        if self.soft_variance is None or 2 * self.fit.n_soft < self.n_comparisons:
+            return None
+        return 1.0 / self.soft_variance
 
     def as_dicts(self) -> tuple[dict[str, float], dict[str, float]]:
         theta = {e: float(t) for e, t in zip(self.essay_ids, self.theta, strict=True)}
@@ -109,11 +124,12 @@ class WarmStart:
     theta: FloatArray
     prior_variance: float | None
     se: FloatArray | None = None
+    soft_variance: float | None = None
 
     @classmethod
     def from_stored(
         cls, essay_ids: Sequence[str], theta: Mapping[str, float], prior_variance: float | None,
-        se: Mapping[str, float] | None = None,
+        se: Mapping[str, float] | None = None, soft_variance: float | None = None,
     ) -> WarmStart | None:
         """From a stored round fit (None when it does not cover these essays)."""
         if any(e not in theta for e in essay_ids):
@@ -124,7 +140,7 @@ class WarmStart:
             if not np.all(np.isfinite(se_array) & (se_array >= 0)):
                 se_array = None  # a stored fit without usable SEs: computed afresh
         return cls(np.array([theta[e] for e in essay_ids], dtype=np.float64), prior_variance,
-                   se_array)
+                   se_array, soft_variance)
 
 
 def build_pairwise(
@@ -132,6 +148,8 @@ def build_pairwise(
 ) -> tuple[PairwiseData, tuple[str, ...]]:
     """Successful comparisons as integer-indexed data (position known: A slot first).
 
+    A verdict with ``0 < p_a < 1`` is a soft outcome (a judge's stated probability, modelled
+    on its logit with estimated noise); ``p_a`` of 0 or 1 is a hard win or loss.
     Returns the data and the judge names (``provider/model``) indexed by ``data.judge``.
     """
     index = {e: i for i, e in enumerate(essay_ids)}
@@ -148,6 +166,7 @@ def build_pairwise(
         [float(c.p_a) for c in done],  # type: ignore[arg-type]
         position_known=np.ones(len(done), dtype=bool),
         judge=np.asarray(judge_idx, dtype=np.intp),
+        soft=[0.0 < float(c.p_a) < 1.0 for c in done],  # type: ignore[arg-type]
     )
     return data, tuple(judges)
 
@@ -221,12 +240,14 @@ def fit_round(
     """
     data, judges = build_pairwise(essay_ids, comparisons)
     if warm is None and previous is not None:
-        warm = WarmStart(previous.theta, previous.prior_variance, previous.se)
+        warm = WarmStart(previous.theta, previous.prior_variance, previous.se,
+                         previous.soft_variance)
     start = warm.theta if warm is not None else None
     tau2: float | None
     eb = fit_empirical_bayes(
         data,
-        initial_variance=(warm.prior_variance or 1.0) if warm else 1.0,
+        initial_variance=max(warm.prior_variance or 1.0, WARM_VARIANCE_FLOOR) if warm else 1.0,
+        initial_soft_variance=warm.soft_variance if warm else None,
         initial_params=start,
         initial_se=(warm.se if warm is not None and data.n_items >= REUSE_SE_MIN_ITEMS
                     else None),
@@ -239,7 +260,8 @@ def fit_round(
         tau2 = eb.prior_variance
     else:
         fit = fit_bradley_terry(
-            data, alpha=alpha, position_effect=position_effect, initial_params=start
+            data, alpha=alpha, position_effect=position_effect, initial_params=start,
+            soft_variance=eb.fit.soft_variance,
         )
         tau2 = 1.0 / alpha if alpha > 0 else None
     reliability, method = round_reliability(data, eb, seed=seed, estimate=fit.theta)
@@ -248,5 +270,5 @@ def fit_round(
         essay_ids=tuple(essay_ids), theta=fit.theta, se=fit.se, ssr=float(ssr),
         reliability=reliability, prior_variance=tau2, fit=fit,
         n_comparisons=data.n_comparisons, judges=judges, reliability_method=method,
-        laplace_reliability=float(eb.reliability),
+        laplace_reliability=float(eb.reliability), soft_variance=fit.soft_variance,
     )

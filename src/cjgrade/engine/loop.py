@@ -160,7 +160,8 @@ class BatchEngine:
                 alpha=stored.spec.options.alpha,
                 position_effect=stored.spec.options.position_effect,
                 warm=WarmStart.from_stored(ids, fits[-1].theta,
-                                           fits[-1].details.get("prior_variance"), fits[-1].se),
+                                           fits[-1].details.get("prior_variance"), fits[-1].se,
+                                           fits[-1].details.get("soft_variance")),
                 max_iter=ROUND_EM_ITERATIONS, seed=stored.spec.options.seed,
             )
             previous = fits[-1].theta
@@ -183,6 +184,7 @@ class BatchEngine:
             theta=est.theta if est is not None else None,
             se=est.se if est is not None else None,
             is_anchor=[e.is_anchor for e in spec.essays],
+            soft_information=est.soft_information if est is not None else None,
         )
         rng = np.random.default_rng([spec.options.seed, round_index])
         n_pairs = min(spec.options.resolved_round_size(len(ids)), remaining)
@@ -292,6 +294,7 @@ class BatchEngine:
             "reliability_method": est.reliability_method,
             "laplace_reliability": est.laplace_reliability,
             "prior_variance": est.prior_variance,
+            "soft_variance": est.soft_variance,
             "position_effect": est.fit.position_effect,
             "position_se": est.fit.position_se,
             "max_theta_change": decision.max_theta_change,

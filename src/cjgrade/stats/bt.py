@@ -5,10 +5,12 @@ Model: for comparison ``k`` with item ``a[k]`` in the first (A) slot and ``b[k]`
     P(a beats b) = sigmoid(theta[a] - theta[b] + gamma * position_known[k])
 
 where ``gamma`` is an optional first-position (A-slot) effect. Outcomes ``y[k]`` are the observed
-probability that ``a`` won: 1 or 0 for hard decisions, 0.5 for a tie, anything in between for a
-soft outcome (LLM confidence, token probabilities). The log-likelihood is the weighted
-Bernoulli cross-entropy, which is concave in (theta, gamma); an optional Gaussian prior
-``-alpha/2 * |theta|^2`` makes it strictly concave.
+probability that ``a`` won: 1 or 0 for hard decisions, 0.5 for a tie. Their log-likelihood is
+the weighted Bernoulli cross-entropy. Comparisons flagged ``soft`` (a judge's stated
+probability: LLM confidence, token probabilities) enter through their logit instead,
+``logit(y) ~ N(theta[a] - theta[b] + gamma, sigma^2)`` with the noise variance estimated
+(:mod:`cjgrade.stats.soft_outcomes`). Both parts are concave in (theta, gamma); an optional
+Gaussian prior ``-alpha/2 * |theta|^2`` makes the sum strictly concave.
 
 Without a prior theta is identified only up to a constant: we impose ``sum(theta) == 0``, and the
 standard errors are the square roots of the diagonal of the pseudo-inverse of the Fisher
@@ -30,6 +32,12 @@ from scipy.sparse import csgraph, csr_matrix
 from scipy.special import expit
 
 from cjgrade.errors import ConvergenceError, InputError
+from cjgrade.stats.bt_soft import (
+    estimate_soft_variance,
+    group_terms,
+    soft_residual_ss,
+    soft_weight,
+)
 from cjgrade.stats.btsolver import (
     AggregatedPairs,
     Information,
@@ -37,6 +45,7 @@ from cjgrade.stats.btsolver import (
     information_diagonal,
     weighted_count,
 )
+from cjgrade.stats.soft_outcomes import NOISE_PRIOR_VARIANCE
 
 __all__ = ["BTFit", "PairwiseData", "fit_bradley_terry"]
 
@@ -58,6 +67,9 @@ class PairwiseData:
         the first-position effect.
     judge : judge index per comparison (``-1`` when unknown).
     weight : non-negative weight per comparison (default 1).
+    soft : comparisons whose ``y`` is a judge's stated probability, modelled on its logit with
+        estimated noise (:mod:`cjgrade.stats.soft_outcomes`); the others (default: all) are
+        Bernoulli outcomes (wins, losses, ties as 0.5).
     """
 
     n_items: int
@@ -67,6 +79,7 @@ class PairwiseData:
     position_known: BoolArray
     judge: IntArray
     weight: FloatArray
+    soft: BoolArray
 
     @classmethod
     def build(
@@ -79,8 +92,10 @@ class PairwiseData:
         position_known: object | None = None,
         judge: object | None = None,
         weight: object | None = None,
+        soft: object | None = None,
     ) -> PairwiseData:
-        """Validate and build. ``y`` defaults to 1 (``a`` won every comparison)."""
+        """Validate and build. ``y`` defaults to 1 (``a`` won every comparison), ``soft`` to
+        none soft."""
         a_arr = np.asarray(a, dtype=np.intp).ravel()
         b_arr = np.asarray(b, dtype=np.intp).ravel()
         m = a_arr.size
@@ -98,7 +113,14 @@ class PairwiseData:
             else np.asarray(judge, dtype=np.intp).ravel()
         )
         w = np.ones(m) if weight is None else np.asarray(weight, dtype=np.float64).ravel()
-        for name, arr in (("y", y_arr), ("position_known", pk), ("judge", j), ("weight", w)):
+        sf = (
+            np.zeros(m, dtype=np.bool_)
+            if soft is None
+            else np.asarray(soft, dtype=np.bool_).ravel()
+        )
+        for name, arr in (
+            ("y", y_arr), ("position_known", pk), ("judge", j), ("weight", w), ("soft", sf)
+        ):
             if arr.size != m:
                 raise InputError(f"{name} has length {arr.size}, expected {m}")
         if n_items < 1:
@@ -112,11 +134,16 @@ class PairwiseData:
             raise InputError("outcomes y must be probabilities in [0, 1]")
         if not np.all(np.isfinite(w)) or np.any(w < 0):
             raise InputError("weights must be finite and non-negative")
-        return cls(n_items, a_arr, b_arr, y_arr, pk, j, w)
+        return cls(n_items, a_arr, b_arr, y_arr, pk, j, w, sf)
 
     @property
     def n_comparisons(self) -> int:
         return int(self.a.size)
+
+    @property
+    def has_soft(self) -> bool:
+        """Whether any comparison with positive weight is a soft outcome."""
+        return bool(np.any(self.soft & (self.weight > 0)))
 
 
 SEMethod = Literal["fisher", "diagonal", "none"]
@@ -146,6 +173,9 @@ class BTFit:
         comparisons excluded).
     eps : the score adjustment used (0 = plain maximum likelihood).
     se_method : how ``se`` was computed.
+    soft_variance : noise variance of the soft outcomes' logits (estimated or given), or None
+        without soft outcomes.
+    n_soft : total weight (count) of the soft comparisons.
     """
 
     theta: FloatArray
@@ -160,6 +190,8 @@ class BTFit:
     components: int = 1
     eps: float = 0.0
     se_method: str = "fisher"
+    soft_variance: float | None = None
+    n_soft: int = 0
 
 
 def _component_labels(agg: AggregatedPairs) -> IntArray:
@@ -169,18 +201,24 @@ def _component_labels(agg: AggregatedPairs) -> IntArray:
     return np.asarray(labels, dtype=np.intp)
 
 
-def _scores(agg: AggregatedPairs) -> tuple[FloatArray, FloatArray]:
-    """Weighted score (wins, ties as halves, soft outcomes as expected wins) and count."""
+def _scores(agg: AggregatedPairs) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Weighted Bernoulli score (wins, ties as halves) and count per item, and the count of
+    all comparisons (soft ones included)."""
     n = agg.n_items
-    wy = agg.w * agg.y
-    score = weighted_count(agg.a, wy, n) + weighted_count(agg.b, agg.w - wy, n)
-    count = weighted_count(agg.a, agg.w, n) + weighted_count(agg.b, agg.w, n)
-    return score, count
+    w_hard = np.where(agg.soft, 0.0, agg.w) if agg.has_soft else agg.w
+    wy = w_hard * agg.y
+    score = weighted_count(agg.a, wy, n) + weighted_count(agg.b, w_hard - wy, n)
+    count = weighted_count(agg.a, w_hard, n) + weighted_count(agg.b, w_hard, n)
+    if not agg.has_soft:
+        return score, count, count
+    total = weighted_count(agg.a, agg.w, n) + weighted_count(agg.b, agg.w, n)
+    return score, count, total
 
 
 def _check_identified(
     agg: AggregatedPairs,
     count: FloatArray,
+    total: FloatArray,
     score: FloatArray,
     alpha: float,
     eps: float,
@@ -193,13 +231,16 @@ def _check_identified(
             return [int(i) for i in idx]
         return [labels_of[int(i)] for i in idx]
 
-    active = count > 0
+    active = total > 0
     isolated = tuple(int(i) for i in np.flatnonzero(~active))
     labels = _component_labels(agg)
     comp_ids = np.unique(labels[active])
     n_comp = int(comp_ids.size)
     tiny = 1e-12 * np.maximum(count, 1.0)
-    extreme_mask = active & ((score <= tiny) | (score >= count - tiny))
+    # A soft outcome's quadratic likelihood keeps an ability finite: only items judged by
+    # Bernoulli outcomes alone can win or lose everything.
+    only_hard = active & (total <= count + tiny)
+    extreme_mask = only_hard & ((score <= tiny) | (score >= count - tiny))
     extreme = tuple(int(i) for i in np.flatnonzero(extreme_mask))
     if alpha > 0.0:
         return isolated, extreme, n_comp
@@ -238,12 +279,13 @@ def _dominance_groups(agg: AggregatedPairs) -> tuple[int, IntArray]:
     """Strongly connected components of the "took a share of the win" digraph.
 
     The maximum-likelihood estimate exists iff this digraph is strongly connected (Ford 1957):
-    otherwise some group of items won every comparison against the rest.
+    otherwise some group of items won every comparison against the rest. A soft comparison
+    links its two items both ways (its likelihood is bounded in either direction).
     """
     n = agg.n_items
     a_is_lo = agg.a < agg.b
-    a_took = agg.y > 0.0
-    b_took = agg.y < 1.0
+    a_took = (agg.y > 0.0) | agg.soft
+    b_took = (agg.y < 1.0) | agg.soft
     n_pairs = agg.lo.size
     lo_took = np.bincount(agg.pair, np.where(a_is_lo, a_took, b_took), n_pairs) > 0
     hi_took = np.bincount(agg.pair, np.where(a_is_lo, b_took, a_took), n_pairs) > 0
@@ -276,11 +318,21 @@ def _starting_point(score: FloatArray, count: FloatArray) -> FloatArray:
 
 
 def _objective(
-    agg: AggregatedPairs, theta: FloatArray, gamma: float, shift: FloatArray, alpha: float
+    agg: AggregatedPairs,
+    theta: FloatArray,
+    gamma: float,
+    shift: FloatArray,
+    alpha: float,
+    soft_variance: float,
 ) -> float:
     """Penalised log-likelihood plus the linear score-adjustment term (a merit function)."""
     eta = theta[agg.a] - theta[agg.b] + gamma * agg.pk
-    ll = float(np.sum(agg.w * (agg.y * eta - np.logaddexp(0.0, eta))))
+    if agg.has_soft:
+        bern = np.where(agg.soft, 0.0, agg.y * eta - np.logaddexp(0.0, eta))
+        gauss = np.where(agg.soft, (agg.y - eta) ** 2, 0.0)
+        ll = float(agg.w @ bern) - 0.5 * float(agg.w @ gauss) / soft_variance
+    else:
+        ll = float(np.sum(agg.w * (agg.y * eta - np.logaddexp(0.0, eta))))
     return ll + float(shift @ theta) - 0.5 * alpha * float(theta @ theta)
 
 
@@ -296,6 +348,7 @@ def fit_bradley_terry(
     se_method: SEMethod = "fisher",
     max_dense_se: int = 6000,
     item_labels: Sequence[str] | None = None,
+    soft_variance: float | None = None,
 ) -> BTFit:
     """Fit the Bradley-Terry model by Newton-Raphson on the aggregated comparison graph.
 
@@ -316,6 +369,9 @@ def fit_bradley_terry(
     max_dense_se : refuse ``se_method="fisher"`` above this many items rather than allocate an
         n-by-n matrix silently.
     item_labels : optional names of the items, used only to name them in error messages.
+    soft_variance : noise variance ``sigma^2`` of the soft outcomes' logits
+        (:mod:`cjgrade.stats.soft_outcomes`); ``None`` estimates it from the data, alternating
+        with the abilities until it settles. Ignored without soft outcomes.
 
     Returns
     -------
@@ -349,14 +405,19 @@ def fit_bradley_terry(
     if se_method == "fisher" and n > max_dense_se:
         raise InputError(
             f"exact standard errors for {n} items need a dense {n}x{n} matrix "
-            f"({8 * n * n / 1e9:.1f} GB); pass se_method='diagonal' (memory-linear, sirt-style) "
-            "or 'none', or raise max_dense_se"
+            f"({8 * n * n / 1e9:.1f} GB); use the diagonal (memory-linear, sirt-style) standard "
+            "errors or none"
         )
+    if soft_variance is not None and not (np.isfinite(soft_variance) and soft_variance > 0):
+        raise InputError("soft_variance must be a positive number")
     agg = aggregate_pairs(
-        n, data.a, data.b, data.y, data.weight, data.position_known, keep_orientation=use_gamma
+        n, data.a, data.b, data.y, data.weight, data.position_known, keep_orientation=use_gamma,
+        soft=data.soft,
     )
-    score, count = _scores(agg)
-    isolated, extreme, n_comp = _check_identified(agg, count, score, alpha, eps, item_labels)
+    score, count, total = _scores(agg)
+    isolated, extreme, n_comp = _check_identified(
+        agg, count, total, score, alpha, eps, item_labels
+    )
     s_adj = _adjusted_scores(score, count, eps)
     shift = s_adj - score
 
@@ -368,38 +429,67 @@ def fit_bradley_terry(
         raise InputError(f"initial_params must be {n} finite numbers")
     if alpha == 0.0:
         theta -= theta.mean()
-    gamma = 0.0
-    a, b, w, pk = agg.a, agg.b, agg.w, agg.pk
-    wy_pk = float(np.sum(w * agg.y * pk))
-    converged = False
-    n_iter, step_size = 0, float("inf")
-    for n_iter in range(1, max_iter + 1):
-        p = expit(theta[a] - theta[b] + gamma * pk)
-        wp = w * p
-        expected = weighted_count(a, wp, n) + weighted_count(b, w - wp, n)
-        v = wp * (1.0 - p)
-        info = Information(agg, v, alpha, use_gamma=use_gamma)
-        grad = s_adj - expected - alpha * theta
-        if alpha == 0.0 and eps > 0.0:
-            # sirt's fixed point: the adjusted scores' surplus is spread by information.
-            grad -= (grad.sum() / info.diag.sum()) * info.diag
-        if use_gamma:
-            grad = np.append(grad, wy_pk - float(wp @ pk))
-        # Inexact Newton: loose linear solves far from the optimum, tight ones near it.
-        rtol = float(np.clip(1e-2 * np.max(np.abs(grad)), 1e-12, 1e-3))
-        step = info.solve(grad, rtol=rtol)
-        theta, gamma, step_size = _damped_update(agg, theta, gamma, step, shift, alpha, n)
-        if step_size < tol:
-            converged = True
-            break
-    if not converged:
-        raise ConvergenceError(
-            f"Newton-Raphson did not converge in {max_iter} iterations (last step "
-            f"{step_size:.3g}); raise max_iter or use a prior (alpha > 0)"
-        )
+    newton = _Newton(agg, shift, alpha, eps, use_gamma, max_iter, tol)
+    s2 = NOISE_PRIOR_VARIANCE if soft_variance is None else float(soft_variance)
+    theta, gamma, n_iter = newton.solve(theta, 0.0, s2)
+    if agg.has_soft and soft_variance is None:
+        for _ in range(_MAX_NOISE_ITERATIONS):
+            new = estimate_soft_variance(agg, theta, gamma, s2, alpha, use_gamma, n_comp,
+                                          dense=n <= max_dense_se)
+            change = abs(new - s2) / s2
+            s2 = new
+            theta, gamma, more = newton.solve(theta, gamma, s2)
+            n_iter += more
+            if change < _NOISE_TOL:
+                break
     return _finish(
-        agg, theta, gamma, alpha, eps, use_gamma, se_method, n_iter, isolated, extreme, n_comp
+        agg, theta, gamma, alpha, eps, use_gamma, se_method, n_iter, isolated, extreme, n_comp,
+        s2,
     )
+
+
+_MAX_NOISE_ITERATIONS = 100
+_NOISE_TOL = 1e-7
+
+
+@dataclass(frozen=True)
+class _Newton:
+    """Newton-Raphson on the abilities (and position effect) at a fixed soft-outcome noise."""
+
+    agg: AggregatedPairs
+    shift: FloatArray
+    alpha: float
+    eps: float
+    use_gamma: bool
+    max_iter: int
+    tol: float
+
+    def solve(self, theta: FloatArray, gamma: float, s2: float) -> tuple[FloatArray, float, int]:
+        agg, alpha, n = self.agg, self.alpha, self.agg.n_items
+        a, b, pk = agg.a, agg.b, agg.pk
+        step_size = float("inf")
+        for n_iter in range(1, self.max_iter + 1):
+            resid, v = group_terms(agg, theta, gamma, s2)
+            info = Information(agg, v, alpha, use_gamma=self.use_gamma)
+            grad = self.shift + weighted_count(a, resid, n) - weighted_count(b, resid, n)
+            grad -= alpha * theta
+            if alpha == 0.0 and self.eps > 0.0:
+                # sirt's fixed point: the adjusted scores' surplus is spread by information.
+                grad -= (grad.sum() / info.diag.sum()) * info.diag
+            if self.use_gamma:
+                grad = np.append(grad, float(resid @ pk))
+            # Inexact Newton: loose linear solves far from the optimum, tight ones near it.
+            rtol = float(np.clip(1e-2 * np.max(np.abs(grad)), 1e-12, 1e-3))
+            step = info.solve(grad, rtol=rtol)
+            theta, gamma, step_size = _damped_update(
+                agg, theta, gamma, step, self.shift, alpha, n, s2
+            )
+            if step_size < self.tol:
+                return theta, gamma, n_iter
+        raise ConvergenceError(
+            f"Newton-Raphson did not converge in {self.max_iter} iterations (last step "
+            f"{step_size:.3g}); raise the iteration limit or use a prior (alpha > 0)"
+        )
 
 
 def _damped_update(
@@ -410,6 +500,7 @@ def _damped_update(
     shift: FloatArray,
     alpha: float,
     n: int,
+    soft_variance: float,
 ) -> tuple[FloatArray, float, float]:
     """Take the Newton step, halving it while a large step lowers the objective.
 
@@ -419,11 +510,12 @@ def _damped_update(
     """
     size = float(np.max(np.abs(step))) if step.size else 0.0
     if size > 0.5:
-        f0 = _objective(agg, theta, gamma, shift, alpha)
+        f0 = _objective(agg, theta, gamma, shift, alpha, soft_variance)
         for _ in range(30):
             new_t = theta + step[:n]
             new_g = gamma + (float(step[n]) if step.size > n else 0.0)
-            if _objective(agg, new_t, new_g, shift, alpha) >= f0 - 1e-10 * (1.0 + abs(f0)):
+            f1 = _objective(agg, new_t, new_g, shift, alpha, soft_variance)
+            if f1 >= f0 - 1e-10 * (1.0 + abs(f0)):
                 break
             step = 0.5 * step
     new_theta = theta + step[:n]
@@ -445,10 +537,10 @@ def _finish(
     isolated: tuple[int, ...],
     extreme: tuple[int, ...],
     n_comp: int,
+    soft_variance: float,
 ) -> BTFit:
     n = agg.n_items
-    p = expit(theta[agg.a] - theta[agg.b] + gamma * agg.pk)
-    v = agg.w * p * (1.0 - p)
+    _, v = group_terms(agg, theta, gamma, soft_variance)
     if se_method == "fisher":
         var_t, var_g = Information(agg, v, alpha, use_gamma=use_gamma).covariance_diagonal()
         se = np.sqrt(np.clip(var_t, 0.0, None))
@@ -460,8 +552,7 @@ def _finish(
     else:
         se = np.full(n, np.nan)
         gamma_se = float("nan")
-    tiny = 1e-300
-    ll = float(np.sum(agg.w * (agg.y * np.log(p + tiny) + (1.0 - agg.y) * np.log(1.0 - p + tiny))))
+    ll = _log_likelihood(agg, theta, gamma, soft_variance)
     return BTFit(
         theta=theta,
         se=se,
@@ -475,4 +566,22 @@ def _finish(
         components=n_comp,
         eps=eps,
         se_method=se_method,
+        soft_variance=soft_variance if agg.has_soft else None,
+        n_soft=round(soft_weight(agg)) if agg.has_soft else 0,
     )
+
+
+def _log_likelihood(
+    agg: AggregatedPairs, theta: FloatArray, gamma: float, soft_variance: float
+) -> float:
+    """Bernoulli log-probabilities plus the Gaussian log-densities of the soft logits."""
+    eta = theta[agg.a] - theta[agg.b] + gamma * agg.pk
+    p = expit(eta)
+    tiny = 1e-300
+    bern = agg.y * np.log(p + tiny) + (1.0 - agg.y) * np.log(1.0 - p + tiny)
+    if not agg.has_soft:
+        return float(np.sum(agg.w * bern))
+    ll = float(agg.w @ np.where(agg.soft, 0.0, bern))
+    w_soft = soft_weight(agg)
+    rss = soft_residual_ss(agg, theta, gamma)
+    return ll - 0.5 * (rss / soft_variance + w_soft * np.log(2.0 * np.pi * soft_variance))

@@ -31,6 +31,7 @@ from scipy.sparse import csr_matrix
 from threadpoolctl import ThreadpoolController
 
 from cjgrade.errors import ConvergenceError
+from cjgrade.stats.soft_outcomes import soft_logit
 
 __all__ = [
     "DENSE_LIMIT",
@@ -68,12 +69,15 @@ def _blas_threads(n_par: int) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class AggregatedPairs:
-    """Comparisons summed by (first item, second item, position known).
+    """Comparisons summed by (first item, second item, position known, soft).
 
-    ``w`` is the total weight of a group and ``y`` its weighted mean outcome, so the weighted
-    log-likelihood of the group equals the sum over its raw comparisons. ``pair`` maps each group
-    to its unordered pair ``(lo[q], hi[q])``; the Laplacian is assembled on those pairs, whose
-    CSR pattern (``indptr``, ``indices``, ``perm``) is computed once.
+    ``w`` is the total weight of a group and ``y`` its weighted mean outcome: the mean win
+    probability of Bernoulli groups, the mean clipped logit of soft groups (``soft``), so the
+    weighted log-likelihood of the group equals the sum over its raw comparisons (for soft
+    groups up to ``within_ss``, the soft logits' weighted sum of squares about their group
+    means). ``pair`` maps each group to its unordered pair ``(lo[q], hi[q])``; the Laplacian is
+    assembled on those pairs, whose CSR pattern (``indptr``, ``indices``, ``perm``) is computed
+    once.
     """
 
     n_items: int
@@ -88,10 +92,16 @@ class AggregatedPairs:
     indptr: IntArray
     indices: IntArray
     perm: IntArray
+    soft: BoolArray
+    within_ss: float = 0.0
 
     @property
     def n_groups(self) -> int:
         return int(self.a.size)
+
+    @property
+    def has_soft(self) -> bool:
+        return bool(self.soft.any())
 
 
 def aggregate_pairs(
@@ -103,33 +113,47 @@ def aggregate_pairs(
     position_known: BoolArray,
     *,
     keep_orientation: bool,
+    soft: BoolArray | None = None,
 ) -> AggregatedPairs:
     """Sum comparisons that share a pair (and, when it matters, orientation and position flag).
 
     Without a position effect the orientation carries no information, so ``(a, b, y)`` and
-    ``(b, a, 1 - y)`` are merged. Zero-weight comparisons are dropped.
+    ``(b, a, 1 - y)`` are merged (``(b, a, -z)`` for a soft logit ``z``). Soft and Bernoulli
+    comparisons are never merged. Zero-weight comparisons are dropped.
     """
     keep = weight > 0
     a, b, y, w = a[keep], b[keep], y[keep], weight[keep]
     pk = position_known[keep]
+    sf = np.zeros(a.size, dtype=np.bool_) if soft is None else soft[keep]
+    any_soft = bool(sf.any())
+    value = np.where(sf, soft_logit(y), y) if any_soft else y
     if keep_orientation:
         flag = pk.astype(np.int64)
     else:
         swap = a > b
         a, b = np.where(swap, b, a), np.where(swap, a, b)
-        y = np.where(swap, 1.0 - y, y)
+        value = np.where(swap, np.where(sf, -value, 1.0 - value), value)
         flag = np.zeros(a.size, dtype=np.int64)
     n64 = np.int64(n_items)
-    key = (a.astype(np.int64) * n64 + b.astype(np.int64)) * 2 + flag
+    key = ((a.astype(np.int64) * n64 + b.astype(np.int64)) * 2 + flag) * 2 + sf
     uniq, inv = np.unique(key, return_inverse=True)
     g = uniq.size
     wg = weighted_count(inv, w, g)
-    wy = weighted_count(inv, w * y, g)
-    ga = ((uniq // 2) // n64).astype(np.intp)
-    gb = ((uniq // 2) % n64).astype(np.intp)
-    gpk = (uniq % 2).astype(np.float64)
+    wy = weighted_count(inv, w * value, g)
+    ga = ((uniq // 4) // n64).astype(np.intp)
+    gb = ((uniq // 4) % n64).astype(np.intp)
+    gpk = ((uniq // 2) % 2).astype(np.float64)
+    gsoft = (uniq % 2).astype(np.bool_)
     yg = np.divide(wy, wg, out=np.zeros(g), where=wg > 0)
-    if keep_orientation:
+    within_ss = 0.0
+    if any_soft:
+        within_ss = max(
+            float(np.sum((w * value * value)[sf])) - float(np.sum((wg * yg * yg)[gsoft])), 0.0
+        )
+        yg = np.where(gsoft, yg, np.clip(yg, 0.0, 1.0))
+    else:
+        yg = np.clip(yg, 0.0, 1.0)
+    if keep_orientation or any_soft:
         lo_hi = np.minimum(ga, gb).astype(np.int64) * n64 + np.maximum(ga, gb)
         pairs, pair = np.unique(lo_hi, return_inverse=True)
         lo, hi = (pairs // n64).astype(np.intp), (pairs % n64).astype(np.intp)
@@ -141,7 +165,7 @@ def aggregate_pairs(
         a=ga,
         b=gb,
         w=wg,
-        y=np.clip(yg, 0.0, 1.0),
+        y=yg,
         pk=gpk,
         pair=pair.astype(np.intp),
         lo=lo,
@@ -149,6 +173,8 @@ def aggregate_pairs(
         indptr=indptr,
         indices=indices,
         perm=perm,
+        soft=gsoft,
+        within_ss=within_ss,
     )
 
 

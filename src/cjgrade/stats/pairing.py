@@ -146,6 +146,12 @@ class PairingState:
     pair_counts : ``(n_items, n_items)`` symmetric matrix, times each unordered pair was asked.
     theta, se : current ability estimates and standard errors (zeros and ones before any fit).
     is_anchor : True for anchor essays (known grades).
+    prior_variance : variance of the Gaussian prior of the fit behind ``theta`` (estimated
+        from the estimates when absent).
+    soft_information : information a comparison carries about its difference when the judge's
+        outcomes are soft (``1 / sigma^2``, the inverse noise variance of their logits:
+        :mod:`cjgrade.stats.soft_outcomes`), the same for every pair; ``None`` for hard
+        outcomes, whose information is ``p (1 - p)``.
     """
 
     n_items: int
@@ -158,6 +164,7 @@ class PairingState:
     se: FloatArray
     is_anchor: BoolArray
     prior_variance: float | None = None
+    soft_information: float | None = None
 
     @classmethod
     def from_history(
@@ -170,6 +177,7 @@ class PairingState:
         se: object | None = None,
         is_anchor: object | None = None,
         prior_variance: float | None = None,
+        soft_information: float | None = None,
     ) -> PairingState:
         """Validate the comparison history and estimates and derive the counts.
 
@@ -223,6 +231,7 @@ class PairingState:
             se=se_arr,
             is_anchor=anchors,
             prior_variance=_check_variance(prior_variance),
+            soft_information=_check_variance(soft_information),
         )
         return state.with_pairs(np.column_stack([a_arr, b_arr]))
 

@@ -8,7 +8,9 @@ then falls by
     gain_ij = w_ij * |S u|^2 / (1 + w_ij * u' S u)
 
 where ``u' S u = S_ii + S_jj - 2 S_ij`` is the variance of the difference and ``w_ij`` the
-expected ``p (1 - p)`` of the comparison, integrated over that variance. Unlike ``p (1 - p)``
+expected ``p (1 - p)`` of the comparison, integrated over that variance; for a judge with soft
+outcomes it is ``1 / sigma^2`` whatever the pair (``PairingState.soft_information``), and the
+design then seeks the pairs whose difference is least known. Unlike ``p (1 - p)``
 alone, the gain values comparisons between items whose *difference* is poorly known (far
 apart in the comparison graph), not only close items, so the design keeps the scale globally
 tied together while still preferring informative close contests.
@@ -47,8 +49,11 @@ def posterior_covariance(state: PairingState) -> FloatArray:
     """
     n = state.n_items
     theta = state.theta
-    p = _sigmoid(theta[:, None] - theta[None, :])
-    w = state.pair_counts * p * (1.0 - p)
+    if state.soft_information is not None:
+        w = state.pair_counts * state.soft_information
+    else:
+        p = _sigmoid(theta[:, None] - theta[None, :])
+        w = state.pair_counts * p * (1.0 - p)
     info = np.diag(w.sum(axis=1)) - w
     if state.prior_variance is not None:
         tau2 = state.prior_variance
@@ -94,10 +99,13 @@ def variance_reduction(
         sq = _symmetric_square(cov)
     sq_diag = np.diag(sq)
     q = np.clip(sq_diag[:, None] + sq_diag[None, :] - 2.0 * sq, 0.0, None)
-    diff = state.theta[:, None] - state.theta[None, :]
-    kappa = 1.0 / np.sqrt(1.0 + np.pi * d / 8.0)
-    p = _sigmoid(kappa * diff)
-    w = kappa * p * (1.0 - p)
+    if state.soft_information is not None:
+        w = np.full_like(d, state.soft_information)
+    else:
+        diff = state.theta[:, None] - state.theta[None, :]
+        kappa = 1.0 / np.sqrt(1.0 + np.pi * d / 8.0)
+        p = _sigmoid(kappa * diff)
+        w = kappa * p * (1.0 - p)
     if criterion == "entropy":
         gain: FloatArray = np.log1p(w * d)
     else:

@@ -38,9 +38,14 @@ def expected_information(state: PairingState, *, integrate: bool = True) -> Floa
     With ``integrate`` the difference ``theta_i - theta_j`` is treated as normal with variance
     ``se_i**2 + se_j**2`` and the logistic is integrated with the probit approximation
     (MacKay 1992), so uncertain items look informative against a wider range of partners.
-    Without it, ``p`` is taken at the point estimates. Returns an ``(n, n)`` matrix with a zero
-    diagonal.
+    Without it, ``p`` is taken at the point estimates. For soft outcomes
+    (``state.soft_information``) every pair carries that information. Returns an ``(n, n)``
+    matrix with a zero diagonal.
     """
+    if state.soft_information is not None:
+        flat = np.full((state.n_items, state.n_items), state.soft_information)
+        np.fill_diagonal(flat, 0.0)
+        return flat
     diff = state.theta[:, None] - state.theta[None, :]
     if integrate:
         var = state.se[:, None] ** 2 + state.se[None, :] ** 2

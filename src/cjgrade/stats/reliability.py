@@ -122,6 +122,7 @@ def _subset(data: PairwiseData, mask: NDArray[np.bool_]) -> PairwiseData:
         data.position_known[mask],
         data.judge[mask],
         data.weight[mask],
+        data.soft[mask],
     )
 
 

@@ -29,6 +29,8 @@ from numpy.typing import NDArray
 
 from cjgrade.errors import InputError
 from cjgrade.stats.bt import BTFit, PairwiseData, fit_bradley_terry
+from cjgrade.stats.bt_soft import soft_noise_at
+from cjgrade.stats.soft_outcomes import NOISE_PRIOR_VARIANCE
 
 __all__ = ["EmpiricalBayesFit", "fit_empirical_bayes", "posterior_reliability"]
 
@@ -92,12 +94,22 @@ def posterior_reliability(theta: FloatArray, se: FloatArray, prior_variance: flo
     return spread / denom if denom > 0 else 0.0
 
 
+def _effective_params(se: FloatArray, tau2: float) -> float:
+    """MacKay's ``gamma``: the number of abilities the data determine, ``sum(1 - v / tau^2)``."""
+    return float(np.sum(1.0 - se**2 / tau2))
+
+
 def _update_variance(theta: FloatArray, se: FloatArray, tau2: float) -> float:
     """MacKay's evidence fixed point ``tau^2 = |mu|^2 / gamma`` with ``gamma`` the effective
     number of well-determined abilities; it converges much faster than the plain EM update
-    ``mean(mu^2 + v)`` and has the same fixed point under the Laplace approximation."""
-    gamma = float(np.sum(1.0 - se**2 / tau2))
-    if gamma <= 0.5:
+    ``mean(mu^2 + v)`` and has the same fixed point under the Laplace approximation.
+
+    It is used however small ``gamma`` is: from a tiny ``tau^2`` it moves by the factor
+    ``|score|^2 / trace(information)`` per step, so a variance that started at its floor climbs
+    back geometrically once the data carry information, where the EM update would creep up by
+    ``tau^4`` a step and stay stuck."""
+    gamma = _effective_params(se, tau2)
+    if gamma <= 1e-9 * theta.size:
         return float(np.mean(theta**2 + se**2))
     return float(np.sum(theta**2)) / gamma
 
@@ -106,12 +118,25 @@ def _next_variance(theta: FloatArray, se: FloatArray, tau2: float) -> float:
     return float(np.clip(_update_variance(theta, se, tau2), _MIN_VARIANCE, _MAX_VARIANCE))
 
 
+def _next_hyper(
+    data: PairwiseData, fit: BTFit, se: FloatArray, tau2: float, s2: float
+) -> tuple[float, float]:
+    """The next prior variance and (with soft outcomes) noise variance: MacKay's joint
+    evidence updates, ``tau^2 = |mu|^2 / gamma`` and ``sigma^2 = RSS / (W - gamma_soft)``."""
+    new_tau2 = _next_variance(fit.theta, se, tau2)
+    if not data.has_soft:
+        return new_tau2, s2
+    gamma = _effective_params(se, tau2) + (0.0 if fit.position_effect is None else 1.0)
+    return new_tau2, soft_noise_at(data, fit.theta, fit.position_effect, s2, gamma)
+
+
 def fit_empirical_bayes(
     data: PairwiseData,
     *,
     initial_variance: float = 1.0,
     initial_params: FloatArray | None = None,
     initial_se: FloatArray | None = None,
+    initial_soft_variance: float | None = None,
     position_effect: bool = False,
     max_iter: int = 200,
     tol: float = 1e-4,
@@ -135,8 +160,12 @@ def fit_empirical_bayes(
     initial_se : standard errors to use for the first update (e.g. the previous round's),
         which also switches on their reuse between updates (above); when absent they are
         computed at every fit.
+    initial_soft_variance : starting noise variance of the soft outcomes' logits (the previous
+        round's, to warm-start); it is estimated jointly with ``tau^2`` (MacKay's evidence
+        updates). Ignored without soft outcomes.
     position_effect : also estimate a first-position effect.
-    max_iter, tol : iteration limit and relative tolerance on ``tau^2``.
+    max_iter, tol : iteration limit and relative tolerance on ``tau^2`` (and the noise
+        variance).
 
     Returns
     -------
@@ -159,30 +188,36 @@ def fit_empirical_bayes(
         if se_used.shape != (data.n_items,) or not np.all(np.isfinite(se_used) & (se_used >= 0)):
             raise InputError(f"initial_se must hold {data.n_items} finite non-negative numbers")
     tau2 = float(np.clip(initial_variance, _MIN_VARIANCE, _MAX_VARIANCE))
-    fit = fit_bradley_terry(
-        data, alpha=1.0 / tau2, position_effect=position_effect, initial_params=initial_params,
-        se_method="fisher" if se_used is None else "none",
-    )
+    soft = data.has_soft
+    s2 = NOISE_PRIOR_VARIANCE if initial_soft_variance is None else float(initial_soft_variance)
+    if not s2 > 0:
+        raise InputError("initial_soft_variance must be positive")
+
+    def refit(theta: FloatArray | None, exact_se: bool) -> BTFit:
+        return fit_bradley_terry(
+            data, alpha=1.0 / tau2, position_effect=position_effect, initial_params=theta,
+            se_method="fisher" if exact_se else "none", soft_variance=s2 if soft else None,
+        )
+
+    fit = refit(initial_params, se_used is None)
     if se_used is None:
         se_used = fit.se
     se_variance = tau2  # the prior variance se_used belongs to (or is taken to)
     converged = False
     n_iter = 0
     for n_iter in range(1, max_iter + 1):
-        new = _next_variance(fit.theta, se_used, tau2)
-        change = abs(new - tau2) / tau2
-        tau2 = new
+        new_tau2, new_s2 = _next_hyper(data, fit, se_used, tau2, s2)
+        change = max(abs(new_tau2 - tau2) / tau2, abs(new_s2 - s2) / s2)
+        tau2, s2 = new_tau2, new_s2
         last = change < tol or n_iter == max_iter
         fresh = not reuse or last or abs(tau2 / se_variance - 1.0) > _STALE_SE_CHANGE
-        fit = fit_bradley_terry(
-            data, alpha=1.0 / tau2, position_effect=position_effect, initial_params=fit.theta,
-            se_method="fisher" if fresh else "none",
-        )
+        fit = refit(fit.theta, fresh)
         if fresh:
             se_used, se_variance = fit.se, tau2
         if not last:
             continue
-        residual = abs(_next_variance(fit.theta, fit.se, tau2) - tau2) / tau2
+        check_tau2, check_s2 = _next_hyper(data, fit, fit.se, tau2, s2)
+        residual = max(abs(check_tau2 - tau2) / tau2, abs(check_s2 - s2) / s2)
         converged = residual < tol
         if converged or n_iter == max_iter:
             break

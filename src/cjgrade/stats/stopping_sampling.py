@@ -8,8 +8,10 @@ full posterior avoids both: the design depends only on outcomes already observed
 ignorable for Bayesian inference (the likelihood principle), and sampling removes the Laplace
 bias.
 
-Model: ``y_k ~ Bernoulli(sigmoid(theta[a_k] - theta[b_k]))`` (soft outcomes and weights as in
-:class:`~cjgrade.stats.bt.PairwiseData`), ``theta_i ~ N(0, tau^2)``, ``tau`` uniform on
+Model: ``y_k ~ Bernoulli(sigmoid(theta[a_k] - theta[b_k]))`` (weights as in
+:class:`~cjgrade.stats.bt.PairwiseData`); soft outcomes ``logit(y_k) ~ N(theta[a_k] - theta[b_k],
+sigma^2)`` (:mod:`cjgrade.stats.soft_outcomes`) with ``sigma^2`` drawn from its conditional
+(scaled inverse chi-square) at every iteration; ``theta_i ~ N(0, tau^2)``, ``tau`` uniform on
 ``(0, inf)`` (``p(tau^2) ~ tau^-1``; Gelman 2006). The scale-invariant ``p(tau^2) ~ 1/tau^2``
 gives an improper posterior with its mass at ``tau -> 0`` when the data are weak: the chain
 then drifts to ``tau^2 ~ 1e-48`` and the leapfrog overflows.
@@ -46,6 +48,7 @@ from numpy.typing import NDArray
 
 from cjgrade.errors import InputError
 from cjgrade.stats.bt import PairwiseData
+from cjgrade.stats.soft_outcomes import NOISE_PRIOR_VARIANCE, NOISE_PRIOR_WEIGHT, soft_logit
 from cjgrade.stats.stopping_reliability import EmpiricalBayesFit, fit_empirical_bayes
 
 __all__ = ["SampledReliability", "expected_squared_correlation", "sample_reliability"]
@@ -87,52 +90,95 @@ def _sigmoid(x: FloatArray) -> FloatArray:
 
 
 class _Target:
-    """Log-posterior of theta given tau^2, and its gradient.
+    """Log-posterior of theta given tau^2 (and the soft-outcome noise sigma^2), and its gradient.
 
-    The position effect is not modelled here, so comparisons are stored once per unordered
-    pair (smaller index first, outcome flipped where needed) with summed weights: the same
-    likelihood with fewer terms.
+    The position effect is not sampled: comparisons are stored once per unordered pair
+    (smaller index first, outcome flipped where needed) with summed weights, the same
+    likelihood with fewer terms. Soft outcomes (logits ``z``, less the fitted position effect
+    ``position_offset`` where the position is known) are kept through their sufficient
+    statistics per pair: total weight, weighted sum and weighted sum of squares of ``z``.
     """
 
-    def __init__(self, data: PairwiseData) -> None:
+    def __init__(self, data: PairwiseData, position_offset: float = 0.0) -> None:
         self.n = data.n_items
-        flip = data.a > data.b
-        lo = np.where(flip, data.b, data.a)
-        hi = np.where(flip, data.a, data.b)
-        wy = data.weight * np.where(flip, 1.0 - data.y, data.y)
+        self.soft_variance = NOISE_PRIOR_VARIANCE
+        hard = ~data.soft
+        self.a, self.b, self.w, self.wy, self.diff, self.scatter = self._pairs(
+            data, hard, np.where(data.a > data.b, 1.0 - data.y, data.y)
+        )
+        z = soft_logit(data.y) - position_offset * data.position_known
+        z = np.where(data.a > data.b, -z, z)
+        (self.sa, self.sb, self.sw, self.swz, self.sdiff, self.sscatter) = self._pairs(
+            data, data.soft, z
+        )
+        keep = data.soft & (data.weight > 0)
+        self.szz = float(np.sum((data.weight * z * z)[keep]))
+        self.soft_weight = float(np.sum(data.weight[keep]))
+
+    def _pairs(
+        self, data: PairwiseData, mask: NDArray[np.bool_], oriented: FloatArray
+    ) -> tuple[NDArray[np.intp], NDArray[np.intp], FloatArray, FloatArray,
+               scipy.sparse.csr_matrix, scipy.sparse.csr_matrix]:
+        keep = mask & (data.weight > 0)
+        a, b, w = data.a[keep], data.b[keep], data.weight[keep]
+        lo, hi = np.minimum(a, b), np.maximum(a, b)
         key = lo.astype(np.int64) * self.n + hi
         uniq, inverse = np.unique(key, return_inverse=True)
-        self.a = (uniq // self.n).astype(np.intp)
-        self.b = (uniq % self.n).astype(np.intp)
-        self.w = np.bincount(inverse, data.weight, uniq.size)
-        self.wy = np.bincount(inverse, wy, uniq.size)
+        pa = (uniq // self.n).astype(np.intp)
+        pb = (uniq % self.n).astype(np.intp)
+        pw = np.bincount(inverse, w, uniq.size).astype(np.float64)
+        pwy = np.bincount(inverse, w * oriented[keep], uniq.size).astype(np.float64)
         # Signed incidence matrix: (D theta)_k = theta[a_k] - theta[b_k]; D' r scatters back.
         # Sparse products are about twice as fast as fancy indexing plus two bincounts.
         k = np.arange(uniq.size)
-        self.diff = scipy.sparse.csr_matrix(
-            (np.r_[np.ones(k.size), -np.ones(k.size)], (np.r_[k, k], np.r_[self.a, self.b])),
+        diff = scipy.sparse.csr_matrix(
+            (np.r_[np.ones(k.size), -np.ones(k.size)], (np.r_[k, k], np.r_[pa, pb])),
             shape=(k.size, self.n),
         )
-        self.scatter = self.diff.T.tocsr()
+        return pa, pb, pw, pwy, diff, diff.T.tocsr()
+
+    @property
+    def has_soft(self) -> bool:
+        return self.soft_weight > 0
 
     def information(self, theta: FloatArray) -> FloatArray:
         """Diagonal of the Fisher information of the likelihood at ``theta``."""
         p = _sigmoid(theta[self.a] - theta[self.b])
         info = self.w * p * (1.0 - p)
         out = np.bincount(self.a, info, self.n) + np.bincount(self.b, info, self.n)
+        if self.has_soft:
+            sv = self.sw / self.soft_variance
+            out = out + np.bincount(self.sa, sv, self.n) + np.bincount(self.sb, sv, self.n)
         return out.astype(np.float64)
+
+    def soft_rss(self, theta: FloatArray) -> float:
+        """Weighted residual sum of squares of the soft logits at ``theta``."""
+        d = self.sdiff @ theta
+        return float(self.sw @ (d * d) - 2.0 * (self.swz @ d)) + self.szz
 
     def log_likelihood(self, theta: FloatArray) -> float:
         d = self.diff @ theta
         # y log s(d) + (1 - y) log(1 - s(d)) = y d - log(1 + e^d); the softplus is computed
         # as max(d, 0) + log1p(e^-|d|): stable, and a third of np.logaddexp's time.
         softplus = np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
-        return float(self.wy @ d - self.w @ softplus)
+        ll = float(self.wy @ d - self.w @ softplus)
+        if self.has_soft:
+            ll -= 0.5 * self.soft_rss(theta) / self.soft_variance
+        return ll
 
     def gradient(self, theta: FloatArray, tau2: float) -> FloatArray:
         r = self.wy - self.w * _sigmoid(self.diff @ theta)
         grad: FloatArray = self.scatter @ r - theta / tau2
+        if self.has_soft:
+            rs = (self.swz - self.sw * (self.sdiff @ theta)) / self.soft_variance
+            grad = grad + self.sscatter @ rs
         return grad
+
+    def draw_soft_variance(self, theta: FloatArray, rng: np.random.Generator) -> None:
+        """Gibbs draw of the noise variance from its conditional: scaled inverse chi-square
+        with the weak prior of :mod:`cjgrade.stats.soft_outcomes`."""
+        scale = self.soft_rss(theta) + NOISE_PRIOR_WEIGHT * NOISE_PRIOR_VARIANCE
+        self.soft_variance = scale / float(rng.chisquare(self.soft_weight + NOISE_PRIOR_WEIGHT))
 
 
 def sample_reliability(
@@ -175,7 +221,9 @@ def sample_reliability(
     # The empirical-Bayes variance sits at its floor when the data are weak; starting the
     # chain there (abilities all ~0) would pin tau^2 near 0, so start from a usable spread.
     tau2 = max(eb.prior_variance, _START_VARIANCE_FLOOR)
-    target = _Target(data)
+    target = _Target(data, eb.fit.position_effect or 0.0)
+    if eb.fit.soft_variance is not None:
+        target.soft_variance = eb.fit.soft_variance
     mass = target.information(theta) + 1.0 / tau2  # Laplace precision as mass matrix
     n = data.n_items
     step = 0.5
@@ -191,6 +239,9 @@ def sample_reliability(
             accepted += prob
         theta, tau2, ll = _rescale_step(target, theta, ll, tau2, rng)
         tau2 = float(theta @ theta) / float(rng.chisquare(n - 1))
+        if target.has_soft:
+            target.draw_soft_variance(theta, rng)
+            ll = target.log_likelihood(theta)
         if it >= n_warmup:
             k = it - n_warmup
             draws[k] = theta - theta.mean()
