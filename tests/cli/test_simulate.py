@@ -92,3 +92,34 @@ def test_simulate_without_reliability(capsys: pytest.CaptureFixture[str]) -> Non
     assert run_app(build_app(), args) == 0
     (full,) = json.loads(capsys.readouterr().out)["strategies"]
     assert full["split_half_gap"] is not None
+
+
+def test_simulate_soft_judge(capsys: pytest.CaptureFixture[str]) -> None:
+    """A logprob-like judge: the scenario records the outcome and each strategy its coverage
+    of the 95% intervals beside the reported and truth-based reliabilities."""
+    code = run_app(
+        build_app(),
+        ["simulate", "--essays", "16", "--sd", "0.4", "--seeds", "2", "--max-rounds", "7",
+         "--strategies", "random", "--outcome", "logprob", "--belief-noise", "0.8",
+         "--power", "2", "--format", "json"],
+    )
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["scenario"]["outcome"] == "logprob"
+    assert report["scenario"]["power"] == 2.0
+    row = report["strategies"][0]
+    assert 0.0 <= row["coverage"] <= 1.0
+    assert row["reported_gap"] is not None
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [(["--outcome", "guess"], "--outcome must be one of"),
+     (["--outcome", "confidence", "--power", "0"], "power must be a positive number")],
+)
+def test_simulate_rejects_bad_judge_flags(
+    flags: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = run_app(build_app(), ["simulate", "--seeds", "1", *flags])
+    assert code != 0
+    assert message in capsys.readouterr().err

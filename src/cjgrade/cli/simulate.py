@@ -78,12 +78,15 @@ def _print_table(report: dict[str, Any]) -> None:
         f"{sc['n_essays']} essays, true SD {sc['sd']}, {len(report['seeds'])} seeds, "
         f"judge noise {sc['noise']}, position bias {sc['position_bias']}, lapse {sc['lapse']}"
     )
+    if sc["outcome"] != "hard":
+        title += (f", {sc['outcome']} outcomes (belief noise {sc['belief_noise']}, "
+                  f"power {sc['power']})")
     table = Table(title=title, caption="comparisons per essay are medians over seeds")
     rho, rel = sc["spearman_target"], sc["reliability_target"]
     cols = (
         f"strategy|n to rho {rho}|mean|vs first|n to SSR {rel}|n to rel {rel}|SSR at rho"
         "|rel at rho"
-        "|truth at rho|rel gap|SSR gap|SH gap|EB gap|info"
+        "|truth at rho|rel gap|SSR gap|SH gap|EB gap|cover|info"
     ).split("|")
     for i, col in enumerate(cols):
         widest = {0: 8, 3: 11}.get(i)  # strategy names and "-2.33±0.23" stay on one line
@@ -105,6 +108,7 @@ def _print_table(report: dict[str, Any]) -> None:
             fmt(r["ssr_gap"], 3, signed=True),
             fmt(r["split_half_gap"], 3, signed=True),
             fmt(r["posterior_gap"], 3, signed=True),
+            fmt(r["coverage"], 3),
             fmt(r["information_to_spearman"], 3),
         )
     console = Console()
@@ -117,7 +121,8 @@ def _print_table(report: dict[str, Any]) -> None:
         " same seeds, ± its standard error;\nrel = posterior-sampled reliability"
         " (what cjgrade reports); truth = squared correlation of the estimates with the true"
         " abilities;\ngap = mean (reliability - truth) over rounds from round 5; SH ="
-        " split-half; EB = empirical-Bayes (Laplace) posterior reliability;\ninfo = mean p(1-p)"
+        " split-half; EB = empirical-Bayes (Laplace) posterior reliability;\ncover = share of"
+        " true abilities inside the 95% intervals (rounds from 5); info = mean p(1-p)"
         " of the comparisons (at the true abilities) up to the round Spearman reached its"
         " target."
     )
@@ -137,6 +142,19 @@ def simulate(
         0.0, "--position-bias", help="Log-odds advantage of the essay shown first."
     ),
     lapse: float = typer.Option(0.0, "--lapse", help="Probability of a random answer."),
+    outcome: str = typer.Option(
+        "hard", "--outcome",
+        help="What the judge reports: hard (Bernoulli wins), winner (the side of a noisy"
+        " belief), sampled (a side drawn from the belief), logprob (p_a from the belief) or"
+        " confidence (a stated confidence 1-5).",
+    ),
+    belief_noise: float = typer.Option(
+        1.0, "--belief-noise", help="SD of the judge's belief noise on the logit scale."
+    ),
+    power: float = typer.Option(
+        1.0, "--power",
+        help="Confidence power: 2 states squared odds (over-confident), 0.5 their square root.",
+    ),
     no_reliability: bool = typer.Option(
         False,
         "--no-reliability",
@@ -151,6 +169,10 @@ def simulate(
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}")
     if seeds < 1:
         raise ConfigError("--seeds must be at least 1")
+    from cjgrade.stats.simulation_judge import OUTCOMES
+
+    if outcome not in OUTCOMES:
+        raise ConfigError(f"--outcome must be one of {', '.join(OUTCOMES)}")
     names = _parse_strategies(strategies)
     scenario = Scenario(
         n_essays=essays,
@@ -158,6 +180,9 @@ def simulate(
         noise=noise,
         position_bias=position_bias,
         lapse=lapse,
+        outcome=outcome,
+        belief_noise=belief_noise,
+        power=power,
         max_rounds=max_rounds,
     )
     seed_list = list(range(first_seed, first_seed + seeds))

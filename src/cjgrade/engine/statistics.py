@@ -30,7 +30,8 @@ def essay_and_judge_fit(
 ) -> tuple[list[FitRow], list[tuple[int, float | None, float | None]]]:
     """Infit/outfit per essay, and ``(n, infit, outfit)`` per judge index."""
     stats = compute_fit_statistics(
-        data, fit.theta, position_effect=fit.position_effect, n_judges=n_judges
+        data, fit.theta, position_effect=fit.position_effect, n_judges=n_judges,
+        soft_variance=fit.soft_variance,
     )
     essays = [
         (_value(i), _value(o)) for i, o in zip(stats.item_infit, stats.item_outfit, strict=True)

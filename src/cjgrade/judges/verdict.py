@@ -25,6 +25,7 @@ from cjgrade.errors import (
     JudgeUnavailable,
 )
 from cjgrade.judges.base import Usage, Verdict, Winner
+from cjgrade.stats.soft_outcomes import CONFIDENCE_TO_P_CHOSEN
 
 __all__ = [
     "CONFIDENCE_MEANINGS",
@@ -63,14 +64,6 @@ CONFIDENCE_MEANINGS: dict[int, str] = {
     5: "better on every important criterion; not a close call",
 }
 """The one confidence scale (integers 1-5), stated in the instructions and the schema."""
-
-CONFIDENCE_TO_P_CHOSEN: dict[int, float] = {1: 0.55, 2: 0.65, 3: 0.75, 4: 0.85, 5: 0.95}
-"""Probability that the *chosen* essay is better, per stated confidence.
-
-Linear in steps of 0.10, symmetric around 0.5: level 1 is not a coin flip (the judge still had
-to pick a side) and level 5 stays below 1 so a single verdict can never make a Bradley-Terry
-estimate diverge. It is a prior, not a calibration; a calibrated map fitted on human-judged pairs
-can replace it without touching the adapters."""
 
 P_A_FLOOR = 0.005
 """Bounds of a logprob-derived ``p_a``: [0.005, 0.995]."""

@@ -38,6 +38,7 @@ __all__ = [
     "AggregatedPairs",
     "Information",
     "aggregate_pairs",
+    "blas_threads",
     "information_diagonal",
     "weighted_count",
 ]
@@ -59,7 +60,8 @@ def _controller() -> ThreadpoolController:
 
 
 @contextmanager
-def _blas_threads(n_par: int) -> Iterator[None]:
+def blas_threads(n_par: int) -> Iterator[None]:
+    """Run dense LAPACK work on ``n_par`` parameters on one BLAS thread when it is small."""
     if n_par >= SINGLE_THREAD_LIMIT:
         yield
         return
@@ -266,7 +268,7 @@ class Information:
         """
         if self.n_par <= DENSE_LIMIT:
             try:
-                with _blas_threads(self.n_par):
+                with blas_threads(self.n_par):
                     x: FloatArray = scipy.linalg.solve(self.dense(), rhs, assume_a="pos")
             except np.linalg.LinAlgError as exc:
                 raise ConvergenceError(
@@ -305,7 +307,7 @@ class Information:
         Dense O(n^2) memory and O(n^3) time (Cholesky factor and inverse through LAPACK).
         """
         m = self.dense()
-        with _blas_threads(self.n_par):
+        with blas_threads(self.n_par):
             c, info = scipy.linalg.lapack.dpotrf(m, lower=False, overwrite_a=True)
             if info != 0:
                 raise ConvergenceError(

@@ -22,6 +22,11 @@ statistic says nothing. With the expected hard residual a calibrated judge (``y 
 exactly 1, an uninformative judge (``y = 0.5`` throughout) scores ``>= 1``, and a judge
 confidently contradicting the model scores well above 1, as for hard decisions. For ``y`` in
 ``{0, 1}`` the added term is exactly 0, so hard data give sirt's figures unchanged.
+
+Comparisons flagged ``soft`` in a fit that modelled them on their logit
+(:mod:`cjgrade.stats.soft_outcomes`, ``soft_variance`` given) are scored by that model
+instead: residual ``z - eta`` of the clipped logit against its fitted variance ``sigma^2``,
+so their mean squares also have expectation 1 when the judge's scatter is as estimated.
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from scipy.special import expit
 
 from cjgrade.errors import InputError
 from cjgrade.stats.bt import PairwiseData
+from cjgrade.stats.soft_outcomes import soft_logit
 
 __all__ = ["FitStatistics", "compute_fit_statistics"]
 
@@ -71,6 +77,7 @@ def compute_fit_statistics(
     *,
     position_effect: float | None = None,
     n_judges: int | None = None,
+    soft_variance: float | None = None,
 ) -> FitStatistics:
     """Infit and outfit for every item and judge at abilities ``theta``.
 
@@ -81,6 +88,8 @@ def compute_fit_statistics(
     position_effect : first-position effect to include in the model probabilities, if fitted.
     n_judges : number of judges (default ``max(data.judge) + 1``); comparisons with judge
         ``-1`` count for items only.
+    soft_variance : the fitted noise variance of the soft outcomes' logits; when given, the
+        comparisons flagged ``soft`` are scored on their logits (module docstring).
 
     Returns
     -------
@@ -91,11 +100,15 @@ def compute_fit_statistics(
     if theta.shape != (n,):
         raise InputError(f"theta must have shape ({n},)")
     gamma = 0.0 if position_effect is None else float(position_effect)
-    p = expit(theta[data.a] - theta[data.b] + gamma * data.position_known)
+    eta = theta[data.a] - theta[data.b] + gamma * data.position_known
+    p = expit(eta)
     var = p * (1.0 - p)
     w = data.weight
     y = data.y
     resid2 = (y - p) ** 2 + y * (1.0 - y)  # expected squared residual of Y ~ Bernoulli(y)
+    if soft_variance is not None and data.has_soft:
+        resid2 = np.where(data.soft, (soft_logit(y) - eta) ** 2, resid2)
+        var = np.where(data.soft, soft_variance, var)
     sq = w * resid2
     z2 = w * np.divide(resid2, var, out=np.zeros_like(var), where=var > 0)
     wv = w * var

@@ -25,6 +25,7 @@ import scipy.linalg
 from numpy.typing import NDArray
 
 from cjgrade.errors import InputError
+from cjgrade.stats.btsolver import blas_threads
 
 if TYPE_CHECKING:
     from cjgrade.stats.pairing import PairingState
@@ -66,9 +67,10 @@ def posterior_covariance(state: PairingState) -> FloatArray:
 def _spd_inverse(matrix: FloatArray) -> FloatArray:
     """Inverse of a symmetric positive definite matrix through its Cholesky factor (about
     half the work of a general inverse); overwrites ``matrix``."""
-    factor, info = scipy.linalg.lapack.dpotrf(matrix, lower=False, overwrite_a=True)
-    if info == 0:
-        inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
+    with blas_threads(matrix.shape[0]):
+        factor, info = scipy.linalg.lapack.dpotrf(matrix, lower=False, overwrite_a=True)
+        if info == 0:
+            inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise InputError("the pairing design's information matrix is not positive definite")
     upper = np.triu(inverse)
@@ -78,7 +80,8 @@ def _spd_inverse(matrix: FloatArray) -> FloatArray:
 
 def _symmetric_square(matrix: FloatArray) -> FloatArray:
     """``matrix @ matrix`` for a symmetric ``matrix`` (one triangle computed: half a product)."""
-    upper = scipy.linalg.blas.dsyrk(1.0, matrix)
+    with blas_threads(matrix.shape[0]):
+        upper = scipy.linalg.blas.dsyrk(1.0, matrix)
     full: FloatArray = upper + np.triu(upper, 1).T
     return full
 

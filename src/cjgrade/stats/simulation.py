@@ -17,6 +17,10 @@ and refits after each round. Each round records:
 - ``posterior_reliability``: the posterior reliability of the empirical-Bayes fit
   (:mod:`cjgrade.stats.stopping_reliability`);
 - ``max_delta_theta``: the largest change of an estimate since the previous round;
+- ``coverage``: the share of the true abilities inside the 95% intervals (posterior mean
+  +- 1.96 posterior SD, both centred);
+- ``prior_variance`` and ``truth_variance``: the empirical-Bayes prior variance and the
+  variance of the true abilities;
 - ``information``: the mean outcome variance ``p (1 - p)`` of the round's comparisons under the
   simulated judge, ``p`` its win probability at the true abilities (for a noise-1 judge without
   lapses, the Fisher information a comparison carries about the difference: 0.25 for an even
@@ -32,7 +36,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,9 +47,12 @@ from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
 from cjgrade.stats.pairing import STRATEGIES, PairingOptions, PairingState, select_pairs
 from cjgrade.stats.reliability import scale_separation_reliability, split_half_reliability
 from cjgrade.stats.simulation_judge import (
+    OUTCOMES,
+    SOFT_OUTCOMES,
     SimulatedJudge,
     draw_abilities,
     simulate_question_outcomes,
+    simulate_soft_outcomes,
     win_probability,
 )
 from cjgrade.stats.stopping_reliability import EmpiricalBayesFit, fit_empirical_bayes
@@ -83,6 +90,8 @@ GAP_FROM_ROUND = 5
 undefined and would flatter every estimate)."""
 ROUND_EB_ITERATIONS = 5
 """Prior-variance updates per round; warm-started from the previous round, so they add up."""
+WARM_VARIANCE_FLOOR = 0.05
+"""A round starts its prior variance from at least this (as the engine's round fits do)."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +103,10 @@ class Scenario:
     n_essays : number of essays.
     sd : standard deviation of the true abilities (logits).
     noise, position_bias, lapse : the simulated judge (see :class:`SimulatedJudge`).
+    outcome : what the judge reports, one of
+        :data:`~cjgrade.stats.simulation_judge.OUTCOMES` (``hard``: Bernoulli wins; ``winner``,
+        ``logprob``, ``confidence``: from a belief with noise ``belief_noise`` on the logit
+        scale, stated with ``power``; see :func:`simulate_soft_outcomes`).
     max_rounds : rounds at most (a round compares every essay about once).
     spearman_target, reliability_target : thresholds whose first crossing is reported.
     """
@@ -103,6 +116,9 @@ class Scenario:
     noise: float = 1.0
     position_bias: float = 0.0
     lapse: float = 0.0
+    outcome: str = "hard"
+    belief_noise: float = 1.0
+    power: float = 1.0
     max_rounds: int = 30
     spearman_target: float = 0.9
     reliability_target: float = 0.8
@@ -117,8 +133,18 @@ class Scenario:
         for name in ("spearman_target", "reliability_target"):
             if not 0.0 < getattr(self, name) < 1.0:
                 raise InputError(f"{name} must be between 0 and 1")
-        # Validates noise, position bias and lapse once, before any run.
-        SimulatedJudge(np.zeros(1), self.noise, self.position_bias, self.lapse)
+        # Validates the judge once, before any run.
+        judge = SimulatedJudge(np.zeros(2), self.noise, self.position_bias, self.lapse)
+        if self.outcome != "hard":
+            simulate_soft_outcomes(judge, [0], [1], 0, 0, outcome=self.outcome,
+                                   belief_noise=self.belief_noise, power=self.power)
+        elif self.outcome not in OUTCOMES:  # pragma: no cover - "hard" is in OUTCOMES
+            raise InputError(f"unknown outcome {self.outcome!r}")
+
+    @property
+    def soft(self) -> bool:
+        """Whether the judge's outcomes are soft probabilities."""
+        return self.outcome in SOFT_OUTCOMES
 
 
 @dataclass(frozen=True)
@@ -135,6 +161,9 @@ class RoundRecord:
     posterior_reliability: float
     max_delta_theta: float
     information: float
+    coverage: float = float("nan")
+    prior_variance: float = float("nan")
+    truth_variance: float = float("nan")
 
 
 @dataclass(frozen=True)
@@ -170,12 +199,13 @@ def _split_half(data: PairwiseData, rng: np.random.Generator) -> float:
 
 
 def _fit_round(
-    data: PairwiseData, prior_variance: float, start: FloatArray
+    data: PairwiseData, prior_variance: float, start: FloatArray, soft_variance: float | None
 ) -> tuple[EmpiricalBayesFit, float]:
     """The empirical-Bayes fit (warm-started) and the SSR of the maximum-likelihood fit."""
     eb = fit_empirical_bayes(
         data,
-        initial_variance=prior_variance,
+        initial_variance=max(prior_variance, WARM_VARIANCE_FLOOR),
+        initial_soft_variance=soft_variance,
         initial_params=start,
         max_iter=ROUND_EB_ITERATIONS,
         tol=1e-3,
@@ -200,6 +230,25 @@ def _times_asked_before(
         asked[k] += seen.get(key, 0)
         seen[key] = seen.get(key, 0) + 1
     return asked
+
+
+def _outcomes(
+    scenario: Scenario, judge: SimulatedJudge, pairs: NDArray[np.intp],
+    asked: NDArray[np.int64], key: int,
+) -> FloatArray:
+    if scenario.outcome == "hard":
+        return simulate_question_outcomes(judge, pairs[:, 0], pairs[:, 1], asked, key)
+    return simulate_soft_outcomes(
+        judge, pairs[:, 0], pairs[:, 1], asked, key, outcome=scenario.outcome,
+        belief_noise=scenario.belief_noise, power=scenario.power,
+    )
+
+
+def _coverage(estimate: FloatArray, se: FloatArray, truth: FloatArray) -> float:
+    """Share of the (centred) true abilities inside the 95% intervals of the (centred)
+    estimates."""
+    error = (estimate - estimate.mean()) - (truth - truth.mean())
+    return float(np.mean(np.abs(error) <= 1.959964 * se))
 
 
 def _truth_figures(estimate: FloatArray, truth: FloatArray) -> tuple[float, float]:
@@ -247,20 +296,22 @@ def simulate_run(
     y_all = np.zeros(0)
     theta = np.zeros(n)
     prior_variance = 1.0
+    soft_variance: float | None = None
     records: list[RoundRecord] = []
     for number in range(1, scenario.max_rounds + 1):
         pairs = select_pairs(strategy, state, pair_rng, options=options)
         if pairs.shape[0] == 0:
             break
         asked = _times_asked_before(state.pair_counts, pairs)
-        y = simulate_question_outcomes(judge, pairs[:, 0], pairs[:, 1], asked, judge_key)
+        y = _outcomes(scenario, judge, pairs, asked, judge_key)
         p_win = win_probability(judge, pairs[:, 0], pairs[:, 1])
         a_all = np.concatenate([a_all, pairs[:, 0]])
         b_all = np.concatenate([b_all, pairs[:, 1]])
         y_all = np.concatenate([y_all, y])
-        data = PairwiseData.build(n, a_all, b_all, y_all)
-        eb, ssr = _fit_round(data, prior_variance, theta)
+        data = PairwiseData.build(n, a_all, b_all, y_all, soft=np.full(a_all.size, scenario.soft))
+        eb, ssr = _fit_round(data, prior_variance, theta, soft_variance)
         new_theta, se, prior_variance = eb.fit.theta, eb.fit.se, eb.prior_variance
+        soft_variance = eb.fit.soft_variance
         posterior = eb.reliability
         split, reported = float("nan"), float("nan")
         if estimate_reliability:
@@ -286,10 +337,16 @@ def simulate_run(
                 posterior_reliability=posterior,
                 max_delta_theta=float(np.max(np.abs(new_theta - theta))),
                 information=float(np.mean(p_win * (1.0 - p_win))),
+                coverage=_coverage(new_theta, se, truth),
+                prior_variance=prior_variance,
+                truth_variance=float(np.var(truth)),
             )
         )
         theta = new_theta
-        state = state.with_pairs(pairs).with_estimates(theta, se)
+        state = replace(
+            state.with_pairs(pairs).with_estimates(theta, se),
+            soft_information=None if soft_variance is None else 1.0 / soft_variance,
+        )
         target = scenario.reliability_target
         reached = rho >= scenario.spearman_target and ssr >= target
         if stop_when_reached and reached and (reported >= target or not estimate_reliability):
@@ -324,6 +381,8 @@ class StrategySummary:
     to_spearman_mean : mean comparisons per essay to the Spearman target, a run that never
         reached it counted as ``max_rounds + 1`` (so a lower bound when
         ``reached_spearman < n_runs``).
+    coverage : mean over runs and rounds (from round 5) of the share of true abilities inside
+        the 95% intervals of the estimates (``RoundRecord.coverage``).
     vs_baseline, vs_baseline_se : mean over seeds of this strategy's comparisons per essay to
         the Spearman target minus the baseline's on the same seed (the first strategy of a
         comparison; unreached counted as in ``to_spearman_mean``), and its standard error;
@@ -350,6 +409,7 @@ class StrategySummary:
     to_spearman_mean: float
     vs_baseline: float
     vs_baseline_se: float
+    coverage: float = float("nan")
 
 
 def _median(values: Sequence[float]) -> float:
@@ -432,6 +492,7 @@ def summarise_traces(
         to_spearman_mean=float(np.mean(_rounds_to(traces, scenario))) if traces else math.nan,
         vs_baseline=vs_baseline,
         vs_baseline_se=vs_baseline_se,
+        coverage=_mean([r.coverage for r in every]),
     )
 
 

@@ -11,6 +11,22 @@
 Pure functions of indices and a ``numpy.random.Generator``: other modules wrap them as the
 ``sim/...`` judge.
 
+:func:`simulate_soft_outcomes` simulates an LLM-like judge instead: its *belief* about a pair is
+the logit ``z = (theta[a] - theta[b]) / noise + position_bias + e`` with belief noise
+``e ~ N(0, belief_noise^2)``, and it reports (``outcome``)
+
+- ``"winner"``: only the side it believes better (a hard outcome of the soft judge, as an LLM
+  decoding greedily gives it);
+- ``"sampled"``: a side drawn with its belief's probability ``sigmoid(power * z)`` (the hard
+  outcome of an LLM sampling its answer at temperature 1);
+- ``"logprob"``: ``p_a = sigmoid(power * z)`` as token log-probabilities would give it;
+- ``"confidence"``: the winner and the stated confidence 1-5 whose probability
+  (:data:`~cjgrade.stats.soft_outcomes.CONFIDENCE_TO_P_CHOSEN`) is nearest to
+  ``sigmoid(power * |z|)``.
+
+``power`` above 1 is an over-confident judge (``power = 2``: stated odds squared), below 1 an
+under-confident one.
+
 :func:`simulate_question_outcomes` draws the same outcomes from *common random numbers*: the
 coin flip of a question is fixed by a key, the unordered pair and how often that pair was asked
 before (a counter-based generator, the SplitMix64 finaliser). Two pairing strategies run with
@@ -25,19 +41,32 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
+from scipy.special import expit, ndtri
 
 from cjgrade.errors import InputError
+from cjgrade.stats.soft_outcomes import CONFIDENCE_TO_P_CHOSEN
 
 __all__ = [
+    "OUTCOMES",
+    "SOFT_OUTCOMES",
     "SimulatedJudge",
     "draw_abilities",
     "question_uniforms",
     "simulate_outcomes",
     "simulate_question_outcomes",
+    "simulate_soft_outcomes",
     "win_probability",
 ]
 
 FloatArray = NDArray[np.float64]
+
+OUTCOMES = ("hard", "winner", "sampled", "logprob", "confidence")
+"""What a simulated judge reports: ``hard`` Bernoulli wins at the judge's win probability;
+``winner``, ``sampled``, ``logprob`` and ``confidence`` from a noisy belief (module docstring).
+"""
+SOFT_OUTCOMES = ("logprob", "confidence")
+"""The outcomes that are soft probabilities."""
+_SAMPLING_KEY = 0x5851F42D4C957F2D
 
 
 @dataclass(frozen=True)
@@ -164,4 +193,56 @@ def simulate_question_outcomes(
     a_is_low = a_arr <= b_arr
     low_wins = u < np.where(a_is_low, p_a, 1.0 - p_a)
     out: FloatArray = (low_wins == a_is_low).astype(np.float64)
+    return out
+
+
+def simulate_soft_outcomes(
+    judge: SimulatedJudge,
+    a: object,
+    b: object,
+    repetition: object,
+    key: int,
+    *,
+    outcome: str,
+    belief_noise: float = 1.0,
+    power: float = 1.0,
+) -> FloatArray:
+    """``p_a`` per question from a judge with a noisy belief (see the module docstring).
+
+    The belief noise of a question is fixed by common random numbers
+    (:func:`question_uniforms`), drawn for the lower-indexed item of the pair, so two strategies
+    asking the same question get the same reply. ``judge.lapse`` is not used here.
+
+    Raises
+    ------
+    InputError
+        For an unknown ``outcome`` (``hard`` is :func:`simulate_question_outcomes`), or a
+        negative belief noise or non-positive power.
+    """
+    if outcome not in OUTCOMES[1:]:
+        raise InputError(f"unknown soft outcome {outcome!r}; use one of {OUTCOMES[1:]}")
+    if not (math.isfinite(belief_noise) and belief_noise >= 0):
+        raise InputError("belief_noise must be a non-negative number")
+    if not (math.isfinite(power) and power > 0):
+        raise InputError("power must be a positive number")
+    a_arr, b_arr = _indices(judge, a, b)
+    u = question_uniforms(key, a_arr, b_arr, repetition)
+    e = belief_noise * ndtri(np.clip(u, 1e-12, 1.0 - 1e-12))
+    e = np.where(a_arr <= b_arr, e, -e)
+    z = (judge.theta[a_arr] - judge.theta[b_arr]) / judge.noise + judge.position_bias + e
+    if outcome == "winner":
+        out: FloatArray = (z > 0).astype(np.float64)
+        return out
+    if outcome == "sampled":
+        u2 = question_uniforms(key ^ _SAMPLING_KEY, a_arr, b_arr, repetition)
+        p_a = expit(power * z)
+        out = (np.where(a_arr <= b_arr, u2, 1.0 - u2) < p_a).astype(np.float64)
+        return out
+    if outcome == "logprob":
+        out = np.clip(expit(power * z), 0.005, 0.995)
+        return out
+    levels = np.array(sorted(CONFIDENCE_TO_P_CHOSEN.values()))
+    p_chosen = expit(power * np.abs(z))
+    stated = levels[np.argmin(np.abs(p_chosen[:, None] - levels[None, :]), axis=1)]
+    out = np.where(z > 0, stated, 1.0 - stated)
     return out

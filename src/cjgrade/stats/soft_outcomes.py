@@ -33,6 +33,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 __all__ = [
+    "CONFIDENCE_TO_P_CHOSEN",
     "NOISE_PRIOR_VARIANCE",
     "NOISE_PRIOR_WEIGHT",
     "SOFT_LOGIT_LIMIT",
@@ -41,6 +42,14 @@ __all__ = [
 ]
 
 FloatArray = NDArray[np.float64]
+
+CONFIDENCE_TO_P_CHOSEN: dict[int, float] = {1: 0.55, 2: 0.65, 3: 0.75, 4: 0.85, 5: 0.95}
+"""Probability that the *chosen* essay is better, per stated confidence (1-5).
+
+Linear in steps of 0.10, symmetric around 0.5: level 1 is not a coin flip (the judge still had
+to pick a side) and level 5 stays below 1. It is a prior, not a calibration: the soft-outcome
+model estimates the noise of these values from the data, and the calibration diagnostic shows
+how the levels agree with the fitted scale."""
 
 SOFT_LOGIT_LIMIT = math.log(0.995 / 0.005)
 """Largest absolute logit of a soft outcome (5.29: ``p_a`` in [0.005, 0.995])."""
