@@ -45,7 +45,7 @@ def make_input(root: Path, n_students: int = 6) -> Path:
 def test_demo_runs_end_to_end_offline(tmp_path: Path, home: Path,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     """`cjgrade demo` writes a schema-valid artefact, Markdown and HTML, with the heuristic
-    judge labelled as not an LLM."""
+    judge labelled as not an LLM; its result passes the quality checks (no banner)."""
     out = tmp_path / "demo"
     assert cli("demo", "--out", str(out)) == 0
     doc = load_artefact(out)
@@ -56,7 +56,13 @@ def test_demo_runs_end_to_end_offline(tmp_path: Path, home: Path,
     assert doc["rounds"][-1]["stop_reason"] == doc["metadata"]["stop_reason"]
     assert doc["grades"]["available"] and doc["alignment"]["n_anchors"] == 8
     assert (out / "report.html").stat().st_size > 1000
-    assert "not an LLM" in capsys.readouterr().out
+    assert doc["quality"]["status"] == "ok", doc["quality"]["reasons"]
+    assert doc["quality"]["grades_reliable"] and doc["grades"]["reliable"]
+    students = [e for e in doc["essays"] if not e["is_anchor"]]
+    assert all(e["grade_projection"]["reliable"] for e in students)
+    text = capsys.readouterr().out
+    assert "not an LLM" in text and "quality: ok" in text and "DEGENERATE" not in text
+    assert "DEGENERATE" not in (out / "report.md").read_text(encoding="utf-8")
 
 
 def test_run_then_report(tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -9,12 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
+from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from cjgrade.engine.progress import Progress as EngineProgress
 
-__all__ = ["RichProgress", "print_plan", "print_summary"]
+__all__ = ["RichProgress", "print_plan", "print_summary", "quality_banner"]
 
 _err = Console(stderr=True)
 _out = Console(soft_wrap=True)
@@ -74,19 +76,45 @@ class RichProgress:
         return self._bar.get_renderable()
 
 
+def quality_banner(quality: dict[str, Any], has_grades: bool) -> Panel | None:
+    """A red panel for a degenerate result, a yellow one for warnings; None when ok."""
+    status = quality.get("status")
+    if status not in ("degenerate", "warning"):
+        return None
+    reasons = "\n".join(f"- {escape(r['message'])} [dim]({r['code']})[/dim]"
+                        for r in quality.get("reasons") or [])
+    if status == "warning":
+        return Panel(reasons, title="[bold]caution: the result passed with warnings",
+                     border_style="yellow", expand=False)
+    head = ("[bold]The grades of this run are NOT reliable. Do not use them.[/bold]"
+            if has_grades else "[bold]The scale of this run carries no usable information.")
+    return Panel(f"{head}\n{reasons}", title="[bold red]DEGENERATE RESULT",
+                 border_style="red", expand=False)
+
+
 def print_summary(run: Any, paths: dict[str, Path]) -> None:
-    """The run's essays (rank, theta, SE, grade) and totals, then where the outputs are."""
+    """The quality banner, the run's essays (rank, theta, SE, grade) and totals, then where
+    the outputs are."""
     r = run.result
     judge = r.judge + ("" if not r.judge.startswith(("heuristic/", "sim/", "scripted"))
                        else " (not an LLM)")
+    quality = getattr(r, "quality", None) or {}
+    reliable = quality.get("status") != "degenerate"
+    banner = quality_banner(quality, bool(r.grades.get("available")))
+    if banner is not None:
+        _out.print(banner, soft_wrap=False)  # wrap the reasons inside the panel
     table = Table(title=f"{r.label or r.batch_uuid}: {r.status} ({r.stop_reason})")
-    for col in ("rank", "essay", "anchor", "theta", "SE", "n", "grade", "p"):
-        table.add_column(col, justify="left" if col in ("essay", "grade", "anchor") else "right")
+    for col in ("rank", "essay", "anchor", "theta", "SE", "n",
+                "grade" if reliable else "grade (NOT RELIABLE)", "p"):
+        table.add_column(col, justify="right" if col in ("rank", "theta", "SE", "n", "p")
+                         else "left")
     for e in sorted(r.essays, key=lambda e: e.rank):
         grade = e.grade.grade if e.grade else ""
         prob = f"{e.grade.probabilities.get(e.grade.grade, 0):.2f}" if e.grade else ""
-        table.add_row(str(e.rank), e.essay_id, e.anchor_grade or "", f"{e.theta:.2f}",
-                      f"{e.se:.2f}", str(e.n_comparisons), grade, prob)
+        if grade and not reliable:
+            grade = f"[strike red]{escape(grade)}[/strike red]"
+        table.add_row(str(e.rank), escape(e.essay_id), escape(e.anchor_grade or ""),
+                      f"{e.theta:.2f}", f"{e.se:.2f}", str(e.n_comparisons), grade, prob)
     _out.print(table)
     rel = r.reliability
     _out.print(
@@ -100,6 +128,12 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
                    f"{_money(line.cost_usd)}")
     if r.failure_reason:
         _out.print(f"[red]failed: {r.failure_reason}[/red]")
+    if quality:
+        colour = {"ok": "green", "warning": "yellow"}.get(quality["status"], "bold red")
+        codes = ", ".join(x["code"] for x in quality.get("reasons") or [])
+        _out.print(f"quality: [{colour}]{quality['status']}[/{colour}]"
+                   + (f" ({codes})" if codes else "")
+                   + ("" if reliable else " - grades NOT reliable, see the report"))
     for kind, path in paths.items():
         _out.print(f"{kind}: {path}")
     _out.print(f"batch uuid: {r.batch_uuid} (database {run.database})")

@@ -90,6 +90,22 @@ def _alignment(
     }
 
 
+def _in_sample(
+    spec: BatchSpec, scale: GradeScale, rows: Sequence[int], true: Sequence[int],
+    predicted: Sequence[int] | Any,
+) -> dict[str, Any]:
+    """The fitted model's most likely grade for each anchor (the anchors it was fitted on):
+    the in-sample counterpart of leave-one-anchor-out, and what the quality checks read."""
+    diff = [abs(int(p) - t) for p, t in zip(predicted, true, strict=True)]
+    return {
+        "n": len(diff),
+        "exact": sum(d == 0 for d in diff) / len(diff) if diff else None,
+        "within_one": sum(d <= 1 for d in diff) / len(diff) if diff else None,
+        "predicted": {spec.essays[i].id: _code(scale, int(p))
+                      for i, p in zip(rows, predicted, strict=True)},
+    }
+
+
 def grade_batch(
     spec: BatchSpec,
     estimate: RoundEstimate,
@@ -120,6 +136,7 @@ def grade_batch(
         model = fit_grade_model(theta[anchor_rows], se[anchor_rows], idx, len(scale.grades),
                                 population_priors=priors, below_lowest=below)
         projection = project_grades(model, theta[student_rows], se[student_rows])
+        in_sample = project_grades(model, theta[anchor_rows], se[anchor_rows])
         loo = leave_one_anchor_out(theta[anchor_rows], se[anchor_rows], idx,
                                    len(scale.grades), population_priors=priors,
                                    below_lowest=below)
@@ -147,6 +164,7 @@ def grade_batch(
             "slope": float(model.slope),
             "n_anchors": model.n_anchors,
         },
+        "anchor_predictions": _in_sample(spec, scale, anchor_rows, idx, in_sample.most_likely),
         "leave_one_anchor_out": {
             "n": loo.n_evaluated,
             "exact": loo.exact_accuracy,

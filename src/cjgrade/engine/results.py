@@ -65,6 +65,8 @@ class GradeOutcome:
     """Expected grade index (0 = lowest grade of the scale)."""
     confidence: float | None = None
     confidence_label: str | None = None
+    reliable: bool = True
+    """False when the result is degenerate (see ``BatchResult.quality``): do not use it."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,11 @@ class BatchResult:
     grades: dict[str, Any] = field(default_factory=dict)
     """``available``, ``reason`` when not, the grade model and leave-one-anchor-out check."""
     alignment: dict[str, Any] | None = None
+    quality: dict[str, Any] = field(default_factory=dict)
+    """``status`` (``ok``/``warning``/``degenerate``), ``grades_reliable``, ``reasons``: whether
+    the result may be presented as grades (``cjgrade.stats.quality``)."""
+    calibration: dict[str, Any] | None = None
+    """The judge's stated certainty against the fitted scale (``cjgrade.stats.calibration``)."""
     failure_reason: str | None = None
     started_at: str | None = None
     finished_at: str | None = None

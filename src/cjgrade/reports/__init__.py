@@ -17,6 +17,7 @@ from cjgrade.reports.artefact import (
     verify_checksum,
     write_artefact,
 )
+from cjgrade.reports.diagnostics import FIGURE_FILES, figures
 from cjgrade.reports.html import render_html
 from cjgrade.reports.markdown import render_markdown
 
@@ -37,10 +38,16 @@ __all__ = [
 
 
 def write_reports(doc: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Write ``report.md`` and ``report.html`` next to the artefact; return their paths."""
+    """Write ``report.md`` and ``report.html`` next to the artefact, and the SVG charts that
+    ``report.md`` links (the HTML report inlines them); return their paths."""
     out_dir.mkdir(parents=True, exist_ok=True)
     md = out_dir / "report.md"
     html = out_dir / "report.html"
     md.write_text(render_markdown(doc), encoding="utf-8")
     html.write_text(render_html(doc), encoding="utf-8")
-    return {"markdown": md, "html": html}
+    paths = {"markdown": md, "html": html}
+    for key, svg in figures(doc).items():
+        path = out_dir / FIGURE_FILES[key]
+        path.write_text(svg + "\n", encoding="utf-8")
+        paths[f"{key}_svg"] = path
+    return paths

@@ -35,7 +35,7 @@ __all__ = [
     "write_artefact",
 ]
 
-SCHEMA_VERSION = "1.1.0"
+SCHEMA_VERSION = "1.2.0"
 ARTEFACT_FILE = "assessment_run.json"
 
 
@@ -62,6 +62,7 @@ def _essay(e: EssayOutcome) -> dict[str, Any]:
             "expected_grade_index": e.grade.expected,
             "confidence": e.grade.confidence,
             "confidence_label": e.grade.confidence_label,
+            "reliable": e.grade.reliable,
         }
     return {
         "essay_id": e.essay_id,
@@ -133,6 +134,7 @@ def build_artefact(
     costs = [asdict(line) for line in result.costs]
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
+        "quality": result.quality,
         "metadata": {
             "batch_uuid": result.batch_uuid,
             "label": result.label,
@@ -165,6 +167,7 @@ def build_artefact(
         "position_bias": result.position_bias,
         "grades": result.grades,
         "alignment": result.alignment,
+        "calibration": result.calibration,
         "costs": {
             "total_usd": result.total_cost_usd,
             "n_comparisons": len(result.comparisons),

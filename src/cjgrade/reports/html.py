@@ -5,6 +5,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from cjgrade.reports.diagnostics import grades_reliable, html_banner, html_calibration, quality_line
 from cjgrade.reports.markdown import ALIGNMENT_FIELDS, fmt, money
 from cjgrade.reports.svg import grade_probability_svg, theta_svg
 
@@ -21,6 +22,13 @@ th:nth-child(2),td:nth-child(2){text-align:left}
 .anchor{color:#b5541b}.warn{color:#9a3412;font-weight:600}
 table.anchors td:nth-child(1),table.anchors th:nth-child(1){text-align:left}
 table.anchors td:nth-child(2),table.anchors th:nth-child(2){text-align:right}
+.banner{border:3px solid #b91c1c;background:#fef2f2;color:#7f1d1d;padding:.75rem 1rem;
+margin:1rem 0;font-size:1rem}.banner.warning{border:2px solid #d97706;background:#fffbeb;
+color:#78350f}.banner ul{margin:.5rem 0 0;padding-left:1.25rem;font-size:.9rem}
+.unreliable{color:#b91c1c;text-decoration:line-through}
+.charts{display:flex;flex-wrap:wrap;gap:1rem}table.calibration{margin-bottom:1rem}
+table.calibration td:nth-child(1),table.calibration th:nth-child(1){text-align:left}
+table.calibration td:nth-child(2),table.calibration th:nth-child(2){text-align:right}
 """
 
 
@@ -29,6 +37,7 @@ def _meta_table(doc: dict[str, Any]) -> str:
     judge = meta["judge"] + ("" if meta.get("judge_is_llm", True) else " (not an LLM)")
     total = "unknown" if costs["total_usd"] is None else f"${costs['total_usd']:.4f}"
     rows = [
+        ("quality checks", quality_line(doc)),
         ("batch uuid", meta["batch_uuid"]),
         ("judge", judge),
         ("status", f"{meta['status']} ({meta['stop_reason']})"),
@@ -53,12 +62,14 @@ def _essay_rows(doc: dict[str, Any]) -> str:
         proj = e.get("grade_projection")
         grade = ""
         if proj:
-            grade = f"{proj['grade']} ({proj['probabilities'].get(proj['grade'], 0):.0%})"
+            grade = escape(f"{proj['grade']} ({proj['probabilities'].get(proj['grade'], 0):.0%})")
+            if not proj.get("reliable", True):
+                grade = f'<span class="unreliable">{grade}</span> not reliable'
         cls = ' class="anchor"' if e["is_anchor"] else ""
         cells = [
             str(e["rank"]), escape(e["essay_id"]), escape(e.get("anchor_grade") or ""),
             fmt(e["theta"]), fmt(e["se"]), str(e["comparison_count"]), fmt(e["wins"], 1),
-            fmt(e["infit"]), fmt(e["outfit"]), escape(grade),
+            fmt(e["infit"]), fmt(e["outfit"]), grade,
         ]
         out.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     return "".join(out)
@@ -124,6 +135,7 @@ def render_html(doc: dict[str, Any]) -> str:
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">",
         f"<title>cjgrade: {title}</title><style>{_CSS}</style></head><body>",
         f"<h1>Assessment run: {title}</h1>",
+        html_banner(doc),
     ]
     if not meta.get("judge_is_llm", True):
         parts.append('<p class="warn">The judge of this run is not a language model: '
@@ -138,6 +150,9 @@ def render_html(doc: dict[str, Any]) -> str:
     )
     parts.append("<h2>Grades</h2>")
     if doc["grades"].get("available"):
+        if not grades_reliable(doc):
+            parts.append('<p class="warn">Not reliable: the result is degenerate (see the top '
+                         "of this report). The grades below are shown for diagnosis only.</p>")
         students = [e for e in doc["essays"] if not e["is_anchor"]]
         parts.append(grade_probability_svg(students, _grade_names(doc)))
         loo = doc["grades"].get("leave_one_anchor_out")
@@ -149,6 +164,7 @@ def render_html(doc: dict[str, Any]) -> str:
     else:
         parts.append(f"<p>Not projected: {escape(doc['grades'].get('reason') or '-')}.</p>")
     parts.extend(_alignment(doc.get("alignment")))
+    parts.extend(html_calibration(doc, _table))
     parts.extend(_costs(doc["costs"]))
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

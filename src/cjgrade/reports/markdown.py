@@ -4,6 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from cjgrade.reports.diagnostics import (
+    grades_reliable,
+    markdown_banner,
+    markdown_calibration,
+    quality_line,
+)
+
 __all__ = ["fmt", "render_markdown"]
 
 
@@ -41,12 +48,14 @@ def money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
 
 
-def _top_grade(essay: dict[str, Any]) -> str:
+def top_grade(essay: dict[str, Any]) -> str:
+    """``C (42%)``; ``C (42%), NOT RELIABLE`` when the result is degenerate; ``-`` if none."""
     proj = essay.get("grade_projection")
     if not proj:
         return "-"
     p = proj["probabilities"].get(proj["grade"])
-    return f"{proj['grade']} ({p:.0%})" if p is not None else proj["grade"]
+    text = f"{proj['grade']} ({p:.0%})" if p is not None else proj["grade"]
+    return text if proj.get("reliable", True) else f"{text}, NOT RELIABLE"
 
 
 def _header(doc: dict[str, Any]) -> list[str]:
@@ -59,6 +68,8 @@ def _header(doc: dict[str, Any]) -> list[str]:
     lines = [
         f"# Assessment run: {meta.get('label') or meta['batch_uuid']}",
         "",
+        *markdown_banner(doc),
+        f"- quality checks: **{quality_line(doc)}**",
         f"- batch uuid: `{meta['batch_uuid']}`",
         f"- judge: `{judge}`",
         f"- status: **{meta['status']}** ({meta['stop_reason']})",
@@ -93,7 +104,7 @@ def _essay_table(doc: dict[str, Any]) -> list[str]:
         lines.append(
             f"| {e['rank']} | {e['essay_id']} | {e['anchor_grade'] or ''} | {fmt(e['theta'])} "
             f"| {fmt(e['se'])} | {e['comparison_count']} | {fmt(e['wins'], 1)} "
-            f"| {fmt(e['infit'])} | {fmt(e['outfit'])} | {_top_grade(e)} |"
+            f"| {fmt(e['infit'])} | {fmt(e['outfit'])} | {top_grade(e)} |"
         )
     return [*lines, ""]
 
@@ -103,6 +114,9 @@ def _grades(doc: dict[str, Any]) -> list[str]:
     if not grades.get("available"):
         return ["## Grades", "", f"Not projected: {grades.get('reason') or 'not requested'}.", ""]
     lines = ["## Grades", ""]
+    if not grades_reliable(doc):
+        lines += ["**Not reliable: the result is degenerate (see the top of this report). The "
+                  "grades below are shown for diagnosis only.**", ""]
     loo = grades.get("leave_one_anchor_out")
     if loo:
         lines.append(
@@ -157,9 +171,11 @@ def _failures(doc: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    """The summary: header, scale table, grades, alignment, costs, failures."""
+    """The summary: quality banner and header, scale table, grades, alignment, judge
+    calibration (linking the SVG files :func:`cjgrade.reports.write_reports` writes), costs,
+    failures."""
     parts = (
-        _header(doc) + _essay_table(doc) + _grades(doc) + _alignment(doc) + _costs(doc)
-        + _failures(doc)
+        _header(doc) + _essay_table(doc) + _grades(doc) + _alignment(doc)
+        + markdown_calibration(doc) + _costs(doc) + _failures(doc)
     )
     return "\n".join(parts).rstrip() + "\n"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from html import escape
 from typing import Any
 
-__all__ = ["grade_probability_svg", "theta_svg"]
+__all__ = ["grade_probability_svg", "linear_scale", "theta_svg"]
 
 ANCHOR_COLOUR = "#b5541b"
 STUDENT_COLOUR = "#1f5f99"
@@ -15,7 +16,8 @@ PALETTE = (
 )
 
 
-def _scale(lo: float, hi: float, left: float, right: float):  # type: ignore[no-untyped-def]
+def linear_scale(lo: float, hi: float, left: float, right: float) -> Callable[[float], float]:
+    """Map ``[lo, hi]`` onto ``[left, right]`` (pixels; ``right < left`` flips an axis)."""
     span = (hi - lo) or 1.0
 
     def to_x(v: float) -> float:
@@ -31,7 +33,7 @@ def theta_svg(essays: list[dict[str, Any]], *, width: int = 760) -> str:
     height = top + row_h * len(rows) + 30
     lo = min(e["theta"] - 1.96 * e["se"] for e in rows) if rows else -1.0
     hi = max(e["theta"] + 1.96 * e["se"] for e in rows) if rows else 1.0
-    x = _scale(lo, hi, left, right)
+    x = linear_scale(lo, hi, left, right)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'role="img" aria-label="Ability estimates with 95% intervals">',

@@ -1,0 +1,133 @@
+"""The engine's view of the result-quality checks and the judge-calibration diagnostic.
+
+``quality_section`` runs ``cjgrade.stats.quality.assess_quality`` on what finalisation
+computed (the reliability figures, the grade model's in-sample and leave-one-anchor-out
+predictions, the students' grades) and marks every student's grade unreliable when the result
+is degenerate. ``calibration_section`` runs ``cjgrade.stats.calibration`` on the successful
+comparisons against the final fit. Both return plain dicts for the artefact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, replace
+from typing import Any
+
+import numpy as np
+
+from cjgrade.engine.fitting import RoundEstimate
+from cjgrade.engine.ledger import StoredComparison
+from cjgrade.engine.results import GradeOutcome
+from cjgrade.engine.spec import BatchSpec
+from cjgrade.errors import CJGradeError
+from cjgrade.scales import get_scale, grade_index
+from cjgrade.stats.calibration import CalibrationCell, assess_judge_calibration
+from cjgrade.stats.quality import QualityReport, assess_quality
+
+__all__ = ["RELIABILITY_FIGURES", "calibration_section", "mark_grades", "quality_section"]
+
+RELIABILITY_FIGURES = ("posterior_reliability", "ssr")
+"""The reliability figures the quality check reads (the lowest finite one counts): the
+posterior reliability the engine stops on, and the conventional SSR it reports beside it."""
+
+
+def quality_section(
+    spec: BatchSpec,
+    reliability: dict[str, Any],
+    grades: dict[str, Any],
+    projections: dict[str, GradeOutcome],
+) -> tuple[dict[str, Any], QualityReport]:
+    """The artefact's ``quality`` section and the report behind it."""
+    figures = {k: reliability.get(k) for k in RELIABILITY_FIGURES}
+    kwargs: dict[str, Any] = {}
+    if grades.get("available"):
+        rank = {code: r for r, code in enumerate(grades.get("grades") or ())}
+        anchors = [e for e in spec.essays if e.is_anchor and str(e.grade) in rank]
+        in_sample = (grades.get("anchor_predictions") or {}).get("predicted") or {}
+        loo = (grades.get("leave_one_anchor_out") or {}).get("predicted") or {}
+        students = [p.grade for p in projections.values()]
+        if anchors and all(e.id in in_sample for e in anchors):
+            kwargs = {
+                "anchor_grades": [rank[str(e.grade)] for e in anchors],
+                "anchor_predicted": [rank[in_sample[e.id]] for e in anchors],
+                "student_predicted": [rank[g] for g in students if g in rank],
+                "loo_evaluated": [loo.get(e.id) is not None for e in anchors],
+                "loo_predicted": [rank.get(loo.get(e.id) or "", -9) for e in anchors],
+            }
+    report = assess_quality(figures, **kwargs)
+    section = {
+        "status": report.status,
+        "grades_reliable": bool(grades.get("available")) and report.grades_reliable,
+        "reasons": [asdict(r) for r in report.reasons],
+        "checks": report.checks,
+        "figures": report.figures,
+        "thresholds": asdict(report.thresholds),
+    }
+    return section, report
+
+
+def mark_grades(
+    projections: dict[str, GradeOutcome], report: QualityReport
+) -> dict[str, GradeOutcome]:
+    """Every grade marked ``reliable`` as the quality report says."""
+    return {k: replace(g, reliable=report.grades_reliable) for k, g in projections.items()}
+
+
+def _cell(c: CalibrationCell) -> dict[str, Any]:
+    return {
+        "label": c.label, "lower": c.lower, "upper": c.upper, "level": c.level, "n": c.n,
+        "mean_stated_p_chosen": c.mean_stated, "observed_agreement": c.observed_agreement,
+        "predicted_agreement": c.predicted_agreement, "anchor_pairs": c.anchor_pairs,
+        "anchor_agreement": c.anchor_agreement,
+    }
+
+
+def _anchor_ranks(spec: BatchSpec) -> list[int] | None:
+    """Per essay: the anchor's grade rank (below-lowest 0, lowest named grade 1, ...) or -1."""
+    if spec.grade_scale is None:
+        return None
+    try:
+        scale = get_scale(spec.grade_scale, spec.user_scales)
+        return [grade_index(scale, str(e.grade)) + 1 if e.is_anchor and e.grade else -1
+                for e in spec.essays]
+    except CJGradeError:
+        return None
+
+
+def _confidence(value: Any) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return v if math.isfinite(v) else math.nan
+
+
+def calibration_section(
+    spec: BatchSpec, estimate: RoundEstimate, comparisons: Sequence[StoredComparison]
+) -> dict[str, Any] | None:
+    """The artefact's ``calibration`` section; None without a successful comparison."""
+    index = {e.id: i for i, e in enumerate(spec.essays)}
+    done = [c for c in comparisons if c.status == "succeeded" and c.p_a is not None
+            and c.essay_a in index and c.essay_b in index]
+    if not done:
+        return None
+    cal = assess_judge_calibration(
+        [index[c.essay_a] for c in done], [index[c.essay_b] for c in done],
+        [float(c.p_a) for c in done if c.p_a is not None],
+        np.asarray(estimate.theta, dtype=np.float64), np.asarray(estimate.se, dtype=np.float64),
+        confidence=[_confidence(c.row.get("confidence")) for c in done],
+        anchor_rank=_anchor_ranks(spec),
+    )
+    return {
+        "method": "agreement of each verdict with the final fitted scale (in-sample): observed "
+                  "= share with theta(chosen) > theta(other); predicted = mean "
+                  "Phi((theta_c - theta_o) / sqrt(se_c^2 + se_o^2))",
+        "n_comparisons": cal.overall.n,
+        "n_undecided": cal.n_undecided,
+        "hard_outcomes": cal.hard_outcomes,
+        "calibration_error": cal.calibration_error,
+        "overall": _cell(cal.overall),
+        "bins": [_cell(c) for c in cal.bins],
+        "confidence_levels": [_cell(c) for c in cal.levels],
+    }

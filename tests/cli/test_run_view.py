@@ -1,0 +1,66 @@
+"""The console summary of `cjgrade run`/`resume` announces a degenerate result."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from cjgrade.cli.run_view import print_summary
+from cjgrade.engine.results import BatchResult, EssayOutcome, GradeOutcome
+
+REASON = {"code": "low_reliability", "severity": "degenerate",
+          "message": "The scale's reliability is 0.03 (SSR), below 0.5: increase the budget."}
+
+
+@dataclass
+class _Run:
+    result: BatchResult
+    database: str = "sqlite+aiosqlite:///x.sqlite3"
+
+
+def _result(status: str, reasons: list[dict[str, str]]) -> BatchResult:
+    reliable = status != "degenerate"
+    essays = tuple(
+        EssayOutcome(essay_id=f"student_{i}", is_anchor=False, theta=0.01 * i, se=1.2,
+                     rank=i + 1, n_comparisons=3, wins=1.5,
+                     grade=GradeOutcome(grade="F", probabilities={"F": 0.31, "E": 0.69},
+                                        reliable=reliable))
+        for i in range(3)
+    )
+    return BatchResult(
+        batch_uuid="6f1c2d7e-0000-4000-8000-000000000000", label="t", status="completed",
+        stop_reason="budget", grade_scale="swedish_8_anchor", assignment_id=None,
+        judge="openai/gpt-5-mini", options={}, essays=essays, comparisons=(), rounds=(),
+        reliability={"ssr": 0.03}, grades={"available": True},
+        quality={"status": status, "grades_reliable": reliable, "reasons": reasons},
+    )
+
+
+def test_degenerate_result_prints_a_banner(capsys: pytest.CaptureFixture[str]) -> None:
+    """A degenerate result: a DEGENERATE RESULT panel with the reason before the table, the
+    grade column marked NOT RELIABLE, and a closing quality line."""
+    print_summary(_Run(_result("degenerate", [REASON])), {"artefact": Path("a.json")})
+    out = capsys.readouterr().out
+    assert "DEGENERATE RESULT" in out and "NOT reliable" in out
+    assert out.index("DEGENERATE RESULT") < out.index("student_0")
+    assert "low_reliability" in out and "increase the budget" in out
+    assert "NOT RELIABLE" in out
+    assert "quality: degenerate (low_reliability) - grades NOT reliable" in out
+
+
+def test_ok_result_prints_no_banner(capsys: pytest.CaptureFixture[str]) -> None:
+    """An ok result: no panel, plain grades, `quality: ok`."""
+    print_summary(_Run(_result("ok", [])), {})
+    out = capsys.readouterr().out
+    assert "DEGENERATE" not in out and "NOT RELIABLE" not in out
+    assert "quality: ok" in out
+
+
+def test_warning_prints_a_caution(capsys: pytest.CaptureFixture[str]) -> None:
+    """A warning: a caution panel with the reason; the grades stay unmarked."""
+    warn = {"code": "modest_reliability", "severity": "warning", "message": "0.62 < 0.7"}
+    print_summary(_Run(_result("warning", [warn])), {})
+    out = capsys.readouterr().out
+    assert "caution" in out and "modest_reliability" in out and "NOT RELIABLE" not in out
