@@ -52,7 +52,9 @@ def test_demo_runs_end_to_end_offline(tmp_path: Path, home: Path,
     validate_artefact(doc)
     assert doc["metadata"]["judge"] == "heuristic/surface"
     assert doc["metadata"]["judge_is_llm"] is False
-    assert 96 <= doc["costs"]["n_succeeded"] <= 240
+    # The heuristic judge is deterministic: its soft outcomes fit its own scale almost
+    # exactly, so the batch stops at the minimum of 4 comparisons per essay (48).
+    assert 48 <= doc["costs"]["n_succeeded"] <= 240
     assert doc["rounds"][-1]["stop_reason"] == doc["metadata"]["stop_reason"]
     assert doc["grades"]["available"] and doc["alignment"]["n_anchors"] == 8
     assert (out / "report.html").stat().st_size > 1000

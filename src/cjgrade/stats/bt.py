@@ -22,6 +22,7 @@ models"; Agresti, *Categorical Data Analysis*, ch. 11.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -584,4 +585,4 @@ def _log_likelihood(
     ll = float(agg.w @ np.where(agg.soft, 0.0, bern))
     w_soft = soft_weight(agg)
     rss = soft_residual_ss(agg, theta, gamma)
-    return ll - 0.5 * (rss / soft_variance + w_soft * np.log(2.0 * np.pi * soft_variance))
+    return ll - 0.5 * (rss / soft_variance + w_soft * math.log(2.0 * math.pi * soft_variance))
