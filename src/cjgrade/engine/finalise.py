@@ -149,6 +149,8 @@ def _reliability(
         "laplace_reliability": (None if est.laplace_reliability is None
                                 else _finite(est.laplace_reliability)),
         "prior_variance": est.prior_variance,
+        "soft_noise_variance": est.soft_variance,
+        "n_soft_comparisons": est.fit.n_soft,
         "n_comparisons_fitted": est.n_comparisons,
     }
 
