@@ -69,12 +69,15 @@ def verdict_reply(winner: str = "A", confidence: int = 4, justification: str = "
 
 
 class FakeAnthropic(FakeHTTPServer):
-    """``replies`` is consumed in order by ``POST /v1/messages``; batch outcomes come from
+    """``replies`` is consumed in order by ``POST /v1/messages`` unless ``responder`` is set,
+    which then answers every valid message request from its params (a model look-alike, e.g.
+    ``tests/judges/fakes/truth.py``); batch outcomes come from
     ``batch_outcome(custom_id, params) -> result dict`` (default: a succeeded verdict A)."""
 
     def __init__(self) -> None:
         super().__init__(self._route)
         self.replies: deque[Reply] = deque()
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.batches: dict[str, dict[str, Any]] = {}
         self.polls_before_end = 1
         self.batch_outcome: Callable[[str, dict[str, Any]], dict[str, Any]] = _succeed_a
@@ -93,9 +96,12 @@ class FakeAnthropic(FakeHTTPServer):
         if sent.removeprefix("Bearer ") != VALID_KEY:
             return error_reply(401, "authentication_error", "invalid x-api-key")
         if req.method == "POST" and req.path == "/v1/messages":
-            problem = check_message_params(req.json())
+            params = req.json()
+            problem = check_message_params(params)
             if problem:
                 return error_reply(400, "invalid_request_error", problem)
+            if self.responder is not None:
+                return self.responder(params)
             if not self.replies:
                 return error_reply(500, "api_error", "fake has no scripted reply left")
             return self.replies.popleft()

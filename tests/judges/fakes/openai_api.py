@@ -100,14 +100,17 @@ def _succeed_a(custom_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any
 
 
 class FakeOpenAI(FakeHTTPServer):
-    """``replies`` is consumed in order by ``POST /v1/chat/completions``; batch lines are
-    answered by ``batch_outcome(custom_id, body) -> (status, body)`` or None (never answered,
-    e.g. expired)."""
+    """``replies`` is consumed in order by ``POST /v1/chat/completions`` unless ``responder``
+    is set, which then answers every valid chat request from its body (a model look-alike,
+    e.g. ``tests/judges/fakes/truth.py``); batch lines are answered by
+    ``batch_outcome(custom_id, body) -> (status, body)`` or None (never answered, e.g.
+    expired)."""
 
     def __init__(self, *, require_key: bool = True) -> None:
         super().__init__(self._route)
         self.require_key = require_key
         self.replies: deque[Reply] = deque()
+        self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.polls_before_end = 1
@@ -124,9 +127,12 @@ class FakeOpenAI(FakeHTTPServer):
         if self.require_key and req.headers.get("authorization") != f"Bearer {VALID_KEY}":
             return error_reply(401, "Incorrect API key provided", "invalid_api_key")
         if req.method == "POST" and req.path == "/v1/chat/completions":
-            problem = check_chat_params(req.json())
+            body = req.json()
+            problem = check_chat_params(body)
             if problem:
                 return error_reply(400, problem)
+            if self.responder is not None:
+                return self.responder(body)
             if not self.replies:
                 return error_reply(500, "fake has no scripted reply left")
             return self.replies.popleft()
