@@ -16,3 +16,32 @@ def test_sampler_draws_shrink_with_batch_size_within_bounds():
     counts = [d for d, _ in draws]
     assert counts == sorted(counts, reverse=True)
     assert all(w == max(30, d // 2) for d, w in draws)
+
+
+def _stored(cid: int, a: str, b: str, p_a: float, sha: str, *flags: str):
+    from cjgrade.engine.ledger import StoredComparison
+
+    return StoredComparison(
+        id=cid, round=1, slot=cid, essay_a=a, essay_b=b, status="succeeded",
+        winner="A" if p_a > 0.5 else "B", p_a=p_a, provider="openai", model="m",
+        row={"request_sha256": sha, "flags": list(flags)},
+    )
+
+
+def test_cached_copy_of_a_request_counts_once_and_soft_verdicts_are_soft():
+    """A verdict the response cache returned for a request already answered in the batch is
+    a copy, not a second observation; a fresh repeat of the same request counts. Verdicts with
+    0 < p_a < 1 are soft outcomes, 0 and 1 hard ones."""
+    from cjgrade.engine.fitting import build_pairwise
+
+    rows = [
+        _stored(1, "x", "y", 0.7, "s1", "p_a:logprobs"),
+        _stored(2, "x", "y", 0.7, "s1", "p_a:logprobs", "cached"),
+        _stored(3, "y", "z", 0.6, "s2", "p_a:logprobs"),
+        _stored(4, "y", "z", 0.4, "s2", "p_a:logprobs"),
+        _stored(5, "x", "z", 1.0, "s3"),
+    ]
+    data, judges = build_pairwise(["x", "y", "z"], rows)
+    assert data.n_comparisons == 4
+    assert list(data.soft) == [True, True, True, False]
+    assert judges == ("openai/m",)

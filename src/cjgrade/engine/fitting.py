@@ -149,11 +149,13 @@ def build_pairwise(
     """Successful comparisons as integer-indexed data (position known: A slot first).
 
     A verdict with ``0 < p_a < 1`` is a soft outcome (a judge's stated probability, modelled
-    on its logit with estimated noise); ``p_a`` of 0 or 1 is a hard win or loss.
+    on its logit with estimated noise); ``p_a`` of 0 or 1 is a hard win or loss. A verdict the
+    response cache returned for a request already answered in this batch is a copy of that
+    answer, not a second observation, and is left out.
     Returns the data and the judge names (``provider/model``) indexed by ``data.judge``.
     """
     index = {e: i for i, e in enumerate(essay_ids)}
-    done = [c for c in comparisons if c.status == "succeeded" and c.p_a is not None]
+    done = _independent([c for c in comparisons if c.status == "succeeded" and c.p_a is not None])
     judges: dict[str, int] = {}
     judge_idx = []
     for c in done:
@@ -169,6 +171,20 @@ def build_pairwise(
         soft=[0.0 < float(c.p_a) < 1.0 for c in done],  # type: ignore[arg-type]
     )
     return data, tuple(judges)
+
+
+def _independent(done: Sequence[StoredComparison]) -> list[StoredComparison]:
+    """``done`` without cached copies of a request answered earlier in the batch."""
+    seen: set[str] = set()
+    out = []
+    for c in sorted(done, key=lambda c: c.id):
+        sha = c.row.get("request_sha256")
+        if sha is not None and sha in seen and "cached" in (c.row.get("flags") or ()):
+            continue
+        if sha is not None:
+            seen.add(sha)
+        out.append(c)
+    return out
 
 
 def _data_seed(data: PairwiseData, seed: int) -> np.random.Generator:
