@@ -185,7 +185,8 @@ async def evaluate_set(judge: Judge, essays: Sequence[ScoredEssay], *,
         raise JudgeError(f"essay set {set_id}: every comparison failed; the first error: "
                          f"{first_error}")
     data = PairwiseData.build(n, [p[0] for p, _ in done], [p[1] for p, _ in done],
-                              [v.p_a for _, v in done])
+                              [v.p_a for _, v in done],
+                              soft=[0.0 < v.p_a < 1.0 for _, v in done])
     theta = fit_bradley_terry(data, alpha=alpha).theta
     human = np.array([e.score for e in essays], dtype=np.float64)
     mapped = map_to_score_distribution(theta, human)
