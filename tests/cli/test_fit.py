@@ -12,6 +12,7 @@ from cjgrade.cli.main import build_app, run_app
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src/cjgrade/data/examples/decisions.csv"
 HEADER = "judge,candidate_chosen,candidate_not_chosen"
+ITEM_KEYS = {"id", "theta", "se", "wins", "losses", "n", "infit", "outfit", "component"}
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -37,7 +38,7 @@ def test_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert {"n_items", "n_comparisons", "ssr", "separation", "items", "judges"} <= set(report)
     assert report["n_items"] == 3 and report["n_comparisons"] == 7
     items = {it["id"]: it for it in report["items"]}
-    assert set(items["a"]) == {"id", "theta", "se", "wins", "losses", "n", "infit", "outfit"}
+    assert set(items["a"]) == ITEM_KEYS
     assert (items["a"]["wins"], items["a"]["losses"], items["a"]["n"]) == (3, 2, 5)
     thetas = [it["theta"] for it in report["items"]]
     assert thetas == sorted(thetas, reverse=True)
@@ -46,6 +47,9 @@ def test_json_contract(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert [j["judge"] for j in report["judges"]] == ["j1", "j2"]
     assert [j["n"] for j in report["judges"]] == [3, 4]
     assert report["se_method"] == "fisher"
+    assert report["components"] == 1 and report["component_sizes"] == [3]
+    assert report["isolated_items"] == []
+    assert report["self_comparisons_ignored"] == 0 and report["notices"] == []
 
 
 def test_soft_outcomes_and_positions(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,7 +103,6 @@ def test_split_half_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
         (HEADER + "\n", "no decisions"),
         (HEADER + "\nj,a,b\nj,,b\n", "line 3: candidate_chosen is missing"),
         (HEADER + "\nj,a,b\n,a,b\n", "line 3: judge is missing"),
-        (HEADER + "\nj,a,b\nj,b,a\nj,c,c\n", "line 4: candidate 'c' is compared with itself"),
         (HEADER + ",p_chosen\nj,a,b,0.9\nj,b,a,high\n", "line 3: p_chosen 'high' is not a number"),
         (HEADER + ",p_chosen\nj,a,b,1.5\n", "line 2: p_chosen '1.5' is outside"),
         (HEADER + ",p_chosen\nj,a,b,nan\n", "line 2: p_chosen 'nan' is outside"),
@@ -133,7 +136,7 @@ def test_line_numbers_count_quoted_newlines(
 ) -> None:
     """A quoted id spanning two lines shifts the reported line number correctly."""
     text = HEADER + '\nj,"multi\nline",b\nj,b,b\n'
-    code, _, err = run(["fit", str(write(tmp_path, text))], capsys)
+    code, _, err = run(["fit", str(write(tmp_path, text)), "--strict"], capsys)
     assert code == 3 and "line 4" in err
 
 

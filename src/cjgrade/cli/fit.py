@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
             0.0,
             "--eps",
             help="sirt-compatible score adjustment (sirt::btm default 0.3); keeps all-win and "
-            "all-loss items finite.",
+            "all-loss items finite, and fits a disconnected comparison graph component by "
+            "component, placed as sirt::btm places them.",
         ),
         position_effect: bool = typer.Option(
             False, "--position-effect", help="Estimate a first-position (slot A) effect."
@@ -41,14 +42,21 @@ def register(app: typer.Typer) -> None:
         se: str = typer.Option(
             "auto",
             "--se",
-            help="Standard errors: fisher (exact, sum-to-zero), diagonal (sirt's se.theta); "
-            "auto = diagonal with --eps (sirt-compatible), fisher otherwise.",
+            help="Standard errors: auto|fisher|diagonal|none. fisher: exact, sum-to-zero; "
+            "diagonal: sirt's se.theta (memory-linear); none: skip. auto = diagonal with --eps "
+            "(sirt-compatible) or above 6,000 items (with a notice), fisher otherwise.",
         ),
         split_half: int = typer.Option(
             0, "--split-half", help="Also report split-half reliability over N random splits."
         ),
         seed: int = typer.Option(0, "--seed", help="Random seed for --split-half."),
         fmt: str = typer.Option("json", "--format", help="json or table."),
+        strict: bool = typer.Option(
+            False,
+            "--strict",
+            help="Refuse a file with self-comparisons (a candidate compared with itself) "
+            "instead of leaving them out with a warning.",
+        ),
     ) -> None:
         """Fit a Bradley-Terry scale to comparative-judgement decisions."""
         from cjgrade.cli.fit_report import FORMATS, print_table, run_fit
@@ -63,7 +71,10 @@ def register(app: typer.Typer) -> None:
             se=se,
             split_half=split_half,
             seed=seed,
+            strict=strict,
         )
+        for notice in report["notices"]:
+            typer.echo(notice, err=True)
         if fmt == "json":
             typer.echo(json.dumps(report, indent=2))
         else:

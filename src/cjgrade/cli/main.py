@@ -1,7 +1,10 @@
 """The ``cjgrade`` console script.
 
 Each command group lives in its own module with a ``register(app)`` function, so the modules
-stay small and heavy imports happen only when a command runs.
+stay small and heavy imports happen only when a command runs. The console script registers
+only the module of the command it was asked to run (``COMMANDS``), so that, for instance,
+``cjgrade fit`` does not import asyncio and ssl for the server commands; ``--help``, ``--version``
+and unknown commands get every module.
 """
 
 from __future__ import annotations
@@ -26,6 +29,23 @@ COMMAND_MODULES = (
     "cjgrade.cli.worker",
 )
 
+COMMANDS = {
+    "fit": "cjgrade.cli.fit",
+    "simulate": "cjgrade.cli.simulate",
+    "judges": "cjgrade.cli.judges",
+    "eval": "cjgrade.cli.eval",
+    "run": "cjgrade.cli.run",
+    "plan": "cjgrade.cli.run",
+    "resume": "cjgrade.cli.run",
+    "demo": "cjgrade.cli.run",
+    "report": "cjgrade.cli.run",
+    "db": "cjgrade.cli.db",
+    "admin": "cjgrade.cli.admin",
+    "serve": "cjgrade.cli.serve",
+    "worker": "cjgrade.cli.worker",
+}
+"""Top-level command or group name -> the module in ``COMMAND_MODULES`` that registers it."""
+
 
 def _version(value: bool) -> None:
     if value:
@@ -33,7 +53,8 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
-def build_app() -> typer.Typer:
+def build_app(command: str | None = None) -> typer.Typer:
+    """The root app; with a known ``command`` name, only the module that registers it."""
     app = typer.Typer(
         name="cjgrade",
         help="Grade essays by comparative judgement: Bradley-Terry scales, anchor-based grades.",
@@ -50,7 +71,8 @@ def build_app() -> typer.Typer:
     ) -> None:
         """cjgrade: comparative-judgement grading with LLM judges."""
 
-    for name in COMMAND_MODULES:
+    modules = (COMMANDS[command],) if command in COMMANDS else COMMAND_MODULES
+    for name in modules:
         importlib.import_module(name).register(app)
     return app
 
@@ -81,4 +103,6 @@ def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run_app(build_app()))
+    # The root has no option taking a value, so the first non-option word is the command.
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    sys.exit(run_app(build_app(command)))

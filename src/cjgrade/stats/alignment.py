@@ -28,7 +28,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
-from scipy.stats import kendalltau, rankdata
 
 from cjgrade.errors import InputError
 
@@ -118,6 +117,9 @@ def anchor_alignment(
         Fewer than two anchors, mismatched lengths, indices out of range, self-comparisons or
         non-finite thetas.
     """
+    # scipy.stats takes most of a second to import; load it only when alignment is computed.
+    from scipy.stats import kendalltau, rankdata
+
     grades = _index_array("expected_grade_idx", expected_grade_idx)
     th = np.asarray(theta, dtype=np.float64).ravel()
     n = grades.size
