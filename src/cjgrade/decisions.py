@@ -9,6 +9,8 @@ Format (header required, column order free, extra columns ignored)::
   the one the judge picked.
 - ``p_chosen`` (optional): probability in [0, 1] that the chosen candidate is the better one
   (LLM confidence or token probabilities; 0.5 is a tie). An empty cell means a hard decision (1).
+  A value strictly between 0 and 1 other than 0.5 is a soft outcome, fitted on its logit with
+  an estimated noise variance (``docs/decisions/soft-outcomes.md``).
 - ``position`` (optional): the slot the *chosen* candidate was shown in: ``A``/``1`` (first)
   or ``B``/``2`` (second), case-insensitive. An empty cell means unknown; only rows with a
   known position inform the first-position effect.
@@ -220,7 +222,8 @@ def _build(
     b = np.where(in_b, win, lose)
     y = np.where(in_b, 1.0 - p, p)
     data = PairwiseData.build(
-        len(items), a, b, y, position_known=slot > 0, judge=np.asarray(judge_idx, dtype=np.intp)
+        len(items), a, b, y, position_known=slot > 0, judge=np.asarray(judge_idx, dtype=np.intp),
+        soft=(p > 0.0) & (p < 1.0) & (p != 0.5),
     )
     return DecisionSet(
         item_ids=tuple(items),

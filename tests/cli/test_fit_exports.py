@@ -180,3 +180,38 @@ def test_all_win_item_message_names_flags(
 def test_cli_wording(message: str, expected: str) -> None:
     """Python keywords in core messages become CLI flags."""
     assert cli_wording(message) == expected
+
+
+def test_soft_p_chosen_is_fitted_on_its_logit(tmp_path, capsys) -> None:
+    """Rows with 0 < p_chosen < 1 (not 0.5) are soft outcomes: counted, their noise variance
+    estimated and reported; ties (0.5) and empty cells stay Bernoulli."""
+    import json
+
+    import numpy as np
+
+    from cjgrade.cli.main import build_app, run_app
+
+    rng = np.random.default_rng(0)
+    theta = rng.normal(0.0, 1.0, 12)
+    lines = ["judge,candidate_chosen,candidate_not_chosen,p_chosen"]
+    n_soft = 0
+    for k in range(300):
+        i, j = rng.choice(12, 2, replace=False)
+        p = 1.0 / (1.0 + np.exp(-(theta[i] - theta[j] + rng.normal(0.0, 0.7))))
+        win, lose, pc = (i, j, p) if p >= 0.5 else (j, i, 1.0 - p)
+        if k % 10 == 0:
+            lines.append(f"r{k % 3},c{win},c{lose},")
+        elif k % 10 == 1:
+            lines.append(f"r{k % 3},c{win},c{lose},0.5")
+        else:
+            lines.append(f"r{k % 3},c{win},c{lose},{pc:.4f}")
+            n_soft += 1
+    path = tmp_path / "llm.csv"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert run_app(build_app(), ["fit", str(path)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["soft_comparisons"] == n_soft
+    assert 0.3 < report["soft_noise_variance"] < 0.8
+    by_id = {item["id"]: item["theta"] for item in report["items"]}
+    fitted = np.array([by_id[f"c{i}"] for i in range(12)])
+    assert np.corrcoef(fitted, theta)[0, 1] > 0.95

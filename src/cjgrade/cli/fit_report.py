@@ -3,7 +3,8 @@
 JSON output (``--format json``, the default)::
 
     {"n_items", "n_comparisons", "ssr", "separation", "alpha", "eps", "se_method",
-     "position_effect", "position_se", "log_likelihood", "split_half", "extreme_items",
+     "position_effect", "position_se", "log_likelihood", "soft_comparisons",
+     "soft_noise_variance", "split_half", "extreme_items",
      "components", "component_sizes", "isolated_items",
      "self_comparisons_ignored", "self_comparison_lines", "notices",
      "items": [{"id", "theta", "se", "wins", "losses", "n", "infit", "outfit", "component"}, ...],
@@ -16,7 +17,9 @@ Items are listed from highest to lowest theta (items without comparisons last).
 are computed over the items with an ability. ``components`` counts the connected components of
 the comparison graph (``component_sizes`` largest first; an item's ``component`` indexes them;
 items with no comparisons are in none and listed in ``isolated_items``). ``notices`` repeats
-what was printed on stderr.
+what was printed on stderr. ``soft_comparisons`` counts the rows whose ``p_chosen`` is a soft
+outcome (strictly between 0 and 1, not 0.5), fitted on its logit; ``soft_noise_variance`` is
+the noise variance estimated for them (null without soft rows).
 """
 
 from __future__ import annotations
@@ -157,6 +160,8 @@ def build_fit_report(
         "position_effect": _num(fit.position_effect),
         "position_se": _num(fit.position_se),
         "log_likelihood": fit.log_likelihood,
+        "soft_comparisons": fit.n_soft,
+        "soft_noise_variance": _num(fit.soft_variance),
         "split_half": _num(split_half),
         "extreme_items": [ds.item_ids[i] for i in fit.extreme],
         "components": comps.n_components,
@@ -328,7 +333,8 @@ def run_fit(
         fit, comps = _fit(ds, alpha, eps, position_effect, se_method)
         theta = np.where(np.isfinite(fit.theta), fit.theta, 0.0)  # no-comparison items unused
         stats = compute_fit_statistics(
-            ds.data, theta, position_effect=fit.position_effect, n_judges=len(ds.judge_ids)
+            ds.data, theta, position_effect=fit.position_effect, n_judges=len(ds.judge_ids),
+            soft_variance=fit.soft_variance,
         )
         sh = None
         if split_half:
