@@ -30,6 +30,7 @@ from cjgrade.stats.bt import BTFit, PairwiseData, fit_bradley_terry
 from cjgrade.stats.reliability import scale_separation_reliability
 from cjgrade.stats.stopping_reliability import (
     EmpiricalBayesFit,
+    centred_se,
     fit_empirical_bayes,
 )
 from cjgrade.stats.stopping_sampling import sample_reliability
@@ -281,9 +282,11 @@ def fit_round(
         )
         tau2 = 1.0 / alpha if alpha > 0 else None
     reliability, method = round_reliability(data, eb, seed=seed, estimate=fit.theta)
-    ssr = scale_separation_reliability(fit.theta, fit.se)
+    # Errors relative to the batch mean: the overall level is the prior's, not the data's.
+    se = centred_se(fit.se, tau2) if tau2 is not None else fit.se
+    ssr = scale_separation_reliability(fit.theta, se)
     return RoundEstimate(
-        essay_ids=tuple(essay_ids), theta=fit.theta, se=fit.se, ssr=float(ssr),
+        essay_ids=tuple(essay_ids), theta=fit.theta, se=se, ssr=float(ssr),
         reliability=reliability, prior_variance=tau2, fit=fit,
         n_comparisons=data.n_comparisons, judges=judges, reliability_method=method,
         laplace_reliability=float(eb.reliability), soft_variance=fit.soft_variance,

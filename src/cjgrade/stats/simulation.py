@@ -55,7 +55,11 @@ from cjgrade.stats.simulation_judge import (
     simulate_soft_outcomes,
     win_probability,
 )
-from cjgrade.stats.stopping_reliability import EmpiricalBayesFit, fit_empirical_bayes
+from cjgrade.stats.stopping_reliability import (
+    EmpiricalBayesFit,
+    centred_se,
+    fit_empirical_bayes,
+)
 from cjgrade.stats.stopping_sampling import sample_reliability
 
 __all__ = [
@@ -310,7 +314,8 @@ def simulate_run(
         y_all = np.concatenate([y_all, y])
         data = PairwiseData.build(n, a_all, b_all, y_all, soft=np.full(a_all.size, scenario.soft))
         eb, ssr = _fit_round(data, prior_variance, theta, soft_variance)
-        new_theta, se, prior_variance = eb.fit.theta, eb.fit.se, eb.prior_variance
+        new_theta, prior_variance = eb.fit.theta, eb.prior_variance
+        se = centred_se(eb.fit.se, prior_variance)
         soft_variance = eb.fit.soft_variance
         posterior = eb.reliability
         split, reported = float("nan"), float("nan")
