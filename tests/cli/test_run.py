@@ -288,3 +288,15 @@ def test_progress_bar_shows_done_of_budget_ssr_and_cost() -> None:
     text = screen.file.getvalue()  # type: ignore[attr-defined]
     assert "12/40" in text and "SSR 0.83 (posterior 0.71)" in text
     assert "cost $0.0500" in text and "2 failed" in text
+
+
+def test_tiny_batch_completes(tmp_path: Path, home: Path) -> None:
+    """Three students, a small budget, no grades: the batch completes with a valid artefact
+    (a round whose SSR is undefined, NaN, is stored without one)."""
+    root = make_input(tmp_path / "in", n_students=3)
+    out = tmp_path / "out"
+    assert cli("run", str(root), "--judge", "heuristic/surface", "--budget", "12",
+               "--no-grades", "--out", str(out)) == 0
+    doc = load_artefact(out)
+    validate_artefact(doc)
+    assert doc["costs"]["n_succeeded"] >= 1

@@ -9,6 +9,7 @@ fit.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
@@ -303,7 +304,8 @@ class BatchEngine:
             "judges": list(est.judges),
         }
         fit = StoredFit(
-            round=round_index, theta=theta, se=se, ssr=est.ssr,
+            round=round_index, theta=theta, se=se,
+            ssr=est.ssr if math.isfinite(est.ssr) else None,  # undefined on tiny batches
             n_comparisons=est.n_comparisons, stop=decision.stop,
             stop_reason=decision.reason, details=details,
         )
@@ -343,8 +345,8 @@ def _cost_so_far(comparisons: Sequence[StoredComparison]) -> float | None:
         if c.status == "pending":
             continue
         cost = c.row.get("cost_usd")
-        if cost is None and c.status == "failed" and not c.row.get("input_tokens"):
-            continue  # a failure nothing was billed for
+        if cost is None and c.status == "failed" and c.row.get("input_tokens") is None:
+            continue  # a failure nothing was billed for (usage columns never written)
         if cost is None:
             return None
         total += float(cost)
@@ -355,9 +357,9 @@ def _outcome_cost(outcome: ComparisonOutcome) -> float | None:
     if outcome.verdict is not None:
         return outcome.verdict.cost_usd
     spend = outcome.billed
-    if spend is None or (spend.cost_usd is None and not spend.usage.input_tokens):
+    if spend is None:
         return 0.0
-    return spend.cost_usd
+    return spend.cost_usd  # None: billed at an unknown price or with an unusable usage report
 
 
 _END = object()
