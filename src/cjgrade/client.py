@@ -164,11 +164,19 @@ class ApiClient:
         return _parse(InstructionOut, response)
 
     async def list_instructions(
-        self, *, page: int = 1, page_size: int = 50, grade_scale: str | None = None
+        self,
+        *,
+        page: int = 1,
+        page_size: int = 50,
+        grade_scale: str | None = None,
+        name: str | None = None,
     ) -> InstructionPage:
+        """A page of assignments; ``name`` finds the one with that name (the other methods
+        take ids only)."""
         params: dict[str, Any] = {"page": page, "page_size": page_size}
-        if grade_scale is not None:
-            params["grade_scale"] = grade_scale
+        for key, value in (("grade_scale", grade_scale), ("name", name)):
+            if value is not None:
+                params[key] = value
         response = await self._send("GET", "/admin/v1/assessment-instructions", params=params)
         return _parse(InstructionPage, response)
 

@@ -39,6 +39,7 @@ __all__ = [
     "DbParts",
     "Settings",
     "build_database_url",
+    "check_home",
     "default_home",
     "load_settings",
     "normalise_database_url",
@@ -184,7 +185,8 @@ def build_database_url(settings: Settings) -> URL:
     """The one place a database URL is built.
 
     An explicit URL wins; then PostgreSQL parts; else a SQLite file under ``settings.home``
-    (the directory is created). Always an async driver (``asyncpg`` / ``aiosqlite``).
+    (the directory is created and checked with :func:`check_home`: an unusable one is a
+    :class:`ConfigError` naming it). Always an async driver (``asyncpg`` / ``aiosqlite``).
     """
     if settings.database_url:
         return normalise_database_url(settings.database_url)
@@ -198,8 +200,43 @@ def build_database_url(settings: Settings) -> URL:
             port=p.port,
             database=p.name,
         )
-    settings.home.mkdir(parents=True, exist_ok=True)
+    check_home(settings.home)
     return URL.create("sqlite+aiosqlite", database=str(settings.sqlite_path))
+
+
+_HOME_FIX = (
+    "set CJGRADE_HOME to a folder you can write (or unset it for ~/.local/share/cjgrade), or "
+    "give the database with --database-url / DATABASE_URL"
+)
+
+
+def check_home(home: Path) -> Path:
+    """Create the data directory if needed and check that files can be written in it.
+
+    Raises :class:`ConfigError` naming the path and the fix when it is a file, lies under a
+    file, or cannot be created or written (a read-only disk, missing permissions).
+    """
+    if home.exists() and not home.is_dir():
+        raise ConfigError(
+            f"the data directory {home} (CJGRADE_HOME) is a file, not a folder; {_HOME_FIX}"
+        )
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(
+            f"the data directory {home} (CJGRADE_HOME) cannot be created ({exc.strerror or exc}); "
+            f"{_HOME_FIX}"
+        ) from exc
+    probe = home / f".cjgrade-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"the data directory {home} (CJGRADE_HOME) is not writable ({exc.strerror or exc}); "
+            f"{_HOME_FIX}"
+        ) from exc
+    return home
 
 
 def normalise_database_url(url: str | URL) -> URL:

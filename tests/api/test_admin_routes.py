@@ -193,15 +193,53 @@ async def test_unknown_grade_scale_is_422(api: Api) -> None:
     assert await api.count_rows("content") == 0
 
 
-async def test_name_is_unique_and_resolves_like_an_id(api: Api) -> None:
-    """A name (slug) finds the assignment; giving another assignment the same name is a 409."""
+async def test_name_is_unique_and_found_by_the_name_filter(api: Api) -> None:
+    """A name (slug) finds the assignment through `?name=`, never in place of an id; giving
+    another assignment the same name is a 409."""
     async with api.client() as client:
         await client.post(BASE, json=instruction("uuid-1", name="np_2017_vt_slug"))
-        by_name = await client.get(f"{BASE}/assignment/np_2017_vt_slug")
+        by_name = await client.get(BASE, params={"name": "np_2017_vt_slug"})
+        as_id = await client.get(f"{BASE}/assignment/np_2017_vt_slug")
         clash = await client.post(BASE, json=instruction("uuid-2", name="np_2017_vt_slug"))
-    assert by_name.status_code == 200 and by_name.json()["assignment_id"] == "uuid-1"
+    assert by_name.status_code == 200 and by_name.json()["total"] == 1
+    assert by_name.json()["items"][0]["assignment_id"] == "uuid-1"
+    assert as_id.status_code == 404 and "'uuid-1'" in as_id.json()["detail"]
     assert clash.status_code == 409 and "already used" in clash.json()["detail"]
     assert await api.count_rows("assignments") == 1
+
+
+async def test_routes_resolve_ids_never_names(api: Api) -> None:
+    """Issue 14: `np1`, then `other1` named `np1`; DELETE .../assignment/np1 twice is 204 then
+    404, and `other1` and its anchors survive. Every route that takes an assignment (path or
+    body) resolves the id only."""
+    async with api.client() as client:
+        assert (await client.post(BASE, json=instruction("np1"))).status_code == 201
+        assert (await client.post(BASE, json=instruction("other1", name="np1"))).status_code == 201
+        registered = await client.post(
+            "/admin/v1/anchors/register", json=anchor("other1", "A", "A1", "An anchor essay.")
+        )
+        assert registered.status_code == 201, registered.text
+        first = await client.delete(f"{BASE}/assignment/np1")
+        second = await client.delete(f"{BASE}/assignment/np1")
+        assert first.status_code == 204
+        assert second.status_code == 404 and "other1" in second.json()["detail"]
+        for path in (
+            f"{BASE}/assignment/np1",
+            "/admin/v1/anchors/assignment/np1",
+            "/admin/v1/student-prompts/assignment/np1",
+            "/admin/v1/judge-rubrics/assignment/np1",
+        ):
+            assert (await client.get(path)).status_code == 404, path
+        for path, body in (
+            ("/admin/v1/student-prompts", {"assignment_id": "np1", "prompt_text": "P" * 20}),
+            ("/admin/v1/judge-rubrics", {"assignment_id": "np1", "rubric_text": "R" * 20}),
+            ("/admin/v1/anchors/register", anchor("np1", "A", "A2", "An anchor essay.")),
+        ):
+            assert (await client.post(path, json=body)).status_code == 404, path
+        survivor = await client.get(f"{BASE}/assignment/other1")
+    assert survivor.status_code == 200 and survivor.json()["name"] == "np1"
+    assert await api.count_rows("assignments") == 1
+    assert await api.count_rows("anchors") == 1
 
 
 async def test_prompt_linked_by_storage_id_in_the_upsert(api: Api) -> None:

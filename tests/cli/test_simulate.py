@@ -67,7 +67,10 @@ def test_simulate_table(capsys: pytest.CaptureFixture[str]) -> None:
         (["--format", "xml"], 2, "--format"),
         (["--seeds", "0"], 2, "--seeds"),
         (["--lapse", "2"], 3, "lapse"),
-        (["--essays", "2"], 3, "at least 4 essays"),
+        (["--essays", "2"], 2, "--essays 2 is outside 4-2,000"),
+        (["--essays", "100000000"], 2, "choose --essays between 4 and 2,000"),
+        (["--max-rounds", "0"], 2, "--max-rounds"),
+        (["--first-seed", "-1"], 2, "choose --first-seed between 0 and"),
     ],
 )
 def test_simulate_rejects_bad_flags(

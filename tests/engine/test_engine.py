@@ -16,7 +16,7 @@ from cjgrade.engine.ledger import BatchLedger
 from cjgrade.engine.loop import BatchEngine
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.progress import Progress
-from cjgrade.errors import InputError, JudgeOutputInvalid
+from cjgrade.errors import InputError, JudgeOutputInvalid, JudgeUnavailable
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import JudgeRequest, Usage, Verdict, Winner
 from cjgrade.judges.cache import fingerprint_request
@@ -477,3 +477,49 @@ async def test_cpu_steps_run_off_the_event_loop(
     result = await engine.run(await engine.create(spec))
     assert result.status == "completed"
     assert threads == {"select": {False}, "refit": {False}, "final": {False}}
+
+
+def _flaky(every: int):  # type: ignore[no-untyped-def]
+    """A scripted answer that fails every ``every``-th request with a 503, else the truth."""
+    calls = [0]
+
+    def answer(request: JudgeRequest) -> Verdict:
+        calls[0] += 1
+        if calls[0] % every == 0:
+            raise JudgeUnavailable("HTTP 503: overloaded")
+        return true_order_verdict(request)
+
+    return answer
+
+
+async def test_attempts_are_the_requests_each_comparison_took(store: Store) -> None:
+    """With a third of the requests failing and retried, every comparison records the
+    requests it took (1 or 2, never a flat 1), and they add up to what the judge was sent."""
+    spec = make_spec(n_students=8, budget=12, round_size=12, target_ssr=None,
+                     stability_threshold=None)
+    runtime = get_judge("scripted", options={"default": _flaky(3)},
+                        policy_overrides={"max_attempts": 4, "backoff_base_s": 0.0})
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=1))
+    result = await engine.run(await engine.create(spec))
+    assert result.status == "completed" and len(result.comparisons) == 12
+    # requests 3, 6, ..., 15 fail and are retried: 17 requests for 12 comparisons
+    assert len(runtime.adapter.history) == 17  # type: ignore[attr-defined]
+    assert sorted(c.attempts for c in result.comparisons) == [1] * 7 + [2] * 5
+    assert sum(c.attempts for c in result.comparisons) == 17
+
+
+async def test_attempts_of_a_failing_judge_are_requests_not_refusals(store: Store) -> None:
+    """A judge that keeps failing opens the circuit: the refused calls are not counted, so
+    the failed comparisons' attempts add up to the requests really sent."""
+    spec = make_spec(n_students=8, budget=12, round_size=12, target_ssr=None,
+                     stability_threshold=None, min_success_rate=0.0)
+    runtime = get_judge("scripted", options={"default": _flaky(1)},
+                        policy_overrides={"max_attempts": 4, "backoff_base_s": 0.0,
+                                          "breaker_failures": 5})
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=1))
+    result = await engine.run(await engine.create(spec))
+    assert all(c.status == "failed" for c in result.comparisons)
+    sent = len(runtime.adapter.history)  # type: ignore[attr-defined]
+    assert sent == 5
+    assert sum(c.attempts for c in result.comparisons) == sent
+    assert all("HTTP 503" in (c.error_reason or "") for c in result.comparisons)

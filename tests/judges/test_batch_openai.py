@@ -12,7 +12,7 @@ from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeRateLimited, Jud
 from cjgrade.judges.base import Verdict, Winner
 from cjgrade.judges.batch import run_batch
 from cjgrade.judges.batch_openai import OpenAIBatchJudge, create_batch_judge
-from cjgrade.judges.cost import compute_cost
+from cjgrade.judges.cost import billed_spend, compute_cost
 from cjgrade.judges.manifest import load_manifest
 from cjgrade.judges.openai import build_chat_params
 from cjgrade.judges.prompt import render_request
@@ -119,3 +119,32 @@ async def test_fetch_before_the_end_is_unavailable(fake: FakeOpenAI) -> None:
     handle = await judge.submit_batch(REQUESTS)
     with pytest.raises(JudgeUnavailable, match="still"):
         await judge.fetch_results(handle)
+
+
+async def test_broken_result_lines_fail_their_own_request_only(fake: FakeOpenAI) -> None:
+    """A result line with NaN in it (not strict JSON) or a verdict with a NaN confidence is an
+    invalid reply for its own custom id, billed as far as its usage can be read; the rest of
+    the batch stands and nothing crashes."""
+    requests = {"ok": short_request("Dogs are loyal."), "nan_line": short_request("Dogs bark."),
+                "nan_verdict": short_request("Dogs run.")}
+
+    def broken(custom_id: str, body: dict[str, Any]) -> tuple[int, dict[str, Any]] | None:
+        if custom_id == "nan_line":
+            return 200, completion_body(verdict_json("A", 4), usage={
+                "prompt_tokens": float("nan"), "completion_tokens": 10, "total_tokens": 10})
+        if custom_id == "nan_verdict":
+            content = '{"justification": "x", "winner": "A", "confidence": NaN}'
+            return 200, completion_body(content, model=body["model"])
+        return 200, completion_body(verdict_json("B", 2), model=body["model"])
+
+    fake.batch_outcome = broken
+    judge = batch_judge(fake)
+    results = await run_batch(judge, requests, sleep=no_sleep)
+    assert isinstance(results["ok"], Verdict)
+    line, verdict = results["nan_line"], results["nan_verdict"]
+    assert isinstance(line, JudgeOutputInvalid) and "NaN is not a JSON number" in str(line)
+    assert isinstance(verdict, JudgeOutputInvalid) and "NaN is not a JSON number" in str(verdict)
+    assert billed_spend(line).cost_usd is None  # billed, its usage unreadable
+    assert billed_spend(verdict).cost_usd == pytest.approx(
+        compute_cost(verdict.usage, GPT5, batch=True))  # type: ignore[attr-defined]
+    assert judge.ledger.total_cost() is None

@@ -4,6 +4,7 @@ timeouts, cache and cost, all in virtual time through the real registry."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import pytest
 
@@ -436,3 +437,100 @@ async def test_calls_queued_while_the_circuit_opens_fail_fast() -> None:
     assert all(isinstance(r, JudgeUnavailable) for r in results)
     assert "circuit open" in str(results[1]) and "circuit open" in str(results[2])
     assert len(fake.history) == 1
+
+
+# -- issue 14: attempts are requests, usage is checked, timeouts are named ---------------------
+
+
+async def test_attempts_count_every_request_retries_included() -> None:
+    """A verdict after a 5xx and a 429 took three requests, and says so; a cache hit took
+    none."""
+    clock = ManualClock()
+    runtime, fake = make(clock)
+    runtime.cache = MemoryResponseCache()
+    fake.enqueue(JudgeUnavailable("500"), JudgeRateLimited("429", retry_after=0.5), "A")
+    verdict = await runtime.judge(REQUEST)
+    assert verdict.attempts == 3 == len(fake.history)
+    cached = await runtime.judge(REQUEST)
+    assert (cached.attempts, cached.cost_usd, "cached" in cached.flags) == (0, 0.0, True)
+
+
+async def test_open_circuit_attempts_are_not_requests_and_the_timeout_stays_named() -> None:
+    """Requests that time out open the circuit; the comparison that saw them fails naming the
+    timeout (and the open circuit) with the requests really sent; a later one sends none and
+    the open circuit names the timeouts as the cause."""
+    clock = ManualClock()
+    runtime, fake = make(clock, timeout_s=10.0, breaker_failures=2, max_concurrency=1)
+    fake.enqueue("A", "A", delay_s=500.0)
+    with pytest.raises(JudgeUnavailable) as first:
+        await runtime.judge(REQUEST)
+    message = str(first.value)
+    assert message.startswith("scripted/default: no answer within 10 s (per-request timeout)")
+    assert "circuit open after 2 consecutive failures" in message
+    assert billed_spend(first.value).attempts == len(fake.history) == 2
+    with pytest.raises(JudgeUnavailable) as second:
+        await runtime.judge(REQUEST)
+    assert "circuit open after 2 consecutive failures (the last: no answer within 10 s" in str(
+        second.value)
+    assert billed_spend(second.value).attempts == 0 and len(fake.history) == 2
+
+
+@pytest.mark.parametrize(("usage", "reason"), [
+    (Usage(input_tokens=-5000, output_tokens=60), "input_tokens=-5000 is negative"),
+    (Usage(input_tokens=10**15), "1,000,000,000,000,000 tokens in one call, more than the "
+                                 "10,000,000 scripted/priced can use"),
+    (Usage(output_tokens=1.5), "output_tokens=1.5 is not a token count"),  # type: ignore[arg-type]
+])
+async def test_a_usage_report_that_cannot_be_priced_is_flagged_never_priced(
+    usage: Usage, reason: str,
+) -> None:
+    """Negative, implausible or fractional token counts make the verdict's cost unknown and
+    flag it, instead of lowering the bill or pricing 10**15 tokens; the verdict is kept (asking
+    again would pay twice)."""
+    fake = ScriptedJudge("scripted/priced")
+    fake.enqueue("A", usage=usage)
+    runtime = JudgeRuntime(fake, PRICED)
+    verdict = await runtime.judge(REQUEST)
+    assert verdict.winner is Winner.A and verdict.attempts == 1
+    assert verdict.usage == Usage() and verdict.cost_usd is None
+    assert f"usage_unusable:{reason}" in verdict.flags
+    assert runtime.ledger.total_cost() is None
+
+
+async def test_an_invalid_reply_with_an_unusable_usage_report_costs_unknown() -> None:
+    """A billed invalid reply whose usage cannot be priced makes the failure's cost unknown,
+    says so in the reason, and counts as a request."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=2)
+    runtime.info = PRICED
+    bad = Usage(input_tokens=-1)
+    fake.enqueue(attach_reply(JudgeOutputInvalid("confidence must be 1-5"), bad, "{}"),
+                 attach_reply(JudgeOutputInvalid("confidence must be 1-5"), None, "{}",
+                              usage_problem="no usage report"))
+    with pytest.raises(JudgeOutputInvalid) as caught:
+        await runtime.judge(REQUEST)
+    spend = billed_spend(caught.value)
+    assert (spend.attempts, spend.cost_usd, spend.usage) == (2, None, Usage())
+    assert "cost unknown" in str(caught.value)
+    assert runtime.ledger.total_cost() is None
+
+
+@pytest.mark.parametrize(("field", "value", "reason"), [
+    ("p_a", float("nan"), "p_a must be a number in [0, 1], got nan"),
+    ("p_a", 1.5, "p_a must be a number in [0, 1], got 1.5"),
+    ("confidence", float("inf"), "confidence must be a finite number, got inf"),
+    ("justification", "A\x00B", "justification contains U+0000"),
+    ("winner", "C", "winner must be A or B, got 'C'"),
+])
+async def test_every_adapters_verdict_is_checked(field: str, value: object, reason: str) -> None:
+    """A plug-in adapter's verdict outside the contract is invalid output (retried, then a
+    failed comparison), never stored."""
+    clock = ManualClock()
+    runtime, fake = make(clock, max_attempts=2)
+    good = Verdict(winner=Winner.A, p_a=0.7, justification="fine", provider="scripted",
+                   model="default", request_sha256="x")
+    bad = Verdict(**{**good.__dict__, field: value})
+    fake.enqueue(bad, bad)
+    with pytest.raises(JudgeOutputInvalid, match=re.escape(reason)) as caught:
+        await runtime.judge(REQUEST)
+    assert billed_spend(caught.value).attempts == len(fake.history) == 2

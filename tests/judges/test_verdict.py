@@ -20,20 +20,24 @@ from cjgrade.errors import (
     JudgeRateLimited,
     JudgeUnavailable,
 )
-from cjgrade.judges.base import Winner
+from cjgrade.judges.base import Verdict, Winner
 from cjgrade.judges.verdict import (
     CONFIDENCE_MEANINGS,
     CONFIDENCE_TO_P_CHOSEN,
     JUSTIFICATION_MAX_CHARS,
+    RAW_RESPONSE_MAX_CHARS,
     VERDICT_SCHEMA,
     TokenLogprob,
+    checked_verdict,
     classify_status,
+    keep_raw,
     openai_response_schema,
     p_a_from_confidence,
     p_a_from_logprobs,
     parse_retry_after,
     parse_verdict_json,
     parse_verdict_payload,
+    token_count,
 )
 
 
@@ -95,7 +99,8 @@ def test_unparseable_reply_is_invalid(text: str | None) -> None:
 
 
 _values = st.one_of(st.none(), st.booleans(), st.integers(-2, 8), st.floats(-1, 7),
-                    st.sampled_from(["A", "B", "a", "Essay B", "", "x" * 601]),
+                    st.floats(allow_nan=True, allow_infinity=True), st.integers(),
+                    st.sampled_from(["A", "B", "a", "Essay B", "", "x" * 601, "A\x00B"]),
                     st.text(max_size=30))
 
 
@@ -113,6 +118,8 @@ def test_parser_accepts_exactly_what_the_schema_accepts(payload: dict[str, objec
     just = payload.get("justification")
     if isinstance(just, str) and just and not just.strip():
         schema_ok = False  # whitespace-only is rejected by the parser on purpose
+    if isinstance(just, str) and re.search("[\x00\ud800-\udfff]", just):
+        schema_ok = False  # NUL and lone surrogates cannot be stored as text
     try:
         parse_verdict_payload(payload)
         parsed_ok = True
@@ -224,3 +231,109 @@ def test_status_classification(status: int, expected: type[JudgeError]) -> None:
         assert "P_KEY" in str(error)
     if expected is JudgeRateLimited:
         assert isinstance(error, JudgeRateLimited) and error.retry_after == 2.0
+
+
+# -- issue 14: replies outside the contract are invalid output, never a crash ------------------
+
+
+@pytest.mark.parametrize("confidence", [math.nan, math.inf, -math.inf, 1e300, 10**5000, -3],
+                         ids=["nan", "inf", "-inf", "1e300", "5001 digits", "-3"])
+def test_confidence_out_of_any_range_is_invalid_not_a_crash(confidence: float) -> None:
+    """NaN, infinities, huge numbers (also a 5,000-digit integer) are invalid output with the
+    value shown briefly, never an OverflowError or ValueError."""
+    with pytest.raises(JudgeOutputInvalid, match="confidence must be an integer 1-5") as caught:
+        parse_verdict_payload(valid(confidence=confidence))
+    assert len(str(caught.value)) < 120
+
+
+@pytest.mark.parametrize(("text", "reason"), [
+    ('{"justification": "x", "winner": "A", "winner": "B", "confidence": 3}',
+     "duplicate key 'winner'"),
+    ('{"justification": "x", "winner": "A", "confidence": NaN}', "NaN is not a JSON number"),
+    ('{"justification": "x", "winner": "A", "confidence": -Infinity}',
+     "-Infinity is not a JSON number"),
+    ('{"justification": "x", "winner": "A", "confidence": 1e400}', "1e400 does not fit"),
+    ('{"justification": "x", "winner": "A", "confidence": ' + "9" * 5000 + "}",
+     "a number of 5000 digits"),
+    ('{"justification": "x", "winner": "A", "confidence": 3, "z": ' + "[" * 100_000
+     + "]" * 100_000 + "}", "nested more than 64 levels deep"),
+    ('{"justification": "A\\\\u0000", "winner": "A", "confidence": 3}', None),
+    ('{"justification": "A\\u0000B", "winner": "A", "confidence": 3}',
+     "justification contains U+0000"),
+    ('{"justification": "A\\ud800B", "winner": "A", "confidence": 3}',
+     "justification contains U+D800"),
+])
+def test_json_outside_the_contract_is_refused_with_the_reason(text: str,
+                                                             reason: str | None) -> None:
+    """Duplicate keys (not last-wins), non-JSON numbers, out-of-range numbers, deep nesting and
+    characters text cannot store are invalid output naming the problem."""
+    if reason is None:  # an escaped backslash followed by u0000 is ordinary text
+        assert parse_verdict_json(text).justification == "A\\u0000"
+        return
+    with pytest.raises(JudgeOutputInvalid, match=re.escape(reason)):
+        parse_verdict_json(text)
+
+
+def test_winner_token_logprobs_that_underflow_are_invalid_not_a_division_by_zero() -> None:
+    """A generated winner token at -1000 (vLLM-style "impossible") contradicts the reply: invalid
+    output. An alternative at -9999 is simply improbable."""
+    content = '{"justification": "A", "winner": "A", "confidence": 4}'
+    for alts in ({"A": -1000.0}, {"A": -1000.0, "B": -1000.0}, {"A": -1000.0, "B": -0.01}):
+        with pytest.raises(JudgeOutputInvalid, match="log-probability -1000"):
+            p_a_from_logprobs(_tokens(content, alts), content)
+    alts = {"A": -0.01, "B": -9999.0}
+    assert p_a_from_logprobs(_tokens(content, alts), content) == pytest.approx(0.995)
+    alts = {"A": -60.0, "B": -70.0}  # both tiny: only their ratio counts
+    assert p_a_from_logprobs(_tokens(content, alts), content) == pytest.approx(0.995)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, 0.5, "-0.1", True, None])
+def test_a_logprob_that_is_not_a_log_probability_is_invalid(bad: object) -> None:
+    """NaN, +inf, a positive value, a string, a bool or a missing value is invalid output."""
+    content = '{"justification": "A", "winner": "A", "confidence": 4}'
+    alts = {"A": -0.1, "B": bad}
+    with pytest.raises(JudgeOutputInvalid, match="not a finite number <= 0"):
+        p_a_from_logprobs(_tokens(content, alts), content)  # type: ignore[arg-type]
+
+
+def test_float_noise_above_zero_is_a_certain_token() -> None:
+    """Servers write 1e-7 for a certain token; that is accepted as 0."""
+    content = '{"justification": "A", "winner": "A", "confidence": 4}'
+    alts = {"A": 1e-7, "B": -3.0}
+    assert p_a_from_logprobs(_tokens(content, alts), content) == pytest.approx(
+        1 / (1 + math.exp(-3.0)))
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 0), (0, 0), (7, 7), (12.0, 12)])
+def test_token_counts_are_non_negative_integers(value: object, expected: int) -> None:
+    """A count is a non-negative integer (12.0 from a lax encoder is 12; absent is 0)."""
+    assert token_count(value, "input_tokens") == expected
+
+
+@pytest.mark.parametrize(("value", "reason"), [
+    (-5000, "input_tokens=-5000 is negative"), (1.5, "is not a token count"),
+    (math.nan, "is not a token count"), ("12", "is not a token count"),
+    (True, "is not a token count"),
+])
+def test_other_token_counts_are_refused_by_name(value: object, reason: str) -> None:
+    """Anything else names the field and the value."""
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        token_count(value, "input_tokens")
+
+
+def test_the_raw_reply_is_kept_storable_and_bounded() -> None:
+    """NUL is escaped (PostgreSQL text refuses it) and a huge reply is cut with a note."""
+    assert keep_raw("a\x00b") == "a\\u0000b"
+    kept = keep_raw("x" * (RAW_RESPONSE_MAX_CHARS + 10))
+    assert kept.endswith("[10 more characters not kept]")
+
+
+def test_checked_verdict_normalises_the_winner() -> None:
+    """A plug-in that returns the winner as text gets a Winner back; a valid verdict is
+    returned as it is."""
+    verdict = Verdict(winner="B", p_a=0.3, justification="ok", provider="p",  # type: ignore[arg-type]
+                      model="m", request_sha256="x")
+    assert checked_verdict(verdict).winner is Winner.B
+    good = Verdict(winner=Winner.A, p_a=1, justification="ok", provider="p", model="m",
+                   request_sha256="x")
+    assert checked_verdict(good) is good

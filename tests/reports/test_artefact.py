@@ -92,3 +92,17 @@ def test_html_escapes_essay_ids(artefact: dict[str, Any]) -> None:
     doc = copy.deepcopy(artefact)
     doc["essays"][0]["essay_id"] = "<b>x</b>"
     assert "<b>x</b>" not in render_html(doc)
+
+
+def test_markdown_shows_outside_text_inert(artefact: dict[str, Any]) -> None:
+    """An essay id with HTML or a terminal escape sequence, a label with Markdown and a
+    failure reason with a table pipe are shown as text in report.md, never rendered."""
+    doc = copy.deepcopy(artefact)
+    doc["essays"][0]["essay_id"] = "<img src=x onerror=alert(1)>\x1b[2J"
+    doc["metadata"]["label"] = "[click](javascript:alert(1)) \x1b]0;pwned\x07"
+    doc["metadata"]["failure_reason"] = "provider said | <b>no</b>"
+    md = render_markdown(doc)
+    assert "- failure: provider said \\| &lt;b&gt;no&lt;/b&gt;" in md
+    assert "\x1b" not in md and "<img" not in md
+    assert "&lt;img src=x onerror=alert(1)&gt;\\\\x1b\\[2J" in md
+    assert md.startswith("# Assessment run: \\[click\\](javascript:alert(1)) \\\\x1b\\]0;pwned")

@@ -1,4 +1,5 @@
-"""Assignments: upsert, lookup by id or slug, paging, scale immutability, rubric overrides."""
+"""Assignments: upsert, lookup by id (by name only explicitly), paging, scale immutability,
+rubric overrides."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from cjgrade.store import (
     check_rubric_override,
     delete_assignment,
     get_assignment,
+    get_assignment_by_name,
     list_assignments,
     register_anchor,
     require_assignment,
@@ -58,14 +60,41 @@ async def test_create_then_update_keeps_prompt(store: Store) -> None:
 
 
 async def test_lookup_by_slug(store: Store) -> None:
-    """An assignment is found by its id and by its name (slug)."""
+    """An assignment is found by its id; its name (slug) finds it only through the explicit
+    name lookups, and an id lookup with a name fails with a message naming the id to use."""
     await _create(store, name="np_2017_vt")
     async with store.transaction() as s:
-        by_slug = await get_assignment(s, "np_2017_vt")
         by_id = await get_assignment(s, UUID_ID)
+        by_slug = await get_assignment_by_name(s, "np_2017_vt")
+        listed, total = await list_assignments(s, name="np_2017_vt")
+        assert await get_assignment(s, "np_2017_vt") is None
+        with pytest.raises(NotFound, match=f"name of assignment '{UUID_ID}'; use its id"):
+            await require_assignment(s, "np_2017_vt")
         missing = await get_assignment(s, "nope")
     assert by_slug == by_id and by_slug is not None and by_slug.id == UUID_ID
+    assert [r.id for r in listed] == [UUID_ID] and total == 1
     assert missing is None
+
+
+async def test_a_name_equal_to_another_id_never_resolves_to_it(store: Store) -> None:
+    """Issue 14: with `np1` and `other1` named `np1`, deleting `np1` twice deletes `np1` once
+    and then nothing; `other1` and its anchors stay. Every id lookup ignores names."""
+    await _create(store, "np1")
+    await _create(store, "other1", name="np1")
+    async with store.transaction() as s:
+        await register_anchor(s, "other1", grade="A", text=ESSAY, label="A1")
+    for expected in (True, False):
+        async with store.transaction() as s:
+            assert await delete_assignment(s, "np1") is expected
+    async with store.transaction() as s:
+        survivor = await get_assignment(s, "other1")
+        assert await get_assignment(s, "np1") is None
+        with pytest.raises(NotFound):
+            await set_student_prompt(s, "np1", "A prompt that is long enough.")
+        with pytest.raises(NotFound):
+            await register_anchor(s, "np1", grade="A", text=ESSAY, label="A2")
+        assert await s.scalar(select(func.count()).select_from(Anchor)) == 1
+    assert survivor is not None and survivor.name == "np1"
 
 
 async def test_unknown_assignment_message_names_command(store: Store) -> None:
@@ -150,24 +179,24 @@ async def test_list_paging_and_scale_filter(store: Store) -> None:
 
 
 async def test_prompt_and_rubric_setters(store: Store) -> None:
-    """Prompts and rubrics are stored as content and linked to the assignment (by id or
-    slug)."""
+    """Prompts and rubrics are stored as content and linked to the assignment (by id)."""
     await _create(store, name="np_2017_vt")
     async with store.transaction() as s:
-        await set_student_prompt(s, "np_2017_vt", "Write about your summer.")
+        await set_student_prompt(s, UUID_ID, "Write about your summer.")
         rec = await set_judge_rubric(s, UUID_ID, b"Judge language quality.")
     assert rec.student_prompt == "Write about your summer."
     assert rec.judge_rubric == "Judge language quality." and rec.judge_rubric_id
 
 
 async def test_delete_cascades_to_anchors(store: Store) -> None:
-    """Deleting an assignment (here by slug) removes its anchors; deleting again reports
-    nothing deleted."""
+    """Deleting an assignment removes its anchors; its name deletes nothing; deleting again
+    reports nothing deleted."""
     await _create(store, name="np_2017_vt")
     async with store.transaction() as s:
         await register_anchor(s, UUID_ID, grade="A", text=ESSAY, label="A1")
     async with store.transaction() as s:
-        assert await delete_assignment(s, "np_2017_vt") is True
+        assert await delete_assignment(s, "np_2017_vt") is False  # a name, not an id
+        assert await delete_assignment(s, UUID_ID) is True
     async with store.transaction() as s:
         assert await delete_assignment(s, UUID_ID) is False
         assert await get_assignment(s, UUID_ID) is None

@@ -24,6 +24,7 @@ from typing import Any
 
 from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from cjgrade import __version__
 from cjgrade.api.auth import Principal, Role, check_route_guards
@@ -50,6 +51,7 @@ _ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
         (401, "Missing, unknown or revoked token"),
         (403, "Token lacks the role"),
         (413, "Body too large"),
+        (415, "A JSON route got a body that is not application/json"),
         (422, "Invalid request"),
     )
 }
@@ -77,6 +79,9 @@ def create_app(
     limit = max_body_bytes if max_body_bytes is not None else _configured_limit(settings)
 
     app = FastAPI(
+        # No redirect to the slashed/unslashed twin: Starlette builds that redirect's absolute
+        # URL from the Host header, which a client controls. TrailingSlash routes both instead.
+        redirect_slashes=False,
         title="cjgrade API",
         version=__version__,
         description=(
@@ -100,7 +105,26 @@ def create_app(
     _document_scales(app)
     app.add_middleware(BodySizeLimit, max_bytes=limit)
     app.add_middleware(RequestMetricsMiddleware, metrics=app.state.http_metrics)
+    app.add_middleware(TrailingSlash)
     return app
+
+
+class TrailingSlash:
+    """Serve ``/path/`` as ``/path``: the route answers itself, with no redirect (a redirect's
+    absolute URL would echo the request's Host header)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and len(path) > 1 and path.endswith("/"):
+            scope = dict(scope)
+            scope["path"] = path.rstrip("/") or "/"
+            raw = scope.get("raw_path")
+            if isinstance(raw, bytes):
+                scope["raw_path"] = raw.rstrip(b"/") or b"/"
+        await self.app(scope, receive, send)
 
 
 def _include_routers(app: FastAPI) -> None:

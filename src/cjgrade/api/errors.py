@@ -124,18 +124,96 @@ def problem_response(
 
 
 def _summarise_validation(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
-    errors = []
+    errors: list[dict[str, Any]] = []
     for err in exc.errors():
         loc = [str(part) for part in err.get("loc", ())]
-        # Pydantic prefixes its messages ("Value error, ..."); the custom part is what helps.
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        errors.append({"loc": loc, "msg": msg})
-    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        errors.append({"loc": loc, "msg": _say(err)})
+    first: dict[str, Any] = errors[0] if errors else {"loc": [], "msg": "invalid request"}
     where = ".".join(part for part in first["loc"] if part not in ("body",)) or "request"
-    detail = f"{where}: {first['msg']}"
+    detail = first["msg"] if where == "request" else f"{where}: {first['msg']}"
     if len(errors) > 1:
         detail += f" (and {len(errors) - 1} more problem(s), see 'errors')"
     return detail, errors
+
+
+_JSON_KINDS = {
+    "list": "an array",
+    "str": "a string",
+    "int": "a number",
+    "float": "a number",
+    "bool": "true/false",
+    "NoneType": "null",
+}
+
+
+def _say(err: Mapping[str, Any]) -> str:
+    """A validation error in words: the rule that was broken, never a regex or a parser's
+    jargon."""
+    from cjgrade.api.schemas import PATTERN_RULES
+
+    kind = err.get("type")
+    ctx = err.get("ctx") or {}
+    loc = tuple(err.get("loc", ()))
+    if kind == "string_pattern_mismatch":
+        unknown = "has a form this field does not accept; see the schema at /docs"
+        return PATTERN_RULES.get(str(ctx.get("pattern")), unknown)
+    if loc == ("body",) and kind == "missing":
+        return "the request body is empty; send a JSON object (Content-Type: application/json)"
+    if loc == ("body",) and kind in ("model_attributes_type", "dict_type"):
+        got = _JSON_KINDS.get(type(err.get("input")).__name__, "something else")
+        return (
+            f"the request body must be a JSON object ({{...}}) with this route's fields, not {got}"
+        )
+    if kind == "extra_forbidden":
+        return "unknown field; check its spelling against the schema at /docs"
+    # Pydantic prefixes its messages ("Value error, ..."); the custom part is what helps.
+    return str(err.get("msg", "invalid")).removeprefix("Value error, ")
+
+
+def _json_decode_problem(exc: RequestValidationError) -> JSONResponse | None:
+    """A body that is not JSON: say so, with the line and column of the first error."""
+    errors = exc.errors()
+    if len(errors) != 1 or errors[0].get("type") != "json_invalid":
+        return None
+    loc = tuple(errors[0].get("loc", ()))
+    reason = str((errors[0].get("ctx") or {}).get("error", "invalid JSON"))
+    doc = exc.body if isinstance(exc.body, str) else ""
+    pos = loc[1] if len(loc) > 1 and isinstance(loc[1], int) else 0
+    line = doc.count("\n", 0, pos) + 1
+    column = pos - (doc.rfind("\n", 0, pos) + 1) + 1
+    detail = (
+        f"the request body is not valid JSON: {reason} at line {line}, column {column}; send "
+        "one JSON object as UTF-8 (Content-Type: application/json)"
+    )
+    return problem_response(422, detail, errors=[{"loc": ["body"], "msg": detail}])
+
+
+def _is_json(content_type: str | None) -> bool:
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def _wrong_media_type(request: Request, exc: RequestValidationError) -> JSONResponse | None:
+    """415 when a route that reads a JSON body got another (or no) Content-Type: FastAPI does
+    not parse such a body, so the only symptom would be a puzzling 'not an object'."""
+    from fastapi.routing import APIRoute
+
+    route = request.scope.get("route")
+    if not isinstance(route, APIRoute) or route.body_field is None:
+        return None
+    given = request.headers.get("content-type")
+    if _is_json(given):
+        return None
+    if not any(tuple(e.get("loc", ()))[:1] == ("body",) for e in exc.errors()):
+        return None
+    said = f"Content-Type {given!r}" if given else "no Content-Type"
+    return problem_response(
+        415,
+        f"{request.method} {request.url.path} takes a JSON body but got {said}; send "
+        "application/json (e.g. curl -H 'Content-Type: application/json' -d '{...}')",
+    )
 
 
 async def _on_api_problem(request: Request, exc: Exception) -> JSONResponse:
@@ -145,6 +223,9 @@ async def _on_api_problem(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
+    special = _wrong_media_type(request, exc) or _json_decode_problem(exc)
+    if special is not None:
+        return special
     detail, errors = _summarise_validation(exc)
     return problem_response(422, detail, errors=errors)
 

@@ -48,6 +48,22 @@ ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]*$"
 TEXT10_PATTERN = r"^\s*[^\s\x00][^\x00]{8,}[^\s\x00]\s*$"
 NONBLANK_PATTERN = r"^[^\x00]*[^\s\x00][^\x00]*$"
 NO_NUL_PATTERN = r"^[^\x00]*$"
+SHA256_PATTERN = r"^[0-9a-f]{64}$"
+
+PATTERN_RULES: dict[str, str] = {
+    ID_PATTERN: (
+        "use letters, digits, '.', '_', ':' and '-' only, starting with a letter or digit "
+        "(1-100 characters, e.g. np_2017_vt or a UUID)"
+    ),
+    TEXT10_PATTERN: (
+        "needs at least 10 characters between the first and the last non-whitespace "
+        "character, and no NUL character"
+    ),
+    NONBLANK_PATTERN: "needs at least one non-whitespace character, and no NUL character",
+    NO_NUL_PATTERN: "must not contain a NUL character (\\u0000)",
+    SHA256_PATTERN: "must be a content id: 64 lowercase hexadecimal characters (a SHA-256)",
+}
+"""Every pattern the API uses, said in words: a refusal names the rule, never the regex."""
 
 
 def _builtin_scale_ids() -> list[str]:
@@ -118,7 +134,7 @@ class InstructionIn(_In):
         str | None,
         Field(
             default=None,
-            pattern=r"^[0-9a-f]{64}$",
+            pattern=SHA256_PATTERN,
             description="Link an already uploaded student prompt (content id).",
         ),
     ] = None

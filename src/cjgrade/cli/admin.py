@@ -24,6 +24,7 @@ from cjgrade.errors import InputError
 __all__ = ["register"]
 
 T = TypeVar("T")
+DOC_TYPES = ".txt, .md, .docx or .pdf"
 
 admin_app = typer.Typer(
     name="admin",
@@ -89,22 +90,21 @@ def _with_client(
 
 
 def _read_text(file: Path | None, text: str | None, what: str, flag: str) -> str:
+    """The text of ``--...-file`` or ``--...-text``. A file is read by the reader ``cjgrade
+    run`` uses (:func:`cjgrade.engine.documents.read_document`: .txt, .md, .docx, .pdf; only
+    regular files, at most 10 MB); inline text passes the same text checks."""
+    from cjgrade.display import printable
+    from cjgrade.engine.documents import check_text, read_document
+
     if (file is None) == (text is None):
         raise InputError(f"give the {what} with exactly one of {flag}-file or {flag}-text")
     if text is not None:
-        return text
+        return check_text(text, f"{what} ({flag}-text)")
     assert file is not None
     try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise InputError(f"cannot read {what} file {file}: {exc.strerror or exc}") from None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise InputError(
-            f"{what} file {file} is not UTF-8 (byte 0x{data[exc.start]:02x} at offset "
-            f"{exc.start}); save it as UTF-8"
-        ) from None
+        return read_document(file).text
+    except InputError as exc:
+        raise InputError(f"{what} file {printable(exc, keep_newlines=True)}") from None
 
 
 def _print_json(model: Any) -> None:
@@ -122,7 +122,7 @@ def instructions_create(
     assignment_id: str = typer.Option(..., "--assignment-id", help="Assignment id (slug/UUID)."),
     grade_scale: str = typer.Option(..., "--grade-scale", help="See `cjgrade admin scales list`."),
     instructions_file: Path | None = typer.Option(
-        None, "--instructions-file", help="Instructions (UTF-8 file)."
+        None, "--instructions-file", help=f"Instructions ({DOC_TYPES})."
     ),
     instructions_text: str | None = typer.Option(
         None, "--instructions-text", help="Instructions inline (or use --instructions-file)."
@@ -196,7 +196,9 @@ def instructions_list(
 
 @instructions_app.command("get")
 def instructions_get(
-    assignment_id: str = typer.Argument(..., help="Assignment id or name."),
+    assignment_id: str = typer.Argument(
+        ..., help="Assignment id (`cjgrade admin instructions list` shows ids with names)."
+    ),
     api_url: str | None = ApiUrlOpt,
     token: str | None = TokenOpt,
 ) -> None:
@@ -222,7 +224,7 @@ def _text_commands(group: typer.Typer, what: str, upload: str, get: str) -> None
     @group.command("upload")
     def upload_cmd(
         assignment_id: str = typer.Option(..., "--assignment-id"),
-        file: Path | None = typer.Option(None, "--file", help=f"The {what} (UTF-8 file)."),
+        file: Path | None = typer.Option(None, "--file", help=f"The {what} ({DOC_TYPES})."),
         text: str | None = typer.Option(None, "--text", help=f"The {what} inline."),
         api_url: str | None = ApiUrlOpt,
         token: str | None = TokenOpt,
@@ -256,7 +258,7 @@ _text_commands(rubrics_app, "judge rubric", "upload_judge_rubric", "get_judge_ru
 def anchors_register(
     assignment_id: str = typer.Option(..., "--assignment-id"),
     grade: str = typer.Option(..., "--grade", help="A grade on the assignment's scale."),
-    file: Path | None = typer.Option(None, "--file", help="The anchor essay (UTF-8 file)."),
+    file: Path | None = typer.Option(None, "--file", help=f"The anchor essay ({DOC_TYPES})."),
     text: str | None = typer.Option(None, "--text", help="The anchor essay inline."),
     label: str | None = typer.Option(None, "--label", help="Anchor label (default: file stem)."),
     api_url: str | None = ApiUrlOpt,

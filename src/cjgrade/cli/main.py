@@ -15,6 +15,7 @@ import sys
 import typer
 
 from cjgrade import __version__
+from cjgrade.display import printable
 from cjgrade.errors import CJGradeError
 
 COMMAND_MODULES = (
@@ -94,7 +95,9 @@ def run_app(app: typer.Typer, argv: list[str] | None = None) -> int:
         typer.echo(str(code), err=True)
         return 1
     except CJGradeError as exc:
-        typer.secho(f"error: {exc}", err=True, fg=typer.colors.RED)
+        # Messages quote file names and provider replies: no escape sequence gets through.
+        typer.secho(f"error: {printable(exc, keep_newlines=True)}", err=True,
+                    fg=typer.colors.RED)
         return exc.exit_code
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)

@@ -6,7 +6,6 @@ found before the database is opened or a judge is called.
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +49,33 @@ def _judge_name(flag: str | None, folder_judge: str | None) -> str:
     return name
 
 
-def _judge_builder(allow_unknown_model: bool):  # type: ignore[no-untyped-def]
+def _judge_builder(allow_unknown_model: bool,  # type: ignore[no-untyped-def]
+                   timeout_s: float | None = None):
     def build(name: str, base_url: str | None, cache: Any):  # type: ignore[no-untyped-def]
         from cjgrade.judges import get_judge, load_manifest
         from cjgrade.judges.manifest import split_judge_name
 
-        # Local judges (heuristic, sim, scripted) cost nothing: no cache for them.
+        # Local judges (heuristic, sim, scripted) cost nothing: no cache for them, and they
+        # answer at once: no per-request timeout either.
         local = load_manifest().provider(split_judge_name(name)[0]).local
+        overrides = {"timeout_s": timeout_s} if timeout_s is not None and not local else None
         return get_judge(name, base_url=base_url, allow_unknown_model=allow_unknown_model,
-                         cache=None if local else cache)
+                         cache=None if local else cache, policy_overrides=overrides)
 
     return build
+
+
+TIMEOUT_HELP = ("Seconds to wait for one judge request before it counts as failed (and is "
+                "retried); default 120.")
+
+
+def _timeout_s(value: float | None) -> float | None:
+    """``--timeout`` checked: a finite number of seconds above 0 (None: the default)."""
+    import math
+
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"--timeout must be a number of seconds above 0, not {value}")
+    return value
 
 
 def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
@@ -79,13 +94,16 @@ def _write_outputs(run: Any, out_dir: Path) -> dict[str, Path]:
     return paths
 
 
-def _execute(coro_factory: Any, out: Path | None, default_out: Path | None) -> None:
+def _execute(coro_factory: Any, out: Path | None, default_out: Path | None,
+             resume_flags: str = "") -> None:
+    from cjgrade.cli.run_checks import check_output_dir, execute_run
     from cjgrade.cli.run_view import RichProgress, print_summary
 
-    with RichProgress() as progress:
-        run = asyncio.run(coro_factory(progress))
-    out_dir = out or default_out or Path("runs") / run.result.batch_uuid
-    paths = _write_outputs(run, out_dir)
+    # Before the first judge call: a bad --out must not surface after the batch is paid for.
+    check_output_dir(out or default_out or Path("runs"))
+    run, paths = execute_run(
+        coro_factory, lambda run: out or default_out or Path("runs") / run.result.batch_uuid,
+        write=_write_outputs, display=RichProgress(), resume_flags=resume_flags)
     print_summary(run, paths)
     if run.result.status == "failed":
         raise typer.Exit(8)
@@ -110,9 +128,12 @@ def run_command(
     batch_api: bool = typer.Option(False, "--batch-api", help=BATCH_API_HELP),
     poll_interval: float | None = typer.Option(
         None, "--poll-interval", help="Seconds between polls of a provider batch (60)."),
+    timeout: float | None = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
 ) -> None:
     """Run a comparative-judgement batch on a folder of essays, in this process."""
     from dataclasses import replace
+
+    timeout_s = _timeout_s(timeout)
 
     from cjgrade.engine.embedded import run_embedded
     from cjgrade.engine.session import spec_from_folder
@@ -122,18 +143,30 @@ def run_command(
         budget=budget, target_ssr=target_ssr, target_se=target_se, strategy=strategy, seed=seed,
         concurrency=concurrency, batch_api=batch_api or None, poll_interval_s=poll_interval,
     ), scales_file, settings.scales_file)
+    from cjgrade.cli.run_checks import check_base_url
+
+    check_base_url(base_url or folder.base_url,
+                   "--base-url" if base_url else "base_url in config.toml")
     spec = spec_from_folder(folder, judge=_judge_name(judge, folder.judge),
                             base_url=base_url or folder.base_url,
                             grades_requested=False if no_grades else None)
     if label:
         spec = replace(spec, label=label)
+    # The plan `cjgrade plan` prints: the same refusals, warnings and cost estimate.
+    from cjgrade.cli.run_view import print_preflight
+    from cjgrade.engine.planning import plan_batch
+
+    print_preflight(plan_batch(spec, allow_unknown_model=allow_unknown_model,
+                               warnings=folder.warnings))
 
     def start(progress: Any) -> Any:
-        return run_embedded(spec, build_judge=_judge_builder(allow_unknown_model),
+        return run_embedded(spec, build_judge=_judge_builder(allow_unknown_model, timeout_s),
                             target=settings, progress=progress,
                             on_created=progress.on_created)
 
-    _execute(start, out, None)
+    from cjgrade.cli.run_checks import resume_flags
+
+    _execute(start, out, None, resume_flags(database_url))
 
 
 def demo_command(
@@ -149,6 +182,9 @@ def demo_command(
     root = Path(str(resources.files("cjgrade.data").joinpath("sample")))
     folder = _read_folder(root, {})
     spec = spec_from_folder(folder, judge=DEMO_JUDGE)
+    from cjgrade.cli.run_checks import check_output_dir, resume_flags
+
+    check_output_dir(out)
     out.mkdir(parents=True, exist_ok=True)
     db = f"sqlite+aiosqlite:///{(out / 'demo.sqlite3').resolve()}"
 
@@ -156,7 +192,7 @@ def demo_command(
         return run_embedded(spec, build_judge=_judge_builder(False), target=db,
                             progress=progress, on_created=progress.on_created)
 
-    _execute(start, out, out)
+    _execute(start, out, out, resume_flags(db))
 
 
 def resume_command(
@@ -165,18 +201,23 @@ def resume_command(
     base_url: str | None = typer.Option(None, "--base-url", help="Override the judge URL."),
     database_url: str | None = typer.Option(None, "--database-url", help="Store URL."),
     allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
+    timeout: float | None = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
 ) -> None:
     """Continue a batch whose process died: stored verdicts are reused, none is asked twice."""
+    timeout_s = _timeout_s(timeout)
+    from cjgrade.cli.run_checks import check_base_url, resume_flags
     from cjgrade.engine.embedded import resume_embedded
 
+    check_base_url(base_url)
     settings = _settings(database_url)
 
     def start(progress: Any) -> Any:
-        return resume_embedded(batch_uuid, build_judge=_judge_builder(allow_unknown_model),
+        return resume_embedded(batch_uuid,
+                               build_judge=_judge_builder(allow_unknown_model, timeout_s),
                                target=settings, progress=progress, base_url=base_url,
                                on_created=progress.on_created)
 
-    _execute(start, out, None)
+    _execute(start, out, None, resume_flags(database_url))
 
 
 def plan_command(
@@ -202,7 +243,7 @@ def plan_command(
                           _settings(None).scales_file)
     spec = spec_from_folder(folder, judge=_judge_name(judge, folder.judge),
                             grades_requested=False if no_grades else None)
-    plan = plan_batch(spec, allow_unknown_model=allow_unknown_model)
+    plan = plan_batch(spec, allow_unknown_model=allow_unknown_model, warnings=folder.warnings)
     print_plan(plan, output_format)
 
 

@@ -14,9 +14,12 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from cjgrade.display import printable
+from cjgrade.engine.planning import money
 from cjgrade.engine.progress import Progress as EngineProgress
 
-__all__ = ["RichProgress", "print_plan", "print_summary", "quality_banner"]
+__all__ = ["RichProgress", "cost_notes", "print_plan", "print_preflight", "print_summary",
+           "quality_banner"]
 
 _err = Console(stderr=True)
 _out = Console(soft_wrap=True)
@@ -24,6 +27,12 @@ _out = Console(soft_wrap=True)
 
 def _money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:.4f}"
+
+
+def _safe(value: object) -> str:
+    """Outside text (file names, labels, judge and provider messages) for Rich: control
+    characters escaped (no terminal escape sequence gets through) and markup escaped."""
+    return escape(printable(value))
 
 
 class RichProgress:
@@ -55,7 +64,8 @@ class RichProgress:
 
     def on_created(self, batch_uuid: str) -> None:
         self._console.print(
-            f"batch [bold]{batch_uuid}[/bold] (resume with `cjgrade resume {batch_uuid}`)"
+            f"batch [bold]{_safe(batch_uuid)}[/bold] (resume with `cjgrade resume "
+            f"{_safe(batch_uuid)}`)"
         )
 
     def on_progress(self, p: EngineProgress) -> None:
@@ -81,7 +91,7 @@ def quality_banner(quality: dict[str, Any], has_grades: bool) -> Panel | None:
     status = quality.get("status")
     if status not in ("degenerate", "warning"):
         return None
-    reasons = "\n".join(f"- {escape(r['message'])} [dim]({r['code']})[/dim]"
+    reasons = "\n".join(f"- {_safe(r['message'])} [dim]({_safe(r['code'])})[/dim]"
                         for r in quality.get("reasons") or [])
     if status == "warning":
         return Panel(reasons, title="[bold]caution: the result passed with warnings",
@@ -96,14 +106,14 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
     """The quality banner, the run's essays (rank, theta, SE, grade) and totals, then where
     the outputs are."""
     r = run.result
-    judge = r.judge + ("" if not r.judge.startswith(("heuristic/", "sim/", "scripted"))
-                       else " (not an LLM)")
+    judge = _safe(r.judge) + ("" if not r.judge.startswith(("heuristic/", "sim/", "scripted"))
+                              else " (not an LLM)")
     quality = getattr(r, "quality", None) or {}
     reliable = quality.get("status") != "degenerate"
     banner = quality_banner(quality, bool(r.grades.get("available")))
     if banner is not None:
         _out.print(banner, soft_wrap=False)  # wrap the reasons inside the panel
-    table = Table(title=f"{r.label or r.batch_uuid}: {r.status} ({r.stop_reason})")
+    table = Table(title=_safe(f"{r.label or r.batch_uuid}: {r.status} ({r.stop_reason})"))
     for col in ("rank", "essay", "anchor", "theta", "SE", "n",
                 "grade" if reliable else "grade (NOT RELIABLE)", "p"):
         table.add_column(col, justify="right" if col in ("rank", "theta", "SE", "n", "p")
@@ -112,8 +122,10 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
         grade = e.grade.grade if e.grade else ""
         prob = f"{e.grade.probabilities.get(e.grade.grade, 0):.2f}" if e.grade else ""
         if grade and not reliable:
-            grade = f"[strike red]{escape(grade)}[/strike red]"
-        table.add_row(str(e.rank), escape(e.essay_id), escape(e.anchor_grade or ""),
+            grade = f"[strike red]{_safe(grade)}[/strike red]"
+        else:
+            grade = _safe(grade)
+        table.add_row(str(e.rank), _safe(e.essay_id), _safe(e.anchor_grade or ""),
                       f"{e.theta:.2f}", f"{e.se:.2f}", str(e.n_comparisons), grade, prob)
     _out.print(table)
     rel = r.reliability
@@ -123,47 +135,82 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
         f"cost {_money(r.total_cost_usd)}"
     )
     for line in r.costs:
-        _out.print(f"  {line.provider}/{line.model}: {line.comparisons} comparisons, "
+        _out.print(f"  {_safe(line.provider)}/{_safe(line.model)}: {line.comparisons} comparisons, "
                    f"{line.input_tokens} in / {line.output_tokens} out tokens, "
                    f"{_money(line.cost_usd)}")
+        for note in cost_notes(line):
+            _out.print(f"    {note}")
     if r.failure_reason:
-        _out.print(f"[red]failed: {r.failure_reason}[/red]")
+        _out.print(f"[red]failed: {_safe(r.failure_reason)}[/red]")
     if quality:
         colour = {"ok": "green", "warning": "yellow"}.get(quality["status"], "bold red")
-        codes = ", ".join(x["code"] for x in quality.get("reasons") or [])
-        _out.print(f"quality: [{colour}]{quality['status']}[/{colour}]"
+        codes = ", ".join(_safe(x["code"]) for x in quality.get("reasons") or [])
+        _out.print(f"quality: [{colour}]{_safe(quality['status'])}[/{colour}]"
                    + (f" ({codes})" if codes else "")
                    + ("" if reliable else " - grades NOT reliable, see the report"))
     for kind, path in paths.items():
-        _out.print(f"{kind}: {path}")
-    _out.print(f"batch uuid: {r.batch_uuid} (database {run.database})")
+        _out.print(f"{kind}: {_safe(path)}")
+    _out.print(f"batch uuid: {_safe(r.batch_uuid)} (database {_safe(run.database)})")
+
+
+def _estimate(plan: Any) -> str:
+    return (f"{_safe(money(plan.cost_total_usd))} for up to {plan.budget:,} comparisons "
+            f"({_safe(money(plan.cost_per_comparison_usd))} each)")
+
+
+def cost_notes(line: Any) -> list[str]:
+    """Why a cost line shows less (or less known) spend than its comparisons suggest."""
+    notes = []
+    hits = getattr(line, "cache_hits", 0)
+    if hits:
+        notes.append(f"{hits} of the {line.comparisons} verdicts came from the response cache: "
+                     "already paid for, they cost nothing this time")
+    unusable = getattr(line, "usage_unusable", 0)
+    if unusable:
+        notes.append(f"{unusable} verdict(s) had an unusable usage report from the server "
+                     "(flag usage_unusable): their cost is unknown")
+    return notes
 
 
 def print_plan(plan: Any, output_format: str) -> None:
+    """The plan as a table (warnings after it) or as JSON (control characters escaped by
+    ``json.dumps``)."""
     if output_format == "json":
         sys.stdout.write(json.dumps(plan.to_dict(), indent=2) + "\n")
         return
-    table = Table(title=f"plan: {plan.label or '-'}", show_header=False)
+    table = Table(title=f"plan: {_safe(plan.label or '-')}", show_header=False)
     table.add_column("item")
     table.add_column("value")
+    window = f", context window {plan.context_window:,} tokens" if plan.context_window else ""
     rows = [
-        ("judge", f"{plan.judge} ({plan.judge_display})"),
+        ("judge", f"{_safe(plan.judge)} ({_safe(plan.judge_display)})"),
         ("students / anchors", f"{plan.n_students} / {plan.n_anchors}"),
-        ("anchors by grade", ", ".join(f"{g}: {n}" for g, n in plan.anchors_by_grade.items())
+        ("anchors by grade", ", ".join(f"{_safe(g)}: {n}" for g, n in plan.anchors_by_grade.items())
          or "-"),
-        ("files", ", ".join(f"{k} x{v}" for k, v in plan.file_types.items())),
-        ("grade scale", f"{plan.grade_scale} (grades {'on' if plan.grades_requested else 'off'})"),
-        ("budget", f"{plan.budget} comparisons, {plan.comparisons_per_essay:.1f} per essay"),
-        ("rounds", f"up to {plan.max_rounds} of {plan.round_size} ({plan.strategy} pairing)"),
+        ("files", ", ".join(f"{_safe(k)} x{v}" for k, v in plan.file_types.items())),
+        ("grade scale", f"{_safe(plan.grade_scale)} "
+         f"(grades {'on' if plan.grades_requested else 'off'})"),
+        ("budget", f"{plan.budget:,} comparisons, {plan.comparisons_per_essay:.1f} per essay "
+         f"({plan.distinct_pairs:,} distinct pairs)"),
+        ("rounds", f"up to {plan.max_rounds:,} of {plan.round_size} "
+         f"({_safe(plan.strategy)} pairing)"),
         ("stopping", ", ".join(f"{k}={v}" for k, v in plan.stopping.items())),
-        ("tokens per comparison", f"~{plan.input_tokens_per_comparison} in, "
-         f"~{plan.output_tokens_per_comparison} out"),
-        ("estimated cost", f"{_money(plan.cost_per_comparison_usd)} per comparison, "
-         f"{_money(plan.cost_total_usd)} for the budget"),
+        ("tokens per comparison", f"~{plan.input_tokens_per_comparison:,} in, "
+         f"~{plan.output_tokens_per_comparison} out{window}"),
+        ("estimated cost", f"[bold]{_estimate(plan)}[/bold]"),
         ("validation", "ok: nothing written, no judge called"),
     ]
     for k, v in rows:
         table.add_row(k, v)
     _out.print(table)
     for w in plan.warnings:
-        _out.print(f"[yellow]warning:[/yellow] {w}")
+        _out.print(f"[yellow]warning:[/yellow] {_safe(w)}")
+
+
+def print_preflight(plan: Any, console: Console | None = None) -> None:
+    """What ``cjgrade run`` prints (stderr) before it starts: the estimated cost and the
+    plan's warnings, the same ones ``cjgrade plan`` gives."""
+    console = console or _err
+    console.print(f"estimated cost: [bold]{_estimate(plan)}[/bold] with {_safe(plan.judge)}")
+    for w in plan.warnings:
+        console.print(f"[yellow]warning:[/yellow] {_safe(w)}")

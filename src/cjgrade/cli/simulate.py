@@ -29,6 +29,41 @@ from cjgrade.errors import ConfigError
 FORMATS = ("table", "json")
 DEFAULT_STRATEGIES = "random,coverage,adaptive,default"
 
+MAX_ESSAYS = 2_000
+"""Memory and time grow with the square of the essays (2,000: about 250 MB and seconds a
+round; 5,000: about 750 MB and minutes); the engine's own benchmarks stop at 2,000 too."""
+MAX_SEEDS = 1_000
+MAX_ROUNDS = 1_000
+MAX_SEED_VALUE = 2**32 - 1
+
+
+def check_sizes(essays: int, seeds: int, first_seed: int, max_rounds: int) -> None:
+    """Refuse sizes the simulation cannot run (a MemoryError after minutes, a negative seed)
+    before anything is allocated, each with the limit and the flag to change.
+
+    Raises
+    ------
+    ConfigError
+        A size outside its limit.
+    """
+    limits = (
+        ("--essays", essays, 4, MAX_ESSAYS, "memory and time grow with the square of the essays"),
+        ("--seeds", seeds, 1, MAX_SEEDS, "each seed is a full run per strategy"),
+        ("--max-rounds", max_rounds, 1, MAX_ROUNDS, "a round compares every essay about once"),
+    )
+    for flag, value, low, high, why in limits:
+        if not low <= value <= high:
+            raise ConfigError(
+                f"{flag} {value} is outside {low:,}-{high:,} ({why}); choose {flag} between "
+                f"{low:,} and {high:,}"
+            )
+    last = first_seed + seeds - 1
+    if first_seed < 0 or last > MAX_SEED_VALUE:
+        raise ConfigError(
+            f"--first-seed {first_seed} with --seeds {seeds} gives seeds outside 0-"
+            f"{MAX_SEED_VALUE:,}; choose --first-seed between 0 and {MAX_SEED_VALUE - seeds + 1:,}"
+        )
+
 
 def _num(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
@@ -167,8 +202,7 @@ def simulate(
 
     if output_format not in FORMATS:
         raise ConfigError(f"--format must be one of {', '.join(FORMATS)}")
-    if seeds < 1:
-        raise ConfigError("--seeds must be at least 1")
+    check_sizes(essays, seeds, first_seed, max_rounds)
     from cjgrade.stats.simulation_judge import OUTCOMES
 
     if outcome not in OUTCOMES:

@@ -119,8 +119,13 @@ def success_rate_failure(
         code = str(c.row.get("error_code") or "unknown")
         codes[code] = codes.get(code, 0) + 1
     summary = ", ".join(f"{k} x{v}" for k, v in sorted(codes.items(), key=lambda kv: -kv[1]))
+    commonest = max(codes, key=lambda code: codes[code])
+    example = next(str(c.row.get("error_reason") or "") for c in failed
+                   if str(c.row.get("error_code") or "unknown") == commonest)
+    example = example if len(example) <= 200 else example[:199] + "…"
     return (
         f"only {ok} of {len(answered)} comparisons succeeded ({rate:.0%} < "
-        f"{options.min_success_rate:.0%}); failures: {summary}. Check the judge (key, model, "
-        "base URL, server) and run the batch again"
+        f"{options.min_success_rate:.0%}); failures: {summary}"
+        + (f" (e.g. {example})" if example else "")
+        + ". Check the judge (key, model, base URL, server) and run the batch again"
     )

@@ -74,6 +74,9 @@ class ComparisonOutcome:
     error_code: str | None = None
     error_reason: str | None = None
     attempts: int = 1
+    """Requests sent to the provider for this comparison, retries included (the verdict's
+    ``attempts``, or the runtime's count on the error); 0 for a response-cache hit or when an
+    open circuit refused every call."""
     started_at: float | None = None
     completed_at: float | None = None
     billed: BilledSpend | None = None
@@ -112,14 +115,16 @@ def _failure(task: ComparisonTask, exc: JudgeError, started: float) -> Compariso
 
 
 def failure_outcome(task: ComparisonTask, exc: JudgeError, started: float) -> ComparisonOutcome:
-    """The failed outcome of ``task``: the error's class and message, and what the provider
-    billed for it (:func:`~cjgrade.judges.cost.billed_spend`)."""
+    """The failed outcome of ``task``: the error's class and message, the requests made and
+    what the provider billed for it (:func:`~cjgrade.judges.cost.billed_spend`). An error that
+    did not pass through a runtime counts as one request."""
     spend = billed_spend(exc)
+    attempts = spend.attempts if isinstance(getattr(exc, "billed", None), BilledSpend) else 1
     return ComparisonOutcome(
         comparison_id=task.comparison_id,
         error_code=type(exc).__name__,
         error_reason=str(exc) or type(exc).__name__,
-        attempts=max(1, spend.attempts),
+        attempts=attempts,
         started_at=started,
         completed_at=time.time(),
         billed=spend,
@@ -134,8 +139,8 @@ async def judge_task(judge: Judge, task: ComparisonTask) -> ComparisonOutcome:
     except JudgeError as exc:
         return _failure(task, exc, started)
     return ComparisonOutcome(
-        comparison_id=task.comparison_id, verdict=verdict, started_at=started,
-        completed_at=time.time(),
+        comparison_id=task.comparison_id, verdict=verdict, attempts=verdict.attempts,
+        started_at=started, completed_at=time.time(),
     )
 
 
@@ -272,7 +277,7 @@ def outcome_from_event(event: ComparisonCompletedV1) -> ComparisonOutcome:
         usage=Usage(event.input_tokens, event.output_tokens, event.cache_read_tokens,
                     event.cache_write_tokens),
         confidence=event.confidence, cost_usd=event.cost_usd, latency_s=event.latency_s,
-        raw_response=event.raw_response, flags=tuple(event.flags),
+        raw_response=event.raw_response, flags=tuple(event.flags), attempts=event.attempts,
     )
     return ComparisonOutcome(
         comparison_id=event.comparison_id, verdict=verdict, attempts=event.attempts

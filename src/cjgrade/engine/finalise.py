@@ -72,13 +72,16 @@ def _costs(comparisons: Sequence[StoredComparison], judge: str) -> tuple[CostLin
         tokens = {k: int(c.row.get(k) or 0) for k in
                   ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")}
         cost = c.row.get("cost_usd")
-        if not succeeded and cost is None and not any(tokens.values()):
-            cost = 0.0  # nothing was billed for this failure
+        if not succeeded and cost is None and c.row.get("input_tokens") is None:
+            cost = 0.0  # nothing was billed for this failure (usage columns never written)
         key = (c.provider or provider, c.model or model) if succeeded else (provider, model)
         acc = lines.setdefault(key, {"comparisons": 0, "input_tokens": 0, "output_tokens": 0,
                                      "cache_read_tokens": 0, "cache_write_tokens": 0,
-                                     "cost_usd": 0.0})
+                                     "cost_usd": 0.0, "cache_hits": 0, "usage_unusable": 0})
         acc["comparisons"] += int(succeeded)
+        flags = c.row.get("flags") or ()
+        acc["cache_hits"] += int(succeeded and "cached" in flags)
+        acc["usage_unusable"] += int(any(str(f).startswith("usage_unusable") for f in flags))
         for k, v in tokens.items():
             acc[k] += v
         acc["cost_usd"] = None if cost is None or acc["cost_usd"] is None else (

@@ -12,15 +12,21 @@ Layout::
                            or from the file-name suffix, as in essay_017_C+.txt
       students/            student essays
 
-Essays may be ``.txt``, ``.md``, ``.docx`` or ``.pdf``. Every problem (unreadable file, empty
-file, unknown grade, duplicate name) is collected and reported at once, by file name, before
-anything is written or any judge is called.
+Essays may be ``.txt``, ``.md``, ``.docx`` or ``.pdf``, read by
+:func:`cjgrade.engine.documents.read_document` (the one reader of every command). Every
+problem is collected and reported at once, by file name, with what to do, before anything is
+written or any judge is called: an unreadable, empty or invisible-only file, a special file
+(FIFO, device), a file over ``max_file_mb`` (config.toml; default 10), a symbolic link out of
+the folder, a subfolder or stray CSV among the essays, a file name with control characters, a
+duplicate name, an unknown grade, an ``anchors.csv`` that is not ``file_name,grade`` with
+commas or that contradicts a file-name grade. Essays with the same text are a warning
+(:attr:`InputFolder.warnings`).
 """
 
 from __future__ import annotations
 
-import csv
-import io
+import math
+import os
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,8 +34,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from cjgrade.engine.documents import SUPPORTED_SUFFIXES, Document, read_document
+from cjgrade.display import has_unsafe_characters, printable
+from cjgrade.engine.documents import (
+    DEFAULT_MAX_FILE_BYTES,
+    SUPPORTED_SUFFIXES,
+    Document,
+    read_bytes,
+    read_document,
+    shown,
+    unsupported_type,
+)
+from cjgrade.engine.grades import ANCHORS_CSV, ANCHORS_CSV_HEADER, CsvGrade, parse_anchor_csv
 from cjgrade.engine.options import BatchOptions, merge_options
+from cjgrade.engine.spec import MAX_ESSAY_ID_CHARS
 from cjgrade.errors import ConfigError, InputError
 from cjgrade.scales import GradeScale, get_scale, load_scales_file
 
@@ -41,7 +58,7 @@ __all__ = [
     "read_input_folder",
 ]
 
-CONFIG_KEYS = {
+CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
     "label": str,
     "assignment_id": str,
     "grade_scale": str,
@@ -50,6 +67,7 @@ CONFIG_KEYS = {
     "grades": bool,
     "system_prompt": str,
     "scales_file": str,
+    "max_file_mb": (int, float),
     "run": dict,
 }
 DEFAULT_GRADE_SCALE = "swedish_8_anchor"
@@ -99,6 +117,8 @@ class InputFolder:
     user_scales: tuple[GradeScale, ...] = ()
     """User grade scales read from the folder's scales file (see :func:`find_scales_file`)."""
     scales_file: str | None = None
+    warnings: tuple[str, ...] = ()
+    """What looks wrong but does not stop a run (essays with the same text)."""
 
     @property
     def essays(self) -> tuple[InputEssay, ...]:
@@ -108,73 +128,117 @@ class InputFolder:
 GradeResolver = Callable[[str, str], str]
 """``(raw_grade, scale_id) -> canonical grade``; raises InputError for a grade not on the scale."""
 
-
-def _essay_files(folder: Path) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    out = []
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith((".", "~$")) or path.is_dir():
-            continue  # hidden files and Word lock files
-        if path.suffix.lower() == ".csv" and folder.name == "anchors":
-            continue
-        out.append(path)
-    return out
+SMALL_FILE_BYTES = 1024 * 1024
+"""Limit for ``config.toml``, ``scales.toml`` and ``anchors.csv`` (they are a few lines)."""
+SKIPPED_NAMES = frozenset({"thumbs.db", "desktop.ini", "__macosx"})
+"""Operating-system litter skipped like hidden files (``.DS_Store``) and Word lock files."""
 
 
-def _text_file(root: Path, name: str, problems: list[str], *, required: bool) -> InputText | None:
-    path = root / name
-    if not path.exists():
+@dataclass
+class _Reader:
+    """How the files of one input folder are read: through :func:`read_document`, never out
+    of the folder, at most ``max_bytes`` each; every problem collected in ``problems``."""
+
+    root: Path
+    max_bytes: int
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def within(self) -> tuple[Path, ...]:
+        return (self.root.resolve(),)
+
+    def document(self, path: Path) -> Document | None:
+        hint = (f"if it really is the right file, raise max_file_mb in {shown(self.root)}/"
+                f"config.toml (default {DEFAULT_MAX_FILE_BYTES // 2**20})")
+        try:
+            return read_document(path, max_bytes=self.max_bytes, within=self.within,
+                                 limit_hint=hint)
+        except InputError as exc:
+            self.problems.append(str(exc))
+            return None
+
+    def small_file(self, path: Path) -> bytes | None:
+        try:
+            return read_bytes(path, max_bytes=SMALL_FILE_BYTES, within=self.within)
+        except InputError as exc:
+            self.problems.append(str(exc))
+            return None
+
+    def folder(self, path: Path, *, required: bool, fix: str) -> bool:
+        """True when ``path`` is a folder inside the input folder; else a problem (when it
+        exists or is required)."""
+        if not os.path.lexists(path):
+            if required:
+                self.problems.append(f"{shown(path)}: missing; {fix}")
+            return False
+        if path.is_symlink():
+            try:
+                target = path.resolve(strict=True)
+            except (OSError, RuntimeError):  # dangling, or a loop
+                self.problems.append(f"{shown(path)}: a symbolic link that leads nowhere; {fix}")
+                return False
+            if not any(target.is_relative_to(root) for root in self.within):
+                self.problems.append(
+                    f"{shown(path)}: a symbolic link to {shown(target)}, outside the input "
+                    "folder; cjgrade does not follow links out of it: copy the files into the "
+                    "folder"
+                )
+                return False
+        if not path.is_dir():
+            self.problems.append(f"{shown(path)}: is not a folder; {fix}")
+            return False
+        return True
+
+
+def _max_file_bytes(config: dict[str, Any], path: Path) -> int:
+    value = config.get("max_file_mb", DEFAULT_MAX_FILE_BYTES / 2**20)
+    if (isinstance(value, bool) or not isinstance(value, int | float)
+            or not math.isfinite(value) or not value > 0):
+        raise ConfigError(
+            f"{shown(path)}: max_file_mb must be a positive number of megabytes (default "
+            f"{DEFAULT_MAX_FILE_BYTES // 2**20}), not {printable(repr(value))}"
+        )
+    return int(value * 2**20)
+
+
+def _text_file(reader: _Reader, name: str, *, required: bool) -> InputText | None:
+    path = reader.root / name
+    if not os.path.lexists(path):
         if required:
-            problems.append(f"{path}: missing; write the assessment instructions there")
+            reader.problems.append(f"{shown(path)}: missing; write the assessment instructions "
+                                   "there")
         return None
-    try:
-        doc = read_document(path)
-    except InputError as exc:
-        problems.append(str(exc))
+    doc = reader.document(path)
+    if doc is None:
         return None
     return InputText(source_path=str(path), sha256=doc.sha256, text=doc.text)
 
 
 def _read_config(root: Path) -> dict[str, Any]:
     path = root / "config.toml"
-    if not path.exists():
+    if not os.path.lexists(path):
         return {}
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        raw = read_bytes(path, max_bytes=SMALL_FILE_BYTES, within=(root.resolve(),))
+        data = tomllib.loads(raw.decode("utf-8-sig"))
+    except InputError as exc:
+        raise ConfigError(str(exc)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML ({exc})") from exc
+        raise ConfigError(f"{shown(path)}: not valid TOML ({printable(exc)})") from exc
     for key, value in data.items():
         if key not in CONFIG_KEYS:
             raise ConfigError(
-                f"{path}: unknown key {key!r}; known keys: {', '.join(sorted(CONFIG_KEYS))}"
+                f"{shown(path)}: unknown key {printable(repr(key))}; known keys: "
+                f"{', '.join(sorted(CONFIG_KEYS))}"
             )
-        if not isinstance(value, CONFIG_KEYS[key]):
-            kind = {str: "a quoted string", bool: "true or false", dict: "a [table]"}
-            raise ConfigError(
-                f"{path}: {key} must be {kind.get(CONFIG_KEYS[key], CONFIG_KEYS[key].__name__)}"
-            )
+        if not isinstance(value, CONFIG_KEYS[key]) or (
+            isinstance(value, bool) and CONFIG_KEYS[key] is not bool
+        ):
+            kind: dict[type | tuple[type, ...], str] = {
+                str: "a quoted string", bool: "true or false", dict: "a [table]",
+                (int, float): "a number"}
+            raise ConfigError(f"{shown(path)}: {key} must be {kind[CONFIG_KEYS[key]]}")
     return data
-
-
-def _anchor_csv(folder: Path, problems: list[str]) -> dict[str, str]:
-    path = folder / "anchors.csv"
-    if not path.exists():
-        return {}
-    try:
-        rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        problems.append(f"{path}: cannot be read ({exc})")
-        return {}
-    grades: dict[str, str] = {}
-    for line, row in enumerate(rows, start=2):
-        name = (row.get("file_name") or "").strip()
-        grade = (row.get("grade") or "").strip()
-        if not name or not grade:
-            problems.append(f"{path} line {line}: needs both file_name and grade")
-            continue
-        grades[name] = grade
-    return grades
 
 
 def grade_suffix(file_name: str) -> str | None:
@@ -183,65 +247,156 @@ def grade_suffix(file_name: str) -> str | None:
     return Path(file_name).stem.rsplit("_", 1)[-1].strip() or None
 
 
-def _essay_id(prefix: str, path: Path, seen: set[str], problems: list[str]) -> str:
-    essay_id = f"{prefix}{path.stem}"
-    if essay_id in seen:
-        problems.append(f"{path}: another file in the folder has the same name stem {path.stem!r}")
-    seen.add(essay_id)
-    return essay_id
+def _name_problem(path: Path, prefix: str) -> str | None:
+    """Why a file name cannot be an essay id (it is shown in reports and stored), or None."""
+    name, stem = path.name, path.stem
+    if has_unsafe_characters(name):
+        return (f"{shown(path)}: the file name contains control or invisible characters "
+                "(shown escaped here); rename the file")
+    if stem != stem.strip() or not stem.strip():
+        return f"{shown(path)}: the file name starts or ends with a space; rename the file"
+    if len(prefix + stem) > MAX_ESSAY_ID_CHARS:
+        return (f"{shown(path)}: the file name is {len(stem)} characters long; rename it to at "
+                f"most {MAX_ESSAY_ID_CHARS - len(prefix)}")
+    return None
+
+
+def _essay_files(reader: _Reader, folder: Path, *, is_anchor: bool) -> list[Path]:
+    """The essay files directly in ``folder``; subfolders and stray CSVs are problems (their
+    essays would silently not be graded)."""
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError as exc:
+        reader.problems.append(f"{shown(folder)}: cannot be listed ({exc.strerror or exc})")
+        return []
+    out = []
+    for path in entries:
+        if path.name.startswith((".", "~$")) or path.name.lower() in SKIPPED_NAMES:
+            continue  # hidden files, Word lock files, OS litter
+        if path.is_dir():
+            reader.problems.append(
+                f"{shown(path)}: is a folder; only the files directly in {folder.name}/ are "
+                f"read, so its essays would not be graded: move them up into {folder.name}/ "
+                "or move the folder out of the input folder"
+            )
+            continue
+        if is_anchor and path.name == ANCHORS_CSV:
+            continue
+        if path.suffix.lower() == ".csv":
+            reader.problems.append(
+                f"{shown(path)}: only anchors/{ANCHORS_CSV} is read for anchor grades; rename "
+                f"it to anchors/{ANCHORS_CSV} (header `{ANCHORS_CSV_HEADER}`) or remove it"
+                if is_anchor else
+                f"{shown(path)}: a CSV file among the essays; students/ holds essays only "
+                f"(anchor grades go in anchors/{ANCHORS_CSV}): remove it"
+            )
+            continue
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            reader.problems.append(unsupported_type(path))
+            continue
+        out.append(path)
+    return out
+
+
+def _anchor_grade(
+    path: Path, csv_grades: dict[str, CsvGrade], scale: str, resolve_grade: GradeResolver,
+    problems: list[str],
+) -> str | None:
+    """The anchor's grade from anchors.csv or its file-name suffix; a CSV grade contradicting
+    a suffix that is itself a grade of the scale is refused (one of them is a mistake)."""
+    row = csv_grades.get(path.name)
+    suffix = grade_suffix(path.name)
+    if row is None and suffix is None:
+        problems.append(
+            f"{shown(path)}: no grade; add it to anchors/{ANCHORS_CSV} or end the name with "
+            "_GRADE"
+        )
+        return None
+    try:
+        grade = resolve_grade(row.grade if row else suffix, scale)  # type: ignore[arg-type]
+    except InputError as exc:
+        where = f" (anchors/{ANCHORS_CSV} line {row.line})" if row else ""
+        problems.append(f"{shown(path)}{where}: {printable(exc)}")
+        return None
+    if row is not None and suffix is not None:
+        try:
+            named = resolve_grade(suffix, scale)
+        except InputError:
+            return grade  # the suffix is no grade (essay_017.txt): nothing to contradict
+        if named != grade:
+            problems.append(
+                f"{shown(path)}: anchors/{ANCHORS_CSV} line {row.line} says "
+                f"{printable(row.grade)} but the file name says {printable(suffix)}; make them "
+                "agree (fix the row or rename the file)"
+            )
+            return None
+    return grade
 
 
 def _read_essays(
+    reader: _Reader,
     folder: Path,
     *,
     is_anchor: bool,
     scale: str,
     resolve_grade: GradeResolver,
-    problems: list[str],
 ) -> list[InputEssay]:
-    csv_grades = _anchor_csv(folder, problems) if is_anchor else {}
-    seen: set[str] = set()
+    problems = reader.problems
+    csv_grades: dict[str, CsvGrade] = {}
+    csv_path = folder / ANCHORS_CSV
+    if is_anchor and os.path.lexists(csv_path):
+        raw = reader.small_file(csv_path)
+        if raw is not None:
+            csv_grades = parse_anchor_csv(shown(csv_path), raw, problems)
+    prefix = "anchor:" if is_anchor else ""
+    seen: dict[str, Path] = {}
     essays = []
-    for path in _essay_files(folder):
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            problems.append(
-                f"{path}: unsupported file type; use {', '.join(SUPPORTED_SUFFIXES)} or remove it"
-            )
+    for path in _essay_files(reader, folder, is_anchor=is_anchor):
+        bad_name = _name_problem(path, prefix)
+        if bad_name is not None:
+            problems.append(bad_name)
             continue
-        try:
-            doc: Document = read_document(path)
-        except InputError as exc:
-            problems.append(str(exc))
+        essay_id = prefix + path.stem
+        if essay_id in seen:
+            problems.append(f"{shown(path)}: {shown(seen[essay_id].name)} has the same name "
+                            f"stem '{shown(path.stem)}'; rename one of them")
             continue
-        essay_id = _essay_id("anchor:" if is_anchor else "", path, seen, problems)
+        seen[essay_id] = path
+        doc = reader.document(path)
+        if doc is None:
+            continue
         grade = None
         if is_anchor:
-            raw = csv_grades.get(path.name) or grade_suffix(path.name)
-            if raw is None:
-                problems.append(
-                    f"{path}: no grade; add it to anchors/anchors.csv or end the name with _GRADE"
-                )
+            grade = _anchor_grade(path, csv_grades, scale, resolve_grade, problems)
+            if grade is None:
                 continue
-            try:
-                grade = resolve_grade(raw, scale)
-            except InputError as exc:
-                problems.append(f"{path}: {exc}")
-                continue
-        essays.append(
-            InputEssay(
-                essay_id=essay_id,
-                file_name=path.name,
-                source_path=str(path),
-                sha256=doc.sha256,
-                text=doc.text,
-                is_anchor=is_anchor,
-                grade=grade,
-            )
-        )
-    for name in csv_grades:
+        essays.append(InputEssay(
+            essay_id=essay_id, file_name=path.name, source_path=str(path), sha256=doc.sha256,
+            text=doc.text, is_anchor=is_anchor, grade=grade,
+        ))
+    for name, row in csv_grades.items():
         if not (folder / name).exists():
-            problems.append(f"{folder / 'anchors.csv'}: lists {name!r}, which is not in anchors/")
+            hint = " (give the file name only)" if "/" in name or "\\" in name else ""
+            problems.append(f"{shown(csv_path)} line {row.line}: lists '{printable(name)}', "
+                            f"which is not in anchors/{hint}")
     return essays
+
+
+def _duplicate_warnings(essays: list[InputEssay]) -> list[str]:
+    """One warning per group of essays with the same text (whitespace aside)."""
+    groups: dict[str, list[InputEssay]] = {}
+    for essay in essays:
+        groups.setdefault(" ".join(essay.text.split()), []).append(essay)
+    warnings = []
+    for group in groups.values():
+        if len(group) > 1:
+            names = ", ".join(f"{'anchors' if e.is_anchor else 'students'}/{shown(e.file_name)}"
+                              for e in group)
+            warnings.append(
+                f"{names} have the same text; each copy is compared and graded as a separate "
+                "essay: remove the copies unless that is intended"
+            )
+    return warnings
 
 
 SCALES_FILE_NAME = "scales.toml"
@@ -291,34 +446,43 @@ def read_input_folder(
     """
     root = Path(root)
     if not root.is_dir():
-        raise InputError(f"{root}: not a folder; pass the folder holding instructions.md")
+        raise InputError(f"{shown(root)}: not a folder; pass the folder holding instructions.md")
     config = _read_config(root)
-    options = merge_options(BatchOptions(), config.get("run", {}), source=f"{root}/config.toml")
+    options = merge_options(BatchOptions(), config.get("run", {}),
+                            source=f"{shown(root)}/config.toml")
     options = merge_options(options, option_overrides or {}, source="command line")
     scale = config.get("grade_scale", DEFAULT_GRADE_SCALE)
     scales_path = find_scales_file(root, config, scales_file, default_scales_file)
+    if scales_path is not None and os.path.lexists(scales_path):
+        try:  # a FIFO or a device would hang or exhaust the scale loader
+            read_bytes(scales_path, max_bytes=SMALL_FILE_BYTES)
+        except InputError as exc:
+            raise ConfigError(f"grade-scale file {exc}") from None
     user_scales = load_scales_file(scales_path) if scales_path is not None else ()
     if user_scales:
         resolve_grade = partial(resolve_grade, user_scales=user_scales)  # type: ignore[call-arg]
     get_scale(scale, user_scales)  # an unknown scale: ConfigError listing the known ones
-    problems: list[str] = []
-    instructions = _text_file(root, "instructions.md", problems, required=True)
-    prompt = _text_file(root, "prompt.md", problems, required=False)
-    rubric = _text_file(root, "rubric.md", problems, required=False)
-    if not (root / "students").is_dir():
-        problems.append(f"{root / 'students'}: missing; put the student essays there")
-    anchors = _read_essays(
-        root / "anchors", is_anchor=True, scale=scale, resolve_grade=resolve_grade,
-        problems=problems,
-    )
-    students = _read_essays(
-        root / "students", is_anchor=False, scale=scale, resolve_grade=resolve_grade,
-        problems=problems,
-    )
-    if problems:
-        listing = "\n  ".join(problems)
+    reader = _Reader(root, _max_file_bytes(config, root / "config.toml"))
+    instructions = _text_file(reader, "instructions.md", required=True)
+    prompt = _text_file(reader, "prompt.md", required=False)
+    rubric = _text_file(reader, "rubric.md", required=False)
+    if os.path.lexists(root / ANCHORS_CSV):
+        reader.problems.append(f"{shown(root / ANCHORS_CSV)}: anchor grades are read from "
+                               f"anchors/{ANCHORS_CSV}; move it there")
+    anchors: list[InputEssay] = []
+    if reader.folder(root / "anchors", required=False,
+                     fix="anchors/ must be a folder of graded anchor essays"):
+        anchors = _read_essays(reader, root / "anchors", is_anchor=True, scale=scale,
+                               resolve_grade=resolve_grade)
+    students: list[InputEssay] = []
+    if reader.folder(root / "students", required=True, fix="put the student essays there"):
+        students = _read_essays(reader, root / "students", is_anchor=False, scale=scale,
+                                resolve_grade=resolve_grade)
+    if reader.problems:
+        listing = "\n  ".join(reader.problems)
         raise InputError(
-            f"{len(problems)} problem(s) in {root}; fix them before running:\n  {listing}"
+            f"{len(reader.problems)} problem(s) in {shown(root)}; fix them before running:\n"
+            f"  {listing}"
         )
     assert instructions is not None
     return InputFolder(
@@ -338,4 +502,5 @@ def read_input_folder(
         options=options,
         user_scales=user_scales,
         scales_file=str(scales_path) if scales_path is not None else None,
+        warnings=tuple(_duplicate_warnings([*anchors, *students])),
     )

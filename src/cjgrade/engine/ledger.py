@@ -367,7 +367,8 @@ class BatchLedger:
                         outcome.error_reason or "no reason given", final=True,
                         usage=spend.usage if spend is not None else None,
                         cost_usd=spend.cost_usd if spend is not None else None,
-                        attempts=spend.attempts if spend is not None else None,
+                        attempts=outcome.attempts,
+                        unknown_cost=spend is not None and spend.cost_usd is None,
                     )
                 stored.append(ok)
         return stored

@@ -6,6 +6,7 @@ One frozen value, filled from (lowest to highest priority) defaults, the input f
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -111,7 +112,12 @@ def _check(name: str, value: Any, source: str) -> Any:
         )
     if isinstance(value, str):
         return value
-    number = float(value)  # type: ignore[arg-type]  # an int or float, checked above
+    try:
+        number = float(value)  # type: ignore[arg-type]  # an int or float, checked above
+    except OverflowError:  # an integer of hundreds of digits
+        raise ConfigError(f"{source}: {name} is too large; give a smaller value") from None
+    if not math.isfinite(number):
+        raise ConfigError(f"{source}: {name} must be a finite number (got {value})")
     if name in ("budget", "round_size", "concurrency") and number < 1:
         raise ConfigError(f"{source}: {name} must be at least 1 (got {value})")
     if name == "min_success_rate" and not 0.0 <= number <= 1.0:

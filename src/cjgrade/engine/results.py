@@ -108,6 +108,13 @@ class CostLine:
     cache_write_tokens: int
     cost_usd: float | None
     """None when at least one call of this model had an unknown price."""
+    cache_hits: int = 0
+    """Verdicts served from the response cache: paid for once, by an earlier run or an
+    earlier comparison, and free this time (cost 0, no tokens, ``attempts`` 0)."""
+    usage_unusable: int = 0
+    """Verdicts whose usage report could not be priced (negative, non-integer or implausible
+    token counts; flag ``usage_unusable:<reason>``): their cost is unknown, so ``cost_usd``
+    is None."""
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,24 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from cjgrade.display import has_unsafe_characters, printable
 from cjgrade.domain import Essay
+from cjgrade.engine.documents import check_text, is_blank
 from cjgrade.engine.options import DEFAULT_COMPARISONS_PER_ESSAY, BatchOptions
 from cjgrade.errors import InputError
 from cjgrade.scales import GradeScale
 
-__all__ = ["BatchSpec", "validate_spec"]
+__all__ = ["MAX_ESSAY_ID_CHARS", "BatchSpec", "validate_spec"]
+
+MAX_ESSAY_ID_CHARS = 200
+"""The store's limit for an essay id."""
+
+
+def _valid_essay_id(essay_id: object) -> bool:
+    """What the store accepts (1-200 characters, no space at either end), and nothing that
+    would garble a terminal or a report (control or invisible characters)."""
+    return (isinstance(essay_id, str) and 0 < len(essay_id) <= MAX_ESSAY_ID_CHARS
+            and essay_id == essay_id.strip() and not has_unsafe_characters(essay_id))
 
 
 @dataclass(frozen=True)
@@ -68,7 +80,8 @@ def validate_spec(spec: BatchSpec) -> None:
     InputError
         With a message saying what to change: fewer than two students, grades asked for
         without anchors (or with fewer than two distinct anchor grades), a budget that cannot
-        give every student one comparison, duplicate essay ids, empty texts, no instructions.
+        give every student one comparison, duplicate or malformed essay ids, texts the store
+        would refuse (nothing visible, NUL, too long), no instructions.
     """
     students, anchors = spec.students, spec.anchors
     if len(students) < 2:
@@ -80,9 +93,19 @@ def validate_spec(spec: BatchSpec) -> None:
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
     if duplicates:
         raise InputError(f"duplicate essay ids {duplicates[:5]}; give every essay its own name")
-    empty = [e.id for e in spec.essays if not e.text.strip()]
+    bad_ids = [e.id for e in spec.essays if not _valid_essay_id(e.id)]
+    if bad_ids:
+        raise InputError(
+            f"essay ids {printable(bad_ids[:5])} must be 1-{MAX_ESSAY_ID_CHARS} characters, "
+            "without control characters or a space at either end; rename the files"
+        )
+    empty = [e.id for e in spec.essays if is_blank(e.text)]
     if empty:
-        raise InputError(f"essays {empty[:5]} are empty; remove them or add their text")
+        raise InputError(
+            f"essays {printable(empty[:5])} have no visible text; remove them or add their text"
+        )
+    for essay in spec.essays:  # NUL, over the store's size: what the store would refuse
+        check_text(essay.text, f"essay {printable(essay.label or essay.id)}")
     if not spec.instructions.strip():
         raise InputError("the assessment instructions are empty; write instructions.md")
     if spec.grades_requested:

@@ -17,6 +17,7 @@ the adapters retries, limits, caches and prices (so the SDK's own retries are of
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cjgrade.errors import (
@@ -40,9 +41,10 @@ from cjgrade.judges.verdict import (
     VERDICT_SCHEMA,
     VERDICT_TOOL_NAME,
     ParsedVerdict,
-    ReplyMeta,
     classify_sdk_exception,
     parse_verdict_payload,
+    reply_meta,
+    token_count,
     verdict_from_reply,
 )
 
@@ -108,15 +110,20 @@ class AnthropicJudge(SdkJudge):
     def build_params(self, rendered: RenderedPrompt) -> dict[str, Any]:
         return build_message_params(rendered, self.info)
 
-    async def send(self, params: dict[str, Any]) -> anthropic.types.Message:
+    async def send(self, params: dict[str, Any]) -> Any:
         # SDK 2.x no longer types sampling parameters; the API still takes them on models that
         # support them, so temperature travels as an extra body field.
         extra_body = {"temperature": params.pop("temperature")} if "temperature" in params else None
-        return await self._client.messages.create(**params, extra_body=extra_body)  # type: ignore[no-any-return]
+        return await self._client.messages.with_raw_response.create(**params,
+                                                                    extra_body=extra_body)
 
-    def parse(self, reply: Any, rendered: RenderedPrompt, latency_s: float) -> Verdict:
+    def usage_from_mapping(self, usage: Mapping[str, Any]) -> Usage:
+        return usage_from(usage)
+
+    def parse(self, reply: Any, rendered: RenderedPrompt, latency_s: float,
+              raw_text: str) -> Verdict:
         return parse_message(reply, self.info, request_sha256=rendered.request_sha256,
-                             flags=rendered.flags, latency_s=latency_s)
+                             flags=rendered.flags, latency_s=latency_s, raw_response=raw_text)
 
 
 def build_message_params(rendered: RenderedPrompt, info: ModelInfo) -> dict[str, Any]:
@@ -181,13 +188,19 @@ def parse_message(
     request_sha256: str,
     flags: tuple[str, ...],
     latency_s: float,
+    raw_response: str | None = None,
 ) -> Verdict:
     """A Messages API reply -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason.
 
-    An invalid reply was still billed: the error carries ``usage`` and ``raw_response``.
+    An invalid reply was still billed: the error carries ``usage`` and ``raw_response`` (the
+    body as received when given, else the message serialised).
     """
-    meta = ReplyMeta(PROVIDER, info.model, request_sha256, flags, latency_s,
-                     usage_from(message.usage), message.model_dump_json(warnings=False))
+    meta = reply_meta(
+        PROVIDER, info.model, request_sha256, flags, latency_s,
+        usage=lambda: usage_from(message.usage),
+        raw=lambda: raw_response if raw_response is not None
+        else message.model_dump_json(warnings=False),
+    )
     return verdict_from_reply(meta, lambda: (_read_tool_call(message), None))
 
 
@@ -198,7 +211,8 @@ def _read_tool_call(message: anthropic.types.Message) -> ParsedVerdict:
     if stop == "refusal":
         raise JudgeOutputInvalid("refused: the model declined to judge (stop_reason=refusal)")
     calls = [
-        b for b in message.content if b.type == "tool_use" and b.name == VERDICT_TOOL_NAME
+        b for b in (message.content or ())
+        if getattr(b, "type", None) == "tool_use" and getattr(b, "name", None) == VERDICT_TOOL_NAME
     ]
     if not calls:
         raise JudgeOutputInvalid(
@@ -210,12 +224,25 @@ def _read_tool_call(message: anthropic.types.Message) -> ParsedVerdict:
 
 
 def usage_from(usage: Any) -> Usage:
-    """The SDK usage -> :class:`Usage` (``input_tokens`` excludes cache reads and writes)."""
+    """The SDK usage (or its JSON) -> :class:`Usage` (``input_tokens`` excludes cache reads
+    and writes).
+
+    Raises
+    ------
+    ValueError
+        Naming the field, for a count that is not a non-negative integer.
+    """
+    def count(name: str) -> int:
+        value = usage.get(name) if isinstance(usage, Mapping) else getattr(usage, name, None)
+        return token_count(value, name)
+
+    if usage is None:
+        raise ValueError("the reply has no usage report")
     return Usage(
-        input_tokens=usage.input_tokens or 0,
-        output_tokens=usage.output_tokens or 0,
-        cache_read_tokens=getattr(usage, "cache_read_input_tokens", None) or 0,
-        cache_write_tokens=getattr(usage, "cache_creation_input_tokens", None) or 0,
+        input_tokens=count("input_tokens"),
+        output_tokens=count("output_tokens"),
+        cache_read_tokens=count("cache_read_input_tokens"),
+        cache_write_tokens=count("cache_creation_input_tokens"),
     )
 
 

@@ -89,6 +89,9 @@ class Verdict:
     raw_response: str = ""
     flags: tuple[str, ...] = ()
     """Audit flags, e.g. ``injection_suspected:A``, ``cached``."""
+    attempts: int = 1
+    """Requests sent to the provider for this verdict, retries after a 429, a 5xx, a timeout
+    or an invalid reply included (set by the runtime); 0 for a response-cache hit."""
 
 
 @runtime_checkable

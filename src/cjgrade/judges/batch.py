@@ -20,10 +20,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Literal, Protocol, Self
 
-from cjgrade.errors import ConfigError, InputError, JudgeError, JudgeUnavailable
+from cjgrade.errors import ConfigError, InputError, JudgeError, JudgeOutputInvalid, JudgeUnavailable
 from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage, Verdict
-from cjgrade.judges.cost import BATCH_FLAG, BilledSpend, CostLedger, compute_cost
+from cjgrade.judges.cost import BATCH_FLAG, BilledSpend, CostLedger, compute_cost, usage_problem
 from cjgrade.judges.prompt import RenderedPrompt, render_request
+from cjgrade.judges.verdict import USAGE_UNUSABLE_FLAG, attach_reply, checked_verdict
 
 __all__ = [
     "BATCH_FLAG",
@@ -200,13 +201,30 @@ class ProviderBatchJudge:
 
     def _price(self, outcome: Verdict | JudgeError) -> Verdict | JudgeError:
         if isinstance(outcome, Verdict):
-            verdict = replace(outcome, cost_usd=compute_cost(outcome.usage, self.info,
-                                                             batch=True))
+            try:
+                outcome = checked_verdict(outcome)
+            except JudgeOutputInvalid as exc:
+                outcome = attach_reply(exc, outcome.usage, outcome.raw_response)
+        if isinstance(outcome, Verdict):
+            problem = next((f for f in outcome.flags if f.startswith(USAGE_UNUSABLE_FLAG)),
+                           None) or usage_problem(outcome.usage, self.info)
+            if problem is not None:  # unusable usage: kept, flagged, cost unknown
+                flag = problem if problem.startswith(USAGE_UNUSABLE_FLAG) \
+                    else f"{USAGE_UNUSABLE_FLAG}:{problem}"
+                flags = outcome.flags if flag in outcome.flags else (*outcome.flags, flag)
+                verdict = replace(outcome, usage=Usage(), cost_usd=None, flags=flags)
+            else:
+                verdict = replace(outcome, cost_usd=compute_cost(outcome.usage, self.info,
+                                                                 batch=True))
             self.ledger.record(verdict, name=self.name)
             return verdict
         usage = getattr(outcome, "usage", None)
-        if isinstance(usage, Usage):  # an invalid reply, billed at the batch rate
-            cost = compute_cost(usage, self.info, batch=True)
+        if getattr(outcome, "billed_reply", False) or isinstance(usage, Usage):
+            # an invalid reply, billed at the batch rate (cost unknown if its usage is)
+            problem = getattr(outcome, "usage_problem", None) or (
+                usage_problem(usage, self.info) if isinstance(usage, Usage) else "no usage")
+            cost = None if problem else compute_cost(usage, self.info, batch=True)
+            usage = usage if isinstance(usage, Usage) and not problem else Usage()
             self.ledger.record_billed_failure(self.name, usage, cost)
             outcome.billed = BilledSpend(usage, cost, 1)  # type: ignore[attr-defined]
         self.ledger.record_failure(self.name)

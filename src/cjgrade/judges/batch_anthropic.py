@@ -94,6 +94,11 @@ class AnthropicBatchJudge(ProviderBatchJudge):
             raise classify_sdk_error(exc) from exc
         except anthropic.AnthropicError as exc:  # e.g. results requested before the batch ended
             raise JudgeUnavailable(f"batch {handle.batch_id} has no results yet: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # a results line the SDK cannot decode
+            raise JudgeUnavailable(
+                f"batch {handle.batch_id}: a results line could not be read "
+                f"({type(exc).__name__}: {str(exc)[:200]}); fetch the results again"
+            ) from exc
         return self.finish_results(handle, results)
 
     def _outcome(self, result: Any, item: BatchItem, latency: float) -> Verdict | JudgeError:

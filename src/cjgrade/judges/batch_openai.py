@@ -5,6 +5,7 @@ error files."""
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Mapping
 from typing import Any, Final, Literal
@@ -13,7 +14,7 @@ import openai
 from openai.types.chat import ChatCompletion
 
 from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeUnavailable
-from cjgrade.judges.base import JudgeRequest, Verdict
+from cjgrade.judges.base import JudgeRequest, Usage, Verdict
 from cjgrade.judges.batch import (
     BatchHandle,
     BatchItem,
@@ -29,13 +30,16 @@ from cjgrade.judges.openai import (
     classify_sdk_error,
     create_client,
     parse_completion,
+    usage_from,
 )
-from cjgrade.judges.verdict import classify_status
+from cjgrade.judges.strict_json import StrictJsonError, find_last_object, load_strict_json
+from cjgrade.judges.verdict import attach_reply, classify_status, keep_raw
 
 __all__ = ["ENDPOINT", "OpenAIBatchJudge", "create_batch_judge"]
 
 ENDPOINT: Final[Literal["/v1/chat/completions"]] = "/v1/chat/completions"
 COMPLETION_WINDOW: Final[Literal["24h"]] = "24h"
+_CUSTOM_ID = re.compile(r'"custom_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
 
 _STATES: dict[str, BatchState] = {
     "validating": "in_progress",
@@ -129,11 +133,32 @@ class OpenAIBatchJudge(ProviderBatchJudge):
                 continue
             for line in (await self._download(file_id)).splitlines():
                 if line.strip():
-                    record = json.loads(line)
-                    item = items.get(record.get("custom_id"))
-                    if item is not None:
-                        results[item.custom_id] = self._outcome(record, item, latency)
+                    self._read_line(line, items, latency, results)
         return self.finish_results(handle, results)
+
+    def _read_line(self, line: str, items: Mapping[str, BatchItem], latency: float,
+                   results: dict[str, Verdict | JudgeError]) -> None:
+        """One result line, read strictly: a line outside the contract is an invalid reply
+        for its custom id (billed as far as its usage can be read), never a crash."""
+        try:
+            record = load_strict_json(line)
+        except StrictJsonError as exc:
+            match = _CUSTOM_ID.search(line)
+            item = items.get(match.group(1)) if match else None
+            if item is not None:
+                usage_text = find_last_object(line, "usage")
+                usage: Usage | None = None
+                try:
+                    usage = usage_from(load_strict_json(usage_text)) if usage_text else None
+                except (StrictJsonError, ValueError):
+                    usage = None
+                results[item.custom_id] = attach_reply(
+                    JudgeOutputInvalid(f"batch result for {item.custom_id}: {exc}"), usage,
+                    keep_raw(line), usage_problem=None if usage else "unreadable usage")
+            return
+        item = items.get(record.get("custom_id")) if isinstance(record, dict) else None
+        if item is not None:
+            results[item.custom_id] = self._outcome(record, item, latency)
 
     async def _download(self, file_id: str) -> str:
         try:

@@ -96,6 +96,7 @@ def result_to_verdict(result: BothOrdersResult) -> Verdict:
         latency_s=max(fwd.latency_s, rev.latency_s),
         raw_response=raw,
         flags=tuple(flags),
+        attempts=fwd.attempts + rev.attempts,
     )
 
 

@@ -19,6 +19,7 @@ from cjgrade.judges.base import ModelInfo, Usage, Verdict
 
 __all__ = [
     "BATCH_FLAG",
+    "DEFAULT_MAX_TOKENS_PER_CALL",
     "BilledSpend",
     "CostLedger",
     "LedgerEntry",
@@ -26,13 +27,50 @@ __all__ = [
     "add_usage",
     "billed_spend",
     "compute_cost",
+    "max_tokens_per_call",
     "price_verdict",
+    "usage_problem",
 ]
 
 _PER_TOKEN = 1e-6  # prices are per million tokens
 
 BATCH_FLAG = "batch_api"
 """Flag on every verdict obtained through a provider batch API (priced at the batch rate)."""
+
+
+DEFAULT_MAX_TOKENS_PER_CALL = 10_000_000
+"""Most tokens one call can plausibly use when the manifest does not know the model's context
+window and output limit (the largest context windows are about 2 million tokens)."""
+
+
+def max_tokens_per_call(info: ModelInfo) -> int:
+    """Most tokens one call to this model can use: its context window plus its output limit
+    when the manifest knows both, else :data:`DEFAULT_MAX_TOKENS_PER_CALL`."""
+    if info.context_window and info.max_output_tokens:
+        return info.context_window + info.max_output_tokens
+    return DEFAULT_MAX_TOKENS_PER_CALL
+
+
+def usage_problem(usage: Usage, info: ModelInfo) -> str | None:
+    """Why one call's usage report cannot be priced, or None when it can.
+
+    A token count must be a non-negative integer, and the call's total at most
+    :func:`max_tokens_per_call`: a negative count would lower the bill, and a claim of 10**15
+    tokens is a server fault, not a price to report.
+    """
+    counts = {name: getattr(usage, name) for name in
+              ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")}
+    for name, value in counts.items():
+        if isinstance(value, bool) or not isinstance(value, int):
+            return f"{name}={value!r:.40} is not a token count"
+        if value < 0:
+            return f"{name}={value} is negative"
+    total = sum(counts.values())
+    limit = max_tokens_per_call(info)
+    if total > limit:
+        return (f"{total:,} tokens in one call, more than the {limit:,} "
+                f"{info.provider}/{info.model} can use")
+    return None
 
 
 def compute_cost(usage: Usage, info: ModelInfo, *, discount: float = 1.0,

@@ -15,6 +15,7 @@ One attempt per call; the runtime around the adapters retries, limits, caches an
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from cjgrade.errors import (
@@ -35,12 +36,13 @@ from cjgrade.judges.sdk_judge import SdkJudge
 from cjgrade.judges.verdict import (
     VERDICT_TOOL_NAME,
     ParsedVerdict,
-    ReplyMeta,
     TokenLogprob,
     classify_sdk_exception,
     openai_response_schema,
     p_a_from_logprobs,
     parse_verdict_json,
+    reply_meta,
+    token_count,
     verdict_from_reply,
 )
 
@@ -119,11 +121,16 @@ class OpenAIJudge(SdkJudge):
         return build_chat_params(rendered, self.info, compatible_server=self.compatible_server)
 
     async def send(self, params: dict[str, Any]) -> Any:
-        return await self._client.chat.completions.create(**params)
+        return await self._client.chat.completions.with_raw_response.create(**params)
 
-    def parse(self, reply: Any, rendered: RenderedPrompt, latency_s: float) -> Verdict:
+    def usage_from_mapping(self, usage: Mapping[str, Any]) -> Usage:
+        return usage_from(usage)
+
+    def parse(self, reply: Any, rendered: RenderedPrompt, latency_s: float,
+              raw_text: str) -> Verdict:
         return parse_completion(reply, self.info, request_sha256=rendered.request_sha256,
-                                flags=rendered.flags, latency_s=latency_s)
+                                flags=rendered.flags, latency_s=latency_s,
+                                raw_response=raw_text)
 
 
 def build_chat_params(
@@ -180,13 +187,19 @@ def parse_completion(
     request_sha256: str,
     flags: tuple[str, ...],
     latency_s: float,
+    raw_response: str | None = None,
 ) -> Verdict:
     """A chat completion -> :class:`Verdict`, or :class:`JudgeOutputInvalid` with the reason.
 
-    An invalid reply was still billed: the error carries ``usage`` and ``raw_response``.
+    An invalid reply was still billed: the error carries ``usage`` and ``raw_response`` (the
+    body as received when given, else the completion serialised).
     """
-    meta = ReplyMeta(PROVIDER, info.model, request_sha256, flags, latency_s,
-                     usage_from(completion.usage), completion.model_dump_json(warnings=False))
+    meta = reply_meta(
+        PROVIDER, info.model, request_sha256, flags, latency_s,
+        usage=lambda: usage_from(completion.usage),
+        raw=lambda: raw_response if raw_response is not None
+        else completion.model_dump_json(warnings=False),
+    )
     return verdict_from_reply(meta, lambda: _read_choice(completion))
 
 
@@ -223,18 +236,34 @@ def _p_a_from_choice(choice: Any, content: str) -> float | None:
 
 
 def usage_from(usage: Any) -> Usage:
-    """The SDK usage -> :class:`Usage`; ``prompt_tokens`` includes cached ones, split here."""
+    """The SDK usage (or its JSON) -> :class:`Usage`; ``prompt_tokens`` includes cached ones,
+    split here.
+
+    Raises
+    ------
+    ValueError
+        Naming the field, for a count that is not a non-negative integer or more cached
+        tokens than prompt tokens (such a report cannot be priced).
+    """
     if usage is None:
-        return Usage()
-    details = getattr(usage, "prompt_tokens_details", None)
-    cached = (getattr(details, "cached_tokens", None) or 0) if details is not None else 0
-    prompt = usage.prompt_tokens or 0
+        raise ValueError("the reply has no usage report")
+    details = _field(usage, "prompt_tokens_details")
+    cached = token_count(_field(details, "cached_tokens"), "prompt_tokens_details.cached_tokens")
+    prompt = token_count(_field(usage, "prompt_tokens"), "prompt_tokens")
+    if cached > prompt:
+        raise ValueError(f"cached_tokens={cached} is more than prompt_tokens={prompt}")
     return Usage(
-        input_tokens=max(0, prompt - cached),
-        output_tokens=usage.completion_tokens or 0,
+        input_tokens=prompt - cached,
+        output_tokens=token_count(_field(usage, "completion_tokens"), "completion_tokens"),
         cache_read_tokens=cached,
         cache_write_tokens=0,
     )
+
+
+def _field(obj: Any, name: str) -> Any:
+    if obj is None:
+        return None
+    return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
 
 
 def classify_sdk_error(exc: openai.APIError) -> JudgeError:

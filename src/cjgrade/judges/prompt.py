@@ -189,7 +189,18 @@ _INJECTION_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = 
     (name, triggers, re.compile(rx, re.MULTILINE)) for name, triggers, rx in _INJECTION_RULES
 )
 
-_BRACKETS = re.compile(r"\[\[|\]\]")
+_OPEN = "[\uff3b\ufe47"
+"""``[`` and the characters NFKC folds into it (fullwidth, vertical presentation form)."""
+_CLOSE = "]\uff3d\ufe48"
+_INVISIBLE = ("\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f"
+              "\ufeff\ufff9-\ufffb\U000e0000-\U000e007f")
+"""Format characters a reader (or a tokenizer) does not see: two brackets with only these
+between them still read as ``[[``."""
+_BRACKET_RUN = re.compile(
+    f"[{re.escape(_OPEN)}](?:[{_INVISIBLE}]*[{re.escape(_OPEN)}])+"
+    f"|[{re.escape(_CLOSE)}](?:[{_INVISIBLE}]*[{re.escape(_CLOSE)}])+"
+)
+_ANY_BRACKET = re.compile(f"([{re.escape(_OPEN + _CLOSE)}])")
 
 
 @dataclass(frozen=True)
@@ -241,12 +252,23 @@ def find_injection(text: str) -> tuple[str, ...]:
 
 
 def neutralise_markers(text: str) -> tuple[str, bool]:
-    """Split ``[[`` and ``]]`` in an essay so nothing in it can resemble a boundary marker.
+    """Split every run of two or more brackets in an essay (``[[``, ``[[[``, fullwidth
+    ``［［``, ``[`` + zero-width space + ``[``; likewise closing ones) by a space before each
+    bracket after the first, so nothing in it can resemble a boundary marker. No character is
+    removed.
 
-    Returns the text and whether anything changed.
+    Returns the text and whether anything changed: True exactly when a run was split, and
+    then no run survives.
     """
-    changed = _BRACKETS.sub(lambda m: m.group(0)[0] + " " + m.group(0)[1], text)
+    changed = _BRACKET_RUN.sub(_split_run, text)
+    if _BRACKET_RUN.search(changed):  # pragma: no cover - each run is split in one pass
+        raise AssertionError("a bracket run survived marker neutralisation")
     return changed, changed != text
+
+
+def _split_run(match: re.Match[str]) -> str:
+    run = match.group(0)
+    return run[0] + _ANY_BRACKET.sub(r" \1", run[1:])
 
 
 @functools.lru_cache(maxsize=1024)

@@ -6,9 +6,13 @@ Adapters only *classify* failures (raising :class:`~cjgrade.errors.JudgeError` s
 - response cache lookup and store (key: provider, model, settings, request SHA-256);
 - a provider gate (:class:`ProviderGate`): concurrency semaphore, requests-per-minute and
   tokens-per-minute token buckets, a pause after ``Retry-After``, a circuit breaker;
-- a per-request timeout;
+- a per-request timeout ("no answer within N s", named also when the circuit then opens);
 - retries with exponential backoff and jitter on retryable errors, honouring ``retry_after``;
-  authentication and other non-retryable errors fail at once;
+  authentication and other non-retryable errors fail at once; the requests really sent are
+  counted (``Verdict.attempts``, ``BilledSpend.attempts``);
+- one check of every adapter's verdict (:func:`~cjgrade.judges.verdict.checked_verdict`) and
+  of its usage report (:func:`~cjgrade.judges.cost.usage_problem`: an unusable one is flagged
+  and priced as unknown, never lowered or priced at a made-up count);
 - cost from the manifest prices, latency, and running totals in a :class:`CostLedger`;
   invalid replies the provider billed are priced too: added to the verdict that follows them
   (flag ``billed_retries:N``) or attached to the final error (:func:`~cjgrade.judges.cost.
@@ -21,11 +25,12 @@ tested in virtual time.
 from __future__ import annotations
 
 import asyncio
+import math
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
-from cjgrade.errors import JudgeError, JudgeRateLimited, JudgeUnavailable
+from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeRateLimited, JudgeUnavailable
 from cjgrade.judges.base import Judge, JudgeRequest, ModelInfo, ResponseCache, Usage, Verdict
 from cjgrade.judges.cache import fingerprint_request, make_cache_key
 from cjgrade.judges.clock import Clock, SystemClock
@@ -36,8 +41,10 @@ from cjgrade.judges.cost import (
     add_usage,
     compute_cost,
     price_verdict,
+    usage_problem,
 )
 from cjgrade.judges.prompt import find_injection
+from cjgrade.judges.verdict import USAGE_UNUSABLE_FLAG, attach_reply, checked_verdict
 
 __all__ = [
     "CircuitBreaker",
@@ -66,7 +73,9 @@ class RuntimePolicy:
     max_retry_after_s: float = 300.0
     """A ``Retry-After`` longer than this ends the retries instead of waiting."""
     timeout_s: float | None = 120.0
-    """Per-attempt timeout (None = none)."""
+    """Per-request timeout in seconds (None = none); ``cjgrade run --timeout``. The SDK
+    clients get the same value. A request that times out fails with "no answer within N s"
+    and is retried; the reason stays named when the circuit then opens."""
     max_concurrency: int = 8
     """Calls in flight at once for the provider."""
     requests_per_minute: float | None = None
@@ -90,8 +99,8 @@ class RuntimePolicy:
         if not 0.0 <= self.jitter <= 1.0:
             raise ValueError("jitter must be in [0, 1]")
         for value in (self.requests_per_minute, self.tokens_per_minute, self.timeout_s):
-            if value is not None and value <= 0:
-                raise ValueError("rate limits and timeout must be positive (or None)")
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise ValueError("rate limits and timeout must be positive and finite (or None)")
 
 
 class TokenBucket:
@@ -150,6 +159,8 @@ class CircuitBreaker:
         self.clock = clock
         self.state = "closed"
         self.consecutive_failures = 0
+        self.last_failure = ""
+        """The reason of the latest transient failure, named when the circuit is open."""
         self._opened_at = 0.0
         self._probing = False
 
@@ -164,15 +175,17 @@ class CircuitBreaker:
             self._probing = True
             return
         wait = max(0.0, self._opened_at + self.recovery_s - now)
+        last = f" (the last: {self.last_failure})" if self.last_failure else ""
         error = JudgeUnavailable(
-            f"{self.name}: circuit open after {self.consecutive_failures} consecutive failures; "
-            f"the provider looks down, try again in {wait:.0f} s"
+            f"{self.name}: circuit open after {self.consecutive_failures} consecutive "
+            f"failures{last}; the provider looks down, try again in {wait:.0f} s"
         )
         error.circuit_open = True  # type: ignore[attr-defined]  # the runtime does not retry it
         raise error
 
-    def record_failure(self) -> None:
+    def record_failure(self, reason: str = "") -> None:
         self.consecutive_failures += 1
+        self.last_failure = reason or self.last_failure
         self._probing = False
         if self.state == "half_open" or self.consecutive_failures >= self.failures:
             self.state = "open"
@@ -305,7 +318,7 @@ class JudgeRuntime:
             hit = await self.cache.get(key)
             if hit is not None:
                 self.ledger.record(hit, cached=True, name=self.name)
-                return replace(hit, cost_usd=0.0, usage=Usage(), latency_s=0.0,
+                return replace(hit, cost_usd=0.0, usage=Usage(), latency_s=0.0, attempts=0,
                                flags=(*hit.flags, "cached"))
         verdict = await self._judge_with_retries(request)
         if self.cache is not None and key is not None:
@@ -332,51 +345,79 @@ class JudgeRuntime:
     async def _judge_with_retries(self, request: JudgeRequest) -> Verdict:
         policy = self.policy
         breaker = self.gate.breaker
-        billed = Usage()
-        billed_cost: float | None = 0.0
-        billed_replies = 0
+        tally = _Tally()
         for attempt in range(1, policy.max_attempts + 1):
             try:
-                verdict = await self._attempt(request)
+                verdict = await self._attempt(request, tally)
             except JudgeError as exc:
                 if getattr(exc, "circuit_open", False):
                     self.ledger.record_failure(self.name)
-                    self._attach_spend(exc, billed, billed_cost, attempt)
-                    raise
-                usage = getattr(exc, "usage", None)
-                if isinstance(usage, Usage):  # an invalid reply the provider billed anyway
-                    cost = compute_cost(usage, self.info)
-                    self.ledger.record_billed_failure(self.name, usage, cost)
-                    billed, billed_cost = add_usage(billed, usage), add_cost(billed_cost, cost)
-                    billed_replies += 1
+                    raise self._final_error(exc, tally) from None
+                self._bill_failed_reply(exc, tally)
                 if isinstance(exc, JudgeUnavailable):
-                    breaker.record_failure()
+                    breaker.record_failure(self._own_words(exc))
                 else:
                     breaker.record_answer()
+                tally.last_error = exc
                 delay = self._retry_delay(exc, attempt)
                 if delay is None:
                     self.ledger.record_failure(self.name)
-                    if attempt > 1:
-                        exc.args = (f"{exc} (gave up after {attempt} attempts)",)
-                    self._attach_spend(exc, billed, billed_cost, attempt)
-                    raise
+                    raise self._final_error(exc, tally) from None
                 await self.clock.sleep(delay)
                 continue
             breaker.record_answer()
-            if billed_replies:
+            if tally.billed_replies:
                 verdict = replace(
                     verdict,
-                    usage=add_usage(verdict.usage, billed),
-                    cost_usd=add_cost(verdict.cost_usd, billed_cost),
-                    flags=(*verdict.flags, f"billed_retries:{billed_replies}"),
+                    usage=add_usage(verdict.usage, tally.billed),
+                    cost_usd=add_cost(verdict.cost_usd, tally.billed_cost),
+                    flags=(*verdict.flags, f"billed_retries:{tally.billed_replies}"),
                 )
-            return verdict
+            return replace(verdict, attempts=tally.requests)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    @staticmethod
-    def _attach_spend(exc: JudgeError, usage: Usage, cost: float | None, attempts: int) -> None:
-        """Attach what the failed comparison cost (read it with :func:`billed_spend`)."""
-        exc.billed = BilledSpend(usage, cost, attempts)  # type: ignore[attr-defined]
+    def _own_words(self, exc: JudgeError) -> str:
+        """The error's message without this judge's name in front (it is said once)."""
+        text = str(exc) or type(exc).__name__
+        return text.removeprefix(f"{self.name}: ").removeprefix(f"{self.gate.name}: ")
+
+    def _final_error(self, exc: JudgeError, tally: _Tally) -> JudgeError:
+        """The error a comparison fails with: the last failure of its own requests first (a
+        timeout stays named as the cause when the circuit then opened), how many requests
+        were made, and what was billed (read with :func:`billed_spend`)."""
+        own = tally.last_error
+        if getattr(exc, "circuit_open", False) and own is not None and own is not exc:
+            circuit = self._own_words(exc)
+            last = f" (the last: {self.gate.breaker.last_failure})"
+            if self._own_words(own) == self.gate.breaker.last_failure:
+                circuit = circuit.replace(last, " like this one")
+            exc.args = (f"{own}; then {circuit}",)
+        if tally.requests > 1:
+            exc.args = (f"{exc} (gave up after {tally.requests} attempts)",)
+        exc.billed = BilledSpend(tally.billed, tally.billed_cost,  # type: ignore[attr-defined]
+                                 tally.requests)
+        return exc
+
+    def _bill_failed_reply(self, exc: JudgeError, tally: _Tally) -> None:
+        """Price and record a reply the provider billed although it gave no verdict. A usage
+        report that cannot be priced (unreadable, negative, implausible) makes the cost
+        unknown, never 0."""
+        usage = getattr(exc, "usage", None)
+        if not (getattr(exc, "billed_reply", False) or isinstance(usage, Usage)):
+            return  # no reply (a 5xx, a timeout, a connection error): nothing billed
+        problem = getattr(exc, "usage_problem", None)
+        if isinstance(usage, Usage) and problem is None:
+            problem = usage_problem(usage, self.info)
+        cost: float | None
+        if problem is not None or not isinstance(usage, Usage):
+            usage, cost = Usage(), None
+            exc.args = (f"{exc} [billed, cost unknown: {problem or 'no usage report'}]",)
+        else:
+            cost = compute_cost(usage, self.info)
+        self.ledger.record_billed_failure(self.name, usage, cost)
+        tally.billed = add_usage(tally.billed, usage)
+        tally.billed_cost = add_cost(tally.billed_cost, cost)
+        tally.billed_replies += 1
 
     def _retry_delay(self, exc: JudgeError, attempt: int) -> float | None:
         """Seconds to wait before the next attempt, or None to give up."""
@@ -392,7 +433,7 @@ class JudgeRuntime:
         delay = min(policy.backoff_max_s, policy.backoff_base_s * 2.0 ** (attempt - 1))
         return delay * (1.0 - policy.jitter * self._rng.random())
 
-    async def _attempt(self, request: JudgeRequest) -> Verdict:
+    async def _attempt(self, request: JudgeRequest, tally: _Tally) -> Verdict:
         gate = self.gate
         estimate = estimate_tokens(request) if gate.tpm is not None else 0
         timeout_s = self.policy.timeout_s
@@ -401,12 +442,14 @@ class JudgeRuntime:
             gate.breaker.check()  # here, not earlier: the circuit may open while we queue
             await gate.wait_turn(estimate)
             start = self.clock.monotonic()
+            tally.requests += 1  # from here on the provider is asked (and may bill)
             try:
                 if timeout_s is None:
                     verdict = await self.adapter.judge(request)
                 else:
                     async with self.clock.timeout(timeout_s):
                         verdict = await self.adapter.judge(request)
+                verdict = self._checked(verdict)
             except TimeoutError:
                 # the provider may have spent the tokens anyway: the estimate stays charged
                 raise JudgeUnavailable(
@@ -414,14 +457,16 @@ class JudgeRuntime:
                 ) from None
             except JudgeError as exc:
                 usage = getattr(exc, "usage", None)
-                if gate.tpm is not None and isinstance(usage, Usage):
+                if gate.tpm is not None and isinstance(usage, Usage) \
+                        and usage_problem(usage, self.info) is None:
                     gate.tpm.settle(_total_tokens(usage) - estimate)  # a billed invalid reply
                 raise
             latency = self.clock.monotonic() - start
-        if gate.tpm is not None:
+        unusable = any(f.startswith(USAGE_UNUSABLE_FLAG) for f in verdict.flags)
+        if gate.tpm is not None and not unusable:
             gate.tpm.settle(_total_tokens(verdict.usage) - estimate)
-        cost = verdict.cost_usd
-        if cost is None:
+        cost = None if unusable else verdict.cost_usd
+        if cost is None and not unusable:
             cost = price_verdict(verdict, self.info)
         flags = verdict.flags
         extra = tuple(f for f in injection_flags(request) if f not in flags)
@@ -429,3 +474,32 @@ class JudgeRuntime:
         self.ledger.record(verdict, name=self.name)
         return verdict
 
+    def _checked(self, verdict: Verdict) -> Verdict:
+        """The one check every adapter's verdict passes (:func:`checked_verdict`), plus its
+        usage report: one that cannot be priced is replaced by 0 tokens and flagged
+        ``usage_unusable:<reason>`` (cost unknown), so the verdict is kept, not paid twice."""
+        try:
+            verdict = checked_verdict(verdict)
+        except JudgeOutputInvalid as exc:
+            usage = verdict.usage if isinstance(verdict.usage, Usage) else None
+            raise attach_reply(exc, usage, str(verdict.raw_response)) from None
+        if any(f.startswith(USAGE_UNUSABLE_FLAG) for f in verdict.flags):
+            return verdict
+        problem = usage_problem(verdict.usage, self.info)
+        if problem is None:
+            return verdict
+        return replace(verdict, usage=Usage(), cost_usd=None,
+                       flags=(*verdict.flags, f"{USAGE_UNUSABLE_FLAG}:{problem}"))
+
+
+@dataclass
+class _Tally:
+    """What one comparison's attempts added up to so far."""
+
+    requests: int = 0
+    """Requests sent to the provider (not calls refused by an open circuit)."""
+    billed: Usage = field(default_factory=Usage)
+    """Tokens of the invalid replies the provider billed."""
+    billed_cost: float | None = 0.0
+    billed_replies: int = 0
+    last_error: JudgeError | None = None

@@ -35,7 +35,7 @@ __all__ = [
     "write_artefact",
 ]
 
-SCHEMA_VERSION = "1.2.0"
+SCHEMA_VERSION = "1.3.0"
 ARTEFACT_FILE = "assessment_run.json"
 
 
@@ -173,6 +173,7 @@ def build_artefact(
             "n_comparisons": len(result.comparisons),
             "n_succeeded": result.n_succeeded,
             "n_failed": result.n_failed,
+            "n_cache_hits": sum(line.cache_hits for line in result.costs),
             "by_model": costs,
         },
         "validation": {"artefact_sha256": None, "checksum_method": _CHECKSUM_METHOD},

@@ -7,6 +7,7 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from cjgrade.display import markdown_text
 from cjgrade.reports.svg_diagnostics import reliability_diagram_svg, reliability_rounds_svg
 
 __all__ = [
@@ -71,7 +72,7 @@ def markdown_banner(doc: dict[str, Any]) -> list[str]:
         return []
     severity, headline, reasons = found
     mark = "**" if severity == "degenerate" else "*"
-    return [f"> {mark}{headline}{mark}", ">", *(f"> - {r}" for r in reasons), ""]
+    return [f"> {mark}{headline}{mark}", ">", *(f"> - {markdown_text(r)}" for r in reasons), ""]
 
 
 def html_banner(doc: dict[str, Any]) -> str:

@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from html import escape
+import html
 from typing import Any
 
+from cjgrade.display import printable
 from cjgrade.reports.diagnostics import grades_reliable, html_banner, html_calibration, quality_line
 from cjgrade.reports.markdown import ALIGNMENT_FIELDS, fmt, money
 from cjgrade.reports.svg import grade_probability_svg, theta_svg
 
 __all__ = ["render_html"]
+
+
+def escape(value: str) -> str:
+    """HTML-escaped, with control characters shown escaped (no terminal escape sequence in
+    the file, nothing an XML parser rejects)."""
+    return html.escape(printable(value))
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:2rem auto;max-width:980px;

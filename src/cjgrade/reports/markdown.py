@@ -1,9 +1,16 @@
-"""A Markdown summary of an artefact (rendered from the artefact alone, so it can be redone)."""
+"""A Markdown summary of an artefact (rendered from the artefact alone, so it can be redone).
+
+Every value that came from outside (file names and essay ids, the label, grades of a user
+scale, judge and provider names, failure reasons) goes through :func:`text` (control
+characters escaped, HTML and Markdown inert), so a file named ``<script>`` or one carrying
+terminal escape sequences is shown as its name and never rendered or executed.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from cjgrade.display import markdown_text, printable
 from cjgrade.reports.diagnostics import (
     grades_reliable,
     markdown_banner,
@@ -11,7 +18,16 @@ from cjgrade.reports.diagnostics import (
     quality_line,
 )
 
-__all__ = ["fmt", "render_markdown"]
+__all__ = ["fmt", "render_markdown", "text"]
+
+text = markdown_text
+"""Outside text for a Markdown line or cell (see :func:`cjgrade.display.markdown_text`)."""
+
+
+def _code(value: Any) -> str:
+    """A value in a code span (only a backtick can break out of one); plain text otherwise."""
+    shown = printable(value)
+    return f"`{shown}`" if "`" not in shown else text(shown)
 
 
 def fmt(value: Any, digits: int = 2) -> str:
@@ -54,30 +70,30 @@ def top_grade(essay: dict[str, Any]) -> str:
     if not proj:
         return "-"
     p = proj["probabilities"].get(proj["grade"])
-    text = f"{proj['grade']} ({p:.0%})" if p is not None else proj["grade"]
-    return text if proj.get("reliable", True) else f"{text}, NOT RELIABLE"
+    shown = text(proj["grade"]) + (f" ({p:.0%})" if p is not None else "")
+    return shown if proj.get("reliable", True) else f"{shown}, NOT RELIABLE"
 
 
 def _header(doc: dict[str, Any]) -> list[str]:
     meta = doc["metadata"]
     costs = doc["costs"]
     rel = doc["reliability"]
-    judge = meta["judge"]
+    judge = _code(meta["judge"])
     if not meta.get("judge_is_llm", True):
         judge += " (not an LLM)"
     lines = [
-        f"# Assessment run: {meta.get('label') or meta['batch_uuid']}",
+        f"# Assessment run: {text(meta.get('label') or meta['batch_uuid'])}",
         "",
         *markdown_banner(doc),
-        f"- quality checks: **{quality_line(doc)}**",
-        f"- batch uuid: `{meta['batch_uuid']}`",
-        f"- judge: `{judge}`",
-        f"- status: **{meta['status']}** ({meta['stop_reason']})",
+        f"- quality checks: **{text(quality_line(doc))}**",
+        f"- batch uuid: {_code(meta['batch_uuid'])}",
+        f"- judge: {judge}",
+        f"- status: **{text(meta['status'])}** ({text(meta['stop_reason'])})",
     ]
     if meta.get("failure_reason"):
-        lines.append(f"- failure: {meta['failure_reason']}")
+        lines.append(f"- failure: {text(meta['failure_reason'])}")
     lines += [
-        f"- grade scale: {meta.get('grade_scale') or '-'}",
+        f"- grade scale: {text(meta.get('grade_scale') or '-')}",
         f"- comparisons: {costs['n_succeeded']} succeeded, {costs['n_failed']} failed "
         f"(of {costs['n_comparisons']} requested)",
         f"- scale separation reliability (SSR): {fmt(rel.get('ssr'))}; separation "
@@ -86,7 +102,8 @@ def _header(doc: dict[str, Any]) -> list[str]:
         f"- position bias (A-slot log-odds): {fmt(doc['position_bias'].get('estimate'))} "
         f"± {fmt(doc['position_bias'].get('se'))}",
         f"- total cost: {money(costs['total_usd'])}",
-        f"- generated: {meta['generated_at']} by cjgrade {meta['versions']['cjgrade']}",
+        f"- generated: {text(meta['generated_at'])} by cjgrade "
+        f"{text(meta['versions']['cjgrade'])}",
         "",
     ]
     return lines
@@ -102,7 +119,8 @@ def _essay_table(doc: dict[str, Any]) -> list[str]:
     ]
     for e in sorted(doc["essays"], key=lambda e: e["rank"]):
         lines.append(
-            f"| {e['rank']} | {e['essay_id']} | {e['anchor_grade'] or ''} | {fmt(e['theta'])} "
+            f"| {e['rank']} | {text(e['essay_id'])} | {text(e['anchor_grade'] or '')} "
+            f"| {fmt(e['theta'])} "
             f"| {fmt(e['se'])} | {e['comparison_count']} | {fmt(e['wins'], 1)} "
             f"| {fmt(e['infit'])} | {fmt(e['outfit'])} | {top_grade(e)} |"
         )
@@ -112,7 +130,8 @@ def _essay_table(doc: dict[str, Any]) -> list[str]:
 def _grades(doc: dict[str, Any]) -> list[str]:
     grades = doc["grades"]
     if not grades.get("available"):
-        return ["## Grades", "", f"Not projected: {grades.get('reason') or 'not requested'}.", ""]
+        reason = text(grades.get("reason") or "not requested")
+        return ["## Grades", "", f"Not projected: {reason}.", ""]
     lines = ["## Grades", ""]
     if not grades_reliable(doc):
         lines += ["**Not reliable: the result is degenerate (see the top of this report). The "
@@ -134,7 +153,7 @@ def _alignment(doc: dict[str, Any]) -> list[str]:
     lines = ["## Anchor alignment", ""]
     for key, label in ALIGNMENT_FIELDS:
         if key in al:
-            lines.append(f"- {label}: {fmt(al[key])}")
+            lines.append(f"- {label}: {text(fmt(al[key]))}")
     return [*lines, ""]
 
 
@@ -150,7 +169,8 @@ def _costs(doc: dict[str, Any]) -> list[str]:
     ]
     for r in rows:
         lines.append(
-            f"| {r['provider']} | {r['model']} | {r['comparisons']} | {r['input_tokens']} "
+            f"| {text(r['provider'])} | {text(r['model'])} | {r['comparisons']} "
+            f"| {r['input_tokens']} "
             f"| {r['output_tokens']} | {r['cache_read_tokens']} | {r['cache_write_tokens']} "
             f"| {money(r['cost_usd'])} |"
         )
@@ -163,8 +183,9 @@ def _failures(doc: dict[str, Any]) -> list[str]:
         return []
     lines = ["## Failed comparisons", "", "| id | round | error | reason |", "|---:|---:|---|---|"]
     for c in failed[:50]:
-        reason = (c["failure_reason"] or "").replace("|", "/").replace("\n", " ")[:120]
-        lines.append(f"| {c['comparison_id']} | {c['round']} | {c['error_code']} | {reason} |")
+        reason = text(" ".join((c["failure_reason"] or "").split())[:120])
+        lines.append(f"| {c['comparison_id']} | {c['round']} | {text(c['error_code'] or '')} "
+                     f"| {reason} |")
     if len(failed) > 50:
         lines.append(f"| ... | | | {len(failed) - 50} more in the artefact |")
     return [*lines, ""]

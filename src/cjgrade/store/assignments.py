@@ -24,6 +24,7 @@ __all__ = [
     "check_rubric_override",
     "delete_assignment",
     "get_assignment",
+    "get_assignment_by_name",
     "list_assignments",
     "require_assignment",
     "set_judge_rubric",
@@ -131,30 +132,36 @@ async def _check_name_free(session: AsyncSession, name: str, assignment_id: str)
 async def set_student_prompt(
     session: AsyncSession, assignment_id: str, text: str | bytes
 ) -> AssignmentRecord:
-    """Store a student prompt and link it to an existing assignment (by id or name)."""
+    """Store a student prompt and link it to an existing assignment (by id)."""
     return await _set_text(session, assignment_id, "student_prompt_id", text, "student prompt")
 
 
 async def set_judge_rubric(
     session: AsyncSession, assignment_id: str, text: str | bytes
 ) -> AssignmentRecord:
-    """Store a judge rubric and link it to an existing assignment (by id or name)."""
+    """Store a judge rubric and link it to an existing assignment (by id)."""
     return await _set_text(session, assignment_id, "judge_rubric_id", text, "judge rubric")
 
 
 async def _set_text(
     session: AsyncSession, assignment_id: str, column: str, text: str | bytes, what: str
 ) -> AssignmentRecord:
-    record = await require_assignment(session, assignment_id)  # by id or name
-    row = await session.get(Assignment, record.id, with_for_update=True)
+    await require_assignment(session, assignment_id)  # NotFound with a hint
+    row = await session.get(Assignment, assignment_id, with_for_update=True)
     assert row is not None
     setattr(row, column, await put_text(session, text, what))
     row.updated_at = utcnow()
     await session.flush()
-    return await require_assignment(session, record.id)
+    return await require_assignment(session, assignment_id)
 
 
-def _not_found(assignment_id: str) -> NotFound:
+def _not_found(assignment_id: str, owner: str | None = None) -> NotFound:
+    if owner is not None:
+        return NotFound(
+            f"unknown assignment id {assignment_id!r}: that is the name of assignment "
+            f"{owner!r}; use its id (names are not resolved, so an id and another assignment's "
+            "name can never be confused)"
+        )
     return NotFound(
         f"unknown assignment {assignment_id!r}; create it with "
         "`cjgrade admin instructions create --assignment-id ...`"
@@ -193,50 +200,62 @@ def _record(
 
 
 async def get_assignment(session: AsyncSession, assignment_id: str) -> AssignmentRecord | None:
-    """The assignment with this id (or this name/slug), or None."""
-    stmt = _select_records().where(
-        (Assignment.id == assignment_id) | (Assignment.name == assignment_id)
-    )
-    rows = (await session.execute(stmt)).all()
-    if not rows:
-        return None
-    exact = [r for r in rows if r[0].id == assignment_id]
-    return _record(*(exact or rows)[0])
+    """The assignment with this id, or None. Names are never resolved here: an assignment's
+    name may equal another assignment's id, and a lookup that accepted both could act on the
+    wrong one (a retried DELETE deleting another assignment). Find by name with
+    :func:`get_assignment_by_name`."""
+    row = (await session.execute(_select_records().where(Assignment.id == assignment_id))).first()
+    return None if row is None else _record(*row)
+
+
+async def get_assignment_by_name(session: AsyncSession, name: str) -> AssignmentRecord | None:
+    """The assignment whose name (slug) is ``name``, or None."""
+    row = (await session.execute(_select_records().where(Assignment.name == name))).first()
+    return None if row is None else _record(*row)
 
 
 async def require_assignment(session: AsyncSession, assignment_id: str) -> AssignmentRecord:
-    """Like :func:`get_assignment` but raises :class:`NotFound` with a hint to create it."""
+    """Like :func:`get_assignment` but raises :class:`NotFound` with a hint to create it (or,
+    when ``assignment_id`` is some assignment's name, to use that assignment's id)."""
     record = await get_assignment(session, assignment_id)
     if record is None:
-        raise _not_found(assignment_id)
+        owner = await session.scalar(select(Assignment.id).where(Assignment.name == assignment_id))
+        raise _not_found(assignment_id, owner)
     return record
 
 
 async def list_assignments(
-    session: AsyncSession, *, grade_scale: str | None = None, page: int = 1, page_size: int = 50
+    session: AsyncSession,
+    *,
+    grade_scale: str | None = None,
+    name: str | None = None,
+    page: int = 1,
+    page_size: int = 50,
 ) -> tuple[list[AssignmentRecord], int]:
-    """One page of assignments ordered by id, and the total count (after the scale filter)."""
+    """One page of assignments ordered by id, and the total count (after the filters: grade
+    scale, name)."""
     if page < 1 or not 1 <= page_size <= MAX_PAGE_SIZE:
         raise InputError(f"page must be >= 1 and page_size between 1 and {MAX_PAGE_SIZE}")
     count = select(func.count()).select_from(Assignment)
     stmt = _select_records().order_by(Assignment.id)
-    if grade_scale is not None:
-        count = count.where(Assignment.grade_scale == grade_scale)
-        stmt = stmt.where(Assignment.grade_scale == grade_scale)
+    for column, value in ((Assignment.grade_scale, grade_scale), (Assignment.name, name)):
+        if value is not None:
+            count = count.where(column == value)
+            stmt = stmt.where(column == value)
     total = int(await session.scalar(count) or 0)
     rows = (await session.execute(stmt.offset((page - 1) * page_size).limit(page_size))).all()
     return [_record(*r) for r in rows], total
 
 
 async def delete_assignment(session: AsyncSession, assignment_id: str) -> bool:
-    """Delete an assignment (by id or name) and its anchors; refuses while batches use it.
+    """Delete an assignment (by id, never by name) and its anchors; refuses while batches
+    use it.
 
-    Returns False when there was nothing to delete.
+    Returns False when there was nothing to delete, so a retried delete deletes nothing else.
     """
-    record = await get_assignment(session, assignment_id)  # by id or name
-    if record is None:
+    row = await session.get(Assignment, assignment_id, with_for_update=True)
+    if row is None:
         return False
-    assignment_id = record.id
     n_batches = await session.scalar(
         select(func.count()).select_from(Batch).where(Batch.assignment_id == assignment_id)
     )

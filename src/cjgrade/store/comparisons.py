@@ -251,6 +251,7 @@ async def record_verdict(session: AsyncSession, comparison_id: int, verdict: Ver
             "cost_usd": verdict.cost_usd,
             "latency_s": verdict.latency_s,
             "raw_response": verdict.raw_response,
+            "attempts": verdict.attempts,
             "error_code": None,
             "error_reason": None,
             "completed_at": utcnow(),
@@ -269,16 +270,19 @@ async def record_failure(
     usage: Usage | None = None,
     cost_usd: float | None = None,
     attempts: int | None = None,
+    unknown_cost: bool = False,
 ) -> bool:
     """Note a failed attempt. ``final`` marks the comparison failed (no winner, ever); otherwise
     it stays pending for a retry. False when the comparison was already final.
 
     ``usage`` and ``cost_usd`` are what the provider billed for the failed comparison (invalid
-    replies are billed too), ``attempts`` the provider calls it took; all are written in the
-    same compare-and-set UPDATE. Billed tokens with ``cost_usd=None`` store a NULL cost: an
-    unknown price, which makes the batch's total unknown (:func:`summarise_usage` counts it in
-    ``n_cost_unknown``), never 0. Nothing billed (no usage, or zero tokens and no cost) leaves
-    the usage columns NULL, which the totals read as 0.
+    replies are billed too), ``attempts`` the provider requests it took (0 when an open circuit
+    refused every call); all are written in the same compare-and-set UPDATE. Billed tokens with
+    ``cost_usd=None`` store a NULL cost: an unknown price, which makes the batch's total unknown
+    (:func:`summarise_usage` counts it in ``n_cost_unknown``), never 0. ``unknown_cost`` marks a
+    failure that was billed an amount nobody knows (the server's usage report was unusable): 0
+    tokens and a NULL cost are written, so it counts as unknown too. Nothing billed (no usage,
+    or zero tokens and no cost) leaves the usage columns NULL, which the totals read as 0.
     """
     if attempts is not None and attempts < 0:
         raise InputError(f"attempts={attempts} is negative")
@@ -287,15 +291,17 @@ async def record_failure(
     values: dict[str, object] = {"error_code": code[:100], "error_reason": reason}
     if raw_response is not None:
         values["raw_response"] = raw_response
-    values.update(_billed_values(usage, cost_usd))
-    if attempts:
+    values.update(_billed_values(usage or (Usage() if unknown_cost else None),
+                                 None if unknown_cost else cost_usd, unknown_cost))
+    if attempts is not None:
         values["attempts"] = attempts
     if final:
         values.update(status="failed", completed_at=utcnow())
     return await _finish(session, comparison_id, values)
 
 
-def _billed_values(usage: Usage | None, cost_usd: float | None) -> dict[str, object]:
+def _billed_values(usage: Usage | None, cost_usd: float | None,
+                   unknown_cost: bool = False) -> dict[str, object]:
     """The usage columns of a failure: empty when nothing was billed."""
     tokens = (
         (usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
@@ -305,7 +311,7 @@ def _billed_values(usage: Usage | None, cost_usd: float | None) -> dict[str, obj
     )
     if any(t < 0 for t in tokens):
         raise InputError(f"billed usage {usage} has a negative token count")
-    if not any(tokens) and not cost_usd:
+    if not any(tokens) and not cost_usd and not unknown_cost:
         return {}
     return {
         "input_tokens": tokens[0],

@@ -115,7 +115,13 @@ def ensure_sqlite_wal(path: str, wait_s: float = 10.0) -> None:
                 raise StorageError(f"{path}: SQLite refused WAL journaling (mode {mode})")
             return
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) or time.monotonic() >= deadline:
+            if "locked" not in str(exc):
+                raise StorageError(
+                    f"cannot open database {path}: {exc}; check that its folder exists and is "
+                    "writable and that the path is not a folder (or give another "
+                    "--database-url / CJGRADE_HOME)"
+                ) from exc
+            if time.monotonic() >= deadline:
                 raise StorageError(
                     f"cannot open database {path}: {exc}; another process holds it locked"
                 ) from exc

@@ -309,7 +309,7 @@ class TruthFigures:
     """Comparisons answered from the response cache (the same ordered pair asked again)."""
     n_billed_retries: int
     """Comparisons flagged ``billed_retries:N`` (an invalid reply before the verdict). Retries
-    after a 429 or 500 leave no trace in the artefact (``attempts`` stays 1)."""
+    after a 429 or 500 are not billed and show only in ``attempts`` (the requests sent)."""
     theta_sd: float
     """SD of the reported student theta (near 0 when the scale collapsed)."""
     stop_reason: str

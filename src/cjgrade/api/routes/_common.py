@@ -14,7 +14,11 @@ AssignmentPath = Path(
     min_length=1,
     max_length=100,
     pattern=ID_PATTERN,
-    description="Assignment id: 1-100 of A-Z a-z 0-9 . _ : - (first a letter or digit).",
+    description=(
+        "Assignment id (never its name: find by name with GET "
+        "/admin/v1/assessment-instructions?name=...): 1-100 of A-Z a-z 0-9 . _ : - (first a "
+        "letter or digit)."
+    ),
 )
 
 

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Path, Request, Response, status
 
 from cjgrade.api.auth import ANY_ROLE, UPLOADERS, Principal
 from cjgrade.api.routes._common import store_of
-from cjgrade.api.schemas import NONBLANK_PATTERN, ContentStored
+from cjgrade.api.schemas import NONBLANK_PATTERN, SHA256_PATTERN, ContentStored
 from cjgrade.store import content
 
 router = APIRouter(tags=["content"])
@@ -54,7 +54,7 @@ async def upload_content(request: Request, _: Principal = Depends(UPLOADERS)) ->
 )
 async def read_content(
     request: Request,
-    storage_id: str = Path(pattern=r"^[0-9a-f]{64}$", description="SHA-256 hex id."),
+    storage_id: str = Path(pattern=SHA256_PATTERN, description="SHA-256 hex id."),
     _: Principal = Depends(ANY_ROLE),
 ) -> Response:
     async with store_of(request).transaction() as session:

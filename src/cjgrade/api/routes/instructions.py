@@ -10,7 +10,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from cjgrade.api.auth import ADMIN_ONLY, ANY_ROLE, Principal
 from cjgrade.api.errors import NotFound
 from cjgrade.api.routes._common import AssignmentPath, instruction_out, store_of
-from cjgrade.api.schemas import NO_NUL_PATTERN, InstructionIn, InstructionOut, InstructionPage
+from cjgrade.api.schemas import (
+    ID_PATTERN,
+    NO_NUL_PATTERN,
+    InstructionIn,
+    InstructionOut,
+    InstructionPage,
+)
 from cjgrade.errors import InputError
 from cjgrade.store import assignments, content
 
@@ -26,6 +32,15 @@ class ListQuery(BaseModel):
     page_size: Annotated[int, Field(ge=1, le=200)] = 50
     grade_scale: Annotated[
         str | None, Field(min_length=1, max_length=64, pattern=NO_NUL_PATTERN)
+    ] = None
+    name: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=100,
+            pattern=ID_PATTERN,
+            description="Only the assignment with this name (slug): the way to find by name.",
+        ),
     ] = None
 
 
@@ -76,7 +91,8 @@ async def upsert_instructions(
 @router.get(
     "/admin/v1/assessment-instructions",
     response_model=InstructionPage,
-    summary="List assignments, paged, optionally by grade scale (roles: admin, runner, read)",
+    summary="List assignments, paged, optionally by grade scale or name (roles: admin, runner, "
+    "read)",
 )
 async def list_instructions(
     request: Request,
@@ -84,10 +100,15 @@ async def list_instructions(
     _: Principal = Depends(ANY_ROLE),
 ) -> InstructionPage:
     """Unknown query parameters are refused (422), so a misspelt ``page_size`` is not
-    silently ignored."""
+    silently ignored. ``name=`` finds an assignment by its name (the ``/assignment/{id}``
+    routes take ids only)."""
     async with store_of(request).transaction() as session:
         records, total = await assignments.list_assignments(
-            session, grade_scale=query.grade_scale, page=query.page, page_size=query.page_size
+            session,
+            grade_scale=query.grade_scale,
+            name=query.name,
+            page=query.page,
+            page_size=query.page_size,
         )
     return InstructionPage(
         items=[instruction_out(r) for r in records],
@@ -100,7 +121,7 @@ async def list_instructions(
 @router.get(
     "/admin/v1/assessment-instructions/assignment/{assignment_id}",
     response_model=InstructionOut,
-    summary="One assignment by id or name (roles: admin, runner, read)",
+    summary="One assignment by id (roles: admin, runner, read)",
     responses={404: {"description": "Unknown assignment"}},
 )
 async def get_instructions(
@@ -129,11 +150,21 @@ async def delete_instructions(
     _: Principal = Depends(ADMIN_ONLY),
 ) -> Response:
     async with store_of(request).transaction() as session:
-        # Batches still using it: the store's ConflictError, 409.
+        # By id only: a name may equal another assignment's id, and a retried DELETE must not
+        # delete that one. Batches still using it: the store's ConflictError, 409.
         deleted = await assignments.delete_assignment(session, assignment_id)
+        named = None
+        if not deleted:
+            named = await assignments.get_assignment_by_name(session, assignment_id)
+    if named is not None:
+        raise NotFound(
+            f"no assignment has the id {assignment_id!r} (it is the name of assignment "
+            f"{named.id!r}; names are not resolved here, so nothing was deleted); delete by id: "
+            f"`cjgrade admin instructions delete {named.id}`"
+        )
     if not deleted:
         raise NotFound(
-            f"unknown assignment {assignment_id!r}; list them with "
+            f"unknown assignment {assignment_id!r} (already deleted?); list them with "
             "`cjgrade admin instructions list`"
         )
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -1,0 +1,1 @@
+"""Bad-input corpus: hostile files, folders and judge replies, each a clear error."""
