@@ -1,5 +1,6 @@
-"""A re-run answered from the response cache says so: the console and the artefact count the
-cached verdicts and say they cost nothing this time, instead of a bare $0.0000."""
+"""A re-run answered from the response cache says so: the console, the artefact and both
+reports count the cached verdicts and say they cost nothing this time, instead of a bare
+$0.0000."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ def environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def test_a_rerun_from_the_cache_says_why_it_cost_nothing(environment: Path) -> None:
     """The same folder run twice against the same store: the second run sends nothing, and
-    its artefact and console count its verdicts as response-cache hits that cost $0."""
+    its artefact, console and reports count its verdicts as response-cache hits that cost
+    $0."""
     folder = write_folder(environment / "input")
     with openai_api.FakeOpenAI() as server:
         def answer(body: dict[str, object]) -> openai_api.Reply:
@@ -49,3 +51,10 @@ def test_a_rerun_from_the_cache_says_why_it_cost_nothing(environment: Path) -> N
     assert "cost nothing this time" in output
     first = json.loads((environment / "first" / "assessment_run.json").read_text("utf-8"))
     assert first["costs"]["n_cache_hits"] == 0 and first["costs"]["total_usd"] > 0
+    for name in ("report.md", "report.html"):
+        report = (environment / "second" / name).read_text("utf-8")
+        assert "6 of the 6 verdicts came from the response cache" in report
+        assert "they cost nothing this time" in report
+        assert "response cache" not in (environment / "first" / name).read_text("utf-8")
+    md = (environment / "second" / "report.md").read_text("utf-8")
+    assert "| openai | gpt-4o-2024-11-20 | 6 | 6 |" in md  # comparisons, from cache

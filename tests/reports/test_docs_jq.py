@@ -56,8 +56,10 @@ def test_jq_example_runs_on_a_real_artefact(
 ) -> None:
     """Each example runs (jq binary) and prints real values, not only nulls; without jq,
     every key the filter names exists in the artefact. The sample run (heuristic judge, with
-    grades) has no failed comparison, so the failure example runs on a scripted run with one."""
-    name = "artefact" if '"failed"' in command else "sample_artefact"
+    grades) has no failed comparison and no essay addressing the judge, so the examples for
+    those run on a scripted run with both."""
+    name = ("artefact" if '"failed"' in command or "injection_flags" in command
+            else "sample_artefact")
     sample_artefact: dict[str, Any] = request.getfixturevalue(name)
     validate_artefact(sample_artefact)
     path = write_artefact(sample_artefact, tmp_path)

@@ -18,8 +18,8 @@ from cjgrade.display import printable
 from cjgrade.engine.planning import money
 from cjgrade.engine.progress import Progress as EngineProgress
 
-__all__ = ["RichProgress", "cost_notes", "print_plan", "print_preflight", "print_summary",
-           "quality_banner"]
+__all__ = ["RichProgress", "cost_notes", "injection_notice", "print_plan", "print_preflight",
+           "print_summary", "quality_banner"]
 
 _err = Console(stderr=True)
 _out = Console(soft_wrap=True)
@@ -102,9 +102,34 @@ def quality_banner(quality: dict[str, Any], has_grades: bool) -> Panel | None:
                  border_style="red", expand=False)
 
 
+INJECTION_LISTED = 20
+"""Essays the console lists by name; the reports list them all."""
+
+
+def injection_notice(essays: Any) -> Panel | None:
+    """A yellow panel naming the essays whose text tries to steer the judge, with what was
+    found (code and sentence); None when no essay was flagged."""
+    flagged = [e for e in essays if getattr(e, "injection_flags", ())]
+    if not flagged:
+        return None
+    one = len(flagged) == 1
+    lines = [f"{len(flagged)} {'essay contains' if one else 'essays contain'} text aimed at the "
+             f"judge. {'It was' if one else 'They were'} judged as written (nothing removed or "
+             "penalised); read before using the result:"]
+    for e in flagged[:INJECTION_LISTED]:
+        name = _safe(e.essay_id) + (f" ({_safe(e.file_name)})" if e.file_name
+                                    and e.file_name != e.essay_id else "")
+        for m in e.injection_flags:
+            lines.append(f"- {name}: [bold]{_safe(m.code)}[/bold]: \"{_safe(m.phrase)}\"")
+    if len(flagged) > INJECTION_LISTED:
+        lines.append(f"... and {len(flagged) - INJECTION_LISTED} more essays: see the report")
+    return Panel("\n".join(lines), title="[bold yellow]possible prompt injection",
+                 border_style="yellow", expand=False)
+
+
 def print_summary(run: Any, paths: dict[str, Path]) -> None:
-    """The quality banner, the run's essays (rank, theta, SE, grade) and totals, then where
-    the outputs are."""
+    """The quality banner, the run's essays (rank, theta, SE, grade) and totals, the essays
+    with text aimed at the judge, then where the outputs are."""
     r = run.result
     judge = _safe(r.judge) + ("" if not r.judge.startswith(("heuristic/", "sim/", "scripted"))
                               else " (not an LLM)")
@@ -142,6 +167,9 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
             _out.print(f"    {note}")
     if r.failure_reason:
         _out.print(f"[red]failed: {_safe(r.failure_reason)}[/red]")
+    notice = injection_notice(r.essays)
+    if notice is not None:
+        _out.print(notice, soft_wrap=False)
     if quality:
         colour = {"ok": "green", "warning": "yellow"}.get(quality["status"], "bold red")
         codes = ", ".join(_safe(x["code"]) for x in quality.get("reasons") or [])

@@ -1,5 +1,7 @@
 """Finalising a batch: the final fit, per-essay results, reliability, fit statistics, grade
-projections, anchor alignment, position bias, costs, and the completion events.
+projections, anchor alignment, position bias, costs, text aimed at the judge (the same
+detector the prompt renderer flags comparisons with, once per essay), and the completion
+events.
 
 Everything is recomputed from the stored comparisons, so finalising twice (a crash between
 "results saved" and "status completed") gives the same numbers and writes nothing twice.
@@ -29,6 +31,7 @@ from cjgrade.engine.results import (
 )
 from cjgrade.engine.statistics import essay_and_judge_fit, separation_of
 from cjgrade.errors import ConvergenceError, InputError
+from cjgrade.judges.injection import find_injection_matches
 from cjgrade.stats.bt import fit_bradley_terry
 from cjgrade.stats.reliability import scale_separation_reliability
 from cjgrade.store import GradeProjectionRecord
@@ -200,6 +203,7 @@ async def finalise_batch(
             a_slot=int(counts[e.id]["a"]), b_slot=int(counts[e.id]["b"]),
             anchor_grade=e.grade if e.is_anchor else None, file_name=e.label,
             infit=fit_rows[i][0], outfit=fit_rows[i][1], grade=projections.get(e.id),
+            injection_flags=find_injection_matches(e.text),
         )
         for i, e in enumerate(spec.essays)
     )

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from cjgrade.judges.injection import InjectionMatch
+
 __all__ = [
     "BatchResult",
     "ComparisonRecord",
@@ -87,6 +89,9 @@ class EssayOutcome:
     infit: float | None = None
     outfit: float | None = None
     grade: GradeOutcome | None = None
+    injection_flags: tuple[InjectionMatch, ...] = ()
+    """Text in the essay aimed at the judge (``cjgrade.judges.injection``): one code and the
+    sentence per kind found; empty when none. Flagged only: the essay was judged as written."""
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ Essays are data: each sits between ``[[ESSAY A · BEGIN · <code>]]`` and
 ``[[ESSAY A · END · <code>]]`` markers whose boundary code is derived from the two texts, so
 an essay cannot forge its own closing marker; bracket pairs inside an essay are split so they
 cannot even look like one. Essays that address the judge are flagged
-(``injection_suspected:A``), never silently edited. Essay ids never appear: a request only
-carries texts.
+(``injection_suspected:A``; the detector is :mod:`cjgrade.judges.injection`), never silently
+edited. Essay ids never appear: a request only carries texts.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 from cjgrade.errors import InputError
 from cjgrade.judges.base import JudgeRequest, JudgeSettings
+from cjgrade.judges.injection import find_injection
 from cjgrade.judges.verdict import (
     JUSTIFICATION_MAX_CHARS,
     VERDICT_SCHEMA,
@@ -81,114 +82,6 @@ referring to the essays only as A and B.
 - confidence: an integer from 1 to 5 saying how sure you are that the winner is better:
 {describe_confidence_scale()}"""
 
-_JUDGE = r"(ai|grader|judge|assessor|evaluator|examiner|marker|language model|llm|chatbot)\b"
-
-# Text aimed at the judge rather than at the essay's reader: phrases a student writing on a
-# topic is unlikely to produce. Each match becomes one audit flag, never an edit. Each pattern
-# has trigger substrings (one must occur) so the regex only runs on essays that could match:
-# the patterns run on lower-cased text, and most essays skip all of them.
-_INJECTION_RULES: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    (
-        "override_instructions",
-        ("ignore", "disregard", "forget", "override", "bypass"),
-        r"\b(ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}\b(instructions?|rubric|"
-        r"criteria|prompt|marking scheme|grading scheme)\b",
-    ),
-    (
-        "addresses_judge",
-        (
-            "the ai",
-            "to ai",
-            "for ai",
-            "dear ai",
-            "as ai",
-            "grader",
-            "judge",
-            "assessor",
-            "evaluator",
-            "examiner",
-            "marker",
-            "llm",
-            "chatbot",
-            "language model",
-        ),
-        r"(\b(note|message|attention|instructions?|a word)\s+(to|for)\s+(the\s+)?"
-        + _JUDGE
-        + r"|\b(as|dear)\s+(the\s+)?"
-        + _JUDGE
-        + r"[^.\n]{0,60}\byou)",
-    ),
-    (
-        "demands_choice",
-        (
-            "this essay",
-            "my essay",
-            "this text",
-            "my text",
-            "this answer",
-            "my answer",
-            "this response",
-            "my response",
-            "first essay",
-            "second essay",
-            "first text",
-            "second text",
-            "first answer",
-            "second answer",
-            "first response",
-            "second response",
-        ),
-        r"\b(choose|select|pick|prefer|favou?r|rank|rate|grade|score|mark)\s+(this|my|"
-        r"the (first|second))\s+(essay|text|answer|response)\b",
-    ),
-    (
-        "claims_winner",
-        ("this essay", "my essay", "this text", "my text", "this answer", "my answer"),
-        r"\b(this|my)\s+(essay|text|answer)\s+(is|must be|should be|deserves to be)\s+"
-        r"(the\s+)?(winner|better|best|chosen|top)\b",
-    ),
-    (
-        "commands_judge",
-        ("you must", "you should", "you are required", "you have to", "you will"),
-        r"\byou\s+(must|should|are required to|have to|will)\s+(choose|select|pick|prefer|"
-        r"award|rate|grade|mark|score)\b"
-        r"|\byou\s+(must|should|have to)\s+(answer|output|respond|reply)\s+(with\s+)?"
-        r"[\"']?(a|b|essay a|essay b)[\"']?(?![\w'])",
-    ),
-    (
-        "role_play",
-        (
-            "system",
-            "assistant",
-            "developer",
-            "<|",
-            "[inst",
-            "[/inst",
-            "##",
-            "instruction",
-            "jailbreak",
-        ),
-        r"((^|[.!?]\s+)(system|assistant|developer)( message| prompt)?\s*:|"
-        r"<\|?\s*(im_start|system|/system)\s*\|?>|"
-        r"\[/?(inst|system)\]|#{2,}\s*(system|instructions?)\b|\b(new|updated) "
-        r"instructions?\s*:|\bdeveloper mode\b|\bjailbreak)",
-    ),
-    (
-        "changes_rules",
-        ("has changed", "have changed", "been changed", "been updated", "been replaced"),
-        r"\b(rubric|criteria|instructions|marking scheme|grading rules)\s+(has|have)\s+"
-        r"(changed|been (changed|updated|replaced))\b",
-    ),
-    (
-        "verdict_smuggling",
-        ('"winner"', "'winner'", '"confidence"', "'confidence'"),
-        r"[\"'](winner|confidence)[\"']\s*:\s*[\"']?\s*(a|b|essay [ab]|[1-5])\b",
-    ),
-)
-_INJECTION_PATTERNS: tuple[tuple[str, tuple[str, ...], re.Pattern[str]], ...] = tuple(
-    (name, triggers, re.compile(rx, re.MULTILINE)) for name, triggers, rx in _INJECTION_RULES
-)
-
 _OPEN = "[\uff3b\ufe47"
 """``[`` and the characters NFKC folds into it (fullwidth, vertical presentation form)."""
 _CLOSE = "]\uff3d\ufe48"
@@ -235,20 +128,6 @@ class RenderedPrompt:
     def user_text(self) -> str:
         """All blocks joined by blank lines (for single-string APIs)."""
         return "\n\n".join(b.text for b in self.blocks)
-
-
-@functools.lru_cache(maxsize=8192)
-def find_injection(text: str) -> tuple[str, ...]:
-    """Names of the injection patterns found in an essay (empty when none).
-
-    Cached per text: in comparative judgement every essay meets many others.
-    """
-    lowered = text.lower()
-    return tuple(
-        name
-        for name, triggers, rx in _INJECTION_PATTERNS
-        if any(t in lowered for t in triggers) and rx.search(lowered)
-    )
 
 
 def neutralise_markers(text: str) -> tuple[str, bool]:

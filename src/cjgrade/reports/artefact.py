@@ -35,7 +35,7 @@ __all__ = [
     "write_artefact",
 ]
 
-SCHEMA_VERSION = "1.3.0"
+SCHEMA_VERSION = "1.4.0"
 ARTEFACT_FILE = "assessment_run.json"
 
 
@@ -81,6 +81,7 @@ def _essay(e: EssayOutcome) -> dict[str, Any]:
         "infit": e.infit,
         "outfit": e.outfit,
         "grade_projection": grade,
+        "injection_flags": [{"code": m.code, "phrase": m.phrase} for m in e.injection_flags],
     }
 
 

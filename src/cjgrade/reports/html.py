@@ -8,6 +8,13 @@ from typing import Any
 from cjgrade.display import printable
 from cjgrade.reports.diagnostics import grades_reliable, html_banner, html_calibration, quality_line
 from cjgrade.reports.markdown import ALIGNMENT_FIELDS, fmt, money
+from cjgrade.reports.notices import (
+    INJECTION_EXPLANATION,
+    INJECTION_HEADING,
+    cache_sentence,
+    injection_line,
+    injection_rows,
+)
 from cjgrade.reports.svg import grade_probability_svg, theta_svg
 
 __all__ = ["render_html"]
@@ -36,6 +43,8 @@ color:#78350f}.banner ul{margin:.5rem 0 0;padding-left:1.25rem;font-size:.9rem}
 .charts{display:flex;flex-wrap:wrap;gap:1rem}table.calibration{margin-bottom:1rem}
 table.calibration td:nth-child(1),table.calibration th:nth-child(1){text-align:left}
 table.calibration td:nth-child(2),table.calibration th:nth-child(2){text-align:right}
+table.injection{background:#fff;margin-top:.5rem}
+table.injection td,table.injection th{text-align:left}
 """
 
 
@@ -55,6 +64,8 @@ def _meta_table(doc: dict[str, Any]) -> str:
         ("position bias (A-slot log-odds)",
          f"{fmt(doc['position_bias'].get('estimate'))} ± {fmt(doc['position_bias'].get('se'))}"),
         ("total cost", total),
+        *([("response cache", cache_sentence(costs))] if cache_sentence(costs) else []),
+        ("text aimed at the judge", injection_line(doc)),
         ("generated", f"{meta['generated_at']} (cjgrade {meta['versions']['cjgrade']})"),
     ]
     if meta.get("failure_reason"):
@@ -113,16 +124,28 @@ def _alignment(al: dict[str, Any] | None) -> list[str]:
 
 def _costs(costs: dict[str, Any]) -> list[str]:
     rows = [
-        [r["provider"], r["model"], *(str(r[k]) for k in (
-            "comparisons", "input_tokens", "output_tokens", "cache_read_tokens",
-            "cache_write_tokens")), money(r["cost_usd"])]
+        [r["provider"], r["model"], str(r["comparisons"]), str(r.get("cache_hits", "-")),
+         *(str(r[k]) for k in ("input_tokens", "output_tokens", "cache_read_tokens",
+                               "cache_write_tokens")), money(r["cost_usd"])]
         for r in costs.get("by_model") or []
     ]
     if not rows:
         return []
-    head = ["provider", "model", "comparisons", "input", "output", "cache read",
+    head = ["provider", "model", "comparisons", "from cache", "input", "output", "cache read",
             "cache write", "cost"]
-    return ["<h2>Tokens and cost</h2>", _table(head, rows)]
+    note = cache_sentence(costs)
+    return ["<h2>Tokens and cost</h2>", _table(head, rows),
+            *([f'<p class="note">{escape(note)}</p>'] if note else [])]
+
+
+def _injection(doc: dict[str, Any]) -> str:
+    """A warning box listing the essays with text aimed at the judge ("" when none)."""
+    rows = injection_rows(doc)
+    if not rows:
+        return ""
+    return (f'<div class="banner warning injection" role="alert"><strong>'
+            f"{escape(INJECTION_HEADING)}</strong><p>{escape(INJECTION_EXPLANATION)}</p>"
+            f'{_table(["essay", "file", "found", "phrase"], rows, "injection")}</div>')
 
 
 def _table(head: list[str], rows: list[list[str]], css_class: str = "") -> str:
@@ -143,6 +166,7 @@ def render_html(doc: dict[str, Any]) -> str:
         f"<title>cjgrade: {title}</title><style>{_CSS}</style></head><body>",
         f"<h1>Assessment run: {title}</h1>",
         html_banner(doc),
+        _injection(doc),
     ]
     if not meta.get("judge_is_llm", True):
         parts.append('<p class="warn">The judge of this run is not a language model: '

@@ -17,6 +17,14 @@ from cjgrade.reports.diagnostics import (
     markdown_calibration,
     quality_line,
 )
+from cjgrade.reports.notices import (
+    INJECTION_EXPLANATION,
+    INJECTION_HEADING,
+    cache_sentence,
+    flagged_essays,
+    injection_line,
+    injection_rows,
+)
 
 __all__ = ["fmt", "render_markdown", "text"]
 
@@ -102,11 +110,28 @@ def _header(doc: dict[str, Any]) -> list[str]:
         f"- position bias (A-slot log-odds): {fmt(doc['position_bias'].get('estimate'))} "
         f"± {fmt(doc['position_bias'].get('se'))}",
         f"- total cost: {money(costs['total_usd'])}",
+    ]
+    cached = cache_sentence(costs)
+    if cached:
+        lines.append(f"- response cache: {cached}")
+    injection = text(injection_line(doc))
+    lines += [
+        f"- text aimed at the judge: {f'**{injection}**' if flagged_essays(doc) else injection}",
         f"- generated: {text(meta['generated_at'])} by cjgrade "
         f"{text(meta['versions']['cjgrade'])}",
         "",
     ]
     return lines
+
+
+def _injection(doc: dict[str, Any]) -> list[str]:
+    rows = injection_rows(doc)
+    if not rows:
+        return []
+    lines = [f"## {INJECTION_HEADING}", "", f"> **{INJECTION_EXPLANATION}**", "",
+             "| essay | file | found | phrase |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(text(cell) for cell in row) + " |" for row in rows]
+    return [*lines, ""]
 
 
 def _essay_table(doc: dict[str, Any]) -> list[str]:
@@ -164,17 +189,19 @@ def _costs(doc: dict[str, Any]) -> list[str]:
     lines = [
         "## Tokens and cost",
         "",
-        "| provider | model | comparisons | input | output | cache read | cache write | cost |",
-        "|---|---|---:|---:|---:|---:|---:|---:|",
+        "| provider | model | comparisons | from cache | input | output | cache read "
+        "| cache write | cost |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {text(r['provider'])} | {text(r['model'])} | {r['comparisons']} "
-            f"| {r['input_tokens']} "
+            f"| {r.get('cache_hits', '-')} | {r['input_tokens']} "
             f"| {r['output_tokens']} | {r['cache_read_tokens']} | {r['cache_write_tokens']} "
             f"| {money(r['cost_usd'])} |"
         )
-    return [*lines, ""]
+    note = cache_sentence(doc["costs"])
+    return [*lines, "", *([note, ""] if note else [])]
 
 
 def _failures(doc: dict[str, Any]) -> list[str]:
@@ -192,11 +219,11 @@ def _failures(doc: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    """The summary: quality banner and header, scale table, grades, alignment, judge
-    calibration (linking the SVG files :func:`cjgrade.reports.write_reports` writes), costs,
-    failures."""
+    """The summary: quality banner and header, essays with text aimed at the judge, scale
+    table, grades, alignment, judge calibration (linking the SVG files
+    :func:`cjgrade.reports.write_reports` writes), costs, failures."""
     parts = (
-        _header(doc) + _essay_table(doc) + _grades(doc) + _alignment(doc)
+        _header(doc) + _injection(doc) + _essay_table(doc) + _grades(doc) + _alignment(doc)
         + markdown_calibration(doc) + _costs(doc) + _failures(doc)
     )
     return "\n".join(parts).rstrip() + "\n"
