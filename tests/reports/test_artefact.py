@@ -145,3 +145,15 @@ def test_reports_of_an_artefact_before_schema_1_4(artefact: dict[str, Any]) -> N
         assert "not checked (artefact written before schema 1.4)" in rendered
         assert "possible prompt injection" not in rendered
         assert "response cache" not in rendered
+
+
+def test_schema_id_names_the_schema_version() -> None:
+    """The shipped JSON Schema's $id carries the version the writer stamps on artefacts."""
+    from importlib.resources import files
+
+    from cjgrade.reports.artefact import SCHEMA_VERSION
+
+    schema = json.loads(
+        files("cjgrade.reports").joinpath("schema/assessment_run.schema.json").read_text("utf-8")
+    )
+    assert schema["$id"].endswith(f"/{SCHEMA_VERSION}")
