@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: demo test browser lint typecheck bench clean
+.PHONY: demo test browser wheelcheck lint typecheck bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,8 +17,20 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/cjgrade demo --out cjgrade-demo
 
-test: $(STAMP) browser
+test: $(STAMP) browser wheelcheck
 	$(BIN)/python -m pytest -q
+
+# What ships must run: build the wheel, install it without extras into a fresh environment and
+# run the demo there (a missing runtime dependency or data file fails here, not for a user).
+WHEELCHECK := .wheelcheck
+wheelcheck: $(STAMP)
+	rm -rf $(WHEELCHECK) && mkdir -p $(WHEELCHECK)
+	$(BIN)/python -m pip wheel --quiet --no-deps -w $(WHEELCHECK)/dist .
+	$(PYTHON) -m venv $(WHEELCHECK)/venv
+	$(WHEELCHECK)/venv/bin/python -m pip install --quiet $(WHEELCHECK)/dist/*.whl
+	cd $(WHEELCHECK) && CJGRADE_HOME=$$PWD/home venv/bin/cjgrade demo --out demo > demo.log 2>&1 \
+	  || (cat demo.log; echo "wheelcheck: the installed wheel could not run the demo"; exit 1)
+	@echo "wheelcheck: the wheel installed without extras runs the demo"
 
 # The HTML report is checked in a real browser (Debian's chromium). Installed here when missing
 # and possible (root + apt-get); otherwise that one test skips with a message saying so.
@@ -40,4 +52,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_store.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(WHEELCHECK) .pytest_cache .mypy_cache .ruff_cache

@@ -277,3 +277,22 @@ def test_build_validation() -> None:
         PairwiseData.build(2, [0], [1], [1.5])
     with pytest.raises(InputError, match="length"):
         PairwiseData.build(2, [0, 1], [1])
+
+
+def test_line_search_brings_newton_home_from_a_far_start() -> None:
+    """From abilities of +-40 (every predicted probability saturated) the full Newton step
+    overshoots without end; the damped step (halved while a long step lowers the objective)
+    reaches the same optimum as the default start."""
+    from scipy.special import expit
+
+    rng = np.random.default_rng(0)
+    n = 30
+    truth = rng.normal(0.0, 2.0, n)
+    a = rng.integers(0, n, 400)
+    b = (a + rng.integers(1, n, 400)) % n
+    y = (rng.random(400) < expit(truth[a] - truth[b])).astype(float)
+    data = PairwiseData.build(n, a, b, y)
+    reference = fit_bradley_terry(data, alpha=0.05)
+    far = fit_bradley_terry(data, alpha=0.05, max_iter=100,
+                            initial_params=np.where(np.arange(n) % 2 == 0, 40.0, -40.0))
+    np.testing.assert_allclose(far.theta, reference.theta, atol=1e-8)
