@@ -25,18 +25,23 @@ import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
+from pydantic import Field
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
+from cjgrade.config_schema import ConfigTable, validate_table
 from cjgrade.errors import ConfigError
 
 if TYPE_CHECKING:
     from cjgrade.scales import GradeScale
 
 __all__ = [
+    "ApiTable",
+    "DatabaseTable",
     "DbParts",
+    "HomeConfig",
     "Settings",
     "build_database_url",
     "check_home",
@@ -52,20 +57,42 @@ DEFAULT_DB_NAME = "cjgrade"
 DEFAULT_DB_USER = "cjgrade"
 SQLITE_FILE = "cjgrade.sqlite3"
 
-# Top-level TOML tables owned by other components; kept verbatim in ``Settings.sections``.
-_FOREIGN_SECTIONS = frozenset({"judges", "engine", "bus", "runner", "api", "reports"})
-_TOML_KEYS = frozenset(
-    {
-        "home",
-        "database_url",
-        "database",
-        "kafka_bootstrap_servers",
-        "api_url",
-        "token",
-        "scales_file",
-    }
-)
 _DB_PART_KEYS = ("host", "port", "name", "user", "password")
+
+_Text = Annotated[str, Field(min_length=1)]
+
+
+class DatabaseTable(ConfigTable):
+    """``[database]``: a PostgreSQL connection given as parts (see :class:`DbParts`)."""
+
+    host: str | None = None
+    port: int | str | None = None
+    name: str | None = None
+    user: str | None = None
+    password: str | None = None
+
+
+class ApiTable(ConfigTable):
+    """``[api]``: settings of ``cjgrade serve``."""
+
+    max_body_bytes: int | None = Field(None, gt=0)
+    """Largest request body accepted, in bytes (None: the API's default)."""
+
+
+class HomeConfig(ConfigTable):
+    """The home ``config.toml`` (``$CJGRADE_HOME/config.toml`` or ``CJGRADE_CONFIG``): every
+    key and section it may hold. Anything else is an error naming the key."""
+
+    home: _Text | None = None
+    database_url: _Text | None = None
+    database: DatabaseTable | None = None
+    kafka_bootstrap_servers: _Text | None = None
+    api_url: _Text | None = None
+    token: _Text | None = None
+    scales_file: _Text | None = None
+    api: ApiTable = ApiTable()
+
+
 
 
 @dataclass(frozen=True)
@@ -96,8 +123,8 @@ class Settings:
     config_file: Path | None = None
     scales_file: Path | None = None
     """TOML file of user grade scales (``CJGRADE_SCALES_FILE`` / ``scales_file``)."""
-    sections: Mapping[str, Any] = field(default_factory=dict)
-    """Top-level TOML tables for other components (``[judges]``, ``[engine]``, ...)."""
+    api: ApiTable = field(default_factory=ApiTable)
+    """The ``[api]`` table of the config file."""
 
     @property
     def sqlite_path(self) -> Path:
@@ -167,16 +194,11 @@ def load_settings(
     path = _config_path(env, config_file)
     if path is None and (default_home(env) / "config.toml").is_file():
         path = default_home(env) / "config.toml"
-    data = _read_toml(path) if path is not None else {}
+    data = _read_toml(path) if path is not None else HomeConfig()
     home = default_home(env)
-    if "home" in data and not env.get("CJGRADE_HOME"):
-        home = Path(_as_str(data, "home", path)).expanduser()
-    settings = Settings(
-        home=home,
-        config_file=path,
-        sections={k: v for k, v in data.items() if k in _FOREIGN_SECTIONS},
-        **_file_values(data, path),
-    )
+    if data.home is not None and not env.get("CJGRADE_HOME"):
+        home = Path(data.home).expanduser()
+    settings = Settings(home=home, config_file=path, api=data.api, **_file_values(data, path))
     settings = _apply_env(settings, env)
     return settings.with_overrides(**flags)
 
@@ -292,46 +314,28 @@ def _config_path(env: Mapping[str, str], config_file: Path | str | None) -> Path
     return path
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
+def _read_toml(path: Path) -> HomeConfig:
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise ConfigError(f"config file {path} cannot be read as TOML: {exc}") from exc
-    unknown = sorted(set(data) - _TOML_KEYS - _FOREIGN_SECTIONS)
-    if unknown:
-        raise ConfigError(
-            f"config file {path}: unknown key(s) {', '.join(unknown)}; "
-            f"known: {', '.join(sorted(_TOML_KEYS | _FOREIGN_SECTIONS))}"
-        )
-    return data
+    return validate_table(HomeConfig, data, source=f"config file {path}")
 
 
-def _as_str(data: Mapping[str, Any], key: str, where: object) -> str:
-    value = data[key]
-    if not isinstance(value, str) or not value:
-        raise ConfigError(f"{where}: {key} must be a non-empty string")
-    return value
-
-
-def _file_values(data: Mapping[str, Any], path: Path | None) -> dict[str, Any]:
+def _file_values(data: HomeConfig, path: Path | None) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key in ("database_url", "kafka_bootstrap_servers", "api_url", "token"):
-        if key in data:
-            out[key] = _as_str(data, key, path)
+        if getattr(data, key) is not None:
+            out[key] = getattr(data, key)
     if "database_url" in out:
         normalise_database_url(out["database_url"])  # fail early on a bad URL
-    if "scales_file" in data:
-        out["scales_file"] = _relative_to(path, Path(_as_str(data, "scales_file", path)))
-    if "database" in data:
-        table = data["database"]
-        if not isinstance(table, dict):
-            raise ConfigError(f"{path}: [database] must be a table")
-        unknown = sorted(set(table) - set(_DB_PART_KEYS))
-        if unknown:
-            raise ConfigError(f"{path}: unknown [database] key(s) {', '.join(unknown)}")
+    if data.scales_file is not None:
+        out["scales_file"] = _relative_to(path, Path(data.scales_file))
+    if data.database is not None:
         if "database_url" in out:
             raise ConfigError(f"{path}: give database_url or a [database] table, not both")
-        out["db_parts"] = _db_parts({k: str(v) for k, v in table.items()}, str(path))
+        parts = {k: str(v) for k, v in data.database.model_dump().items() if v is not None}
+        out["db_parts"] = _db_parts(parts, str(path))
     return out
 
 

@@ -7,9 +7,16 @@ say what went wrong *and* what to do about it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # types only: the judges package imports this module
+    from cjgrade.judges.base import Usage
+    from cjgrade.judges.cost import BilledSpend
+
 __all__ = [
     "BusError",
     "CJGradeError",
+    "CircuitOpen",
     "ConfigError",
     "ConflictError",
     "ConvergenceError",
@@ -55,17 +62,38 @@ class ConvergenceError(CJGradeError):
 class JudgeError(CJGradeError):
     """A judge (LLM provider or other) failed to deliver a verdict.
 
-    ``retryable`` tells the runtime around the adapters whether trying again may help.
+    ``retryable`` tells the runtime around the adapters whether trying again may help. The
+    other fields are the failure's data, set by whoever learns them (an adapter reading a
+    billed reply, the runtime at the end of its retries); the class defaults mean "none".
     """
 
     exit_code = 5
     retryable: bool = False
+    billed_reply: bool = False
+    """The provider answered and billed a reply that gave no verdict (invalid, refused)."""
+    usage: Usage | None = None
+    """Tokens of that billed reply; None when it was billed but its usage report is unusable
+    (``usage_problem`` says why: its cost is then unknown, never 0)."""
+    usage_problem: str | None = None
+    """Why the billed reply's usage cannot be priced, or None."""
+    raw_response: str | None = None
+    """The billed reply as received, kept for audit."""
+    billed: BilledSpend | None = None
+    """Set by the runtime on the error a comparison finally fails with: the requests made and
+    what every billed reply cost (read with :func:`cjgrade.judges.cost.billed_spend`)."""
 
 
 class JudgeUnavailable(JudgeError):
     """A transient failure: HTTP 5xx, timeout, connection error, overloaded provider."""
 
     retryable = True
+
+
+class CircuitOpen(JudgeUnavailable):
+    """The provider's circuit breaker is open after consecutive transient failures: the call
+    was refused before anything was sent, and the runtime does not retry it."""
+
+    retryable = False
 
 
 class JudgeAuthError(JudgeError):
@@ -80,6 +108,7 @@ class JudgeRateLimited(JudgeError):
     def __init__(self, message: str, retry_after: float | None = None) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        """Seconds the provider asked us to wait (``Retry-After``), or None."""
 
 
 class JudgeOutputInvalid(JudgeError):

@@ -271,6 +271,10 @@ CASES = [
          ("--budget", "1" + "0" * 400)),
     Case("alpha_nan", _config("[run]\nalpha = nan\n"), 2, "alpha must be a finite number",
          "finite"),
+    Case("misspelt_run_option", _config("[run]\nbudgte = 3\n"), 2,
+         "config.toml: unknown key 'budgte' in [run]", "allowed: budget, target_ssr, "),
+    Case("unknown_config_section", _config("[engine]\nbudget = 3\n"), 2,
+         "config.toml: unknown section [engine]", "allowed sections: [run]"),
     # the judge's limits
     Case("longer_than_context_window", _students("novel.txt", "word " * 130_000), 3,
          "students/novel.txt (~162,500 tokens)", "choose a model with a larger window",
@@ -312,6 +316,30 @@ def test_bad_input_is_refused_before_anything_is_written(
     assert plan_text == run_text  # one validation, one message
     assert not home.exists(), "a database was created"
     assert not out.exists(), "an output folder was written"
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("[engine]\nbudget = 3\n", "unknown section [engine]; allowed sections: [database], [api]"),
+        ("[runner]\nworkers = 2\n", "unknown section [runner]; allowed sections: "),
+        ("[api]\nmax_body_byte = 10\n",
+         "unknown key 'max_body_byte' in [api]; allowed: max_body_bytes"),
+    ],
+)
+def test_bad_home_config_is_refused_in_one_line(
+    content: str, message: str, tmp_path: Path, home: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An unknown section or key in $CJGRADE_HOME/config.toml stops `plan` and `run` with one
+    line naming the file, the key and what is allowed (exit 2, no traceback)."""
+    home.mkdir()
+    (home / "config.toml").write_text(content, encoding="utf-8")
+    folder = make_input(tmp_path / "in")
+    for code, text in _run_both(folder, tmp_path / "out", (), capsys):
+        assert code == 2, text
+        assert text.startswith(f"error: config file {home / 'config.toml'}: {message}"), text
+        assert "Traceback" not in text and text.count("\n") == 1, text
+    assert not (tmp_path / "out").exists()
 
 
 def test_corpus_is_large_enough() -> None:

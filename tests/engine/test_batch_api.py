@@ -16,6 +16,7 @@ from cjgrade.engine.ledger import BatchLedger
 from cjgrade.engine.loop import BatchEngine
 from cjgrade.errors import JudgeUnavailable
 from cjgrade.judges.batch_openai import create_batch_judge
+from cjgrade.judges.clock import ManualClock
 from cjgrade.judges.manifest import load_manifest
 from cjgrade.store import Store
 from tests.judges.fakes.openai_api import VALID_KEY, FakeOpenAI, completion_body, verdict_json
@@ -23,10 +24,6 @@ from tests.judges.fakes.openai_api import VALID_KEY, FakeOpenAI, completion_body
 from .conftest import make_spec
 
 GPT5 = load_manifest().resolve("openai/gpt-5-mini")
-
-
-async def no_sleep(seconds: float) -> None:
-    return None
 
 
 @pytest.fixture
@@ -37,7 +34,7 @@ def fake() -> Iterator[FakeOpenAI]:
 
 def dispatcher(fake: FakeOpenAI, store: Store, **kwargs: Any) -> BatchApiDispatcher:
     judge = create_batch_judge(GPT5, api_key=VALID_KEY, base_url=f"{fake.url}/v1")
-    return BatchApiDispatcher(judge, BatchLedger(store), poll_interval=5.0, sleep=no_sleep,
+    return BatchApiDispatcher(judge, BatchLedger(store), poll_interval=5.0, clock=ManualClock(),
                               **kwargs)
 
 
@@ -108,7 +105,7 @@ async def test_partial_results_fail_only_their_comparisons(
 
     fake.batch_outcome = outcome
     s = spec()
-    s = replace(s, options=replace(s.options, min_success_rate=0.2))
+    s = replace(s, options=s.options.model_copy(update={"min_success_rate": 0.2}))
     engine = BatchEngine(store, dispatcher(fake, store))
     result = await engine.run(await engine.create(s))
     failed = {c.comparison_id: c for c in result.comparisons if c.status == "failed"}

@@ -168,10 +168,14 @@ def test_config_toml_sets_metadata_and_options(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "match"),
     [
-        ("colour = 'red'\n", "unknown key 'colour'"),
-        ("[run]\nbudjet = 3\n", "unknown option 'budjet'"),
+        ("colour = 'red'\n", r"config.toml: unknown key 'colour'; allowed: label, "),
+        ("[run]\nbudjet = 3\n",
+         r"config.toml: unknown key 'budjet' in \[run\]; allowed: budget, target_ssr, "),
+        ("[engine]\nbudget = 3\n", r"unknown section \[engine\]; allowed sections: \[run\]"),
         ("[run]\nbudget = 0\n", "budget must be at least 1"),
-        ("[run]\ntarget_ssr = 2\n", "above 0 and at most 1"),
+        ("[run]\ntarget_ssr = 2\n", "target_ssr must be at most 1"),
+        ("[run]\nposition_effect = 1\n", "position_effect must be true or false, not int 1"),
+        ("max_file_mb = -1\n", "max_file_mb must be a positive number of megabytes"),
         ("label = [\n", "not valid TOML"),
         ('grade_scale = "no_such"\n', "unknown grade scale 'no_such'; known scales"),
         ("label = 3\n", "label must be a quoted string"),

@@ -11,6 +11,7 @@ import pytest
 from cjgrade.errors import (
     ConfigError,
     InputError,
+    JudgeAuthError,
     JudgeError,
     JudgeOutputInvalid,
     JudgeUnavailable,
@@ -19,10 +20,18 @@ from cjgrade.judges.anthropic import build_message_params
 from cjgrade.judges.base import ModelInfo, Verdict, Winner
 from cjgrade.judges.batch import BatchHandle, BatchStatus, run_batch, wait_for_batch
 from cjgrade.judges.batch_anthropic import AnthropicBatchJudge, create_batch_judge
+from cjgrade.judges.clock import ManualClock
 from cjgrade.judges.cost import billed_spend, compute_cost
 from cjgrade.judges.manifest import load_manifest
 from cjgrade.judges.prompt import render_request
-from tests.judges.fakes.anthropic_api import VALID_KEY, FakeAnthropic, tool_use_body, verdict_reply
+from cjgrade.judges.runtime import RuntimePolicy
+from tests.judges.fakes.anthropic_api import (
+    VALID_KEY,
+    FakeAnthropic,
+    error_reply,
+    tool_use_body,
+    verdict_reply,
+)
 from tests.judges.fakes.pairs import short_request
 
 HAIKU = load_manifest().resolve("anthropic/claude-haiku-4-5-20251001")
@@ -65,16 +74,12 @@ async def test_batch_round_trip_with_partial_failures(fake: FakeAnthropic) -> No
     """Submit, poll (injected sleep), fetch: successes become verdicts flagged batch_api and
     every failed request becomes its own classified error, never a verdict."""
     fake.polls_before_end = 2
-    slept: list[float] = []
+    clock = ManualClock()
     statuses: list[BatchStatus] = []
-
-    async def sleep(seconds: float) -> None:
-        slept.append(seconds)
-
     judge = batch_judge(fake)
-    results = await run_batch(judge, REQUESTS, poll_interval=30.0, sleep=sleep,
+    results = await run_batch(judge, REQUESTS, poll_interval=30.0, clock=clock,
                               on_status=statuses.append)
-    assert slept == [30.0, 30.0]
+    assert clock.sleeps == [30.0, 30.0]
     assert [s.state for s in statuses] == ["in_progress", "in_progress", "ended"]
     assert statuses[-1].succeeded == 3 and statuses[-1].failed == 3
     assert set(results) == set(REQUESTS)
@@ -119,11 +124,7 @@ async def test_handle_survives_a_restart(fake: FakeAnthropic) -> None:
     restored = BatchHandle.from_dict(json.loads(json.dumps(handle.to_dict())))
     assert restored == handle
     later = batch_judge(fake)
-
-    async def no_sleep(seconds: float) -> None:
-        return None
-
-    await wait_for_batch(later, restored, sleep=no_sleep)
+    await wait_for_batch(later, restored, clock=ManualClock())
     results = await later.fetch_results(restored)
     assert isinstance(results["ok"], Verdict)
 
@@ -133,12 +134,9 @@ async def test_polling_gives_up_after_max_wait(fake: FakeAnthropic) -> None:
     fake.polls_before_end = 10
     judge = batch_judge(fake)
     handle = await judge.submit_batch({"ok": REQUESTS["ok"]})
-
-    async def no_sleep(seconds: float) -> None:
-        return None
-
     with pytest.raises(JudgeUnavailable, match="poll it again later"):
-        await wait_for_batch(judge, handle, poll_interval=60.0, max_wait=120.0, sleep=no_sleep)
+        await wait_for_batch(judge, handle, poll_interval=60.0, max_wait=120.0,
+                             clock=ManualClock())
     assert (await judge.poll(handle)).state == "in_progress"
 
 
@@ -159,3 +157,32 @@ def test_model_without_batch_support_is_config_error() -> None:
     info = ModelInfo(provider="anthropic", model="claude-x", supports_batch_api=False)
     with pytest.raises(ConfigError, match="supports_batch_api"):
         create_batch_judge(info, api_key=VALID_KEY)
+
+
+async def test_one_server_error_while_polling_is_retried(fake: FakeAnthropic) -> None:
+    """A 500 on one poll is waited out with the runtime's backoff (in virtual time) and polling
+    goes on to the results, instead of ending the run."""
+    fake.poll_failures.append(error_reply(500, "api_error", "Internal server error"))
+    clock = ManualClock()
+    policy = RuntimePolicy(backoff_base_s=2.0, jitter=0.0)
+    results = await run_batch(batch_judge(fake), {"ok": REQUESTS["ok"]}, poll_interval=30.0,
+                              clock=clock, policy=policy)
+    assert isinstance(results["ok"], Verdict)
+    assert clock.sleeps == [2.0, 30.0]
+
+
+async def test_polling_gives_up_after_the_policys_attempts(fake: FakeAnthropic) -> None:
+    """Transient poll failures past max_attempts end polling with a JudgeUnavailable that
+    says so; a non-transient one (401) is not retried."""
+    judge = batch_judge(fake)
+    handle = await judge.submit_batch({"ok": REQUESTS["ok"]})
+    fake.poll_failures.extend(error_reply(529, "overloaded_error", "Overloaded")
+                              for _ in range(3))
+    clock = ManualClock()
+    with pytest.raises(JudgeUnavailable, match="polling gave up after 3 attempts"):
+        await wait_for_batch(judge, handle, clock=clock,
+                             policy=RuntimePolicy(max_attempts=3, jitter=0.0))
+    assert clock.sleeps == [1.0, 2.0]
+    fake.poll_failures.append(error_reply(401, "authentication_error", "invalid x-api-key"))
+    with pytest.raises(JudgeAuthError, match="ANTHROPIC_API_KEY"):
+        await wait_for_batch(judge, handle, clock=ManualClock())

@@ -12,14 +12,17 @@ from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeRateLimited, Jud
 from cjgrade.judges.base import Verdict, Winner
 from cjgrade.judges.batch import run_batch
 from cjgrade.judges.batch_openai import OpenAIBatchJudge, create_batch_judge
+from cjgrade.judges.clock import ManualClock
 from cjgrade.judges.cost import billed_spend, compute_cost
 from cjgrade.judges.manifest import load_manifest
 from cjgrade.judges.openai import build_chat_params
 from cjgrade.judges.prompt import render_request
+from cjgrade.judges.runtime import RuntimePolicy
 from tests.judges.fakes.openai_api import (
     VALID_KEY,
     FakeOpenAI,
     completion_body,
+    error_reply,
     verdict_json,
 )
 from tests.judges.fakes.pairs import short_request
@@ -57,15 +60,11 @@ def batch_judge(fake: FakeOpenAI) -> OpenAIBatchJudge:
     return create_batch_judge(GPT5, api_key=VALID_KEY, base_url=f"{fake.url}/v1")
 
 
-async def no_sleep(seconds: float) -> None:
-    return None
-
-
 async def test_batch_round_trip_with_partial_failures(fake: FakeOpenAI) -> None:
     """Upload JSONL, create, poll, download output and error files: each request gets its
     verdict or its classified error; one that never ran is a retryable failure. Verdicts are
     priced at the batch rate (half the synchronous price)."""
-    results = await run_batch(batch_judge(fake), REQUESTS, sleep=no_sleep)
+    results = await run_batch(batch_judge(fake), REQUESTS, clock=ManualClock())
     assert set(results) == set(REQUESTS)
     ok = results["ok"]
     assert isinstance(ok, Verdict) and ok.winner is Winner.A and ok.p_a == pytest.approx(0.95)
@@ -100,7 +99,7 @@ async def test_uploaded_file_holds_the_synchronous_request_bodies(fake: FakeOpen
 async def test_expired_batch_keeps_partial_results(fake: FakeOpenAI) -> None:
     """An expired batch still yields the results that finished; the rest are retryable."""
     fake.final_status = "expired"
-    results = await run_batch(batch_judge(fake), REQUESTS, sleep=no_sleep)
+    results = await run_batch(batch_judge(fake), REQUESTS, clock=ManualClock())
     assert isinstance(results["ok"], Verdict)
     assert isinstance(results["never_ran"], JudgeUnavailable)
 
@@ -109,7 +108,7 @@ async def test_failed_batch_raises(fake: FakeOpenAI) -> None:
     """A batch that failed validation as a whole raises instead of inventing outcomes."""
     fake.final_status = "failed"
     with pytest.raises(JudgeError, match="failed before running"):
-        await run_batch(batch_judge(fake), REQUESTS, sleep=no_sleep)
+        await run_batch(batch_judge(fake), REQUESTS, clock=ManualClock())
 
 
 async def test_fetch_before_the_end_is_unavailable(fake: FakeOpenAI) -> None:
@@ -139,7 +138,7 @@ async def test_broken_result_lines_fail_their_own_request_only(fake: FakeOpenAI)
 
     fake.batch_outcome = broken
     judge = batch_judge(fake)
-    results = await run_batch(judge, requests, sleep=no_sleep)
+    results = await run_batch(judge, requests, clock=ManualClock())
     assert isinstance(results["ok"], Verdict)
     line, verdict = results["nan_line"], results["nan_verdict"]
     assert isinstance(line, JudgeOutputInvalid) and "NaN is not a JSON number" in str(line)
@@ -148,3 +147,14 @@ async def test_broken_result_lines_fail_their_own_request_only(fake: FakeOpenAI)
     assert billed_spend(verdict).cost_usd == pytest.approx(
         compute_cost(verdict.usage, GPT5, batch=True))  # type: ignore[attr-defined]
     assert judge.ledger.total_cost() is None
+
+
+async def test_one_server_error_while_polling_is_retried(fake: FakeOpenAI) -> None:
+    """A 500 on one poll of the Batch API is retried with backoff through the clock; the
+    batch's results still arrive."""
+    fake.poll_failures.append(error_reply(500, "The server had an error"))
+    clock = ManualClock()
+    results = await run_batch(batch_judge(fake), {"ok": REQUESTS["ok"]}, poll_interval=30.0,
+                              clock=clock, policy=RuntimePolicy(backoff_base_s=2.0, jitter=0.0))
+    assert isinstance(results["ok"], Verdict)
+    assert clock.sleeps == [2.0, 30.0]

@@ -17,6 +17,7 @@ from cjgrade.errors import (
     JudgeRateLimited,
     JudgeUnavailable,
 )
+from cjgrade.judges import ManualClock, get_judge
 from cjgrade.judges.base import JudgeRequest, ModelInfo, Winner
 from cjgrade.judges.openai import LOCAL_SERVER_KEY, OpenAIJudge, create_judge
 from cjgrade.judges.prompt import render_request
@@ -290,3 +291,25 @@ def test_servers_do_not_share_cache_namespaces(fake: FakeOpenAI) -> None:
     assert local.cache_namespace.startswith(fake.url)
     assert official.cache_namespace == ""
     assert local.request_sha256(make_request()) == render_request(make_request()).request_sha256
+
+
+async def test_rejected_openrouter_key_names_openrouter_and_its_variable(
+        fake: FakeOpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    """HTTP 401 for an openrouter/ judge names openrouter and OPENROUTER_API_KEY (the manifest's
+    key variable), never the openai adapter's OPENAI_API_KEY."""
+    monkeypatch.setenv("OPENROUTER_API_KEY", "sk-wrong")
+    monkeypatch.setenv("OPENAI_API_KEY", VALID_KEY)
+    judge = get_judge("openrouter/anthropic/claude-haiku-4-5-20251001",
+                      base_url=f"{fake.url}/v1", clock=ManualClock())
+    with pytest.raises(JudgeAuthError, match="OPENROUTER_API_KEY") as info:
+        await judge.judge(make_request())
+    assert "openrouter API returned HTTP 401" in str(info.value)
+    assert "OPENAI_API_KEY" not in str(info.value)
+
+
+def test_missing_key_names_the_variable_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No key: the error names the provider and key variable the registry passes on."""
+    monkeypatch.delenv("OPENROUTER_API_KEY", raising=False)
+    monkeypatch.setenv("OPENAI_API_KEY", VALID_KEY)
+    with pytest.raises(JudgeAuthError, match="no openrouter API key: set OPENROUTER_API_KEY"):
+        create_judge(GPT4O, provider="openrouter", env_var="OPENROUTER_API_KEY")

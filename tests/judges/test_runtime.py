@@ -9,6 +9,7 @@ import re
 import pytest
 
 from cjgrade.errors import (
+    CircuitOpen,
     InputError,
     JudgeAuthError,
     JudgeOutputInvalid,
@@ -152,8 +153,9 @@ async def test_circuit_breaker_opens_fails_fast_and_recovers() -> None:
     for _ in range(3):
         with pytest.raises(JudgeUnavailable):
             await runtime.judge(REQUEST)
-    with pytest.raises(JudgeUnavailable, match="circuit open"):
+    with pytest.raises(CircuitOpen, match="circuit open") as refused:
         await runtime.judge(REQUEST)
+    assert isinstance(refused.value, JudgeUnavailable) and not refused.value.retryable
     assert len(fake.history) == 3  # the open circuit did not call the provider
     clock.advance(60.0)
     fake.enqueue("A", "B")

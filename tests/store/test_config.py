@@ -111,16 +111,17 @@ def test_precedence_flags_env_file(tmp_path: Path) -> None:
 
 
 def test_file_database_table_and_home(tmp_path: Path) -> None:
-    """A [database] table gives PostgreSQL parts; `home` in the file moves the data dir."""
+    """A [database] table gives PostgreSQL parts; `home` in the file moves the data dir;
+    [api] is read into its own typed table."""
     cfg = tmp_path / "c.toml"
     cfg.write_text(
         f'home = "{tmp_path / "data"}"\n[database]\nhost = "pg"\npassword = "p@ss:w/rd%"\n'
-        '[judges]\ndefault = "heuristic/surface"\n'
+        '[api]\nmax_body_bytes = 4096\n'
     )
     settings = load_settings(env={"CJGRADE_CONFIG": str(cfg)})
     assert settings.home == tmp_path / "data"
     assert settings.url().password == "p@ss:w/rd%"
-    assert settings.sections["judges"] == {"default": "heuristic/surface"}
+    assert settings.api.max_body_bytes == 4096
 
 
 def test_implicit_config_in_home(tmp_path: Path) -> None:
@@ -139,6 +140,33 @@ def test_bad_config_file_is_config_error(content: str, tmp_path: Path) -> None:
     cfg.write_text(content)
     with pytest.raises(ConfigError):
         load_settings(env={"CJGRADE_HOME": str(tmp_path), "CJGRADE_CONFIG": str(cfg)})
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        ('databse_url = "x"\n', "unknown key 'databse_url'; allowed: home, database_url, "),
+        ("[engine]\nbudget = 3\n",
+         "unknown section [engine]; allowed sections: [database], [api]"),
+        ("[runner]\nx = 1\n", "unknown section [runner]; allowed sections: [database], [api]"),
+        ("[api]\nmax_body_byte = 10\n",
+         "unknown key 'max_body_byte' in [api]; allowed: max_body_bytes"),
+        ('[database]\nhost = "h"\nprot = 1\n',
+         "unknown key 'prot' in [database]; allowed: host, port, name, user, password"),
+        ("[api]\nmax_body_bytes = 0\n", "[api] max_body_bytes must be above 0"),
+        ('[api]\nmax_body_bytes = "big"\n', "[api] max_body_bytes must be a whole number"),
+        ('api_url = ""\n', "api_url must not be empty"),
+    ],
+)
+def test_unknown_keys_and_sections_name_file_key_and_allowed(
+    content: str, expected: str, tmp_path: Path
+) -> None:
+    """Each refusal of the home config names the file, the key or section and what is allowed."""
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(content)
+    with pytest.raises(ConfigError) as info:
+        load_settings(env={"CJGRADE_HOME": str(tmp_path), "CJGRADE_CONFIG": str(cfg)})
+    assert str(cfg) in str(info.value) and expected in str(info.value)
 
 
 def test_missing_config_file_is_config_error(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ from typing import Any
 
 import typer
 
+from cjgrade.engine.options import option_help
 from cjgrade.errors import ConfigError
 
 __all__ = ["register"]
@@ -33,8 +34,8 @@ def _read_folder(  # type: ignore[no-untyped-def]
                              scales_file=scales_file, default_scales_file=default_scales_file)
 
 
-BATCH_API_HELP = ("Judge each round as one provider batch (Anthropic/OpenAI batch APIs: half "
-                  "price, results within 24 h); `cjgrade resume` re-attaches to it.")
+# Batch options take their help text (and range) from their one declaration, BatchOptions.
+BATCH_API_HELP = option_help("batch_api") + " `cjgrade resume` re-attaches to the batch."
 SCALES_FILE_HELP = ("TOML file of user grade scales (default: scales_file in config.toml, "
                     "then scales.toml in the folder, then CJGRADE_SCALES_FILE).")
 
@@ -113,12 +114,13 @@ def run_command(
     input_dir: Path = typer.Argument(..., help="Folder with instructions.md, anchors/, students/."),
     judge: str | None = typer.Option(None, "--judge", help="PROVIDER/MODEL (heuristic/surface)."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
-    budget: int | None = typer.Option(None, "--budget", help="Maximum comparisons."),
-    target_ssr: float | None = typer.Option(None, "--target-ssr", help="Stop at this reliability."),
-    target_se: float | None = typer.Option(None, "--target-se", help="Stop when every SE <= this."),
-    strategy: str | None = typer.Option(None, "--strategy", help="Pairing strategy."),
-    seed: int | None = typer.Option(None, "--seed", help="Seed of the pairing generator."),
-    concurrency: int | None = typer.Option(None, "--concurrency", help="Judge calls in flight."),
+    budget: int | None = typer.Option(None, "--budget", help=option_help("budget")),
+    target_ssr: float | None = typer.Option(None, "--target-ssr", help=option_help("target_ssr")),
+    target_se: float | None = typer.Option(None, "--target-se", help=option_help("target_se")),
+    strategy: str | None = typer.Option(None, "--strategy", help=option_help("strategy")),
+    seed: int | None = typer.Option(None, "--seed", help=option_help("seed")),
+    concurrency: int | None = typer.Option(None, "--concurrency",
+                                           help=option_help("concurrency")),
     no_grades: bool = typer.Option(False, "--no-grades", help="Rank only; project no grades."),
     label: str | None = typer.Option(None, "--label", help="Human label of the batch."),
     out: Path | None = typer.Option(None, "--out", help="Output folder (default runs/UUID)."),
@@ -127,7 +129,7 @@ def run_command(
     scales_file: Path | None = typer.Option(None, "--scales-file", help=SCALES_FILE_HELP),
     batch_api: bool = typer.Option(False, "--batch-api", help=BATCH_API_HELP),
     poll_interval: float | None = typer.Option(
-        None, "--poll-interval", help="Seconds between polls of a provider batch (60)."),
+        None, "--poll-interval", help=option_help("poll_interval_s")),
     timeout: float | None = typer.Option(None, "--timeout", help=TIMEOUT_HELP),
 ) -> None:
     """Run a comparative-judgement batch on a folder of essays, in this process."""
@@ -223,8 +225,8 @@ def resume_command(
 def plan_command(
     input_dir: Path = typer.Argument(..., help="Folder with instructions.md, anchors/, students/."),
     judge: str | None = typer.Option(None, "--judge", help="PROVIDER/MODEL for the estimate."),
-    budget: int | None = typer.Option(None, "--budget", help="Maximum comparisons."),
-    strategy: str | None = typer.Option(None, "--strategy", help="Pairing strategy."),
+    budget: int | None = typer.Option(None, "--budget", help=option_help("budget")),
+    strategy: str | None = typer.Option(None, "--strategy", help=option_help("strategy")),
     no_grades: bool = typer.Option(False, "--no-grades", help="Rank only; project no grades."),
     allow_unknown_model: bool = typer.Option(False, "--allow-unknown-model"),
     output_format: str = typer.Option("table", "--format", help="table or json."),

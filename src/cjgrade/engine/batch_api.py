@@ -17,10 +17,9 @@ pending: ``cjgrade resume BATCH_UUID`` picks it up later.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 
 from cjgrade.engine.dispatch import (
     ComparisonOutcome,
@@ -32,6 +31,8 @@ from cjgrade.engine.ledger import BatchLedger
 from cjgrade.errors import JudgeError
 from cjgrade.judges.base import JudgeRequest, Verdict
 from cjgrade.judges.batch import BatchHandle, BatchJudge, BatchStatus, wait_for_batch
+from cjgrade.judges.clock import Clock
+from cjgrade.judges.runtime import RuntimePolicy
 
 __all__ = ["HANDLE_CODE", "BatchApiDispatcher", "custom_id"]
 
@@ -54,7 +55,9 @@ class BatchApiDispatcher:
     poll_interval : seconds between polls.
     max_wait : give up polling after this many seconds (None: wait until the provider is done;
         providers finish within 24 hours).
-    sleep, on_status : injectable waiting and a status callback (tests, progress).
+    clock : the time polling waits through (a ``ManualClock`` in tests).
+    policy : the retry policy of a poll that fails transiently (default: the runtime's).
+    on_status : a status callback (progress).
     """
 
     def __init__(
@@ -64,14 +67,16 @@ class BatchApiDispatcher:
         *,
         poll_interval: float = 60.0,
         max_wait: float | None = None,
-        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        clock: Clock | None = None,
+        policy: RuntimePolicy | None = None,
         on_status: Callable[[BatchStatus], None] | None = None,
     ) -> None:
         self.judge = judge
         self.ledger = ledger
         self.poll_interval = poll_interval
         self.max_wait = max_wait
-        self.sleep = sleep
+        self.clock = clock
+        self.policy = policy
         self.on_status = on_status
         self.submitted = 0
         """Provider batches this dispatcher submitted (re-attached ones excluded)."""
@@ -97,7 +102,8 @@ class BatchApiDispatcher:
         wanted = {custom_id(t.comparison_id): t for t in tasks}
         for handle in by_handle:
             await wait_for_batch(self.judge, handle, poll_interval=self.poll_interval,
-                                 max_wait=self.max_wait, sleep=self.sleep,
+                                 max_wait=self.max_wait, clock=self.clock,
+                                 policy=self.policy,
                                  on_status=self.on_status)
             results = await self.judge.fetch_results(handle)
             for cid, result in results.items():

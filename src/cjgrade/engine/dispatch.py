@@ -119,7 +119,7 @@ def failure_outcome(task: ComparisonTask, exc: JudgeError, started: float) -> Co
     what the provider billed for it (:func:`~cjgrade.judges.cost.billed_spend`). An error that
     did not pass through a runtime counts as one request."""
     spend = billed_spend(exc)
-    attempts = spend.attempts if isinstance(getattr(exc, "billed", None), BilledSpend) else 1
+    attempts = spend.attempts if exc.billed is not None else 1
     return ComparisonOutcome(
         comparison_id=task.comparison_id,
         error_code=type(exc).__name__,

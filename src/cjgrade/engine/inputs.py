@@ -32,8 +32,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import AfterValidator, Field
+
+from cjgrade.config_schema import ConfigTable, validate_table
 from cjgrade.display import has_unsafe_characters, printable
 from cjgrade.engine.documents import (
     DEFAULT_MAX_FILE_BYTES,
@@ -58,18 +61,31 @@ __all__ = [
     "read_input_folder",
 ]
 
-CONFIG_KEYS: dict[str, type | tuple[type, ...]] = {
-    "label": str,
-    "assignment_id": str,
-    "grade_scale": str,
-    "judge": str,
-    "base_url": str,
-    "grades": bool,
-    "system_prompt": str,
-    "scales_file": str,
-    "max_file_mb": (int, float),
-    "run": dict,
-}
+def _megabytes(value: float) -> float:
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"must be a positive number of megabytes (default "
+                         f"{DEFAULT_MAX_FILE_BYTES // 2**20}), not {value!r}")
+    return value
+
+
+class FolderConfig(ConfigTable):
+    """An input folder's ``config.toml``: every key it may hold (anything else is an error
+    naming the key). The ``[run]`` table is :class:`BatchOptions`, declared once there."""
+
+    label: str | None = None
+    assignment_id: str | None = None
+    grade_scale: str | None = None
+    judge: str | None = None
+    base_url: str | None = None
+    grades: bool | None = None
+    system_prompt: str | None = None
+    scales_file: str | None = None
+    max_file_mb: Annotated[float, Field(allow_inf_nan=True), AfterValidator(_megabytes)] | None = (
+        None)
+    """Largest essay file read, in megabytes (default 10)."""
+    run: BatchOptions = BatchOptions()
+
+
 DEFAULT_GRADE_SCALE = "swedish_8_anchor"
 
 
@@ -190,15 +206,10 @@ class _Reader:
         return True
 
 
-def _max_file_bytes(config: dict[str, Any], path: Path) -> int:
-    value = config.get("max_file_mb", DEFAULT_MAX_FILE_BYTES / 2**20)
-    if (isinstance(value, bool) or not isinstance(value, int | float)
-            or not math.isfinite(value) or not value > 0):
-        raise ConfigError(
-            f"{shown(path)}: max_file_mb must be a positive number of megabytes (default "
-            f"{DEFAULT_MAX_FILE_BYTES // 2**20}), not {printable(repr(value))}"
-        )
-    return int(value * 2**20)
+def _max_file_bytes(config: dict[str, Any]) -> int:
+    """The size limit of an essay; ``max_file_mb`` was checked (a positive number) with the
+    rest of ``config.toml``."""
+    return int(config.get("max_file_mb", DEFAULT_MAX_FILE_BYTES / 2**20) * 2**20)
 
 
 def _text_file(reader: _Reader, name: str, *, required: bool) -> InputText | None:
@@ -214,10 +225,12 @@ def _text_file(reader: _Reader, name: str, *, required: bool) -> InputText | Non
     return InputText(source_path=str(path), sha256=doc.sha256, text=doc.text)
 
 
-def _read_config(root: Path) -> dict[str, Any]:
+def _read_config(root: Path) -> tuple[dict[str, Any], BatchOptions]:
+    """The raw table of ``config.toml`` (empty without one), checked against
+    :class:`FolderConfig`, and its ``[run]`` options."""
     path = root / "config.toml"
     if not os.path.lexists(path):
-        return {}
+        return {}, BatchOptions()
     try:
         raw = read_bytes(path, max_bytes=SMALL_FILE_BYTES, within=(root.resolve(),))
         data = tomllib.loads(raw.decode("utf-8-sig"))
@@ -225,20 +238,8 @@ def _read_config(root: Path) -> dict[str, Any]:
         raise ConfigError(str(exc)) from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{shown(path)}: not valid TOML ({printable(exc)})") from exc
-    for key, value in data.items():
-        if key not in CONFIG_KEYS:
-            raise ConfigError(
-                f"{shown(path)}: unknown key {printable(repr(key))}; known keys: "
-                f"{', '.join(sorted(CONFIG_KEYS))}"
-            )
-        if not isinstance(value, CONFIG_KEYS[key]) or (
-            isinstance(value, bool) and CONFIG_KEYS[key] is not bool
-        ):
-            kind: dict[type | tuple[type, ...], str] = {
-                str: "a quoted string", bool: "true or false", dict: "a [table]",
-                (int, float): "a number"}
-            raise ConfigError(f"{shown(path)}: {key} must be {kind[CONFIG_KEYS[key]]}")
-    return data
+    # Keys and values appear in messages as repr(), which escapes control characters.
+    return data, validate_table(FolderConfig, data, source=shown(path)).run
 
 
 def grade_suffix(file_name: str) -> str | None:
@@ -447,9 +448,7 @@ def read_input_folder(
     root = Path(root)
     if not root.is_dir():
         raise InputError(f"{shown(root)}: not a folder; pass the folder holding instructions.md")
-    config = _read_config(root)
-    options = merge_options(BatchOptions(), config.get("run", {}),
-                            source=f"{shown(root)}/config.toml")
+    config, options = _read_config(root)
     options = merge_options(options, option_overrides or {}, source="command line")
     scale = config.get("grade_scale", DEFAULT_GRADE_SCALE)
     scales_path = find_scales_file(root, config, scales_file, default_scales_file)
@@ -462,7 +461,7 @@ def read_input_folder(
     if user_scales:
         resolve_grade = partial(resolve_grade, user_scales=user_scales)  # type: ignore[call-arg]
     get_scale(scale, user_scales)  # an unknown scale: ConfigError listing the known ones
-    reader = _Reader(root, _max_file_bytes(config, root / "config.toml"))
+    reader = _Reader(root, _max_file_bytes(config))
     instructions = _text_file(reader, "instructions.md", required=True)
     prompt = _text_file(reader, "prompt.md", required=False)
     rubric = _text_file(reader, "rubric.md", required=False)

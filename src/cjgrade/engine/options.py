@@ -1,60 +1,76 @@
 """Options of a batch run: budget, stopping targets, pairing strategy, seed, concurrency.
 
 One frozen value, filled from (lowest to highest priority) defaults, the input folder's
-``config.toml`` and command-line flags. Unknown keys are errors, never ignored.
+``config.toml`` (its ``[run]`` table) and command-line flags. Each option is declared once,
+below, with its type, range and help text (the field's docstring); the folder config, the
+stored options of a batch and the command line are all checked against that declaration
+(:func:`cjgrade.config_schema.validate_table`). Unknown keys are errors, never ignored.
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from cjgrade.errors import ConfigError
+from pydantic import AfterValidator, ConfigDict, Field
 
-__all__ = ["DEFAULT_COMPARISONS_PER_ESSAY", "BatchOptions", "merge_options"]
+from cjgrade.config_schema import ConfigTable, validate_table
+
+__all__ = ["DEFAULT_COMPARISONS_PER_ESSAY", "BatchOptions", "merge_options", "option_help"]
 
 DEFAULT_COMPARISONS_PER_ESSAY = 8
 """Default budget is this many comparisons per essay (each essay then takes part in about
 twice as many), close to the 16-17 per essay of the original's ENG5 batches."""
 
 
-@dataclass(frozen=True)
-class BatchOptions:
+def _not_huge(value: int) -> int:
+    if abs(value) > 2**63:  # an integer of hundreds of digits
+        raise ValueError("is too large; give a smaller value")
+    return value
+
+
+_Count = Annotated[int, Field(ge=1), AfterValidator(_not_huge)]
+_NonNegative = Annotated[float, Field(ge=0)]
+
+
+class BatchOptions(ConfigTable):
     """How a batch runs. ``None`` budget means ``DEFAULT_COMPARISONS_PER_ESSAY`` x essays."""
 
-    budget: int | None = None
+    model_config = ConfigDict(use_attribute_docstrings=True)
+
+    budget: _Count | None = None
     """Maximum number of comparisons requested (failed ones included: they were paid for)."""
-    target_ssr: float | None = 0.9
-    """Stop when the (posterior) reliability reaches this (None or 1: no target)."""
-    target_se: float | None = None
+    target_ssr: Annotated[float, Field(gt=0, le=1)] | None = 0.9
+    """Stop when the (posterior) reliability reaches this; above 0 and at most 1 (None or 1:
+    no target)."""
+    target_se: _NonNegative | None = None
     """Stop when every student's standard error is at most this (None or 0: no target)."""
-    stability_threshold: float | None = 0.025
+    stability_threshold: _NonNegative | None = 0.025
     """Stop when max |theta change| between rounds is at most this (None or 0: off)."""
-    min_comparisons_per_essay: float = 4.0
+    min_comparisons_per_essay: _NonNegative = 4.0
     """No SSR/SE/stability stop before this many comparisons per essay on average."""
-    min_success_rate: float = 0.8
+    min_success_rate: Annotated[float, Field(ge=0, le=1)] = 0.8
     """Fail the batch when succeeded / answered falls below this after the first round."""
     strategy: str = "default"
     """Pair-selection strategy of :func:`cjgrade.stats.pairing.select_pairs` (``default``,
     ``random``, ``coverage``, ``adaptive``, ``hybrid``, ``anchor``)."""
-    seed: int = 0
+    seed: Annotated[int, AfterValidator(_not_huge)] = 0
     """Seed of the pairing random generator (runs are reproducible from it)."""
-    alpha: float | None = None
+    alpha: _NonNegative | None = None
     """Gaussian prior precision of the Bradley-Terry fit; None estimates the prior variance
     from the data each round (empirical Bayes), which keeps early rounds finite and the
     standard errors honest under adaptive pairing."""
     position_effect: bool = True
     """Estimate the first-position (A-slot) effect jointly with the abilities."""
-    round_size: int | None = None
+    round_size: _Count | None = None
     """Comparisons per round (None: half the number of essays, each essay about once, rounded
     up to a multiple of ``concurrency``)."""
-    concurrency: int = 8
+    concurrency: _Count = 8
     """Judge calls in flight at once (embedded mode)."""
     batch_api: bool = False
     """Judge each round as one provider batch (Anthropic/OpenAI batch APIs, half price,
     results within 24 hours); see :mod:`cjgrade.engine.batch_api`."""
-    poll_interval_s: float = 60.0
+    poll_interval_s: _NonNegative = 60.0
     """Seconds between polls of a provider batch."""
 
     def resolved_budget(self, n_essays: int) -> int:
@@ -69,77 +85,33 @@ class BatchOptions:
         return -(-half // self.concurrency) * self.concurrency
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return self.model_dump()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> BatchOptions:
         return merge_options(cls(), data, source="stored options")
 
 
-_TYPE_NAMES = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
-
-_FIELD_TYPES: dict[str, tuple[type, ...]] = {
-    "budget": (int,),
-    "target_ssr": (float, int),
-    "target_se": (float, int),
-    "stability_threshold": (float, int),
-    "min_comparisons_per_essay": (float, int),
-    "min_success_rate": (float, int),
-    "strategy": (str,),
-    "seed": (int,),
-    "alpha": (float, int),
-    "position_effect": (bool,),
-    "round_size": (int,),
-    "concurrency": (int,),
-    "batch_api": (bool,),
-    "poll_interval_s": (float, int),
-}
-
-
-def _check(name: str, value: Any, source: str) -> Any:
-    if value is None:
-        if name in ("budget", "target_ssr", "target_se", "stability_threshold", "round_size",
-                    "alpha"):
-            return None
-        raise ConfigError(f"{source}: {name} cannot be empty; give a value or leave the key out")
-    types = _FIELD_TYPES[name]
-    if isinstance(value, bool) and bool not in types:
-        raise ConfigError(f"{source}: {name} must be a number, not {value!r}")
-    if not isinstance(value, types):
-        expected = " or ".join(_TYPE_NAMES[t] for t in types)
-        raise ConfigError(
-            f"{source}: {name} must be {expected}, not {type(value).__name__} {value!r}"
-        )
-    if isinstance(value, str):
-        return value
-    try:
-        number = float(value)  # type: ignore[arg-type]  # an int or float, checked above
-    except OverflowError:  # an integer of hundreds of digits
-        raise ConfigError(f"{source}: {name} is too large; give a smaller value") from None
-    if not math.isfinite(number):
-        raise ConfigError(f"{source}: {name} must be a finite number (got {value})")
-    if name in ("budget", "round_size", "concurrency") and number < 1:
-        raise ConfigError(f"{source}: {name} must be at least 1 (got {value})")
-    if name == "min_success_rate" and not 0.0 <= number <= 1.0:
-        raise ConfigError(f"{source}: {name} must be between 0 and 1 (got {value})")
-    if name == "target_ssr" and not 0.0 < number <= 1.0:
-        raise ConfigError(f"{source}: {name} must be above 0 and at most 1 (1 = off; got {value})")
-    if name in ("target_se", "stability_threshold", "alpha", "min_comparisons_per_essay",
-                "poll_interval_s") and (
-        number < 0
-    ):
-        raise ConfigError(f"{source}: {name} must be non-negative (got {value})")
-    return number if float in types and not isinstance(value, bool) else value
-
-
 def merge_options(base: BatchOptions, overrides: dict[str, Any], *, source: str) -> BatchOptions:
-    """Return ``base`` with ``overrides`` applied, each key checked; unknown keys are errors."""
-    known = {f.name for f in fields(BatchOptions)}
-    changes: dict[str, Any] = {}
-    for name, value in overrides.items():
-        if name not in known:
-            raise ConfigError(
-                f"{source}: unknown option {name!r}; known options: {', '.join(sorted(known))}"
-            )
-        changes[name] = _check(name, value, source)
-    return replace(base, **changes)
+    """Return ``base`` with ``overrides`` applied, each key checked against the declaration
+    of :class:`BatchOptions`; unknown keys are errors naming the allowed ones."""
+    return validate_table(BatchOptions, {**base.model_dump(), **overrides}, source=source)
+
+
+def option_help(name: str) -> str:
+    """Command-line help of batch option ``name``, from its declaration in
+    :class:`BatchOptions`: the field's docstring, its range and its default."""
+    info = BatchOptions.model_fields[name]
+    text = " ".join((info.description or "").split())
+    text = re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")  # Sphinx roles, literals
+    prop = BatchOptions.model_json_schema()["properties"][name]
+    limits: dict[str, Any] = {}
+    for arm in [prop, *prop.get("anyOf", [])]:
+        limits.update({k: v for k, v in arm.items() if k.endswith(("imum", "Minimum", "Maximum"))})
+    words = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    bounds = [f"{word} {limits[k]}" for k, word in words.items() if k in limits]
+    range_text = f" Range: {', '.join(bounds)}." if bounds else ""
+    shown = str(info.default).lower() if isinstance(info.default, bool) else info.default
+    default = "" if info.default is None else f" Default: {shown}."
+    # No brackets: the CLI renders help as Rich markup, where "[run]" would vanish.
+    return f"{text}{range_text}{default} (config.toml: {name} in the run table)"

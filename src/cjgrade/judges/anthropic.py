@@ -72,13 +72,15 @@ _TOOL_DESCRIPTION = (
 
 
 def create_client(
-    *, api_key: str | None, base_url: str | None, timeout: float
+    *, api_key: str | None, base_url: str | None, timeout: float,
+    provider: str = PROVIDER, env_var: str | None = ENV_VAR,
 ) -> anthropic.AsyncAnthropic:
-    """An ``AsyncAnthropic`` with SDK retries disabled; a missing key fails before any call."""
-    key = api_key or os.environ.get(ENV_VAR)
+    """An ``AsyncAnthropic`` with SDK retries disabled; a missing key fails before any call,
+    naming ``env_var`` (the manifest's key variable of ``provider``)."""
+    key = api_key or (os.environ.get(env_var) if env_var else None)
     if not key:
         raise JudgeAuthError(
-            f"no Anthropic API key: set {ENV_VAR} (or pass api_key) to use anthropic/ judges"
+            f"no {provider} API key: set {env_var} (or pass api_key) to use {provider}/ judges"
         )
     return anthropic.AsyncAnthropic(
         api_key=key, base_url=base_url, timeout=timeout, max_retries=0
@@ -91,9 +93,14 @@ def create_judge(
     api_key: str | None = None,
     base_url: str | None = None,
     timeout: float = 120.0,
+    provider: str = PROVIDER,
+    env_var: str | None = ENV_VAR,
 ) -> AnthropicJudge:
-    """The registry's factory for ``anthropic/<model>``."""
-    return AnthropicJudge(info, create_client(api_key=api_key, base_url=base_url, timeout=timeout))
+    """The registry's factory for ``anthropic/<model>``; ``provider`` and ``env_var`` (the
+    manifest's) are named in error messages."""
+    client = create_client(api_key=api_key, base_url=base_url, timeout=timeout,
+                           provider=provider, env_var=env_var)
+    return AnthropicJudge(info, client, provider_name=provider, key_env_var=env_var)
 
 
 class AnthropicJudge(SdkJudge):
@@ -103,9 +110,11 @@ class AnthropicJudge(SdkJudge):
     env_var = ENV_VAR
     sdk: ClassVar[Any] = anthropic
 
-    def __init__(self, info: ModelInfo, client: anthropic.AsyncAnthropic) -> None:
+    def __init__(self, info: ModelInfo, client: anthropic.AsyncAnthropic, *,
+                 provider_name: str | None = None, key_env_var: str | None = None) -> None:
         own = client.base_url.host == "api.anthropic.com"
-        super().__init__(info, client, cache_namespace="" if own else str(client.base_url))
+        super().__init__(info, client, cache_namespace="" if own else str(client.base_url),
+                         provider_name=provider_name, key_env_var=key_env_var)
 
     def build_params(self, rendered: RenderedPrompt) -> dict[str, Any]:
         return build_message_params(rendered, self.info)
@@ -246,6 +255,6 @@ def usage_from(usage: Any) -> Usage:
     )
 
 
-def classify_sdk_error(exc: anthropic.APIError) -> JudgeError:
-    """One SDK exception -> the error hierarchy."""
-    return classify_sdk_exception(exc, anthropic, provider=PROVIDER, env_var=ENV_VAR)
+def classify_sdk_error(exc: anthropic.APIError, *, env_var: str | None = ENV_VAR) -> JudgeError:
+    """One SDK exception -> the error hierarchy; ``env_var`` is the manifest's key variable."""
+    return classify_sdk_exception(exc, anthropic, provider=PROVIDER, env_var=env_var)

@@ -13,17 +13,26 @@ billed_spend`. Both go into the judge's :class:`~cjgrade.judges.cost.CostLedger`
 
 from __future__ import annotations
 
-import asyncio
+import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Literal, Protocol, Self
 
-from cjgrade.errors import ConfigError, InputError, JudgeError, JudgeOutputInvalid, JudgeUnavailable
+from cjgrade.errors import (
+    ConfigError,
+    InputError,
+    JudgeError,
+    JudgeOutputInvalid,
+    JudgeRateLimited,
+    JudgeUnavailable,
+)
 from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage, Verdict
+from cjgrade.judges.clock import Clock, SystemClock
 from cjgrade.judges.cost import BATCH_FLAG, BilledSpend, CostLedger, compute_cost, usage_problem
 from cjgrade.judges.prompt import RenderedPrompt, render_request
+from cjgrade.judges.runtime import RuntimePolicy, retry_delay
 from cjgrade.judges.verdict import USAGE_UNUSABLE_FLAG, attach_reply, checked_verdict
 
 __all__ = [
@@ -147,10 +156,15 @@ class ProviderBatchJudge:
     ledger, handles, and turning raw per-request outcomes into priced results."""
 
     provider: ClassVar[str]
+    env_var: ClassVar[str]
+    """The key variable named in messages when the manifest's is not given (direct use)."""
 
-    def __init__(self, info: ModelInfo, client: Any, *, ledger: CostLedger | None = None) -> None:
+    def __init__(self, info: ModelInfo, client: Any, *, ledger: CostLedger | None = None,
+                 key_env_var: str | None = None) -> None:
         require_batch_support(self.provider, info)
         self.info = info
+        self.key_env_var = key_env_var or self.env_var
+        """The manifest's key variable of the provider, named in auth errors."""
         self._client = client
         self.ledger = ledger if ledger is not None else CostLedger()
         """Tokens and batch-rate cost of every fetched result."""
@@ -158,15 +172,18 @@ class ProviderBatchJudge:
     @classmethod
     def create(cls, info: ModelInfo, *, api_key: str | None = None,
                base_url: str | None = None, timeout: float = 120.0,
-               ledger: CostLedger | None = None) -> Self:
+               ledger: CostLedger | None = None, env_var: str | None = None) -> Self:
         """Check the model is batch-capable, then build the SDK client (a missing key fails
-        here, before anything is sent)."""
+        here, before anything is sent, naming ``env_var``, the manifest's key variable)."""
         require_batch_support(cls.provider, info)
-        client = cls.create_client(api_key=api_key, base_url=base_url, timeout=timeout)
-        return cls(info, client, ledger=ledger)
+        env_var = env_var or cls.env_var
+        client = cls.create_client(api_key=api_key, base_url=base_url, timeout=timeout,
+                                   env_var=env_var)
+        return cls(info, client, ledger=ledger, key_env_var=env_var)
 
     @staticmethod
-    def create_client(*, api_key: str | None, base_url: str | None, timeout: float) -> Any:
+    def create_client(*, api_key: str | None, base_url: str | None, timeout: float,
+                      env_var: str | None) -> Any:
         raise NotImplementedError
 
     @property
@@ -218,15 +235,16 @@ class ProviderBatchJudge:
                                                                  batch=True))
             self.ledger.record(verdict, name=self.name)
             return verdict
-        usage = getattr(outcome, "usage", None)
-        if getattr(outcome, "billed_reply", False) or isinstance(usage, Usage):
+        usage = outcome.usage
+        if outcome.billed_reply or usage is not None:
             # an invalid reply, billed at the batch rate (cost unknown if its usage is)
-            problem = getattr(outcome, "usage_problem", None) or (
-                usage_problem(usage, self.info) if isinstance(usage, Usage) else "no usage")
-            cost = None if problem else compute_cost(usage, self.info, batch=True)
-            usage = usage if isinstance(usage, Usage) and not problem else Usage()
+            problem = outcome.usage_problem or (
+                usage_problem(usage, self.info) if usage is not None else "no usage")
+            cost = None if problem or usage is None \
+                else compute_cost(usage, self.info, batch=True)
+            usage = usage if usage is not None and not problem else Usage()
             self.ledger.record_billed_failure(self.name, usage, cost)
-            outcome.billed = BilledSpend(usage, cost, 1)  # type: ignore[attr-defined]
+            outcome.billed = BilledSpend(usage, cost, 1)
         self.ledger.record_failure(self.name)
         return outcome
 
@@ -237,20 +255,33 @@ async def wait_for_batch(
     *,
     poll_interval: float = 60.0,
     max_wait: float | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Clock | None = None,
+    policy: RuntimePolicy | None = None,
+    rng: random.Random | None = None,
     on_status: Callable[[BatchStatus], None] | None = None,
 ) -> BatchStatus:
-    """Poll until the batch is done; ``sleep`` is injectable so tests do not wait.
+    """Poll until the batch is done, waiting through ``clock`` (a ``ManualClock`` in tests).
+
+    A poll that fails transiently (HTTP 5xx, 429, a timeout or connection error) is tried again
+    with the runtime's retry policy (``policy``, default :class:`RuntimePolicy`: backoff with
+    jitter drawn from ``rng``, ``Retry-After`` honoured); a successful poll starts the count
+    afresh.
 
     Raises
     ------
     JudgeUnavailable
         When ``max_wait`` seconds of polling pass first; the handle stays valid, so polling can
         resume later.
+    JudgeError
+        A poll failure that is not transient, or one still failing after ``policy.max_attempts``
+        attempts (the batch itself runs on and can be polled again later).
     """
+    clock = clock or SystemClock()
+    policy = policy or RuntimePolicy()
+    rng = rng or random.Random()
     waited = 0.0
     while True:
-        status = await judge.poll(handle)
+        status = await _poll_with_retries(judge, handle, clock, policy, rng)
         if on_status is not None:
             on_status(status)
         if status.done:
@@ -260,8 +291,24 @@ async def wait_for_batch(
                 f"batch {handle.batch_id} still {status.provider_status} after {waited:.0f} s "
                 f"({status.succeeded + status.failed}/{status.total} done); poll it again later"
             )
-        await sleep(poll_interval)
+        await clock.sleep(poll_interval)
         waited += poll_interval
+
+
+async def _poll_with_retries(judge: BatchJudge, handle: BatchHandle, clock: Clock,
+                             policy: RuntimePolicy, rng: random.Random) -> BatchStatus:
+    attempt = 1
+    while True:
+        try:
+            return await judge.poll(handle)
+        except (JudgeUnavailable, JudgeRateLimited) as exc:
+            delay = retry_delay(policy, exc, attempt, rng)
+            if delay is None:
+                if attempt > 1:
+                    exc.args = (f"{exc} (polling gave up after {attempt} attempts)",)
+                raise
+            await clock.sleep(delay)
+            attempt += 1
 
 
 async def run_batch(
@@ -270,17 +317,20 @@ async def run_batch(
     *,
     poll_interval: float = 60.0,
     max_wait: float | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Clock | None = None,
+    policy: RuntimePolicy | None = None,
     on_status: Callable[[BatchStatus], None] | None = None,
 ) -> dict[str, Verdict | JudgeError]:
-    """Submit, wait and fetch: every custom id maps to a verdict or to its error."""
+    """Submit, wait (see :func:`wait_for_batch`) and fetch: every custom id maps to a verdict
+    or to its error."""
     handle = await judge.submit_batch(requests)
     await wait_for_batch(
         judge,
         handle,
         poll_interval=poll_interval,
         max_wait=max_wait,
-        sleep=sleep,
+        clock=clock,
+        policy=policy,
         on_status=on_status,
     )
     return await judge.fetch_results(handle)

@@ -48,6 +48,7 @@ class AnthropicBatchJudge(ProviderBatchJudge):
     """One Claude model through the Message Batches API."""
 
     provider = PROVIDER
+    env_var = ENV_VAR
     create_client = staticmethod(create_client)
     _client: anthropic.AsyncAnthropic
 
@@ -61,14 +62,14 @@ class AnthropicBatchJudge(ProviderBatchJudge):
         try:
             batch = await self._client.messages.batches.create(requests=items)  # type: ignore[arg-type]
         except anthropic.APIError as exc:
-            raise classify_sdk_error(exc) from exc
+            raise classify_sdk_error(exc, env_var=self.key_env_var) from exc
         return self.make_handle(batch.id, rendered)
 
     async def poll(self, handle: BatchHandle) -> BatchStatus:
         try:
             batch = await self._client.messages.batches.retrieve(handle.batch_id)
         except anthropic.APIError as exc:
-            raise classify_sdk_error(exc) from exc
+            raise classify_sdk_error(exc, env_var=self.key_env_var) from exc
         counts = batch.request_counts
         state: BatchState = "ended" if batch.processing_status == "ended" else "in_progress"
         return BatchStatus(
@@ -91,7 +92,7 @@ class AnthropicBatchJudge(ProviderBatchJudge):
                 if item is not None:
                     results[item.custom_id] = self._outcome(entry.result, item, latency)
         except anthropic.APIError as exc:
-            raise classify_sdk_error(exc) from exc
+            raise classify_sdk_error(exc, env_var=self.key_env_var) from exc
         except anthropic.AnthropicError as exc:  # e.g. results requested before the batch ended
             raise JudgeUnavailable(f"batch {handle.batch_id} has no results yet: {exc}") from exc
         except (ValueError, RecursionError) as exc:  # a results line the SDK cannot decode
@@ -116,7 +117,8 @@ class AnthropicBatchJudge(ProviderBatchJudge):
         if result.type == "errored":
             error = result.error.error
             status = _ERROR_STATUS.get(error.type, 500)
-            return classify_status(status, error.message, provider=PROVIDER, env_var=ENV_VAR)
+            return classify_status(status, error.message, provider=PROVIDER,
+                                   env_var=self.key_env_var)
         return JudgeUnavailable(
             f"batch request {item.custom_id} {result.type} before it ran; submit it again"
         )

@@ -57,6 +57,7 @@ class OpenAIBatchJudge(ProviderBatchJudge):
     """One OpenAI model through the Batch API."""
 
     provider = PROVIDER
+    env_var = ENV_VAR
     create_client = staticmethod(create_client)
     _client: openai.AsyncOpenAI
 
@@ -87,14 +88,14 @@ class OpenAIBatchJudge(ProviderBatchJudge):
                 metadata={"source": "cjgrade"},
             )
         except openai.APIError as exc:
-            raise classify_sdk_error(exc) from exc
+            raise classify_sdk_error(exc, env_var=self.key_env_var) from exc
         return self.make_handle(batch.id, rendered, input_file_id=uploaded.id)
 
     async def _retrieve(self, handle: BatchHandle) -> Any:
         try:
             return await self._client.batches.retrieve(handle.batch_id)
         except openai.APIError as exc:
-            raise classify_sdk_error(exc) from exc
+            raise classify_sdk_error(exc, env_var=self.key_env_var) from exc
 
     async def poll(self, handle: BatchHandle) -> BatchStatus:
         batch = await self._retrieve(handle)
@@ -164,7 +165,7 @@ class OpenAIBatchJudge(ProviderBatchJudge):
         try:
             content = await self._client.files.content(file_id)
         except openai.APIError as exc:
-            raise classify_sdk_error(exc) from exc
+            raise classify_sdk_error(exc, env_var=self.key_env_var) from exc
         return content.text
 
     def _outcome(
@@ -196,7 +197,7 @@ class OpenAIBatchJudge(ProviderBatchJudge):
                 status,
                 message,
                 provider=PROVIDER,
-                env_var=ENV_VAR,
+                env_var=self.key_env_var,
                 error_code=str(code) if code else None,
             )
         if code == "batch_expired":

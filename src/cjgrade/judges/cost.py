@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cjgrade.errors import JudgeError
 from cjgrade.judges.base import ModelInfo, Usage, Verdict
 
 __all__ = [
@@ -147,8 +148,8 @@ class BilledSpend:
 def billed_spend(error: BaseException) -> BilledSpend:
     """The spend the runtime attached to a final :class:`~cjgrade.errors.JudgeError` (zero
     usage and cost when nothing was billed or the error did not pass through a runtime)."""
-    spend = getattr(error, "billed", None)
-    return spend if isinstance(spend, BilledSpend) else BilledSpend()
+    spend = error.billed if isinstance(error, JudgeError) else None
+    return spend if spend is not None else BilledSpend()
 
 
 @dataclass

@@ -74,7 +74,7 @@ def classify_status(
     return JudgeError(where)
 
 
-def classify_sdk_exception(exc: Exception, sdk: Any, *, provider: str, env_var: str,
+def classify_sdk_exception(exc: Exception, sdk: Any, *, provider: str, env_var: str | None,
                            timeout_s: float | None = None) -> JudgeError:
     """An ``anthropic`` or ``openai`` SDK exception -> the error hierarchy (both SDKs share the
     ``APITimeoutError`` / ``APIConnectionError`` / ``APIStatusError`` classes and body shape)."""

@@ -72,19 +72,21 @@ TOP_LOGPROBS = 5
 
 
 def create_client(
-    *, api_key: str | None, base_url: str | None, timeout: float
+    *, api_key: str | None, base_url: str | None, timeout: float,
+    provider: str = PROVIDER, env_var: str | None = ENV_VAR,
 ) -> openai.AsyncOpenAI:
     """An ``AsyncOpenAI`` with SDK retries disabled.
 
-    Without a key: an error naming ``OPENAI_API_KEY`` for api.openai.com; for an explicit
-    ``base_url`` (a local server) a placeholder key is sent instead.
+    Without a key: an error naming ``env_var`` (the manifest's key variable of ``provider``)
+    when there is no ``base_url``; for an explicit ``base_url`` (a local server) a placeholder
+    key is sent instead.
     """
-    key = api_key or os.environ.get(ENV_VAR)
+    key = api_key or (os.environ.get(env_var) if env_var else None)
     if not key:
         if base_url is None:
             raise JudgeAuthError(
-                f"no OpenAI API key: set {ENV_VAR} (or pass api_key) to use openai/ judges; "
-                "for a local OpenAI-compatible server pass its --base-url"
+                f"no {provider} API key: set {env_var} (or pass api_key) to use {provider}/ "
+                "judges; for a local OpenAI-compatible server pass its --base-url"
             )
         key = LOCAL_SERVER_KEY
     return openai.AsyncOpenAI(api_key=key, base_url=base_url, timeout=timeout, max_retries=0)
@@ -96,10 +98,18 @@ def create_judge(
     api_key: str | None = None,
     base_url: str | None = None,
     timeout: float = 120.0,
+    provider: str = PROVIDER,
+    env_var: str | None = ENV_VAR,
 ) -> OpenAIJudge:
-    """The registry's factory for ``openai/<model>`` (``base_url`` for compatible servers)."""
-    client = create_client(api_key=api_key, base_url=base_url, timeout=timeout)
-    return OpenAIJudge(info, client, compatible_server=base_url is not None)
+    """The registry's factory for ``openai/<model>`` (``base_url`` for compatible servers).
+
+    ``provider`` and ``env_var`` are the manifest provider served (``openrouter`` uses this
+    adapter too) and its key variable: error messages name them.
+    """
+    client = create_client(api_key=api_key, base_url=base_url, timeout=timeout,
+                           provider=provider, env_var=env_var)
+    return OpenAIJudge(info, client, compatible_server=base_url is not None,
+                       provider_name=provider, key_env_var=env_var)
 
 
 class OpenAIJudge(SdkJudge):
@@ -110,11 +120,13 @@ class OpenAIJudge(SdkJudge):
     sdk: ClassVar[Any] = openai
 
     def __init__(
-        self, info: ModelInfo, client: openai.AsyncOpenAI, *, compatible_server: bool = False
+        self, info: ModelInfo, client: openai.AsyncOpenAI, *, compatible_server: bool = False,
+        provider_name: str | None = None, key_env_var: str | None = None,
     ) -> None:
         # The same model name on two servers is two judges: they never share cache entries.
         super().__init__(info, client,
-                         cache_namespace=str(client.base_url) if compatible_server else "")
+                         cache_namespace=str(client.base_url) if compatible_server else "",
+                         provider_name=provider_name, key_env_var=key_env_var)
         self.compatible_server = compatible_server
 
     def build_params(self, rendered: RenderedPrompt) -> dict[str, Any]:
@@ -266,6 +278,6 @@ def _field(obj: Any, name: str) -> Any:
     return obj.get(name) if isinstance(obj, Mapping) else getattr(obj, name, None)
 
 
-def classify_sdk_error(exc: openai.APIError) -> JudgeError:
-    """One SDK exception -> the error hierarchy."""
-    return classify_sdk_exception(exc, openai, provider=PROVIDER, env_var=ENV_VAR)
+def classify_sdk_error(exc: openai.APIError, *, env_var: str | None = ENV_VAR) -> JudgeError:
+    """One SDK exception -> the error hierarchy; ``env_var`` is the manifest's key variable."""
+    return classify_sdk_exception(exc, openai, provider=PROVIDER, env_var=env_var)

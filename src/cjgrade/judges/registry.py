@@ -225,7 +225,8 @@ def get_batch_judge(
         )
     key = _resolve_key(provider, api_key, None)
     module = _import_adapter_module(provider, module_name, sdk=provider.adapter)
-    return module.create_batch_judge(info, api_key=key, timeout=timeout, ledger=ledger)
+    return module.create_batch_judge(info, api_key=key, timeout=timeout, ledger=ledger,
+                                     env_var=provider.key_env_var)
 
 
 def _import_adapter_module(provider: ProviderInfo, module_name: str, *, sdk: str,
@@ -256,13 +257,17 @@ def _factory(provider: ProviderInfo) -> AdapterFactory:
 def _remote_factory(module_name: str, *, package: str = "cjgrade.judges",
                     sdk: str | None = None) -> AdapterFactory:
     """Factory for an SDK-backed adapter module ``package.module_name`` exposing
-    ``create_judge(info, *, api_key, base_url, timeout)``; ``sdk`` is the SDK's import name."""
+    ``create_judge(info, *, api_key, base_url, timeout, provider, env_var)``; ``sdk`` is the
+    SDK's import name. The manifest provider and its key variable are passed on, so messages
+    name the variable the manifest declares (``OPENROUTER_API_KEY``, not ``OPENAI_API_KEY``)."""
     sdk = sdk or module_name
 
     def build(info: ModelInfo, context: AdapterContext) -> Judge:
         module = _import_adapter_module(context.provider, module_name, sdk=sdk, package=package)
         return module.create_judge(info, api_key=context.api_key,  # type: ignore[no-any-return]
-                                   base_url=context.base_url, timeout=context.timeout)
+                                   base_url=context.base_url, timeout=context.timeout,
+                                   provider=context.provider.name,
+                                   env_var=context.provider.key_env_var)
 
     return build
 

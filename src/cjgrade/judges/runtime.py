@@ -30,7 +30,13 @@ import random
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from cjgrade.errors import JudgeError, JudgeOutputInvalid, JudgeRateLimited, JudgeUnavailable
+from cjgrade.errors import (
+    CircuitOpen,
+    JudgeError,
+    JudgeOutputInvalid,
+    JudgeRateLimited,
+    JudgeUnavailable,
+)
 from cjgrade.judges.base import Judge, JudgeRequest, ModelInfo, ResponseCache, Usage, Verdict
 from cjgrade.judges.cache import fingerprint_request, make_cache_key
 from cjgrade.judges.clock import Clock, SystemClock
@@ -54,6 +60,7 @@ __all__ = [
     "TokenBucket",
     "estimate_tokens",
     "injection_flags",
+    "retry_delay",
 ]
 
 _CHARS_PER_TOKEN = 4.0  # rough English average, only used before the real count is known
@@ -101,6 +108,21 @@ class RuntimePolicy:
         for value in (self.requests_per_minute, self.tokens_per_minute, self.timeout_s):
             if value is not None and not (math.isfinite(value) and value > 0):
                 raise ValueError("rate limits and timeout must be positive and finite (or None)")
+
+
+def retry_delay(policy: RuntimePolicy, exc: JudgeError, attempt: int,
+                rng: random.Random) -> float | None:
+    """Seconds to wait after attempt ``attempt`` (1-based) failed with ``exc``, or None to
+    give up: not retryable, attempts used up, or a ``Retry-After`` above
+    ``policy.max_retry_after_s``. A ``Retry-After`` is waited as given; otherwise exponential
+    backoff with jitter. The one retry policy of the runtime and of batch polling."""
+    if not exc.retryable or attempt >= policy.max_attempts:
+        return None
+    retry_after = exc.retry_after if isinstance(exc, JudgeRateLimited) else None
+    if retry_after is not None:
+        return None if retry_after > policy.max_retry_after_s else max(0.0, retry_after)
+    delay = min(policy.backoff_max_s, policy.backoff_base_s * 2.0 ** (attempt - 1))
+    return delay * (1.0 - policy.jitter * rng.random())
 
 
 class TokenBucket:
@@ -176,12 +198,10 @@ class CircuitBreaker:
             return
         wait = max(0.0, self._opened_at + self.recovery_s - now)
         last = f" (the last: {self.last_failure})" if self.last_failure else ""
-        error = JudgeUnavailable(
+        raise CircuitOpen(
             f"{self.name}: circuit open after {self.consecutive_failures} consecutive "
             f"failures{last}; the provider looks down, try again in {wait:.0f} s"
         )
-        error.circuit_open = True  # type: ignore[attr-defined]  # the runtime does not retry it
-        raise error
 
     def record_failure(self, reason: str = "") -> None:
         self.consecutive_failures += 1
@@ -350,7 +370,7 @@ class JudgeRuntime:
             try:
                 verdict = await self._attempt(request, tally)
             except JudgeError as exc:
-                if getattr(exc, "circuit_open", False):
+                if isinstance(exc, CircuitOpen):
                     self.ledger.record_failure(self.name)
                     raise self._final_error(exc, tally) from None
                 self._bill_failed_reply(exc, tally)
@@ -386,7 +406,7 @@ class JudgeRuntime:
         timeout stays named as the cause when the circuit then opened), how many requests
         were made, and what was billed (read with :func:`billed_spend`)."""
         own = tally.last_error
-        if getattr(exc, "circuit_open", False) and own is not None and own is not exc:
+        if isinstance(exc, CircuitOpen) and own is not None and own is not exc:
             circuit = self._own_words(exc)
             last = f" (the last: {self.gate.breaker.last_failure})"
             if self._own_words(own) == self.gate.breaker.last_failure:
@@ -394,22 +414,21 @@ class JudgeRuntime:
             exc.args = (f"{own}; then {circuit}",)
         if tally.requests > 1:
             exc.args = (f"{exc} (gave up after {tally.requests} attempts)",)
-        exc.billed = BilledSpend(tally.billed, tally.billed_cost,  # type: ignore[attr-defined]
-                                 tally.requests)
+        exc.billed = BilledSpend(tally.billed, tally.billed_cost, tally.requests)
         return exc
 
     def _bill_failed_reply(self, exc: JudgeError, tally: _Tally) -> None:
         """Price and record a reply the provider billed although it gave no verdict. A usage
         report that cannot be priced (unreadable, negative, implausible) makes the cost
         unknown, never 0."""
-        usage = getattr(exc, "usage", None)
-        if not (getattr(exc, "billed_reply", False) or isinstance(usage, Usage)):
+        usage = exc.usage
+        if not (exc.billed_reply or usage is not None):
             return  # no reply (a 5xx, a timeout, a connection error): nothing billed
-        problem = getattr(exc, "usage_problem", None)
-        if isinstance(usage, Usage) and problem is None:
+        problem = exc.usage_problem
+        if usage is not None and problem is None:
             problem = usage_problem(usage, self.info)
         cost: float | None
-        if problem is not None or not isinstance(usage, Usage):
+        if problem is not None or usage is None:
             usage, cost = Usage(), None
             exc.args = (f"{exc} [billed, cost unknown: {problem or 'no usage report'}]",)
         else:
@@ -420,18 +439,13 @@ class JudgeRuntime:
         tally.billed_replies += 1
 
     def _retry_delay(self, exc: JudgeError, attempt: int) -> float | None:
-        """Seconds to wait before the next attempt, or None to give up."""
-        policy = self.policy
-        if not exc.retryable or attempt >= policy.max_attempts:
-            return None
-        retry_after = exc.retry_after if isinstance(exc, JudgeRateLimited) else None
-        if retry_after is not None:
-            if retry_after > policy.max_retry_after_s:
-                return None
-            self.gate.pause_until(self.clock.monotonic() + retry_after)
-            return max(0.0, retry_after)
-        delay = min(policy.backoff_max_s, policy.backoff_base_s * 2.0 ** (attempt - 1))
-        return delay * (1.0 - policy.jitter * self._rng.random())
+        """Seconds to wait before the next attempt (:func:`retry_delay`), or None to give up; a
+        ``Retry-After`` that is waited also pauses every call through the gate."""
+        delay = retry_delay(self.policy, exc, attempt, self._rng)
+        if delay is not None and isinstance(exc, JudgeRateLimited) \
+                and exc.retry_after is not None:
+            self.gate.pause_until(self.clock.monotonic() + exc.retry_after)
+        return delay
 
     async def _attempt(self, request: JudgeRequest, tally: _Tally) -> Verdict:
         gate = self.gate
@@ -456,8 +470,8 @@ class JudgeRuntime:
                     f"{self.name}: no answer within {timeout_s:g} s (per-request timeout)"
                 ) from None
             except JudgeError as exc:
-                usage = getattr(exc, "usage", None)
-                if gate.tpm is not None and isinstance(usage, Usage) \
+                usage = exc.usage
+                if gate.tpm is not None and usage is not None \
                         and usage_problem(usage, self.info) is None:
                     gate.tpm.settle(_total_tokens(usage) - estimate)  # a billed invalid reply
                 raise

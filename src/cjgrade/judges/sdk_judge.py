@@ -38,12 +38,20 @@ class SdkJudge:
     """Base of the SDK-backed adapters: one attempt per :meth:`judge` call."""
 
     provider: ClassVar[str]
+    """The adapter's provider name (``anthropic``, ``openai``): the one verdicts record."""
     env_var: ClassVar[str]
+    """The key variable named in messages when the manifest gives none (direct use)."""
     sdk: ClassVar[Any]
     """The SDK module (``anthropic`` or ``openai``): its ``APIError`` family is classified."""
 
-    def __init__(self, info: ModelInfo, client: Any, *, cache_namespace: str = "") -> None:
+    def __init__(self, info: ModelInfo, client: Any, *, cache_namespace: str = "",
+                 provider_name: str | None = None, key_env_var: str | None = None) -> None:
         self.info = info
+        self.provider_name = provider_name or self.provider
+        """The manifest provider this judge serves (e.g. ``openrouter`` through the openai
+        adapter), named in every error message."""
+        self.key_env_var = key_env_var or self.env_var
+        """The key variable the manifest declares for that provider, named in auth errors."""
         self._client = client
         self.cache_namespace = cache_namespace
         """Non-empty for another endpoint than the provider's own (a proxy, a compatible
@@ -71,11 +79,12 @@ class SdkJudge:
             raw = await self.send(params)
             body = await _maybe_await(raw.read() if hasattr(raw, "read") else raw.content)
         except self.sdk.APIError as exc:
-            raise classify_sdk_exception(exc, self.sdk, provider=self.provider,
-                                         env_var=self.env_var, timeout_s=self.timeout_s) from exc
+            raise classify_sdk_exception(exc, self.sdk, provider=self.provider_name,
+                                         env_var=self.key_env_var,
+                                         timeout_s=self.timeout_s) from exc
         except ValueError as exc:  # an unreadable body from the server
             raise JudgeUnavailable(
-                f"{self.provider} API returned an unreadable response: {exc}"
+                f"{self.provider_name} API returned an unreadable response: {exc}"
             ) from exc
         latency = time.perf_counter() - started
         return await self.read_reply(raw, body, rendered, latency)
@@ -94,18 +103,18 @@ class SdkJudge:
             usage, problem = self._salvage_usage(text)
             error: JudgeError
             if exc.syntax:  # not a reply at all (cut off by a proxy, a glitch): try again
-                error = JudgeUnavailable(f"{self.provider} API returned an unreadable "
+                error = JudgeUnavailable(f"{self.provider_name} API returned an unreadable "
                                          f"response: {exc}")
                 if usage is None:
                     raise error from None
             else:
-                error = JudgeOutputInvalid(f"{self.provider} reply: {exc}")
+                error = JudgeOutputInvalid(f"{self.provider_name} reply: {exc}")
             raise attach_reply(error, usage, keep_raw(text), usage_problem=problem) from None
         try:
             reply = await _maybe_await(raw.parse())
         except Exception as exc:  # the SDK could not build its objects from the reply
             usage, problem = self._salvage_usage(text)
-            error = JudgeOutputInvalid(f"{self.provider} reply has an unexpected shape: "
+            error = JudgeOutputInvalid(f"{self.provider_name} reply has an unexpected shape: "
                                        f"{type(exc).__name__}: {str(exc)[:200]}")
             raise attach_reply(error, usage, keep_raw(text), usage_problem=problem) from None
         return self.parse(reply, rendered, latency_s, text)

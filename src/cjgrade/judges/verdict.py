@@ -386,10 +386,10 @@ def attach_reply(exc: JudgeError, usage: Usage | None, raw_response: str, *,
     (``exc.usage_problem`` says why), so its cost is unknown, never 0. ``exc.raw_response``
     keeps the reply for audit.
     """
-    exc.usage = usage  # type: ignore[attr-defined]
-    exc.usage_problem = usage_problem  # type: ignore[attr-defined]
-    exc.billed_reply = True  # type: ignore[attr-defined]
-    exc.raw_response = raw_response  # type: ignore[attr-defined]
+    exc.usage = usage
+    exc.usage_problem = usage_problem
+    exc.billed_reply = True
+    exc.raw_response = raw_response
     return exc
 
 

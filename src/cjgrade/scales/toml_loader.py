@@ -15,14 +15,32 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
 
+from pydantic import Field
+
+from cjgrade.config_schema import ConfigTable, validate_table
 from cjgrade.errors import ConfigError
 from cjgrade.scales.model import GradeScale
 
 __all__ = ["load_scales_file", "parse_scales_toml"]
 
-_KEYS = {"id", "display_name", "grades", "priors", "description", "below_lowest_grade"}
+
+
+class ScaleTable(ConfigTable):
+    """One ``[[scale]]`` table (see the module docstring)."""
+
+    id: str = Field(min_length=1)
+    display_name: str | None = None
+    grades: list[str]
+    priors: list[float] | None = None
+    description: str | None = None
+    below_lowest_grade: str | None = None
+
+
+class ScalesFile(ConfigTable):
+    """A grade-scale file: ``[[scale]]`` tables and nothing else."""
+
+    scale: list[ScaleTable]
 
 
 def load_scales_file(path: str | Path) -> tuple[GradeScale, ...]:
@@ -52,13 +70,11 @@ def parse_scales_toml(text: str, *, source: str = "<string>") -> tuple[GradeScal
     if not isinstance(entries, list) or not entries:
         raise ConfigError(f"{source} defines no grade scale; add at least one [[scale]] table")
     scales: list[GradeScale] = []
-    for pos, entry in enumerate(entries, start=1):
-        if not isinstance(entry, dict):
-            raise ConfigError(f"{source}: scale #{pos} is not a table")
+    for pos, entry in enumerate(validate_table(ScalesFile, doc, source=source).scale, start=1):
         try:
-            scales.append(_scale_from_table(entry, pos))
+            scales.append(_scale_from_table(entry))
         except ConfigError as exc:
-            raise ConfigError(f"{source}: {exc}") from exc
+            raise ConfigError(f"{source}: scale #{pos}: {exc}") from exc
     ids = [s.scale_id for s in scales]
     dupes = sorted({i for i in ids if ids.count(i) > 1})
     if dupes:
@@ -66,34 +82,17 @@ def parse_scales_toml(text: str, *, source: str = "<string>") -> tuple[GradeScal
     return tuple(scales)
 
 
-def _scale_from_table(entry: dict[str, Any], pos: int) -> GradeScale:
-    unknown = sorted(set(entry) - _KEYS)
-    if unknown:
-        raise ConfigError(f"scale #{pos} has unknown keys {unknown}; allowed: {sorted(_KEYS)}")
-    scale_id = entry.get("id")
-    if not isinstance(scale_id, str) or not scale_id.strip():
-        raise ConfigError(f"scale #{pos} needs a string 'id'")
-    grades = entry.get("grades")
-    if not isinstance(grades, list) or not all(isinstance(g, str) for g in grades):
-        raise ConfigError(f"scale {scale_id!r} needs 'grades', a list of strings, lowest first")
-    priors_raw = entry.get("priors")
-    if priors_raw is None:
+def _scale_from_table(entry: ScaleTable) -> GradeScale:
+    grades = entry.grades
+    if entry.priors is None:
         priors = tuple(1.0 / len(grades) for _ in grades) if grades else ()
-    elif isinstance(priors_raw, list) and all(
-        isinstance(p, int | float) and not isinstance(p, bool) for p in priors_raw
-    ):
-        priors = tuple(float(p) for p in priors_raw)
     else:
-        raise ConfigError(f"scale {scale_id!r}: 'priors' must be a list of numbers")
-    text_fields = {k: entry.get(k) for k in ("display_name", "description", "below_lowest_grade")}
-    for key, value in text_fields.items():
-        if value is not None and not isinstance(value, str):
-            raise ConfigError(f"scale {scale_id!r}: {key!r} must be a string")
+        priors = tuple(entry.priors)
     return GradeScale(
-        scale_id=scale_id,
-        display_name=str(text_fields["display_name"] or scale_id),
+        scale_id=entry.id,
+        display_name=entry.display_name or entry.id,
         grades=tuple(grades),
         priors=priors,
-        description=str(text_fields["description"] or ""),
-        below_lowest_grade=text_fields["below_lowest_grade"],
+        description=entry.description or "",
+        below_lowest_grade=entry.below_lowest_grade,
     )

@@ -80,6 +80,8 @@ class FakeAnthropic(FakeHTTPServer):
         self.responder: Callable[[dict[str, Any]], Reply] | None = None
         self.batches: dict[str, dict[str, Any]] = {}
         self.polls_before_end = 1
+        self.poll_failures: deque[Reply] = deque()
+        """Answers given to the next batch retrieves instead of the batch (e.g. a 500)."""
         self.batch_outcome: Callable[[str, dict[str, Any]], dict[str, Any]] = _succeed_a
 
     def enqueue(self, *replies: Reply) -> None:
@@ -127,6 +129,8 @@ class FakeAnthropic(FakeHTTPServer):
         return Reply(200, self._batch_object(self.batches[batch_id], ended=False))
 
     def _retrieve(self, batch: dict[str, Any]) -> Reply:
+        if self.poll_failures:
+            return self.poll_failures.popleft()
         batch["polls"] += 1
         ended = batch["polls"] > self.polls_before_end
         return Reply(200, self._batch_object(batch, ended=ended))

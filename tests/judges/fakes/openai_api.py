@@ -114,6 +114,8 @@ class FakeOpenAI(FakeHTTPServer):
         self.files: dict[str, dict[str, Any]] = {}
         self.batches: dict[str, dict[str, Any]] = {}
         self.polls_before_end = 1
+        self.poll_failures: deque[Reply] = deque()
+        """Answers given to the next batch retrieves instead of the batch (e.g. a 500)."""
         self.final_status = "completed"
         self.batch_outcome: BatchOutcome = _succeed_a
 
@@ -182,6 +184,8 @@ class FakeOpenAI(FakeHTTPServer):
         return Reply(200, self._batch_object(self.batches[batch_id], "validating"))
 
     def _retrieve(self, batch: dict[str, Any]) -> Reply:
+        if self.poll_failures:
+            return self.poll_failures.popleft()
         batch["polls"] += 1
         if batch["polls"] <= self.polls_before_end:
             return Reply(200, self._batch_object(batch, "in_progress"))
