@@ -536,3 +536,30 @@ async def test_every_adapters_verdict_is_checked(field: str, value: object, reas
     with pytest.raises(JudgeOutputInvalid, match=re.escape(reason)) as caught:
         await runtime.judge(REQUEST)
     assert billed_spend(caught.value).attempts == len(fake.history) == 2
+
+
+def test_retry_delay_policy_pinned() -> None:
+    """The one retry policy, pinned: a Retry-After is waited as given up to the cap and ends
+    the retries above it; backoff doubles up to its maximum; jitter really varies the waits
+    (within [d (1 - jitter), d]); attempts end at max_attempts; a non-retryable error ends at
+    once."""
+    import random
+
+    from cjgrade.errors import JudgeAuthError, JudgeRateLimited, JudgeUnavailable
+    from cjgrade.judges.runtime import RuntimePolicy, retry_delay
+
+    rng = random.Random(0)
+    policy = RuntimePolicy(max_attempts=6, backoff_base_s=1.0, backoff_max_s=4.0, jitter=0.5,
+                           max_retry_after_s=30.0)
+    assert retry_delay(policy, JudgeRateLimited("429", retry_after=7.0), 1, rng) == 7.0
+    assert retry_delay(policy, JudgeRateLimited("429", retry_after=30.0), 1, rng) == 30.0
+    assert retry_delay(policy, JudgeRateLimited("429", retry_after=30.5), 1, rng) is None
+    waits = {n: [retry_delay(policy, JudgeUnavailable("500"), n, rng) for _ in range(200)]
+             for n in (1, 2, 3, 4)}
+    for n, cap in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 4.0)):
+        values = [w for w in waits[n] if w is not None]
+        assert len(values) == 200
+        assert min(values) >= cap * 0.5 and max(values) <= cap
+        assert max(values) - min(values) > 0.3 * cap  # jitter spreads the waits
+    assert retry_delay(policy, JudgeUnavailable("500"), 6, rng) is None
+    assert retry_delay(policy, JudgeAuthError("401"), 1, rng) is None
