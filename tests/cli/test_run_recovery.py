@@ -68,8 +68,11 @@ def test_ctrl_c_says_what_is_saved_and_resume_pays_nothing_twice(
 
     def respond(body: dict[str, Any]) -> Any:
         calls["n"] += 1
-        if slow.is_set() and calls["n"] > 4:
-            time.sleep(0.4)
+        # Slow enough after the first calls that the batch (16 comparisons, 2 at a time)
+        # cannot finish before the signal lands, even on a loaded machine.
+        deadline = time.monotonic() + 3.0
+        while slow.is_set() and calls["n"] > 4 and time.monotonic() < deadline:
+            time.sleep(0.05)
         return verdict_reply("A" if calls["n"] % 3 else "B", confidence=4)
 
     monkeypatch.setenv("OPENAI_API_KEY", VALID_KEY)
