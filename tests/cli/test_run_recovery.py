@@ -23,6 +23,10 @@ from tests.cli.test_run import make_input
 MAIN = "from cjgrade.cli.main import main; main()"
 
 
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "home"
@@ -84,7 +88,11 @@ def test_ctrl_c_says_what_is_saved_and_resume_pays_nothing_twice(
         proc = subprocess.Popen(
             [sys.executable, "-c", MAIN, "run", str(folder), *judge, "--base-url", url,
              "--out", str(tmp_path / "out")],
-            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            # A test run started in the background (`make test &`, some CI shells) inherits
+            # SIGINT ignored, and Python then installs no Ctrl-C handler in the child: give the
+            # child the default disposition, as a terminal would.
+            preexec_fn=_default_sigint)
         try:
             deadline = time.monotonic() + 60
             while calls["n"] < 7 and proc.poll() is None and time.monotonic() < deadline:
