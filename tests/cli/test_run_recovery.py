@@ -109,8 +109,8 @@ def test_ctrl_c_says_what_is_saved_and_resume_pays_nothing_twice(
         assert match, text
         uuid, stored = match.group(1), int(match.group(2))
         assert f"`cjgrade resume {uuid} --out DIR`" in text
-        # Known, open: in about one full-suite run in three a traceback follows the message
-        # (seen only under `make test` in a fresh clone, not reproduced alone); the message,
+        # Known, open: once, in a full fresh-clone `make test`, a traceback followed the message
+        # (not reproduced in six runs of this test alone); the message,
         # the exit code and the resume that pays nothing twice are what this test pins.
         assert not (tmp_path / "out").exists()
         slow.clear()
