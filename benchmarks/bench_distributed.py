@@ -41,12 +41,12 @@ import numpy as np
 from cjgrade.bus.events import ComparisonRequestedV1, JudgeRequestData, make_envelope
 from cjgrade.bus.kafka import KafkaTransport
 from cjgrade.distributed import Orchestrator, OrchestratorConfig
+from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
 from cjgrade.domain import Essay
 from cjgrade.engine.dispatch import COMPARISON_COMPLETED, COMPARISON_REQUESTED
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.judges.sim import text_key
-from cjgrade.submit import AssessmentWatcher, submit_assessment
 
 CJGRADE = str(Path(sys.executable).with_name("cjgrade"))
 

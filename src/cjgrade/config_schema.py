@@ -1,7 +1,7 @@
 """One way to declare and check a TOML configuration file: a strict pydantic model.
 
 Every configuration file cjgrade reads (the home ``config.toml`` of :mod:`cjgrade.config`, an
-input folder's ``config.toml`` of :mod:`cjgrade.engine.inputs` and a grade-scale file of
+input folder's ``config.toml`` of :mod:`cjgrade.runner.inputs` and a grade-scale file of
 :mod:`cjgrade.scales.toml_loader`) is declared as a :class:`ConfigTable` subclass and checked
 with :func:`validate_table`. Unknown keys and sections are errors whose message names the file,
 the key, the table and the allowed keys; type and range errors name the key and its value.

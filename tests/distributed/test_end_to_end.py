@@ -6,9 +6,9 @@ import uuid
 
 import pytest
 
+from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.store import open_store
-from cjgrade.submit import AssessmentWatcher, submit_assessment
 from tests.distributed.cluster import Cluster, make_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cjgrade.distributed.submit import AssessmentOutcome, AssessmentWatcher, submit_assessment
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.errors import JudgeUnavailable
 from cjgrade.judges.base import JudgeRequest, Verdict
@@ -22,7 +23,6 @@ from cjgrade.judges.manifest import load_manifest
 from cjgrade.judges.runtime import JudgeRuntime, RuntimePolicy
 from cjgrade.judges.sim import SimJudge
 from cjgrade.store import Store, open_store
-from cjgrade.submit import AssessmentOutcome, AssessmentWatcher, submit_assessment
 from tests.distributed.cluster import Cluster, make_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

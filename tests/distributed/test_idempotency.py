@@ -10,12 +10,12 @@ import pytest
 from cjgrade.bus.events import ComparisonRequestedV1, EnvelopeModel, JudgeRequestData, make_envelope
 from cjgrade.bus.kafka import KafkaTransport
 from cjgrade.distributed import ComparisonWorker, WorkerConfig, WorkerJudges
+from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
 from cjgrade.engine.dispatch import COMPARISON_COMPLETED, COMPARISON_REQUESTED
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import JudgeRequest
 from cjgrade.store import open_store
-from cjgrade.submit import AssessmentWatcher, submit_assessment
 from tests.distributed.cluster import FAST, Cluster, CountingJudge, make_spec
 
 pytestmark = [pytest.mark.kafka]

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
 from cjgrade.store import open_store
-from cjgrade.submit import AssessmentWatcher, submit_assessment
 from tests.api.test_serve import free_port, start_serve
 from tests.distributed.cluster import Cluster, make_spec
 

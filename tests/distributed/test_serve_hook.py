@@ -8,9 +8,9 @@ import pytest
 
 from cjgrade.config import load_settings
 from cjgrade.distributed.service import attach_orchestrator
+from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
 from cjgrade.errors import ConfigError
 from cjgrade.store import open_store
-from cjgrade.submit import AssessmentWatcher, submit_assessment
 from tests.distributed.cluster import Cluster, make_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]

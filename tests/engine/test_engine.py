@@ -63,8 +63,8 @@ async def test_heuristic_judge_runs_the_bundled_sample(store: Store) -> None:
     from importlib import resources
     from pathlib import Path
 
-    from cjgrade.engine.inputs import read_input_folder
-    from cjgrade.engine.session import spec_from_folder
+    from cjgrade.runner.folder_spec import spec_from_folder
+    from cjgrade.runner.inputs import read_input_folder
 
     root = Path(str(resources.files("cjgrade.data").joinpath("sample")))
     folder = read_input_folder(root, resolve_grade=lambda raw, scale: raw,

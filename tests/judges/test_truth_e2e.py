@@ -66,9 +66,9 @@ def test_scenario_grades_come_from_the_cut_points(scenario: TruthScenario,
                                                   tmp_path: Path) -> None:
     """60 students and 12 anchors with distinct texts; every grade has an anchor; each grade is
     the band of the true ability; the folder passes the run's input validation unflagged."""
-    from cjgrade.engine.grades import resolve_grade
-    from cjgrade.engine.inputs import read_input_folder
     from cjgrade.judges.prompt import find_injection
+    from cjgrade.runner.grades import resolve_grade
+    from cjgrade.runner.inputs import read_input_folder
 
     assert (len(scenario.students), len(scenario.anchors)) == (60, 12)
     assert len({essay_key(e.text) for e in scenario.essays}) == 72

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from cjgrade.engine.dispatch import InProcessDispatcher
-from cjgrade.engine.inputs import read_input_folder
 from cjgrade.engine.loop import BatchEngine
-from cjgrade.engine.session import spec_from_folder
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import JudgeRequest, Verdict, Winner
 from cjgrade.judges.cache import fingerprint_request
 from cjgrade.judges.scripted import ScriptedJudge
 from cjgrade.reports import build_artefact
+from cjgrade.runner.folder_spec import spec_from_folder
+from cjgrade.runner.inputs import read_input_folder
 from cjgrade.store import open_store
 from tests.engine.conftest import essay_text, quality_of
 
@@ -85,7 +85,7 @@ def artefact(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
 async def _run_sample(db: Path) -> dict[str, Any]:
     from importlib import resources
 
-    from cjgrade.engine.grades import resolve_grade
+    from cjgrade.runner.grades import resolve_grade
 
     root = Path(str(resources.files("cjgrade.data").joinpath("sample")))
     folder = read_input_folder(root, resolve_grade=resolve_grade,

@@ -12,9 +12,6 @@ from typing import Any
 
 import pytest
 
-from cjgrade.engine.grades import resolve_grade
-from cjgrade.engine.inputs import read_input_folder
-from cjgrade.engine.session import spec_from_folder
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import JudgeRequest, Verdict, Winner
 from cjgrade.judges.cache import fingerprint_request
@@ -28,6 +25,9 @@ from cjgrade.reports import (
     write_reports,
 )
 from cjgrade.reports.svg_diagnostics import reliability_diagram_svg
+from cjgrade.runner.folder_spec import spec_from_folder
+from cjgrade.runner.grades import resolve_grade
+from cjgrade.runner.inputs import read_input_folder
 from tests.reports.conftest import _artefact_of, _spec
 
 

@@ -77,7 +77,7 @@ DbUrlOpt = typer.Option(
 def _with_client(
     api_url: str | None, token: str | None, action: Callable[[Any], Awaitable[T]]
 ) -> T:
-    from cjgrade.client import ApiClient
+    from cjgrade.api.client import ApiClient
     from cjgrade.config import load_settings
 
     settings = load_settings(api_url=api_url, token=token)
@@ -91,10 +91,10 @@ def _with_client(
 
 def _read_text(file: Path | None, text: str | None, what: str, flag: str) -> str:
     """The text of ``--...-file`` or ``--...-text``. A file is read by the reader ``cjgrade
-    run`` uses (:func:`cjgrade.engine.documents.read_document`: .txt, .md, .docx, .pdf; only
+    run`` uses (:func:`cjgrade.runner.documents.read_document`: .txt, .md, .docx, .pdf; only
     regular files, at most 10 MB); inline text passes the same text checks."""
     from cjgrade.display import printable
-    from cjgrade.engine.documents import check_text, read_document
+    from cjgrade.runner.documents import check_text, read_document
 
     if (file is None) == (text is None):
         raise InputError(f"give the {what} with exactly one of {flag}-file or {flag}-text")

@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from cjgrade.decisions import DecisionSet, read_decisions
+from cjgrade.cli.decisions_csv import DecisionSet, read_decisions
 from cjgrade.errors import ConfigError, ConvergenceError, InputError
 from cjgrade.stats.bt import BTFit, SEMethod, fit_bradley_terry
 from cjgrade.stats.components import Components, fit_by_component, label_components

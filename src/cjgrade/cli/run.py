@@ -27,8 +27,8 @@ def _read_folder(  # type: ignore[no-untyped-def]
     input_dir: Path, overrides: dict[str, Any], scales_file: Path | None = None,
     default_scales_file: Path | None = None,
 ):
-    from cjgrade.engine.grades import resolve_grade
-    from cjgrade.engine.inputs import read_input_folder
+    from cjgrade.runner.grades import resolve_grade
+    from cjgrade.runner.inputs import read_input_folder
 
     return read_input_folder(input_dir, resolve_grade=resolve_grade, option_overrides=overrides,
                              scales_file=scales_file, default_scales_file=default_scales_file)
@@ -138,7 +138,7 @@ def run_command(
     timeout_s = _timeout_s(timeout)
 
     from cjgrade.engine.embedded import run_embedded
-    from cjgrade.engine.session import spec_from_folder
+    from cjgrade.runner.folder_spec import spec_from_folder
 
     settings = _settings(database_url)
     folder = _read_folder(input_dir, _overrides(
@@ -156,7 +156,7 @@ def run_command(
         spec = replace(spec, label=label)
     # The plan `cjgrade plan` prints: the same refusals, warnings and cost estimate.
     from cjgrade.cli.run_view import print_preflight
-    from cjgrade.engine.planning import plan_batch
+    from cjgrade.runner.planning import plan_batch
 
     print_preflight(plan_batch(spec, allow_unknown_model=allow_unknown_model,
                                warnings=folder.warnings))
@@ -179,7 +179,7 @@ def demo_command(
     from importlib import resources
 
     from cjgrade.engine.embedded import run_embedded
-    from cjgrade.engine.session import spec_from_folder
+    from cjgrade.runner.folder_spec import spec_from_folder
 
     root = Path(str(resources.files("cjgrade.data").joinpath("sample")))
     folder = _read_folder(root, {})
@@ -235,8 +235,8 @@ def plan_command(
 ) -> None:
     """Inventory, validation, capacity and cost estimate. Writes nothing, calls no judge."""
     from cjgrade.cli.run_view import print_plan
-    from cjgrade.engine.planning import plan_batch
-    from cjgrade.engine.session import spec_from_folder
+    from cjgrade.runner.folder_spec import spec_from_folder
+    from cjgrade.runner.planning import plan_batch
 
     if output_format not in ("table", "json"):
         raise ConfigError(f"--format must be table or json, not {output_format!r}")

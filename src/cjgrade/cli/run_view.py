@@ -15,8 +15,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from cjgrade.display import printable
-from cjgrade.engine.planning import money
 from cjgrade.engine.progress import Progress as EngineProgress
+from cjgrade.runner.planning import money
 
 __all__ = ["RichProgress", "cost_notes", "injection_notice", "print_plan", "print_preflight",
            "print_summary", "quality_banner"]

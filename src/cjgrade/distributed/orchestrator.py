@@ -14,7 +14,7 @@
 
 The request's ``options`` are the batch options (``cjgrade.engine.options.BatchOptions``) plus
 reserved keys: ``texts`` (content ids of ``instructions``, ``student_prompt``, ``rubric``,
-``system_prompt``), ``grades_requested`` and ``base_url``; see :mod:`cjgrade.submit`.
+``system_prompt``), ``grades_requested`` and ``base_url``; see :mod:`cjgrade.distributed.submit`.
 """
 
 from __future__ import annotations

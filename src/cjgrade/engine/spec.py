@@ -15,10 +15,10 @@ from typing import Any
 
 from cjgrade.display import has_unsafe_characters, printable
 from cjgrade.domain import Essay
-from cjgrade.engine.documents import check_text, is_blank
 from cjgrade.engine.options import DEFAULT_COMPARISONS_PER_ESSAY, BatchOptions
 from cjgrade.errors import InputError
 from cjgrade.scales import GradeScale
+from cjgrade.texts import check_text, is_blank
 
 __all__ = ["MAX_ESSAY_ID_CHARS", "BatchSpec", "validate_spec"]
 

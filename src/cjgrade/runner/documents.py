@@ -22,7 +22,6 @@ import hashlib
 import io
 import os
 import stat
-import unicodedata
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -31,14 +30,12 @@ from typing import NoReturn
 
 from cjgrade.display import printable
 from cjgrade.errors import InputError
+from cjgrade.texts import check_text, size_text
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
-    "MAX_TEXT_BYTES",
     "SUPPORTED_SUFFIXES",
     "Document",
-    "check_text",
-    "is_blank",
     "read_bytes",
     "read_document",
 ]
@@ -49,10 +46,6 @@ DEFAULT_MAX_FILE_BYTES = 10 * 1024 * 1024
 """Largest input file read (10 MiB). An essay is a few kB as text and rarely above 1 MB as a
 .docx or .pdf with a picture; a larger file is almost always the wrong file. An input folder
 can raise it with ``max_file_mb`` in ``config.toml``."""
-
-MAX_TEXT_BYTES = 5 * 1024 * 1024
-"""Largest text (UTF-8) the store accepts (``cjgrade.store.content.MAX_CONTENT_BYTES``);
-checked here so ``plan`` refuses what ``run`` would."""
 
 MAX_DOCX_EXPANDED_BYTES = 100 * 1024 * 1024
 """Largest total uncompressed size of a .docx's parts (a zip bomb is refused unread)."""
@@ -65,10 +58,6 @@ _CONVERT_HINTS = {
     ".html": "save it as .txt",
     ".htm": "save it as .txt",
 }
-_INVISIBLE = frozenset("\u115f\u1160\u2800\u3164\uffa0")
-"""Letters and symbols that render as nothing (Hangul fillers, the blank Braille pattern)."""
-
-
 @dataclass(frozen=True)
 class Document:
     """A file read from disk: its text and the SHA-256 of its raw bytes."""
@@ -82,15 +71,6 @@ class Document:
 def shown(path: Path | str) -> str:
     """A path as it may be printed (control characters escaped)."""
     return printable(path)
-
-
-def size_text(n_bytes: int) -> str:
-    """``812 bytes``, ``1.2 kB`` (KiB) or ``2.5 MB`` (MiB), one decimal."""
-    if n_bytes < 1024:
-        return f"{n_bytes} bytes"
-    if n_bytes < 2**20:
-        return f"{n_bytes / 1024:.1f} kB"
-    return f"{n_bytes / 2**20:.1f} MB"
 
 
 def _kind(mode: int) -> str:
@@ -233,41 +213,6 @@ def _read_pdf(path: Path, raw: bytes) -> str:
             f"{shown(path)}: not a readable PDF ({printable(exc)}); re-export it"
         ) from None
     return "\n".join(pages)
-
-
-def is_blank(text: str) -> bool:
-    """True when nothing in ``text`` would be visible: only whitespace (no-break spaces
-    included), control and format characters (zero-width spaces and joiners, BOMs) and
-    letters that render as nothing."""
-    return all(
-        ch.isspace() or ch in _INVISIBLE or unicodedata.category(ch)[0] in "CZ" for ch in text
-    )
-
-
-def check_text(text: str, what: str) -> str:
-    """``text`` if a judge can be given it; else InputError naming ``what`` (printed as is,
-    so pass it through :func:`printable`) and the fix.
-
-    Refused: NUL characters (PostgreSQL cannot store them and no essay has them: a binary
-    file), nothing visible (:func:`is_blank`) and more than :data:`MAX_TEXT_BYTES`.
-    """
-    if "\x00" in text:
-        raise InputError(
-            f"{what}: contains a NUL character (offset {text.index(chr(0))}), so it is not a "
-            "plain-text document; save it as UTF-8 text"
-        )
-    if is_blank(text):
-        raise InputError(
-            f"{what}: contains no visible text (empty, only spaces or invisible characters, or "
-            "a scanned PDF without a text layer); add the text or remove the file"
-        )
-    size = len(text.encode("utf-8", "surrogatepass"))
-    if size > MAX_TEXT_BYTES:
-        raise InputError(
-            f"{what}: its text is {size_text(size)}, over the {size_text(MAX_TEXT_BYTES)} a "
-            "text may have; check it is the file you meant, or split it"
-        )
-    return text
 
 
 def unsupported_type(path: Path) -> str:

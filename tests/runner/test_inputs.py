@@ -7,9 +7,9 @@ from pathlib import Path
 import docx
 import pytest
 
-from cjgrade.engine.documents import read_document
-from cjgrade.engine.inputs import grade_suffix, read_input_folder
 from cjgrade.errors import ConfigError, InputError
+from cjgrade.runner.documents import read_document
+from cjgrade.runner.inputs import grade_suffix, read_input_folder
 
 ESSAY = "Phones distract students, so schools should collect them in the morning. " * 3
 

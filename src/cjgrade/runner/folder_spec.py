@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from cjgrade.domain import Essay
-from cjgrade.engine.inputs import InputFolder, InputText
 from cjgrade.engine.spec import BatchSpec
+from cjgrade.runner.inputs import InputFolder, InputText
 
 __all__ = ["inputs_manifest", "spec_from_folder"]
 

@@ -13,7 +13,7 @@ Layout::
       students/            student essays
 
 Essays may be ``.txt``, ``.md``, ``.docx`` or ``.pdf``, read by
-:func:`cjgrade.engine.documents.read_document` (the one reader of every command). Every
+:func:`cjgrade.runner.documents.read_document` (the one reader of every command). Every
 problem is collected and reported at once, by file name, with what to do, before anything is
 written or any judge is called: an unreadable, empty or invisible-only file, a special file
 (FIFO, device), a file over ``max_file_mb`` (config.toml; default 10), a symbolic link out of
@@ -38,7 +38,10 @@ from pydantic import AfterValidator, Field
 
 from cjgrade.config_schema import ConfigTable, validate_table
 from cjgrade.display import has_unsafe_characters, printable
-from cjgrade.engine.documents import (
+from cjgrade.engine.options import BatchOptions, merge_options
+from cjgrade.engine.spec import MAX_ESSAY_ID_CHARS
+from cjgrade.errors import ConfigError, InputError
+from cjgrade.runner.documents import (
     DEFAULT_MAX_FILE_BYTES,
     SUPPORTED_SUFFIXES,
     Document,
@@ -47,10 +50,7 @@ from cjgrade.engine.documents import (
     shown,
     unsupported_type,
 )
-from cjgrade.engine.grades import ANCHORS_CSV, ANCHORS_CSV_HEADER, CsvGrade, parse_anchor_csv
-from cjgrade.engine.options import BatchOptions, merge_options
-from cjgrade.engine.spec import MAX_ESSAY_ID_CHARS
-from cjgrade.errors import ConfigError, InputError
+from cjgrade.runner.grades import ANCHORS_CSV, ANCHORS_CSV_HEADER, CsvGrade, parse_anchor_csv
 from cjgrade.scales import GradeScale, get_scale, load_scales_file
 
 __all__ = [

@@ -1,0 +1,1 @@
+"""Tests of input-folder reading, documents and batch planning (runner/)."""
