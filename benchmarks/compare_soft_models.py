@@ -20,8 +20,8 @@ from scipy.special import expit
 from scipy.stats import spearmanr
 
 from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
+from cjgrade.stats.empirical_bayes import EmpiricalBayesFit, fit_empirical_bayes
 from cjgrade.stats.soft_outcomes import CONFIDENCE_TO_P_CHOSEN
-from cjgrade.stats.stopping_reliability import EmpiricalBayesFit, fit_empirical_bayes
 
 N_ITEMS, SD, SEEDS = 60, 1.5, 30
 

@@ -249,8 +249,8 @@ async def test_grades_are_projected_with_distributions(store: Store) -> None:
 
 def test_stability_needs_a_scale_that_separates_the_essays() -> None:
     """Tiny theta changes do not stop a batch whose reliability is still near zero."""
-    from cjgrade.engine.decisions import decide_stop
     from cjgrade.engine.fitting import RoundEstimate
+    from cjgrade.engine.stop_rules import decide_stop
 
     spec = make_spec(n_students=4, anchor_grades=(), budget=100)
     ids = tuple(e.id for e in spec.essays)
@@ -264,9 +264,9 @@ def test_stability_needs_a_scale_that_separates_the_essays() -> None:
 
     previous = dict.fromkeys(ids, 0.0)
     empty = decide_stop(estimate(0.02), previous, spec, n_requested=20, budget=100)
-    assert (empty.stop, empty.reason) == (False, "continue")
+    assert (empty.stop, empty.rule) == (False, "continue")
     real = decide_stop(estimate(0.7), previous, spec, n_requested=20, budget=100)
-    assert (real.stop, real.reason) == (True, "stability")
+    assert (real.stop, real.rule) == (True, "stability")
 
 
 async def test_batch_bound_to_a_stored_assignment(store: Store) -> None:

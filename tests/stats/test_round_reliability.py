@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from cjgrade.engine.decisions import decide_stop
 from cjgrade.engine.fitting import (
     RELIABILITY_LAPLACE,
     RELIABILITY_SAMPLED,
@@ -14,7 +13,8 @@ from cjgrade.engine.fitting import (
     round_reliability,
 )
 from cjgrade.engine.ledger import StoredComparison
-from cjgrade.stats.stopping_reliability import fit_empirical_bayes
+from cjgrade.engine.stop_rules import decide_stop
+from cjgrade.stats.empirical_bayes import fit_empirical_bayes
 from tests.engine.conftest import make_spec
 
 
@@ -93,5 +93,5 @@ def test_stop_decision_records_the_reliability_method() -> None:
         n_comparisons=40, reliability_method=RELIABILITY_SAMPLED, laplace_reliability=0.6,
     )
     decision = decide_stop(est, None, spec, n_requested=40, budget=100)
-    assert (decision.stop, decision.reason) == (True, "target_reliability")
+    assert (decision.stop, decision.rule) == (True, "target_reliability")
     assert "posterior_sampled" in decision.explanation

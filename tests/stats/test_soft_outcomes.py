@@ -10,11 +10,11 @@ from cjgrade.errors import InputError
 from cjgrade.stats.bt import PairwiseData, _objective, fit_bradley_terry
 from cjgrade.stats.bt_soft import group_terms
 from cjgrade.stats.btsolver import aggregate_pairs
+from cjgrade.stats.empirical_bayes import fit_empirical_bayes
 from cjgrade.stats.fitstats import compute_fit_statistics
 from cjgrade.stats.pairing import PairingState, select_pairs
+from cjgrade.stats.posterior_sampling import sample_reliability
 from cjgrade.stats.soft_outcomes import SOFT_LOGIT_LIMIT, soft_logit
-from cjgrade.stats.stopping_reliability import fit_empirical_bayes
-from cjgrade.stats.stopping_sampling import sample_reliability
 
 
 def _soft_data(

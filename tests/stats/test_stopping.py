@@ -7,8 +7,8 @@ import pytest
 
 from cjgrade.errors import InputError
 from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
+from cjgrade.stats.empirical_bayes import fit_empirical_bayes, posterior_reliability
 from cjgrade.stats.stopping import RoundStatus, StoppingRules, decide_stopping
-from cjgrade.stats.stopping_reliability import fit_empirical_bayes, posterior_reliability
 
 
 def _status(**kw: object) -> RoundStatus:

@@ -6,7 +6,7 @@ the previous round's abilities and variance): early rounds, where some essays ha
 everything, stay finite.
 
 The reliability a round reports (and the engine stops on) is the posterior-sampled reliability
-(:func:`cjgrade.stats.stopping_sampling.sample_reliability`): the Laplace empirical-Bayes
+(:func:`cjgrade.stats.posterior_sampling.sample_reliability`): the Laplace empirical-Bayes
 figure reads about 0.2 too low under adaptive pairing and SSR too high (see
 ``docs/statistics-pairing.md``). The sampler's random generator is seeded from ``seed`` (the
 batch seed, when the caller passes it) and a SHA-256 digest of the fitted data, so refitting
@@ -27,13 +27,13 @@ from numpy.typing import NDArray
 
 from cjgrade.engine.ledger import StoredComparison
 from cjgrade.stats.bt import BTFit, PairwiseData, fit_bradley_terry
-from cjgrade.stats.reliability import scale_separation_reliability
-from cjgrade.stats.stopping_reliability import (
+from cjgrade.stats.empirical_bayes import (
     EmpiricalBayesFit,
     centred_se,
     fit_empirical_bayes,
 )
-from cjgrade.stats.stopping_sampling import sample_reliability
+from cjgrade.stats.posterior_sampling import sample_reliability
+from cjgrade.stats.reliability import scale_separation_reliability
 
 __all__ = [
     "MAX_SAMPLED_ITEMS",
@@ -54,7 +54,7 @@ ROUND_EM_ITERATIONS = 3
 """EM iterations of the prior variance per round fit (warm-started, so they accumulate)."""
 REUSE_SE_MIN_ITEMS = 500
 """From this many essays a round fit reuses standard errors between its empirical-Bayes updates
-(:func:`~cjgrade.stats.stopping_reliability.fit_empirical_bayes` with ``initial_se``): one dense
+(:func:`~cjgrade.stats.empirical_bayes.fit_empirical_bayes` with ``initial_se``): one dense
 inverse per round instead of four (0.85 s -> 0.26 s at 2,000 essays). Below it they are cheap
 and recomputed at every update, as before. (At 60 essays the choice moved the default pairing's
 comparisons to Spearman 0.9 by less than the seed-to-seed noise: means of 96 seeds 12.9-13.2.)"""

@@ -26,7 +26,6 @@ from cjgrade.bus.events import (
     make_envelope,
 )
 from cjgrade.bus.transport import Transport
-from cjgrade.engine.decisions import StopDecision, decide_stop, success_rate_failure
 from cjgrade.engine.dispatch import ComparisonOutcome, ComparisonTask, Dispatcher
 from cjgrade.engine.finalise import finalise_batch
 from cjgrade.engine.fitting import ROUND_EM_ITERATIONS, RoundEstimate, WarmStart, fit_round
@@ -34,6 +33,7 @@ from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison, St
 from cjgrade.engine.progress import NullProgress, Progress, ProgressListener
 from cjgrade.engine.results import BatchResult
 from cjgrade.engine.spec import BatchSpec, validate_spec
+from cjgrade.engine.stop_rules import RoundStop, decide_stop, success_rate_failure
 from cjgrade.judges.base import JudgeRequest
 from cjgrade.stats.pairing import PairingState, select_pairs
 from cjgrade.store import Store, content_id
@@ -132,7 +132,7 @@ class BatchEngine:
             if not rows:
                 rows = await self._plan_round(state, round_index, budget)
                 if not rows:
-                    decision = StopDecision(True, "no_more_pairs")
+                    decision = RoundStop(True, "no_more_pairs")
                     await self._record_fit(state, round_index - 1, decision, final=True)
                     break
             await self._judge_round(state, rows, budget)
@@ -259,7 +259,7 @@ class BatchEngine:
                 await self.ledger.renew(batch_uuid, self.owner)
                 last_renew = time.monotonic()
 
-    async def _refit(self, state: _RunState, round_index: int, budget: int) -> StopDecision:
+    async def _refit(self, state: _RunState, round_index: int, budget: int) -> RoundStop:
         spec = state.stored.spec
         estimate = await asyncio.to_thread(
             fit_round,
@@ -284,7 +284,7 @@ class BatchEngine:
         return decision
 
     async def _record_fit(
-        self, state: _RunState, round_index: int, decision: StopDecision, *, final: bool = False
+        self, state: _RunState, round_index: int, decision: RoundStop, *, final: bool = False
     ) -> None:
         est = state.estimate
         if est is None or round_index < 0:
@@ -307,7 +307,7 @@ class BatchEngine:
             round=round_index, theta=theta, se=se,
             ssr=est.ssr if math.isfinite(est.ssr) else None,  # undefined on tiny batches
             n_comparisons=est.n_comparisons, stop=decision.stop,
-            stop_reason=decision.reason, details=details,
+            stop_reason=decision.rule, details=details,
         )
         await self.ledger.record_fit(state.stored.batch_uuid, fit, round_index + 1)
 

@@ -25,6 +25,11 @@ if TYPE_CHECKING:
         fit_by_component,
         label_components,
     )
+    from cjgrade.stats.empirical_bayes import (
+        EmpiricalBayesFit,
+        fit_empirical_bayes,
+        posterior_reliability,
+    )
     from cjgrade.stats.fitstats import FitStatistics, compute_fit_statistics
     from cjgrade.stats.grading import (
         GradeModel,
@@ -60,11 +65,6 @@ if TYPE_CHECKING:
         StopDecision,
         StoppingRules,
         decide_stopping,
-    )
-    from cjgrade.stats.stopping_reliability import (
-        EmpiricalBayesFit,
-        fit_empirical_bayes,
-        posterior_reliability,
     )
 
 # Public name -> submodule that defines it.
@@ -106,9 +106,9 @@ _SOURCES: dict[str, str] = {
     "StopDecision": "stopping",
     "StoppingRules": "stopping",
     "decide_stopping": "stopping",
-    "EmpiricalBayesFit": "stopping_reliability",
-    "fit_empirical_bayes": "stopping_reliability",
-    "posterior_reliability": "stopping_reliability",
+    "EmpiricalBayesFit": "empirical_bayes",
+    "fit_empirical_bayes": "empirical_bayes",
+    "posterior_reliability": "empirical_bayes",
 }
 
 __all__ = [

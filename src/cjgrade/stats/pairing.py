@@ -11,7 +11,7 @@ The engine calls one function each round::
     A :class:`PairingState` built with :meth:`PairingState.from_history` from the comparisons
     already asked (A-slot and B-slot item indices), the current ability estimates ``theta`` and
     their standard errors ``se`` (ideally from a prior-based fit, see
-    :func:`cjgrade.stats.stopping_reliability.fit_empirical_bayes`) and the anchor mask.
+    :func:`cjgrade.stats.empirical_bayes.fit_empirical_bayes`) and the anchor mask.
 ``rng``
     A ``numpy.random.Generator``; no global random state is used, so a seed reproduces a run.
 ``n_pairs``

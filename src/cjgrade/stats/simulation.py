@@ -10,12 +10,12 @@ and refits after each round. Each round records:
 - ``ssr``: Scale Separation Reliability of the maximum-likelihood fit with sirt's score
   adjustment (:data:`SSR_EPS`), the figure classical CJ software reports;
 - ``reported_reliability``: the posterior-sampled reliability
-  (:func:`cjgrade.stats.stopping_sampling.sample_reliability`), the figure cjgrade recommends
+  (:func:`cjgrade.stats.posterior_sampling.sample_reliability`), the figure cjgrade recommends
   for stopping because it stays honest under adaptive pairing;
 - ``split_half``: split-half reliability (random halves of the decisions, each half fitted
   with a weak prior, Spearman-Brown corrected, averaged over :data:`SPLITS` splits);
 - ``posterior_reliability``: the posterior reliability of the empirical-Bayes fit
-  (:mod:`cjgrade.stats.stopping_reliability`);
+  (:mod:`cjgrade.stats.empirical_bayes`);
 - ``max_delta_theta``: the largest change of an estimate since the previous round;
 - ``coverage``: the share of the true abilities inside the 95% intervals (posterior mean
   +- 1.96 posterior SD, both centred);
@@ -44,7 +44,13 @@ from scipy.stats import spearmanr
 
 from cjgrade.errors import ConvergenceError, InputError
 from cjgrade.stats.bt import PairwiseData, fit_bradley_terry
+from cjgrade.stats.empirical_bayes import (
+    EmpiricalBayesFit,
+    centred_se,
+    fit_empirical_bayes,
+)
 from cjgrade.stats.pairing import STRATEGIES, PairingOptions, PairingState, select_pairs
+from cjgrade.stats.posterior_sampling import sample_reliability
 from cjgrade.stats.reliability import scale_separation_reliability, split_half_reliability
 from cjgrade.stats.simulation_judge import (
     OUTCOMES,
@@ -55,12 +61,6 @@ from cjgrade.stats.simulation_judge import (
     simulate_soft_outcomes,
     win_probability,
 )
-from cjgrade.stats.stopping_reliability import (
-    EmpiricalBayesFit,
-    centred_se,
-    fit_empirical_bayes,
-)
-from cjgrade.stats.stopping_sampling import sample_reliability
 
 __all__ = [
     "ROUND_EB_ITERATIONS",

@@ -14,7 +14,7 @@ whether to stop, which rule fired and why, in words a report can show.
 - ``target_reliability``: stop once the reported reliability reaches the target. Which
   reliability is reported is the caller's choice; under adaptive pairing plain SSR is
   inflated, so prefer the posterior-sampled reliability
-  (:func:`cjgrade.stats.stopping_sampling.sample_reliability`, see
+  (:func:`cjgrade.stats.posterior_sampling.sample_reliability`, see
   ``docs/statistics-pairing.md``).
 - ``target_max_se``: stop once the largest standard error among students (anchors excluded)
   is at most the target.

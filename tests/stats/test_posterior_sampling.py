@@ -7,7 +7,7 @@ import pytest
 
 from cjgrade.errors import InputError
 from cjgrade.stats.bt import PairwiseData
-from cjgrade.stats.stopping_sampling import expected_squared_correlation, sample_reliability
+from cjgrade.stats.posterior_sampling import expected_squared_correlation, sample_reliability
 
 
 def _random_design(
@@ -53,7 +53,7 @@ def test_sampled_reliability_rejects_bad_arguments(rng: np.random.Generator) -> 
 def test_merged_pairs_keep_the_likelihood_and_gradient(rng):
     """Repeated and reversed pairs merged into weights give the per-comparison likelihood and
     gradient exactly (soft outcomes and weights included)."""
-    from cjgrade.stats.stopping_sampling import _Target
+    from cjgrade.stats.posterior_sampling import _Target
 
     n, m = 7, 60
     a = rng.integers(0, n, m)

@@ -33,7 +33,7 @@ __all__ = [
     "MIN_ANSWERED_FOR_SUCCESS_RATE",
     "MIN_COMPARISONS_FOR_STABILITY",
     "MIN_RELIABILITY_FOR_STABILITY",
-    "StopDecision",
+    "RoundStop",
     "decide_stop",
     "success_rate_failure",
 ]
@@ -51,13 +51,16 @@ MIN_ANSWERED_FOR_SUCCESS_RATE = 10
 
 
 @dataclass(frozen=True)
-class StopDecision:
+class RoundStop:
+    """Whether a batch stops after a round, and why (what the round fit records)."""
+
     stop: bool
-    reason: str
+    rule: str
     """``budget``, ``target_reliability``, ``target_max_se``, ``stability``, ``continue``,
     ``no_more_pairs``."""
     max_theta_change: float | None = None
     explanation: str = ""
+    """:attr:`cjgrade.stats.stopping.StopDecision.reason` with the reliability method."""
 
 
 def _on(value: float | None, off: float) -> float | None:
@@ -71,7 +74,7 @@ def decide_stop(
     *,
     n_requested: int,
     budget: int,
-) -> StopDecision:
+) -> RoundStop:
     """Apply the stopping rules (see the module docstring) after a round's refit."""
     opts = spec.options
     n = len(estimate.essay_ids)
@@ -97,7 +100,7 @@ def decide_stop(
     change = decision.max_change if np.isfinite(decision.max_change) else None
     explanation = (f"{decision.reason} [reliability {estimate.reliability:.3f}: "
                    f"{estimate.reliability_method}]")
-    return StopDecision(decision.stop, decision.rule, change, explanation)
+    return RoundStop(decision.stop, decision.rule, change, explanation)
 
 
 def success_rate_failure(

@@ -1,4 +1,5 @@
-"""A reliability that stays honest under adaptive pairing, for stopping decisions.
+"""The empirical-Bayes round fit (Bradley-Terry with an estimated prior and noise variance) and
+the reliability it implies: honest under adaptive pairing.
 
 Scale Separation Reliability (SSR) compares the spread of maximum-likelihood estimates with
 their mean squared standard error. When pairs are chosen from the current estimates (adaptive

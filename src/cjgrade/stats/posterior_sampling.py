@@ -1,6 +1,6 @@
 """Reliability from posterior samples: honest under adaptive pairing.
 
-The Laplace-approximated empirical-Bayes fit (:mod:`cjgrade.stats.stopping_reliability`)
+The Laplace-approximated empirical-Bayes fit (:mod:`cjgrade.stats.empirical_bayes`)
 underestimates the ability variance when most comparisons are close contests, as adaptive
 pairing makes them, so its posterior reliability is far too low there; split-half and SSR are
 too high, because halves of an adaptive design share the choice of opponents. Sampling the
@@ -48,8 +48,8 @@ from numpy.typing import NDArray
 
 from cjgrade.errors import InputError
 from cjgrade.stats.bt import PairwiseData
+from cjgrade.stats.empirical_bayes import EmpiricalBayesFit, fit_empirical_bayes
 from cjgrade.stats.soft_outcomes import NOISE_PRIOR_VARIANCE, NOISE_PRIOR_WEIGHT, soft_logit
-from cjgrade.stats.stopping_reliability import EmpiricalBayesFit, fit_empirical_bayes
 
 __all__ = ["SampledReliability", "expected_squared_correlation", "sample_reliability"]
 
