@@ -27,7 +27,6 @@ from cjgrade.errors import CJGradeError, ConfigError, ConflictError, InputError,
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
     "ApiProblem",
-    "Conflict",
     "Forbidden",
     "NotFound",
     "Problem",
@@ -87,10 +86,6 @@ class ApiProblem(Exception):
 
 class NotFound(ApiProblem):
     status = 404
-
-
-class Conflict(ApiProblem):
-    status = 409
 
 
 class Unauthorized(ApiProblem):

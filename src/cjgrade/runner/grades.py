@@ -17,13 +17,7 @@ from cjgrade.display import printable
 from cjgrade.errors import InputError
 from cjgrade.scales import GradeScale, get_scale, parse_grade_from_label
 
-__all__ = ["ANCHORS_CSV", "ANCHORS_CSV_HEADER", "CsvGrade", "parse_anchor_csv", "resolve_grade",
-           "scale_grades"]
-
-
-def scale_grades(scale_id: str, user_scales: Iterable[GradeScale] = ()) -> tuple[str, ...]:
-    """The grades of a scale, lowest first (ConfigError for an unknown scale)."""
-    return tuple(str(g) for g in get_scale(scale_id, user_scales).grades)
+__all__ = ["ANCHORS_CSV", "ANCHORS_CSV_HEADER", "CsvGrade", "parse_anchor_csv", "resolve_grade"]
 
 
 def resolve_grade(raw: str, scale_id: str, user_scales: Iterable[GradeScale] = ()) -> str:

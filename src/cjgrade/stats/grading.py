@@ -25,7 +25,6 @@ population priors, anchors' and essays' standard errors integrated out) is descr
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -58,7 +57,6 @@ __all__ = [
     "LeaveOneOutResult",
     "ShrunkAbilities",
     "fit_grade_model",
-    "grade_labels",
     "leave_one_anchor_out",
     "project_grades",
     "shrink_abilities",
@@ -396,16 +394,3 @@ def leave_one_anchor_out(
         within_one_accuracy=within,
         mean_p_true=mean_p,
     )
-
-
-def grade_labels(projection: GradeProjection, codes: Sequence[str], below: str | None) -> list[str]:
-    """Map ``projection.most_likely`` to grade codes (``codes[i]``; ``below`` for -1)."""
-    out: list[str] = []
-    for idx in projection.most_likely.tolist():
-        if idx == BELOW_LOWEST:
-            if below is None:
-                raise InputError("the projection has a below-lowest grade but no code was given")
-            out.append(below)
-        else:
-            out.append(codes[idx])
-    return out

@@ -21,7 +21,6 @@ from typing import cast
 from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from cjgrade.domain import JudgedPair
 from cjgrade.errors import InputError, StorageError
 from cjgrade.judges.base import Usage, Verdict
 from cjgrade.store._sql import dialect_insert, refresh_statistics
@@ -39,7 +38,6 @@ __all__ = [
     "claim_comparisons",
     "count_comparisons",
     "list_comparisons",
-    "list_judged_pairs",
     "record_failure",
     "record_verdict",
     "request_comparisons",
@@ -320,26 +318,6 @@ def _billed_values(usage: Usage | None, cost_usd: float | None,
         "cache_write_tokens": tokens[3],
         "cost_usd": cost_usd,
     }
-
-
-async def list_judged_pairs(session: AsyncSession, batch_id: str) -> list[JudgedPair]:
-    """Succeeded comparisons as :class:`~cjgrade.domain.JudgedPair` (for the BT fit), in
-    request order. ``judge`` is ``provider/model``."""
-    rows = await session.execute(
-        select(
-            Comparison.essay_a,
-            Comparison.essay_b,
-            Comparison.p_a,
-            Comparison.provider,
-            Comparison.model,
-        )
-        .where(Comparison.batch_id == batch_id, Comparison.status == "succeeded")
-        .order_by(Comparison.round, Comparison.slot)
-    )
-    return [
-        JudgedPair(essay_a=a, essay_b=b, p_a=float(p or 0.0), judge=f"{prov or ''}/{model or ''}")
-        for a, b, p, prov, model in rows.all()
-    ]
 
 
 async def summarise_usage(session: AsyncSession, batch_id: str) -> UsageTotals:
