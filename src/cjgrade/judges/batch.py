@@ -28,12 +28,13 @@ from cjgrade.errors import (
     JudgeRateLimited,
     JudgeUnavailable,
 )
-from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage, Verdict
+from cjgrade.judges.base import JudgeRequest, ModelInfo, Verdict
 from cjgrade.judges.clock import Clock, SystemClock
-from cjgrade.judges.cost import BATCH_FLAG, BilledSpend, CostLedger, compute_cost, usage_problem
+from cjgrade.judges.cost import BATCH_FLAG, BilledSpend, CostLedger, compute_cost
+from cjgrade.judges.pricing import checked_usage, failure_charge, is_unusable
 from cjgrade.judges.prompt import RenderedPrompt, render_request
 from cjgrade.judges.runtime import RuntimePolicy, retry_delay
-from cjgrade.judges.verdict import USAGE_UNUSABLE_FLAG, attach_reply, checked_verdict
+from cjgrade.judges.verdict import attach_reply, checked_verdict
 
 __all__ = [
     "BATCH_FLAG",
@@ -217,37 +218,26 @@ class ProviderBatchJudge:
         return {cid: self._price(outcome) for cid, outcome in results.items()}
 
     def _price(self, outcome: Verdict | JudgeError) -> Verdict | JudgeError:
+        """The outcome checked and priced at the batch rate by the runtime's own pricing
+        (:mod:`cjgrade.judges.pricing`), and recorded in the ledger."""
         if isinstance(outcome, Verdict):
             try:
                 outcome = checked_verdict(outcome)
             except JudgeOutputInvalid as exc:
                 outcome = attach_reply(exc, outcome.usage, outcome.raw_response)
         if isinstance(outcome, Verdict):
-            problem = next((f for f in outcome.flags if f.startswith(USAGE_UNUSABLE_FLAG)),
-                           None) or usage_problem(outcome.usage, self.info)
-            if problem is not None:  # unusable usage: kept, flagged, cost unknown
-                flag = problem if problem.startswith(USAGE_UNUSABLE_FLAG) \
-                    else f"{USAGE_UNUSABLE_FLAG}:{problem}"
-                flags = outcome.flags if flag in outcome.flags else (*outcome.flags, flag)
-                verdict = replace(outcome, usage=Usage(), cost_usd=None, flags=flags)
-            else:
-                verdict = replace(outcome, cost_usd=compute_cost(outcome.usage, self.info,
+            verdict = checked_usage(outcome, self.info)
+            if not is_unusable(verdict):
+                verdict = replace(verdict, cost_usd=compute_cost(verdict.usage, self.info,
                                                                  batch=True))
             self.ledger.record(verdict, name=self.name)
             return verdict
-        usage = outcome.usage
-        if outcome.billed_reply or usage is not None:
-            # an invalid reply, billed at the batch rate (cost unknown if its usage is)
-            problem = outcome.usage_problem or (
-                usage_problem(usage, self.info) if usage is not None else "no usage")
-            cost = None if problem or usage is None \
-                else compute_cost(usage, self.info, batch=True)
-            usage = usage if usage is not None and not problem else Usage()
-            self.ledger.record_billed_failure(self.name, usage, cost)
-            outcome.billed = BilledSpend(usage, cost, 1)
+        charge = failure_charge(outcome, self.info, batch=True)
+        if charge is not None:  # an invalid reply, billed at the batch rate
+            self.ledger.record_billed_failure(self.name, charge.usage, charge.cost_usd)
+            outcome.billed = BilledSpend(charge.usage, charge.cost_usd, 1)
         self.ledger.record_failure(self.name)
         return outcome
-
 
 async def wait_for_batch(
     judge: BatchJudge,

@@ -45,12 +45,11 @@ from cjgrade.judges.cost import (
     CostLedger,
     add_cost,
     add_usage,
-    compute_cost,
-    price_verdict,
     usage_problem,
 )
+from cjgrade.judges.pricing import checked_usage, failure_charge, is_unusable, priced_verdict
 from cjgrade.judges.prompt import find_injection
-from cjgrade.judges.verdict import USAGE_UNUSABLE_FLAG, attach_reply, checked_verdict
+from cjgrade.judges.verdict import attach_reply, checked_verdict
 
 __all__ = [
     "CircuitBreaker",
@@ -421,18 +420,12 @@ class JudgeRuntime:
         """Price and record a reply the provider billed although it gave no verdict. A usage
         report that cannot be priced (unreadable, negative, implausible) makes the cost
         unknown, never 0."""
-        usage = exc.usage
-        if not (exc.billed_reply or usage is not None):
+        charge = failure_charge(exc, self.info)
+        if charge is None:
             return  # no reply (a 5xx, a timeout, a connection error): nothing billed
-        problem = exc.usage_problem
-        if usage is not None and problem is None:
-            problem = usage_problem(usage, self.info)
-        cost: float | None
-        if problem is not None or usage is None:
-            usage, cost = Usage(), None
-            exc.args = (f"{exc} [billed, cost unknown: {problem or 'no usage report'}]",)
-        else:
-            cost = compute_cost(usage, self.info)
+        usage, cost = charge.usage, charge.cost_usd
+        if charge.problem is not None:
+            exc.args = (f"{exc} [billed, cost unknown: {charge.problem}]",)
         self.ledger.record_billed_failure(self.name, usage, cost)
         tally.billed = add_usage(tally.billed, usage)
         tally.billed_cost = add_cost(tally.billed_cost, cost)
@@ -476,15 +469,11 @@ class JudgeRuntime:
                     gate.tpm.settle(_total_tokens(usage) - estimate)  # a billed invalid reply
                 raise
             latency = self.clock.monotonic() - start
-        unusable = any(f.startswith(USAGE_UNUSABLE_FLAG) for f in verdict.flags)
-        if gate.tpm is not None and not unusable:
+        if gate.tpm is not None and not is_unusable(verdict):
             gate.tpm.settle(_total_tokens(verdict.usage) - estimate)
-        cost = None if unusable else verdict.cost_usd
-        if cost is None and not unusable:
-            cost = price_verdict(verdict, self.info)
-        flags = verdict.flags
-        extra = tuple(f for f in injection_flags(request) if f not in flags)
-        verdict = replace(verdict, cost_usd=cost, latency_s=latency, flags=flags + extra)
+        verdict = priced_verdict(verdict, self.info)
+        extra = tuple(f for f in injection_flags(request) if f not in verdict.flags)
+        verdict = replace(verdict, latency_s=latency, flags=verdict.flags + extra)
         self.ledger.record(verdict, name=self.name)
         return verdict
 
@@ -497,13 +486,7 @@ class JudgeRuntime:
         except JudgeOutputInvalid as exc:
             usage = verdict.usage if isinstance(verdict.usage, Usage) else None
             raise attach_reply(exc, usage, str(verdict.raw_response)) from None
-        if any(f.startswith(USAGE_UNUSABLE_FLAG) for f in verdict.flags):
-            return verdict
-        problem = usage_problem(verdict.usage, self.info)
-        if problem is None:
-            return verdict
-        return replace(verdict, usage=Usage(), cost_usd=None,
-                       flags=(*verdict.flags, f"{USAGE_UNUSABLE_FLAG}:{problem}"))
+        return checked_usage(verdict, self.info)
 
 
 @dataclass
