@@ -55,9 +55,8 @@ ROUND_EM_ITERATIONS = 3
 REUSE_SE_MIN_ITEMS = 500
 """From this many essays a round fit reuses standard errors between its empirical-Bayes updates
 (:func:`~cjgrade.stats.empirical_bayes.fit_empirical_bayes` with ``initial_se``): one dense
-inverse per round instead of four (0.85 s -> 0.26 s at 2,000 essays). Below it they are cheap
-and recomputed at every update, as before. (At 60 essays the choice moved the default pairing's
-comparisons to Spearman 0.9 by less than the seed-to-seed noise: means of 96 seeds 12.9-13.2.)"""
+inverse per round instead of four. Below it they are cheap and recomputed at every update.
+Figures: docs/benchmarks.md, "Round-fit thresholds"."""
 WARM_VARIANCE_FLOOR = 0.05
 """A round fit warm-started from a prior variance below this starts from it instead: when the
 first rounds carry little information the variance falls towards its floor, and each round
@@ -68,10 +67,9 @@ EB_TOLERANCE = 1e-3
 moves no ability or reliability by a reportable amount."""
 
 MAX_SAMPLED_ITEMS = 2000
-"""Largest batch (essays) whose reliability is posterior-sampled. The sampler costs about
-0.05 s per round at 60 essays and about 0.26 s at 2,000 essays / 40,000 comparisons (fewer
-draws for large batches: :func:`sampler_draws`); above this size the Laplace empirical-Bayes
-reliability is reported instead."""
+"""Largest batch (essays) whose reliability is posterior-sampled (fewer draws for large
+batches: :func:`sampler_draws`); above this size the Laplace empirical-Bayes reliability is
+reported instead. Sampler cost per round: docs/benchmarks.md, "Round-fit thresholds"."""
 
 RELIABILITY_SAMPLED = "posterior_sampled"
 """``reliability_method`` of the posterior-sampled reliability."""

@@ -125,7 +125,7 @@ class _Target:
         self.szz = float(np.sum(soft_w * z * z))
         self.soft_weight = float(soft_w.sum())
         # Signed incidence matrix: (D theta)_k = theta[a_k] - theta[b_k]; D' r scatters back.
-        # Sparse products are about twice as fast as fancy indexing plus two bincounts.
+        # Sparse products: faster than fancy indexing plus two bincounts.
         k = np.arange(size)
         self.diff = scipy.sparse.csr_matrix(
             (np.r_[np.ones(size), -np.ones(size)], (np.r_[k, k], np.r_[self.a, self.b])),
@@ -154,7 +154,7 @@ class _Target:
     def log_likelihood(self, theta: FloatArray) -> float:
         d = self.diff @ theta
         # y log s(d) + (1 - y) log(1 - s(d)) = y d - log(1 + e^d); the softplus is computed
-        # as max(d, 0) + log1p(e^-|d|): stable, and a third of np.logaddexp's time.
+        # as max(d, 0) + log1p(e^-|d|): stable, and cheaper than np.logaddexp.
         softplus = np.maximum(d, 0.0) + np.log1p(np.exp(-np.abs(d)))
         ll = float(self.wy @ d - self.w @ softplus)
         if self.has_soft:

@@ -38,10 +38,10 @@ async def refresh_statistics(
     """PostgreSQL: ``ANALYZE`` ``model``'s table after ``added`` rows were inserted, when the
     planner's row count is stale (no-op on SQLite). Returns whether it analysed.
 
-    A batch adds thousands of rows within seconds, long before autovacuum's next analyse;
-    with the planner still believing a table nearly empty, PostgreSQL planned the round's
-    claim and the per-essay updates as a full scan of the table per row (about 1 s each at
-    2,000 essays). The table is analysed when it holds more than twice the rows the planner
+    A batch adds thousands of rows within seconds, long before autovacuum's next analyse, and
+    a planner that believes a table nearly empty plans the round's claim and the per-essay
+    updates as full scans (figures: docs/benchmarks.md, "Round-fit thresholds").
+    The table is analysed when it holds more than twice the rows the planner
     counts plus :data:`STALE_STATISTICS_ROWS` (so a few times while it grows, rarely once it
     is large: ``ANALYZE`` takes a lock that concurrent analyses of the same table wait for).
     ``ANALYZE`` samples at most 30,000 rows, so one costs tens of milliseconds.
