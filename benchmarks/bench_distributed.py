@@ -38,12 +38,16 @@ from typing import Any
 
 import numpy as np
 
-from cjgrade.bus.events import ComparisonRequestedV1, JudgeRequestData, make_envelope
+from cjgrade.bus.events import (
+    ComparisonCompletedV1,
+    ComparisonRequestedV1,
+    JudgeRequestData,
+    make_envelope,
+)
 from cjgrade.bus.kafka import KafkaTransport
 from cjgrade.distributed import Orchestrator, OrchestratorConfig
 from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
 from cjgrade.domain import Essay
-from cjgrade.engine.dispatch import COMPARISON_COMPLETED, COMPARISON_REQUESTED
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.judges.sim import text_key
@@ -134,7 +138,7 @@ async def pump(transport: KafkaTransport, batch_uuid: str, n: int, n_essays: int
     started = time.perf_counter()
     collector = asyncio.ensure_future(collect())
     for i in range(0, n, 200):
-        await asyncio.gather(*(transport.publish(COMPARISON_REQUESTED, e)
+        await asyncio.gather(*(transport.publish(ComparisonRequestedV1.TOPIC, e)
                                for e in envelopes[i:i + 200]))
     await asyncio.wait_for(collector, 600)
     return time.perf_counter() - started
@@ -148,7 +152,7 @@ async def throughput(args: argparse.Namespace, bootstrap: str, workdir: Path) ->
     rows = []
     for n_workers in (1, 2):
         transport = await KafkaTransport(bootstrap).start()
-        results = transport.subscribe(COMPARISON_COMPLETED)
+        results = transport.subscribe(ComparisonCompletedV1.TOPIC)
         await results.start()
         procs = start_workers(n_workers, bootstrap, options, args.concurrency, workdir)
         try:

@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # types only: the judges package imports this module
 
 __all__ = [
     "BusError",
+    "BusUnavailable",
     "CJGradeError",
     "CircuitOpen",
     "ConfigError",
@@ -128,3 +129,8 @@ class BusError(CJGradeError):
     """The event bus (in-process or Kafka) failed."""
 
     exit_code = 7
+
+
+class BusUnavailable(BusError):
+    """The broker cannot be reached right now (down, restarting, topic not yet re-created):
+    try again later; nothing is wrong with what was sent."""

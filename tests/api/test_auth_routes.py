@@ -16,7 +16,8 @@ from cjgrade.errors import ConfigError
 
 from .conftest import ROLES, Api
 
-PATH_VALUES = {"assignment_id": "no-such-assignment", "storage_id": "0" * 64}
+PATH_VALUES = {"assignment_id": "no-such-assignment", "storage_id": "0" * 64,
+               "batch_uuid": "0f8fad5b-d9cb-469f-a165-70867728950e"}
 
 
 def concrete(path: str) -> str:

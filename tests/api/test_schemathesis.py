@@ -18,7 +18,7 @@ import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.checks import negative_data_rejection
+from schemathesis.checks import negative_data_rejection, positive_data_acceptance
 from schemathesis.config._auth import AuthConfig  # not re-exported by schemathesis.config
 from schemathesis.generation.modes import GenerationMode
 from sqlalchemy.engine import make_url
@@ -35,6 +35,13 @@ EXAMPLES_PER_OPERATION = {"sqlite": 6, "postgresql": 3}
 # it. Its real invalid inputs (non-UTF-8, blank, NUL) are tested in test_bad_input.py; every
 # other check (no 5xx, documented statuses and schemas) still runs on it.
 UNREJECTABLE_NEGATIVE = {"POST /v1/content"}
+
+# POST /v1/batches has rules across fields and against the server's state that OpenAPI cannot
+# state (essay ids unique, the judge in the model manifest, anchor grades on the scale, a
+# budget that covers the students, a known content id): most schema-valid bodies are rightly
+# refused, so "valid data must be accepted" cannot hold for it. Those refusals are tested in
+# test_batches.py; every other check (no 5xx, documented statuses and schemas) still runs.
+UNACCEPTABLE_POSITIVE = {"POST /v1/batches"}
 
 
 @pytest.fixture
@@ -88,6 +95,8 @@ def test_api_conforms_to_its_schema(live: tuple[LiveServer, dict[str, str]]) -> 
             else (GenerationMode.POSITIVE,)
         )
         excluded = [negative_data_rejection] if operation.label in UNREJECTABLE_NEGATIVE else []
+        if operation.label in UNACCEPTABLE_POSITIVE:
+            excluded.append(positive_data_acceptance)
         for mode in modes:
             try:
                 check_operation(operation, mode, server.url, excluded, examples)

@@ -24,7 +24,7 @@ import pytest
 from cjgrade.cli.admin import _read_text
 from cjgrade.cli.main import build_app, run_app
 from cjgrade.errors import InputError
-from tests.engine.test_inputs import make_pdf
+from tests.runner.test_inputs import make_pdf
 
 ESSAY = ("Phones in school are a question of balance. Students use them to learn, but they "
          "also lose concentration when messages arrive. Rules help more than bans. ")

@@ -2,16 +2,42 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from cjgrade.bus.events import ComparisonCompletedV1
 from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.store import open_store
 from tests.distributed.cluster import Cluster, make_spec
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+async def committed_to_end(bootstrap: str, group: str, topic: str, timeout_s: float = 30) -> None:
+    """Wait until ``group``'s committed offsets on ``topic`` equal the topic's end offsets (read
+    with a consumer of that group that never joins it)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+        ends = await consumer.end_offsets(tps)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            behind = {tp: (c, end) for tp, end in ends.items()
+                      if end and ((c := await consumer.committed(tp)) is None or c < end)}
+            if not behind:
+                return
+            assert loop.time() < deadline, f"offsets not committed: {behind}"
+            await asyncio.sleep(0.2)
+    finally:
+        await consumer.stop()
 
 
 async def test_batch_completes_with_every_comparison_stored_once(broker, pg_url):
@@ -37,6 +63,10 @@ async def test_batch_completes_with_every_comparison_stored_once(broker, pg_url)
         assert len(cluster.calls) == 40, "a comparison was judged twice"
         assert set(out.comparisons) == {r.id for r in rows}
         assert cluster.metrics.stored.labels("succeeded")._value.get() == 40
+        # Every result record was acknowledged once stored: the orchestrator group's committed
+        # offsets reach the end of the results topic (nothing would be redelivered).
+        await committed_to_end(broker.bootstrap, "cjgrade-orchestrator",
+                               ComparisonCompletedV1.TOPIC)
     finally:
         await cluster.close()
         await store.close()

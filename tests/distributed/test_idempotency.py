@@ -7,11 +7,16 @@ import uuid
 
 import pytest
 
-from cjgrade.bus.events import ComparisonRequestedV1, EnvelopeModel, JudgeRequestData, make_envelope
+from cjgrade.bus.events import (
+    ComparisonCompletedV1,
+    ComparisonRequestedV1,
+    EnvelopeModel,
+    JudgeRequestData,
+    make_envelope,
+)
 from cjgrade.bus.kafka import KafkaTransport
 from cjgrade.distributed import ComparisonWorker, WorkerConfig, WorkerJudges
 from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
-from cjgrade.engine.dispatch import COMPARISON_COMPLETED, COMPARISON_REQUESTED
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import JudgeRequest
@@ -29,7 +34,7 @@ class DuplicatingTransport:
 
     async def publish(self, topic: str, envelope: EnvelopeModel) -> None:
         await self.inner.publish(topic, envelope)
-        if topic == COMPARISON_COMPLETED:
+        if topic == ComparisonCompletedV1.TOPIC:
             await self.inner.publish(topic, envelope)
 
     def subscribe(self, topic: str, *, group: str | None = None):  # type: ignore[no-untyped-def]
@@ -88,15 +93,15 @@ async def test_redelivered_request_is_not_judged_twice(broker):
     client = await KafkaTransport(broker.bootstrap, **FAST).start()  # type: ignore[arg-type]
     worker = ComparisonWorker(worker_transport, WorkerJudges(factory=factory), WorkerConfig())
     task = asyncio.ensure_future(worker.run())
-    results = client.subscribe(COMPARISON_COMPLETED)
+    results = client.subscribe(ComparisonCompletedV1.TOPIC)
     await results.start()
     try:
         batch_uuid = str(uuid.uuid4())
         request = _request(batch_uuid, 41)
-        await client.publish(COMPARISON_REQUESTED, request)
+        await client.publish(ComparisonRequestedV1.TOPIC, request)
         first = await asyncio.wait_for(results.__anext__(), 30)
-        await client.publish(COMPARISON_REQUESTED, request)  # redelivery after an answer
-        await client.publish(COMPARISON_REQUESTED, _request(batch_uuid, 41))  # re-dispatch
+        await client.publish(ComparisonRequestedV1.TOPIC, request)  # redelivery after an answer
+        await client.publish(ComparisonRequestedV1.TOPIC, _request(batch_uuid, 41))  # re-dispatch
         again = [await asyncio.wait_for(results.__anext__(), 30) for _ in range(2)]
         assert len(calls) == 1
         assert worker.judged == 1 and worker.replayed == 2

@@ -1,79 +1,17 @@
-"""Dispatchers: remote workers over a transport, duplicates, crashes; event envelopes."""
+"""The in-process dispatcher after a crash; event envelopes. (Remote workers over a transport:
+``tests/distributed/test_in_process.py``.)"""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
-from cjgrade.bus import (
-    BatchFailedV1,
-    ComparisonCompletedV1,
-    InProcessTransport,
-    decode_envelope,
-    make_envelope,
-)
-from cjgrade.engine.dispatch import (
-    COMPARISON_COMPLETED,
-    BusDispatcher,
-    ComparisonTask,
-    InProcessDispatcher,
-    serve_comparisons,
-)
-from cjgrade.engine.loop import BatchEngine
+from cjgrade.bus import BatchFailedV1, ComparisonCompletedV1, decode_envelope, make_envelope
+from cjgrade.engine.dispatch import ComparisonTask, InProcessDispatcher
 from cjgrade.errors import BusError, InputError
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import JudgeRequest
-from cjgrade.store import Store
 
-from .conftest import essay_text, make_spec, true_order_verdict
-
-
-class DuplicatingTransport(InProcessTransport):
-    """Delivers every comparison result twice (at-least-once delivery, as Kafka may)."""
-
-    async def publish(self, topic: str, envelope):  # type: ignore[no-untyped-def]
-        await super().publish(topic, envelope)
-        if topic == COMPARISON_COMPLETED:
-            await super().publish(topic, envelope)
-
-
-async def test_batch_runs_on_remote_workers_over_the_bus(store: Store) -> None:
-    """With the bus dispatcher and two workers, a batch completes; each verdict delivered twice
-    is stored once, and every comparison is judged exactly once."""
-    transport = DuplicatingTransport()
-    judges = [get_judge("scripted", options={"default": true_order_verdict}) for _ in range(2)]
-    stop = asyncio.Event()
-    workers = [asyncio.ensure_future(serve_comparisons(transport, j, concurrency=2, stop=stop))
-               for j in judges]
-    await asyncio.sleep(0)
-    try:
-        spec = make_spec(n_students=8, budget=30, target_ssr=None, stability_threshold=None)
-        engine = BatchEngine(store, BusDispatcher(transport, timeout_s=30), transport=transport)
-        result = await engine.run(await engine.create(spec))
-    finally:
-        stop.set()
-        served = await asyncio.gather(*workers)
-    assert result.status == "completed"
-    assert len(result.comparisons) == 30 and all(c.status == "succeeded"
-                                                 for c in result.comparisons)
-    # The two workers share the requests (one consumer group), both took part, and each
-    # result was delivered twice but stored once.
-    assert sum(served) == 30 and min(served) > 0
-    assert len(transport.events(COMPARISON_COMPLETED)) == 60
-
-
-async def test_bus_dispatcher_times_out_without_workers() -> None:
-    """No worker answering is a BusError that says to start workers and resume."""
-    transport = InProcessTransport()
-    task = ComparisonTask(
-        comparison_id=1, batch_uuid="b", round=0, slot=0, essay_a="x", essay_b="y",
-        judge="scripted/default",
-        request=JudgeRequest("", "", "i", "", essay_text(1), essay_text(2)),
-    )
-    with pytest.raises(BusError, match="are workers running"):
-        async for _ in BusDispatcher(transport, timeout_s=0.05).dispatch([task]):
-            pass
+from .conftest import essay_text, true_order_verdict
 
 
 async def test_in_process_dispatcher_stores_results_before_a_crash() -> None:

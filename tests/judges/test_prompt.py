@@ -119,7 +119,7 @@ def test_a_request_carries_texts_and_settings_only() -> None:
     assert names == ["system_prompt", "student_prompt", "instructions", "rubric", "essay_a",
                      "essay_b", "settings"]
     assert [f.name for f in dataclasses.fields(JudgeSettings)] == [
-        "temperature", "max_tokens", "reasoning_effort"]
+        "temperature", "max_tokens", "reasoning_effort", "output_verbosity"]
     rendered = render_request(BASE)
     text = rendered.system + "\n".join(b.text for b in rendered.blocks)
     assert "ANCHOR" not in text and ".txt" not in text and ".md" not in text

@@ -92,13 +92,18 @@ def test_bad_input_is_rejected(
 
 
 def test_targets() -> None:
-    """Targets: tau-b >= 0.9, at most one inverted pair, no zero-win anchor."""
+    """Targets: tau-b >= 0.9, at most one inverted pair, no zero-win anchor above the lowest
+    grade (a perfect round robin, whose lowest anchor never wins, meets them)."""
     grades = np.arange(5)
     theta = np.linspace(-2, 2, 5)
     w, lo = round_robin(theta)
-    perfect = anchor_alignment(grades, theta, np.append(w, 0), np.append(lo, 4))
+    perfect = anchor_alignment(grades, theta, w, lo)
+    assert perfect.zero_win_anchors == (0,) and perfect.problem_zero_win_anchors == ()
     assert meets_alignment_targets(perfect)
-    assert not meets_alignment_targets(anchor_alignment(grades, theta, w, lo))  # zero-win 0
+    # anchor 1 (second-lowest grade) never wins: it lost its one win to anchor 0
+    flipped = anchor_alignment(grades, theta, np.where(w == 1, 0, w), np.where(w == 1, 1, lo))
+    assert flipped.problem_zero_win_anchors == (1,)
+    assert not meets_alignment_targets(flipped, max_inversion_pairs=5, min_tau=-1)
     assert not meets_alignment_targets(anchor_alignment([1, 1], [0.0, 1.0], [0], [1]))
 
 

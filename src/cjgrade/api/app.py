@@ -7,8 +7,8 @@ attaches itself that way (``create_app(settings, lifespan_hooks=[run_orchestrato
 ``app.state.lifespan_hooks.append(...)`` before start-up), and finds the store on
 ``app.state.store`` and the Prometheus registry on ``app.state.metrics_registry``.
 
-Open routes (no token): ``/healthz``, ``/metrics``, ``/docs``, ``/docs/oauth2-redirect``,
-``/redoc``, ``/openapi.json``. Everything else needs a bearer token with the right role; the
+Open routes (no token): ``/healthz``, ``/readyz``, ``/metrics``, ``/docs``,
+``/docs/oauth2-redirect``, ``/redoc``, ``/openapi.json``. Everything else needs a bearer token with the right role; the
 lifespan refuses to start while any other route lacks a role guard.
 
 Grade scales: the built-ins plus the user scales of ``settings.scales_file``
@@ -40,7 +40,8 @@ __all__ = ["OPEN_PATHS", "LifespanHook", "create_app"]
 LifespanHook = Callable[[FastAPI], AbstractAsyncContextManager[Any]]
 
 OPEN_PATHS = frozenset(
-    {"/healthz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}
+    {"/healthz", "/readyz", "/metrics", "/docs", "/docs/oauth2-redirect", "/redoc",
+     "/openapi.json"}
 )
 """Routes reachable without a token; the route-table test checks that nothing else is."""
 
@@ -96,6 +97,7 @@ def create_app(
     app.state.settings = settings
     app.state.user_scales = settings.load_user_scales()
     app.state.lifespan_hooks = list(lifespan_hooks)
+    app.state.readiness_checks = []  # hooks add ``() -> {check: "ok" or problem}`` (/readyz)
     app.state.metrics_registry = CollectorRegistry()
     app.state.http_metrics = HttpMetrics(app.state.metrics_registry)
     app.state.resolve_token = _unavailable_resolver
@@ -128,7 +130,7 @@ class TrailingSlash:
 
 
 def _include_routers(app: FastAPI) -> None:
-    from cjgrade.api.routes import anchors, content, health, instructions, scales, texts
+    from cjgrade.api.routes import anchors, batches, content, health, instructions, scales, texts
 
     app.include_router(health.router)
     app.include_router(metrics_router)
@@ -137,6 +139,7 @@ def _include_routers(app: FastAPI) -> None:
     app.include_router(anchors.router)
     app.include_router(scales.router)
     app.include_router(content.router)
+    app.include_router(batches.router)
 
 
 def _document_scales(app: FastAPI) -> None:

@@ -29,6 +29,10 @@ from pydantic import BaseModel, TypeAdapter
 from cjgrade.api.schemas import (
     AnchorRegistered,
     AnchorSummary,
+    BatchPage,
+    BatchProgressOut,
+    BatchResultOut,
+    BatchSubmitted,
     ContentStored,
     InstructionOut,
     InstructionPage,
@@ -247,6 +251,44 @@ class ApiClient:
         response = await self._send("GET", "/healthz")
         result: dict[str, Any] = response.json()
         return result
+
+    # -- batches (docs/batches.md) ---------------------------------------------------------------
+
+    async def submit_batch(self, body: dict[str, Any]) -> BatchSubmitted:
+        """``POST /v1/batches`` with a :class:`~cjgrade.api.schemas.BatchSubmit` body."""
+        return _parse(BatchSubmitted, await self._send("POST", "/v1/batches", json=body))
+
+    async def list_batches(self, *, page: int = 1, page_size: int = 50,
+                           status: str | None = None) -> BatchPage:
+        params: dict[str, Any] = {"page": page, "page_size": page_size}
+        if status is not None:
+            params["status"] = status
+        return _parse(BatchPage, await self._send("GET", "/v1/batches", params=params))
+
+    async def get_batch(self, batch_uuid: str) -> BatchProgressOut:
+        return _parse(BatchProgressOut,
+                      await self._send("GET", f"/v1/batches/{_seg(batch_uuid)}"))
+
+    async def cancel_batch(self, batch_uuid: str) -> BatchProgressOut:
+        path = f"/v1/batches/{_seg(batch_uuid)}/cancel"
+        return _parse(BatchProgressOut, await self._send("POST", path))
+
+    async def get_batch_result(self, batch_uuid: str) -> BatchResultOut:
+        path = f"/v1/batches/{_seg(batch_uuid)}/result"
+        return _parse(BatchResultOut, await self._send("GET", path))
+
+    async def get_batch_artefact(self, batch_uuid: str) -> dict[str, Any]:
+        """The artefact JSON (``assessment_run.json``) of a finished batch."""
+        response = await self._send("GET", f"/v1/batches/{_seg(batch_uuid)}/artefact")
+        doc: dict[str, Any] = response.json()
+        return doc
+
+    async def get_batch_report(self, batch_uuid: str, kind: str = "md") -> str:
+        """``report.md`` (``kind="md"``) or ``report.html`` (``"html"``) of a finished batch."""
+        if kind not in ("md", "html"):
+            raise ValueError(f"kind must be md or html, not {kind!r}")
+        response = await self._send("GET", f"/v1/batches/{_seg(batch_uuid)}/report.{kind}")
+        return response.text
 
     # -- plumbing ------------------------------------------------------------------------------
 

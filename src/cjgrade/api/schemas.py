@@ -27,7 +27,14 @@ __all__ = [
     "AnchorRegistered",
     "AnchorSummary",
     "AssignmentId",
+    "BatchPage",
+    "BatchProgressOut",
+    "BatchResultOut",
+    "BatchSubmit",
+    "BatchSubmitted",
     "ContentStored",
+    "EssayIn",
+    "EssayResultOut",
     "Health",
     "InstructionIn",
     "InstructionOut",
@@ -246,3 +253,162 @@ class ContentStored(BaseModel):
 class Health(BaseModel):
     status: Literal["ok"]
     database: Literal["ok"]
+
+
+# -- batches (docs/batches.md) -------------------------------------------------------------------
+
+BATCH_UUID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+ESSAY_ID_PATTERN = r"^[^\s\x00]([^\x00]{0,198}[^\s\x00])?$"
+PATTERN_RULES[BATCH_UUID_PATTERN] = (
+    "must be a batch uuid in canonical form (lowercase uuid4, e.g. "
+    "0f8fad5b-d9cb-469f-a165-70867728950e)"
+)
+PATTERN_RULES[ESSAY_ID_PATTERN] = (
+    "needs 1-200 characters, no space at either end and no NUL character"
+)
+BatchStatusName = Literal["created", "running", "finalising", "completed", "failed", "cancelled"]
+
+
+class EssayIn(_In):
+    """One essay of a submitted batch: its text inline, or the content id of a text uploaded
+    to ``POST /v1/content`` (exactly one of the two)."""
+
+    essay_id: Annotated[str, Field(pattern=ESSAY_ID_PATTERN, examples=["student_01"])]
+    text: Annotated[
+        str | None,
+        Field(default=None, min_length=1, max_length=MAX_TEXT_CHARS, pattern=NONBLANK_PATTERN),
+    ] = None
+    content_id: Annotated[str | None, Field(default=None, pattern=SHA256_PATTERN)] = None
+    is_anchor: bool = False
+    grade: Annotated[
+        str | None,
+        Field(default=None, min_length=1, max_length=16, pattern=NO_NUL_PATTERN,
+              description="The expert grade of an anchor (on the batch's grade scale)."),
+    ] = None
+    file_name: Annotated[
+        str | None,
+        Field(default=None, min_length=1, max_length=200, pattern=NONBLANK_PATTERN,
+              description="The file the essay came from, shown in reports."),
+    ] = None
+
+
+class BatchSubmit(_In):
+    """A batch to run: ad hoc (``instructions``, ``grade_scale`` and anchors given here) or
+    bound to a stored assignment (``assignment_id``: its instructions, prompt, rubric, scale
+    and registered anchors are used; give student essays only)."""
+
+    judge: Annotated[str, Field(min_length=3, max_length=200, pattern=NO_NUL_PATTERN,
+                                examples=["anthropic/claude-haiku-4-5-20251001"])]
+    essays: Annotated[list[EssayIn], Field(min_length=2, max_length=20_000)]
+    assignment_id: AssignmentId | None = None
+    instructions: Annotated[
+        str | None, Field(default=None, max_length=MAX_TEXT_CHARS, pattern=NONBLANK_PATTERN)
+    ] = None
+    student_prompt: Annotated[
+        str | None, Field(default=None, max_length=MAX_TEXT_CHARS, pattern=NO_NUL_PATTERN)
+    ] = None
+    rubric: Annotated[
+        str | None, Field(default=None, max_length=MAX_TEXT_CHARS, pattern=NO_NUL_PATTERN)
+    ] = None
+    system_prompt: Annotated[
+        str | None, Field(default=None, max_length=MAX_TEXT_CHARS, pattern=NO_NUL_PATTERN)
+    ] = None
+    grade_scale: Annotated[
+        str | None, Field(default=None, min_length=1, max_length=64, pattern=NO_NUL_PATTERN)
+    ] = None
+    label: Annotated[
+        str | None, Field(default=None, min_length=1, max_length=200, pattern=NONBLANK_PATTERN)
+    ] = None
+    grades: bool = Field(True, description="Project grades (needs anchors of 2+ grades).")
+    options: dict[str, int | float | bool | str | None] = Field(
+        default_factory=dict,
+        description="Batch options (budget, target_ssr, strategy, seed, ...), checked against "
+        "their one declaration (cjgrade.engine.options.BatchOptions); unknown keys are refused.",
+    )
+    base_url: Annotated[
+        str | None, Field(default=None, max_length=500, pattern=r"^https?://[^\s\x00]+$")
+    ] = None
+    batch_uuid: Annotated[
+        str | None,
+        Field(default=None, pattern=BATCH_UUID_PATTERN,
+              description="Choose the batch's uuid (a retried submission is then a 409, never "
+              "a second batch); default a new uuid4."),
+    ] = None
+
+
+class BatchProgressOut(BaseModel):
+    """A batch and where it stands."""
+
+    batch_uuid: str
+    label: str | None
+    status: BatchStatusName
+    judge: str | None
+    assignment_id: str | None
+    grade_scale: str | None
+    n_students: int
+    n_anchors: int
+    comparisons_planned: int
+    comparisons_done: int
+    """Answered comparisons: succeeded plus failed."""
+    comparisons_succeeded: int
+    comparisons_failed: int
+    comparisons_pending: int
+    rounds_fitted: int
+    reliability: float | None
+    """Posterior reliability after the latest round (what the stopping rule reads)."""
+    ssr: float | None
+    stop_reason: str | None
+    cost_usd: float
+    """Known cost so far; a lower bound while ``cost_unknown_comparisons`` > 0."""
+    cost_unknown_comparisons: int
+    failure_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+class BatchSubmitted(BatchProgressOut):
+    warnings: list[str]
+    """What ``cjgrade plan`` would warn about (cost, context window, few anchors, ...)."""
+    cost_estimate_usd: float | None
+
+
+class BatchPage(BaseModel):
+    items: list[BatchProgressOut]
+    total: int
+    page: int
+    page_size: int
+
+
+class EssayResultOut(BaseModel):
+    essay_id: str
+    file_name: str | None
+    is_anchor: bool
+    anchor_grade: str | None
+    rank: int
+    theta: float
+    se: float
+    comparison_count: int
+    grade: str | None
+    grade_probabilities: dict[str, float] | None
+    grade_confidence: float | None
+    grade_reliable: bool | None
+
+
+class BatchResultOut(BaseModel):
+    """The result of a finished batch (the artefact's summary; the whole of it is at
+    ``.../artefact``)."""
+
+    batch_uuid: str
+    status: Literal["completed", "failed"]
+    stop_reason: str
+    failure_reason: str | None
+    quality_status: Literal["ok", "warning", "degenerate"]
+    grades_reliable: bool
+    reliability: float | None
+    ssr: float | None
+    cost_usd: float | None
+    n_comparisons: int
+    n_succeeded: int
+    n_failed: int
+    essays: list[EssayResultOut]

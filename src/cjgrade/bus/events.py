@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -39,6 +39,9 @@ __all__ = [
 class _Event(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    TOPIC: ClassVar[str] = ""
+    """The topic (also the ``event_type``) of a top-level event; the one place it is named."""
+
 
 class EssayRef(_Event):
     essay_id: str
@@ -50,6 +53,7 @@ class EssayRef(_Event):
 class AssessmentRequestedV1(_Event):
     """A client asks for a batch to be assessed (distributed mode entry point)."""
 
+    TOPIC: ClassVar[str] = "cjgrade.assessment.requested.v1"
     event_type: Literal["cjgrade.assessment.requested.v1"] = "cjgrade.assessment.requested.v1"
     batch_uuid: str
     label: str | None = None
@@ -72,11 +76,13 @@ class JudgeRequestData(_Event):
     temperature: float | None = 0.0
     max_tokens: int = 1024
     reasoning_effort: Literal["none", "low", "medium", "high"] | None = None
+    output_verbosity: Literal["low", "medium", "high"] | None = None
 
 
 class ComparisonRequestedV1(_Event):
     """One comparison to judge; ``comparison_id`` is the idempotency key of its result."""
 
+    TOPIC: ClassVar[str] = "cjgrade.comparison.requested.v1"
     event_type: Literal["cjgrade.comparison.requested.v1"] = "cjgrade.comparison.requested.v1"
     batch_uuid: str
     comparison_id: int
@@ -84,11 +90,14 @@ class ComparisonRequestedV1(_Event):
     slot: int
     judge: str
     request: JudgeRequestData
+    base_url: str | None = None
+    """The batch's OpenAI-compatible server (self-hosted models); None for the provider's own."""
 
 
 class ComparisonCompletedV1(_Event):
     """A verdict or a failure for one comparison."""
 
+    TOPIC: ClassVar[str] = "cjgrade.comparison.completed.v1"
     event_type: Literal["cjgrade.comparison.completed.v1"] = "cjgrade.comparison.completed.v1"
     batch_uuid: str
     comparison_id: int
@@ -116,6 +125,7 @@ class ComparisonCompletedV1(_Event):
 class BatchCompletedV1(_Event):
     """A batch finished and its results are stored (thin completion event)."""
 
+    TOPIC: ClassVar[str] = "cjgrade.batch.completed.v1"
     event_type: Literal["cjgrade.batch.completed.v1"] = "cjgrade.batch.completed.v1"
     batch_uuid: str
     label: str | None = None
@@ -144,6 +154,7 @@ class EssayResult(_Event):
 class AssessmentResultV1(_Event):
     """The rich result: scale, ranks and grade distributions of every essay."""
 
+    TOPIC: ClassVar[str] = "cjgrade.assessment.result.v1"
     event_type: Literal["cjgrade.assessment.result.v1"] = "cjgrade.assessment.result.v1"
     batch_uuid: str
     assignment_id: str | None = None
@@ -156,6 +167,7 @@ class AssessmentResultV1(_Event):
 class BatchFailedV1(_Event):
     """A batch stopped without results; ``reason`` is a stable code, ``details`` for humans."""
 
+    TOPIC: ClassVar[str] = "cjgrade.batch.failed.v1"
     event_type: Literal["cjgrade.batch.failed.v1"] = "cjgrade.batch.failed.v1"
     batch_uuid: str
     reason: str
@@ -163,7 +175,7 @@ class BatchFailedV1(_Event):
 
 
 EVENT_MODELS: dict[str, type[_Event]] = {
-    model.model_fields["event_type"].default: model
+    model.TOPIC: model
     for model in (
         AssessmentRequestedV1,
         ComparisonRequestedV1,
@@ -173,6 +185,7 @@ EVENT_MODELS: dict[str, type[_Event]] = {
         BatchFailedV1,
     )
 }
+assert all(m.model_fields["event_type"].default == t for t, m in EVENT_MODELS.items())
 
 
 class EnvelopeModel(BaseModel):

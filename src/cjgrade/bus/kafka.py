@@ -2,7 +2,10 @@
 
 * One topic per event type (the envelope's ``event_type``), created on start with
   ``partitions`` partitions, and re-created by a watchdog if the broker lost them (a broker
-  with memory storage forgets every topic when it restarts).
+  with memory storage forgets every topic when it restarts). The clients never ask the broker
+  to auto-create a topic (a broker would give it its default partition count, not ours): until
+  the watchdog has re-created a topic, publishing to it fails with
+  :class:`~cjgrade.errors.BusUnavailable` and its consumers wait.
 * Keys: the envelope's key (the batch uuid), so one batch's events stay ordered in one
   partition; except ``comparison.requested``, keyed ``batch_uuid:comparison_id`` so a batch's
   requests spread over every partition and so over every worker of the group.
@@ -23,40 +26,51 @@ import asyncio
 import contextlib
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.client import AIOKafkaClient
+from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.protocol.metadata import MetadataRequest
 
-from cjgrade.bus.events import EVENT_MODELS, EnvelopeModel, decode_envelope
-from cjgrade.errors import BusError
+from cjgrade.bus.events import EVENT_MODELS, ComparisonRequestedV1, EnvelopeModel, decode_envelope
+from cjgrade.bus.transport import Delivery
+from cjgrade.errors import BusError, BusUnavailable
 
 __all__ = ["Delivery", "KafkaSubscription", "KafkaTransport", "partition_key"]
 
 log = structlog.get_logger("cjgrade.bus.kafka")
 
-REQUESTED_TOPIC = "cjgrade.comparison.requested.v1"
-
 
 def partition_key(topic: str, envelope: EnvelopeModel) -> bytes | None:
     """The record key of an envelope on ``topic`` (see the module docstring)."""
-    if topic == REQUESTED_TOPIC and "comparison_id" in envelope.data:
+    if topic == ComparisonRequestedV1.TOPIC and "comparison_id" in envelope.data:
         return f"{envelope.key}:{envelope.data['comparison_id']}".encode()
     return envelope.key.encode() if envelope.key is not None else None
 
 
-@dataclass(frozen=True)
-class Delivery:
-    """One record of a subscription; acknowledge it once it is handled."""
+class _NoAutoCreateClient(AIOKafkaClient):  # type: ignore[misc]
+    """An aiokafka client whose metadata requests never auto-create topics."""
 
-    envelope: EnvelopeModel | None
-    """None when the record was not a valid envelope (it is logged, and must still be acked)."""
-    partition: int
-    offset: int
-    topic: str
+    async def send(self, node_id: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(request, MetadataRequest) and request._allow_auto_topic_creation is None:
+            request._allow_auto_topic_creation = False
+        return await super().send(node_id, request, *args, **kwargs)
+
+
+def _no_auto_create(client: AIOKafkaClient) -> None:
+    # The producer and the consumer build their client themselves; it is switched to the
+    # subclass above before it connects (same state, one overridden method).
+    client.__class__ = _NoAutoCreateClient
+
+
+def bus_error(action: str, exc: KafkaError) -> BusError:
+    """A BusError for a failed Kafka call: BusUnavailable when it is worth retrying."""
+    transient = bool(getattr(exc, "retriable", False)) or isinstance(exc, KafkaTimeoutError)
+    cls = BusUnavailable if transient else BusError
+    return cls(f"{action} failed: {exc!r}")
 
 
 class _OffsetTracker:
@@ -102,8 +116,8 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
         self.sub._tracker.forget(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
-        log.debug("partitions assigned", topic=self.sub.topic, group=self.sub.group,
-                  partitions=sorted(tp.partition for tp in assigned))
+        log.info("partitions assigned", topic=self.sub.topic, group=self.sub.group,
+                 partitions=sorted(tp.partition for tp in assigned))
 
 
 class KafkaSubscription:
@@ -138,6 +152,7 @@ class KafkaSubscription:
                 metadata_max_age_ms=t.metadata_max_age_ms,
                 max_poll_interval_ms=t.max_poll_interval_ms,
             )
+            _no_auto_create(consumer._client)
             await consumer.start()
             try:
                 if self.group is not None:
@@ -179,26 +194,27 @@ class KafkaSubscription:
             if self._previous is not None:
                 self.ack(self._previous)  # the caller asked for more: the last one is handled
                 self._previous = None
-            try:
-                delivery = await self.next_delivery()
-            except BusError:
-                if self._closed:
-                    raise StopAsyncIteration from None
-                raise
+            delivery = await self.next_delivery()
             self._previous = delivery
             if delivery.envelope is not None:
                 return delivery.envelope
 
     async def next_delivery(self) -> Delivery:
         """The next record; acknowledge it with :meth:`ack` once handled."""
+        if self._closed:
+            raise StopAsyncIteration
         await self.start()
         assert self._consumer is not None
         try:
             record = await self._consumer.getone()
-        except (KafkaError, AssertionError) as exc:
+        except KafkaError as exc:
+            if self._closed:
+                raise StopAsyncIteration from None
+            raise bus_error(f"reading {self.topic}", exc) from exc
+        except AssertionError as exc:
+            if self._closed:
+                raise StopAsyncIteration from None
             raise BusError(f"reading {self.topic} failed: {exc}") from exc
-        except asyncio.CancelledError:
-            raise
         tp = TopicPartition(record.topic, record.partition)
         if self.group is not None:
             self._tracker.delivered(tp, record.offset)
@@ -229,6 +245,43 @@ class KafkaSubscription:
             with contextlib.suppress(Exception):
                 total += max(0, high - await consumer.position(tp))
         return total
+
+    async def caught_up(self, timeout_s: float) -> bool:
+        """Wait until every record on the assigned partitions when called has been handed out
+        (records of other topics may arrive first: use it before trusting a count)."""
+        await self.start()
+        consumer = self._consumer
+        assert consumer is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        try:
+            ends = await asyncio.wait_for(consumer.end_offsets(list(consumer.assignment())),
+                                          timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("cannot read end offsets", topic=self.topic, error=repr(exc))
+            return False
+        # aiokafka moves a partition's position as each record is handed out (not when it is
+        # prefetched), so position >= end means every record before the end was handed out.
+        # The end is the larger of the broker's answer and the high watermark of the last
+        # fetch (some brokers answer ListOffsets with the first offset of the last record
+        # batch); once reached, one more fetch wait lets a newer high watermark arrive.
+        settled = False
+        while True:
+            try:
+                behind = []
+                for tp, end in ends.items():
+                    high = consumer.highwater(tp) or 0
+                    if await consumer.position(tp) < max(end, high):
+                        behind.append(tp)
+            except (KafkaError, AssertionError) as exc:
+                log.warning("cannot read positions", topic=self.topic, error=repr(exc))
+                return False
+            if not behind and settled:
+                return True
+            if loop.time() >= deadline:
+                return False
+            settled = not behind
+            await asyncio.sleep(0.6 if settled else 0.02)  # 0.6: aiokafka's fetch wait + 0.1
 
     async def _commit(self) -> None:
         ready = self._tracker.take()
@@ -288,6 +341,7 @@ class KafkaTransport:
         commit_interval_s: float = 0.2,
         watchdog_interval_s: float = 2.0,
         lookback_s: float = 2.0,
+        request_timeout_ms: int = 10_000,
     ) -> None:
         if not bootstrap_servers:
             raise BusError("no Kafka bootstrap servers given; set KAFKA_BOOTSTRAP_SERVERS or "
@@ -303,6 +357,9 @@ class KafkaTransport:
         self.commit_interval_s = commit_interval_s
         self.watchdog_interval_s = watchdog_interval_s
         self.lookback_s = lookback_s
+        self.request_timeout_ms = request_timeout_ms
+        self.last_contact: float | None = None
+        """``time.monotonic()`` of the last successful exchange with the broker."""
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -324,14 +381,16 @@ class KafkaTransport:
                 bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
                 enable_idempotence=False, acks=1, linger_ms=1,
                 metadata_max_age_ms=self.metadata_max_age_ms,
+                request_timeout_ms=self.request_timeout_ms,
             )
+            _no_auto_create(producer.client)
             await producer.start()
         except KafkaError as exc:
             if producer is not None:
                 await producer.stop()
             await admin.close()
             self._admin = None
-            raise BusError(
+            raise BusUnavailable(
                 f"cannot reach the Kafka broker at {self.bootstrap_servers} ({exc}); start it "
                 "or fix KAFKA_BOOTSTRAP_SERVERS / --bootstrap"
             ) from exc
@@ -345,6 +404,7 @@ class KafkaTransport:
         if admin is None:
             raise BusError("the Kafka transport is not started; call start() first")
         existing = set(await admin.list_topics())
+        self.last_contact = time.monotonic()
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if not missing:
             return
@@ -354,15 +414,36 @@ class KafkaTransport:
             await admin.create_topics(new)
         log.info("topics created", topics=missing, partitions=self.partitions)
 
+    def reachable(self, within_s: float | None = None) -> bool:
+        """Whether the broker answered within the last ``within_s`` seconds (default: three
+        watchdog passes plus the request timeout)."""
+        if self.last_contact is None or self._closed:
+            return False
+        limit = within_s if within_s is not None else (
+            3 * self.watchdog_interval_s + self.request_timeout_ms / 1000)
+        return time.monotonic() - self.last_contact <= limit
+
     async def _watch_topics(self) -> None:
+        down_since: float | None = None
         while True:
             await asyncio.sleep(self.watchdog_interval_s)
             try:
-                await self.ensure_topics(self.topics + [s.topic for s in self._subscriptions])
-            except (KafkaError, OSError, BusError) as exc:
-                log.debug("topic watchdog: broker unavailable", error=repr(exc))
+                await asyncio.wait_for(
+                    self.ensure_topics(self.topics + [s.topic for s in self._subscriptions]),
+                    self.request_timeout_ms / 1000)
+            except (KafkaError, OSError, BusError, TimeoutError) as exc:
+                if down_since is None:  # one line per outage, not one per pass
+                    down_since = time.monotonic()
+                    log.warning("broker unreachable; retrying", bootstrap=self.bootstrap_servers,
+                                error=repr(exc))
+                continue
             except Exception as exc:  # never let the watchdog die of a broker quirk
                 log.warning("topic watchdog failed", error=repr(exc))
+                continue
+            if down_since is not None:
+                log.info("broker reachable again", bootstrap=self.bootstrap_servers,
+                         down_s=round(time.monotonic() - down_since, 1))
+                down_since = None
 
     async def publish(self, topic: str, envelope: EnvelopeModel) -> None:
         """Send one envelope and wait for the broker's acknowledgement."""
@@ -376,7 +457,8 @@ class KafkaTransport:
             await producer.send_and_wait(topic, value, key=partition_key(topic, envelope),
                                          headers=headers)
         except KafkaError as exc:
-            raise BusError(f"publishing to {topic} failed: {exc}") from exc
+            raise bus_error(f"publishing to {topic}", exc) from exc
+        self.last_contact = time.monotonic()
 
     def subscribe(self, topic: str, *, group: str | None = None) -> KafkaSubscription:
         if self._closed:

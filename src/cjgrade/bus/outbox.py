@@ -11,7 +11,9 @@ id order, and marks them published in the same transaction that locked them, so:
 * several relays can run: PostgreSQL hands each its own rows (``SKIP LOCKED``).
 
 A row whose publication keeps failing is retried ``max_attempts`` times, then left for an
-operator with its last error (``cjgrade db`` / SQL on ``outbox_events``).
+operator with its last error (``cjgrade db`` / SQL on ``outbox_events``). A broker that is
+down or restarting (:class:`~cjgrade.errors.BusUnavailable`) is not the row's fault: nothing
+is counted, and the relay tries again at its next poll, however long the outage lasts.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import structlog
 
 from cjgrade.bus.events import decode_envelope
 from cjgrade.bus.transport import Transport
-from cjgrade.errors import BusError
+from cjgrade.errors import BusError, BusUnavailable
 from cjgrade.store import Store, claim_unpublished, mark_failed, mark_published
 
 __all__ = ["OutboxRelay"]
@@ -49,6 +51,8 @@ class OutboxRelay:
         self.batch = batch
         self.max_attempts = max_attempts
         self.published = 0
+        self.waiting = False
+        """True while the broker is unavailable (rows wait, nothing counted against them)."""
         self._wake = asyncio.Event()
 
     def notify(self) -> None:
@@ -66,6 +70,12 @@ class OutboxRelay:
                 try:
                     envelope = decode_envelope(dict(row.payload))
                     await self.transport.publish(row.topic, envelope)
+                except BusUnavailable as exc:
+                    if not self.waiting:  # one line per outage
+                        log.warning("outbox waits for the broker", outbox_id=row.id,
+                                    topic=row.topic, error=str(exc))
+                    self.waiting = True
+                    break
                 except BusError as exc:
                     log.warning("outbox event not published", outbox_id=row.id,
                                 topic=row.topic, error=str(exc))
@@ -73,6 +83,9 @@ class OutboxRelay:
                     break  # keep the order: later rows wait for this one
                 published.append(row.id)
             done = await mark_published(session, published)
+        if done and self.waiting:
+            log.info("outbox publishing again")
+            self.waiting = False
         self.published += done
         return done
 

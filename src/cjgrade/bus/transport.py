@@ -3,6 +3,12 @@
 A transport publishes envelopes to topics and hands subscribers the envelopes of a topic in
 publication order. The in-process transport is the embedded default; a Kafka transport
 implements the same protocol for deployments with several machines.
+
+A :class:`Subscription` offers two ways to read: ``async for`` (a record counts as handled
+once the next one is asked for) and :meth:`~Subscription.next_delivery` with an explicit
+:meth:`~Subscription.ack`, for consumers that handle several records at once. Every
+subscription implements the whole protocol; where a transport has nothing to do (the
+in-process one has no offsets and no lag) the method is a documented no-op.
 """
 
 from __future__ import annotations
@@ -10,19 +16,54 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from cjgrade.bus.events import EnvelopeModel
 from cjgrade.errors import BusError
 
-__all__ = ["InProcessTransport", "Subscription", "Transport"]
+__all__ = ["Delivery", "InProcessTransport", "Subscription", "Transport"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One record of a subscription; acknowledge it once it is handled."""
+
+    envelope: EnvelopeModel | None
+    """None when the record was not a valid envelope (it is logged, and must still be acked)."""
+    partition: int
+    offset: int
+    topic: str
 
 
 @runtime_checkable
 class Subscription(Protocol):
-    """Envelopes of one topic, in order; iterate with ``async for``."""
+    """Envelopes of one topic, in order; iterate with ``async for`` or take
+    :class:`Delivery` values with :meth:`next_delivery` and :meth:`ack` them."""
 
     def __aiter__(self) -> AsyncIterator[EnvelopeModel]: ...
+
+    async def start(self) -> None:
+        """Connect and take position now (otherwise done on first read); a subscription
+        without a group sees what is published from then on."""
+        ...
+
+    async def next_delivery(self) -> Delivery:
+        """The next record; raises StopAsyncIteration once the subscription is closed."""
+        ...
+
+    def ack(self, delivery: Delivery) -> None:
+        """The record is handled: its offset may be committed (once every earlier one is)."""
+        ...
+
+    async def lag(self) -> int:
+        """Records published to the subscribed partitions and not yet read (0 if unknown)."""
+        ...
+
+    async def caught_up(self, timeout_s: float) -> bool:
+        """Wait until every record published before this call has been handed out (by
+        ``async for`` or :meth:`next_delivery`); False at the timeout."""
+        ...
 
     async def close(self) -> None: ...
 
@@ -47,15 +88,40 @@ class _QueueSubscription:
         self._topic = topic
         self.group = group
         self.queue: asyncio.Queue[EnvelopeModel | None] = asyncio.Queue()
+        self.handed = 0
 
     async def __anext__(self) -> EnvelopeModel:
         item = await self.queue.get()
         if item is None:
+            self.queue.put_nowait(None)  # closed: every later read ends too
             raise StopAsyncIteration
         return item
 
     def __aiter__(self) -> _QueueSubscription:
         return self
+
+    async def start(self) -> None:
+        """Nothing to connect: the subscription receives from its creation on."""
+
+    async def next_delivery(self) -> Delivery:
+        envelope = await self.__anext__()
+        self.handed += 1
+        return Delivery(envelope, 0, self.handed - 1, self._topic)
+
+    def ack(self, delivery: Delivery) -> None:
+        """No offsets in process: nothing to commit."""
+
+    async def lag(self) -> int:
+        return self.queue.qsize()
+
+    async def caught_up(self, timeout_s: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not self.queue.empty():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
 
     async def close(self) -> None:
         self._owner._detach(self._topic, self)

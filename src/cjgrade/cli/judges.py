@@ -1,4 +1,5 @@
-"""``cjgrade judges list``: the models of the manifest with prices and capabilities.
+"""``cjgrade judges list``: the models of the manifest with prices and capabilities;
+``cjgrade judges sim-abilities``: the abilities file of the simulated judge ``sim/bt``.
 
 JSON output (``--format json``): a list of ``{"judge", "provider", "model", "display_name",
 "aliases", "local", "key_env_var", "context_window", "max_output_tokens", "input_per_mtok",
@@ -95,9 +96,84 @@ def _print_table(rows: list[dict[str, Any]]) -> None:
                   "and scripted are not LLMs. Aliases: --format json.")
 
 
+def sim_abilities(folder: Path, scores: Path) -> dict[str, float]:
+    """The ``sim/bt`` abilities of an input folder's essays: SHA-256 of each essay's text as
+    cjgrade reads it (the document's text, whitespace-trimmed; not the file's bytes, which is
+    what ``sha256sum`` hashes) -> the ability that ``scores`` gives it.
+
+    ``scores`` is a CSV with the header ``essay,ability``; ``essay`` is a file name
+    (``s01.txt``) or an essay id (``s01``, ``anchor:B1``). Every essay needs exactly one row.
+    """
+    import csv
+    import math
+
+    from cjgrade.cli.run import _read_folder
+    from cjgrade.config import load_settings
+    from cjgrade.display import printable
+    from cjgrade.errors import InputError
+    from cjgrade.judges.sim import text_key
+
+    input_folder = _read_folder(folder, {}, None, load_settings().scales_file)
+    by_name = {}
+    for essay in input_folder.essays:
+        by_name[essay.file_name] = by_name[essay.essay_id] = essay
+    try:
+        with scores.open(encoding="utf-8", newline="") as handle:
+            rows = list(csv.reader(handle))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"{printable(scores)}: cannot be read as UTF-8 CSV ({exc})") from None
+    if not rows or [c.strip() for c in rows[0]] != ["essay", "ability"]:
+        raise InputError(f"{printable(scores)}: the first line must be the header "
+                         "`essay,ability`, then one essay per line such as `s01.txt,0.8`")
+    abilities: dict[str, float] = {}
+    seen: set[str] = set()
+    for line, row in enumerate(rows[1:], start=2):
+        if not any(cell.strip() for cell in row):
+            continue
+        where = f"{printable(scores)} line {line}"
+        if len(row) != 2:
+            raise InputError(f"{where}: expected `essay,ability`, got {len(row)} cells")
+        name, value = row[0].strip(), row[1].strip()
+        essay = by_name.get(name)
+        if essay is None:
+            raise InputError(f"{where}: {printable(name)} is no essay of {printable(folder)} "
+                             "(give a file name such as s01.txt or an essay id)")
+        if essay.essay_id in seen:
+            raise InputError(f"{where}: {printable(name)} has a score already")
+        try:
+            ability = float(value)
+        except ValueError:
+            ability = math.nan
+        if not math.isfinite(ability):
+            raise InputError(f"{where}: ability {printable(value)} is not a finite number")
+        seen.add(essay.essay_id)
+        abilities[text_key(essay.text)] = ability
+    missing = [e.file_name for e in input_folder.essays if e.essay_id not in seen]
+    if missing:
+        raise InputError(f"{printable(scores)} gives no ability for {len(missing)} essay(s): "
+                         f"{printable(missing[:5])}; add a row for each")
+    return abilities
+
+
 def register(app: typer.Typer) -> None:
     """Add ``cjgrade judges ...`` to the root app."""
-    judges = typer.Typer(help="Judge models: list the manifest.", no_args_is_help=True)
+    judges = typer.Typer(help="Judge models: list the manifest; sim/bt abilities.",
+                         no_args_is_help=True)
+
+    @judges.command("sim-abilities")
+    def sim_abilities_command(
+        folder: Path = typer.Argument(..., help="The input folder (as for `cjgrade run`)."),
+        scores: Path = typer.Option(..., "--scores", help="CSV `essay,ability` (file name or "
+                                    "essay id, true ability in logits)."),
+        bare: bool = typer.Option(False, "--bare", help="Print only the abilities mapping, not "
+                                  "the --judge-options file around it."),
+    ) -> None:
+        """Write the abilities of the simulated judge sim/bt for a folder's essays, keyed as
+        sim/bt looks them up (SHA-256 of the text cjgrade reads, not of the file). Prints a
+        `cjgrade worker --judge-options` file: {"sim/bt": {"abilities": {...}}}."""
+        abilities = sim_abilities(folder, scores)
+        typer.echo(json.dumps(abilities if bare else {"sim/bt": {"abilities": abilities}},
+                              indent=2, sort_keys=True))
 
     @judges.command("list")
     def list_command(

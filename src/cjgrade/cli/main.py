@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "cjgrade.cli.run",
     "cjgrade.cli.db",
     "cjgrade.cli.admin",
+    "cjgrade.cli.batches",
     "cjgrade.cli.serve",
     "cjgrade.cli.worker",
 )
@@ -42,6 +43,7 @@ COMMANDS = {
     "report": "cjgrade.cli.run",
     "db": "cjgrade.cli.db",
     "admin": "cjgrade.cli.admin",
+    "batches": "cjgrade.cli.batches",
     "serve": "cjgrade.cli.serve",
     "worker": "cjgrade.cli.worker",
 }

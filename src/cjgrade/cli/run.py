@@ -86,9 +86,10 @@ def _settings(database_url: str | None):  # type: ignore[no-untyped-def]
 
 
 def _write_outputs(run: Any, out_dir: Path) -> dict[str, Path]:
+    from cjgrade.engine.inventory import run_mode
     from cjgrade.reports import build_artefact, validate_artefact, write_artefact, write_reports
 
-    doc = build_artefact(run.result, run.inputs)
+    doc = build_artefact(run.result, run.inputs, mode=run_mode(run.inputs))
     validate_artefact(doc)
     paths = {"artefact": write_artefact(doc, out_dir)}
     paths.update(write_reports(doc, out_dir))

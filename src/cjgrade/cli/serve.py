@@ -1,6 +1,10 @@
 """``cjgrade serve``: run the HTTP API under uvicorn, with the batch orchestrator when a Kafka
 broker is configured (``--bootstrap`` or ``KAFKA_BOOTSTRAP_SERVERS``).
 
+Every option can also be set in the environment (the ``CJGRADE_...`` name in its help; a flag
+wins). Logs are JSON lines on stderr (uvicorn's and aiokafka's too). SIGTERM or Ctrl-C stops
+the API and the orchestrator (batches released for takeover) and the process exits.
+
 Before uvicorn starts, the database is opened (and migrated) once: an unusable
 ``CJGRADE_HOME`` or an unreachable database is then one line naming it (password hidden) and
 a non-zero exit, instead of a traceback from the app's lifespan followed by a guess at the port.
@@ -9,6 +13,7 @@ a non-zero exit, instead of a traceback from the app's lifespan followed by a gu
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import typer
@@ -24,8 +29,10 @@ def register(app: typer.Typer) -> None:
 
 
 def serve(
-    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on."),
-    port: int = typer.Option(8000, "--port", min=1, max=65535, help="TCP port."),
+    host: str = typer.Option("127.0.0.1", "--host", envvar="CJGRADE_SERVE_HOST",
+                             help="Interface to listen on [env CJGRADE_SERVE_HOST]."),
+    port: int = typer.Option(8000, "--port", min=1, max=65535, envvar="CJGRADE_SERVE_PORT",
+                             help="TCP port [env CJGRADE_SERVE_PORT]."),
     database_url: str | None = typer.Option(
         None,
         "--database-url",
@@ -34,9 +41,11 @@ def serve(
         show_default=False,
     ),
     max_body_bytes: int | None = typer.Option(
-        None, "--max-body-bytes", min=1, help="Largest accepted request body (default 1 MiB)."
+        None, "--max-body-bytes", min=1, envvar="CJGRADE_MAX_BODY_BYTES",
+        help="Largest accepted request body (default 1 MiB) [env CJGRADE_MAX_BODY_BYTES].",
     ),
-    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+    log_level: str = typer.Option("info", "--log-level", envvar="CJGRADE_LOG_LEVEL",
+                                  help="debug, info, warning, error [env CJGRADE_LOG_LEVEL]."),
     bootstrap: str | None = typer.Option(
         None,
         "--bootstrap",
@@ -45,7 +54,23 @@ def serve(
         show_default=False,
     ),
     no_orchestrator: bool = typer.Option(
-        False, "--no-orchestrator", help="Serve only the API even when a broker is configured."
+        False, "--no-orchestrator", envvar="CJGRADE_NO_ORCHESTRATOR",
+        help="Serve only the API even when a broker is configured "
+        "[env CJGRADE_NO_ORCHESTRATOR=1].",
+    ),
+    partitions: int = typer.Option(
+        8, "--partitions", min=1, envvar="CJGRADE_PARTITIONS",
+        help="Partitions of the topics the orchestrator creates [env CJGRADE_PARTITIONS].",
+    ),
+    redispatch_after: float = typer.Option(
+        30.0, "--redispatch-after", min=0.1, envvar="CJGRADE_REDISPATCH_AFTER_S",
+        help="Seconds without a result before a round's unanswered requests are published "
+        "again; above the slowest judge call [env CJGRADE_REDISPATCH_AFTER_S].",
+    ),
+    shutdown_timeout: float = typer.Option(
+        20.0, "--shutdown-timeout", min=1.0, envvar="CJGRADE_SHUTDOWN_TIMEOUT_S",
+        help="On SIGTERM/Ctrl-C: seconds for open requests and for the orchestrator to stop "
+        "[env CJGRADE_SHUTDOWN_TIMEOUT_S].",
     ),
 ) -> None:
     """Serve the admin API and content store (OpenAPI at /docs), plus the orchestrator."""
@@ -53,28 +78,36 @@ def serve(
 
     from cjgrade.api import create_app
     from cjgrade.config import load_settings, render_url
+    from cjgrade.distributed.logs import configure_logging
 
+    configure_logging(log_level)
     settings = load_settings(database_url=database_url)
     asyncio.run(check_database(settings))
     servers = bootstrap or settings.kafka_bootstrap_servers
     hooks = []
     if servers and not no_orchestrator:
+        from cjgrade.distributed.orchestrator import OrchestratorConfig
         from cjgrade.distributed.service import attach_orchestrator
 
-        hooks.append(attach_orchestrator(settings, bootstrap=servers))
+        hooks.append(attach_orchestrator(
+            settings, bootstrap=servers, partitions=partitions, stop_timeout_s=shutdown_timeout,
+            config=OrchestratorConfig(redispatch_after_s=redispatch_after)))
     app = create_app(settings, max_body_bytes=max_body_bytes, lifespan_hooks=hooks)
     where = render_url(settings.url())
     role = f"orchestrator on Kafka {servers}" if hooks else "no orchestrator (no Kafka broker set)"
     typer.echo(
         f"cjgrade API on http://{host}:{port} (docs at /docs), database {where}, {role}", err=True
     )
-    config = uvicorn.Config(app, host=host, port=port, log_level=log_level, lifespan="on")
+    config = uvicorn.Config(app, host=host, port=port, log_level=log_level.lower(),
+                            lifespan="on", log_config=None,
+                            timeout_graceful_shutdown=int(max(1, shutdown_timeout)))
     server = uvicorn.Server(config)
+    previous = signal.signal(signal.SIGTERM, _terminated)
     try:
         server.run()
-    except KeyboardInterrupt:
-        # uvicorn shuts down gracefully on Ctrl-C/SIGINT, then re-raises the signal: a normal
-        # stop, not an interruption.
+    except (KeyboardInterrupt, _Terminated):
+        # uvicorn shuts down gracefully on Ctrl-C/SIGINT and SIGTERM (API, then the
+        # orchestrator), then re-raises the signal: a normal stop, not an interruption.
         return
     except (OSError, SystemExit) as exc:  # uvicorn exits when it cannot bind the port
         if _lifespan_failed(server):
@@ -86,6 +119,8 @@ def serve(
             f"cannot listen on {host}:{port} ({exc}); is another server running? choose another "
             "--port"
         ) from exc
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     if not server.started:
         # uvicorn logs the cause (port in use, database unreachable during start-up).
         raise ConfigError(
@@ -120,6 +155,14 @@ async def check_database(settings: Any) -> None:
             "--database-url / DATABASE_URL / CJGRADE_DB_*; the API was not started"
         ) from exc
     await store.close()
+
+
+class _Terminated(Exception):
+    """SIGTERM, re-raised by uvicorn after its graceful shutdown: exit 0."""
+
+
+def _terminated(signum: int, frame: Any) -> None:
+    raise _Terminated
 
 
 def _lifespan_failed(server: Any) -> bool:

@@ -5,14 +5,17 @@ from cjgrade.distributed.dispatcher import DurableBusDispatcher, ResultRouter
 from cjgrade.distributed.judges import WorkerJudges, load_judge_options
 from cjgrade.distributed.metrics import DistributedMetrics
 from cjgrade.distributed.orchestrator import Orchestrator, OrchestratorConfig, spec_from_request
-from cjgrade.distributed.worker import ComparisonWorker, WorkerConfig
+from cjgrade.distributed.service import OrchestratorService
+from cjgrade.distributed.worker import WORKER_GROUP, ComparisonWorker, WorkerConfig
 
 __all__ = [
+    "WORKER_GROUP",
     "ComparisonWorker",
     "DistributedMetrics",
     "DurableBusDispatcher",
     "Orchestrator",
     "OrchestratorConfig",
+    "OrchestratorService",
     "ResultRouter",
     "WorkerConfig",
     "WorkerJudges",

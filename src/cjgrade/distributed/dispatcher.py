@@ -13,6 +13,11 @@ requests of the rest again. That covers a worker killed mid-call, requests lost 
 that restarted with empty topics, and results published while the orchestrator was down.
 Workers answer a request they have already answered from memory, so a re-dispatch does not pay
 for a judge twice, and the store keeps one outcome per comparison whatever arrives twice.
+
+What happens twice is recorded (:mod:`cjgrade.store.redeliveries`): each re-published request
+adds one to the comparison's ``redispatches``; a result that arrives after the comparison's
+outcome was stored, from a second judge call (another event id than the stored result's), adds
+its requests, tokens and cost to the comparison and one to its ``repeat_calls``.
 """
 
 from __future__ import annotations
@@ -25,20 +30,14 @@ from dataclasses import dataclass, field
 import structlog
 
 from cjgrade.bus.events import ComparisonCompletedV1, ComparisonRequestedV1, make_envelope
-from cjgrade.bus.kafka import Delivery
-from cjgrade.bus.transport import Transport
+from cjgrade.bus.transport import Delivery, Transport
+from cjgrade.distributed.messages import outcome_from_event, request_event
 from cjgrade.distributed.metrics import DistributedMetrics
-from cjgrade.engine.dispatch import (
-    COMPARISON_COMPLETED,
-    COMPARISON_REQUESTED,
-    ComparisonOutcome,
-    ComparisonTask,
-    _request_data,
-    outcome_from_event,
-)
+from cjgrade.engine.dispatch import ComparisonOutcome, ComparisonTask
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.errors import BusError, CJGradeError
-from cjgrade.judges.base import JudgeRequest
+from cjgrade.judges.base import JudgeRequest, Usage
+from cjgrade.store.redeliveries import count_redispatches, note_result_events, record_repeat_call
 
 __all__ = ["ORCHESTRATOR_GROUP", "DurableBusDispatcher", "ResultRouter"]
 
@@ -65,8 +64,7 @@ class ResultRouter:
         self.metrics = metrics or DistributedMetrics()
         self.group = group
         self._waiters: dict[str, _Waiter] = {}
-        self._sub = transport.subscribe(COMPARISON_COMPLETED, group=group)
-        self._ack = getattr(self._sub, "ack", None)
+        self._sub = transport.subscribe(ComparisonCompletedV1.TOPIC, group=group)
 
     def register(self, batch_uuid: str, comparison_ids: set[int]) -> _Waiter:
         waiter = _Waiter(set(comparison_ids))
@@ -78,29 +76,24 @@ class ResultRouter:
             del self._waiters[batch_uuid]
 
     def ack(self, delivery: Delivery) -> None:
-        if callable(self._ack):
-            self._ack(delivery)
+        self._sub.ack(delivery)
 
     async def start(self) -> None:
-        starter = getattr(self._sub, "start", None)
-        if callable(starter):
-            await starter()
+        await self._sub.start()
 
     async def run(self) -> None:
-        """Route results until cancelled."""
-        receive = getattr(self._sub, "next_delivery", None)
-        lag = getattr(self._sub, "lag", None)
+        """Route results until cancelled (or the subscription closes)."""
         try:
             while True:
-                if callable(receive):
-                    delivery: Delivery = await receive()
-                else:
-                    envelope = await self._sub.__aiter__().__anext__()
-                    delivery = Delivery(envelope, 0, 0, COMPARISON_COMPLETED)
+                try:
+                    delivery = await self._sub.next_delivery()
+                except StopAsyncIteration:
+                    return
                 await self._route(delivery)
-                if callable(lag) and delivery.offset % 50 == 0:
+                if delivery.offset % 50 == 0:
                     with contextlib.suppress(Exception):
-                        self.metrics.queue_lag.labels(COMPARISON_COMPLETED).set(await lag())
+                        self.metrics.queue_lag.labels(ComparisonCompletedV1.TOPIC).set(
+                            await self._sub.lag())
         finally:
             await self._sub.close()
 
@@ -119,11 +112,13 @@ class ResultRouter:
         if waiter is not None and event.comparison_id in waiter.pending:
             waiter.queue.put_nowait((outcome, delivery))  # acked once the engine stored it
             return
-        await self.store(outcome, event.batch_uuid)
+        await self.store(outcome, event.batch_uuid, delivery)
         self.ack(delivery)
 
-    async def store(self, outcome: ComparisonOutcome, batch_uuid: str) -> bool:
-        """Store an outcome nobody waits for (idempotent); False if it was not stored."""
+    async def store(self, outcome: ComparisonOutcome, batch_uuid: str,
+                    delivery: Delivery | None = None) -> bool:
+        """Store an outcome nobody waits for (idempotent); False if it was not stored (then a
+        second judge call it reports is recorded)."""
         try:
             stored = await self.ledger.record_outcome(outcome)
         except CJGradeError as exc:  # unknown comparison, stale request hash
@@ -132,7 +127,49 @@ class ResultRouter:
             return False
         if stored:
             self.metrics.stored.labels("succeeded" if outcome.succeeded else "failed").inc()
+            if delivery is not None and delivery.envelope is not None:
+                await self.note_stored({outcome.comparison_id: delivery.envelope.event_id})
+        elif delivery is not None:
+            await self.note_duplicate(delivery)
         return stored
+
+    async def note_stored(self, events: dict[int, str]) -> None:
+        """Record the event ids of results just stored (to tell replays from repeat calls)."""
+        try:
+            async with self.ledger.store.transaction() as session:
+                await note_result_events(session, events)
+        except CJGradeError as exc:
+            log.warning("result event ids not recorded", error=str(exc))
+
+    async def note_duplicate(self, delivery: Delivery, *, wait_s: float = 2.0) -> None:
+        """A result for a comparison already stored: record it if it was a second judge call
+        (another event id than the stored result's). The stored result's id is noted right
+        after it is stored, by whichever task stored it: this waits up to ``wait_s`` for it."""
+        envelope = delivery.envelope
+        event = envelope.event() if envelope is not None else None
+        if not isinstance(event, ComparisonCompletedV1) or envelope is None:
+            return
+        usage = Usage(event.input_tokens, event.output_tokens, event.cache_read_tokens,
+                      event.cache_write_tokens)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_s
+        while True:
+            try:
+                async with self.ledger.store.transaction() as session:
+                    verdict = await record_repeat_call(
+                        session, event.comparison_id, envelope.event_id,
+                        attempts=event.attempts, usage=usage, cost_usd=event.cost_usd)
+            except CJGradeError as exc:
+                log.warning("repeat judge call not recorded", comparison_id=event.comparison_id,
+                            error=str(exc))
+                return
+            if verdict != "unnoted" or loop.time() >= deadline:
+                break
+            await asyncio.sleep(0.1)
+        if verdict == "repeat":
+            self.metrics.repeat_calls.inc()
+            log.warning("a comparison was judged again after its outcome was stored; recorded",
+                        batch_uuid=event.batch_uuid, comparison_id=event.comparison_id)
 
 
 class DurableBusDispatcher:
@@ -142,7 +179,8 @@ class DurableBusDispatcher:
     def __init__(self, transport: Transport, router: ResultRouter, *,
                  redispatch_after_s: float = 30.0,
                  metrics: DistributedMetrics | None = None,
-                 source: str = "cjgrade-orchestrator", publish_window: int = 256) -> None:
+                 source: str = "cjgrade-orchestrator", publish_window: int = 256,
+                 base_url: str | None = None) -> None:
         if redispatch_after_s <= 0:
             raise ValueError("redispatch_after_s must be positive")
         self.transport = transport
@@ -151,15 +189,26 @@ class DurableBusDispatcher:
         self.metrics = metrics or router.metrics
         self.source = source
         self.publish_window = publish_window
+        self.base_url = base_url
         self._unacked: dict[int, Delivery] = {}
 
     def request_sha256(self, request: JudgeRequest) -> str | None:
         return None  # the worker's judge computes it; its verdict carries it
 
-    def acknowledge_stored(self, comparison_ids: list[int]) -> None:
-        """The engine stored these outcomes: commit their records (handled, then committed)."""
-        for cid in comparison_ids:
-            delivery = self._unacked.pop(cid, None)
+    async def acknowledge_stored(self, comparison_ids: list[int], stored: list[bool]) -> None:
+        """The engine stored these outcomes (``stored[i]`` False: already stored, a duplicate):
+        note the stored results' event ids, record second judge calls, then commit their
+        records (handled, then committed)."""
+        deliveries = [(cid, ok, self._unacked.pop(cid, None))
+                      for cid, ok in zip(comparison_ids, stored, strict=True)]
+        events = {cid: d.envelope.event_id for cid, ok, d in deliveries
+                  if ok and d is not None and d.envelope is not None}
+        if events:
+            await self.router.note_stored(events)
+        for _, ok, delivery in deliveries:
+            if delivery is not None and not ok:
+                await self.router.note_duplicate(delivery)
+        for _, _, delivery in deliveries:
             if delivery is not None:
                 self.router.ack(delivery)
 
@@ -181,7 +230,8 @@ class DurableBusDispatcher:
                     await self._redispatch(batch_uuid, waiter, by_id)
                     continue
                 if outcome.comparison_id not in waiter.pending:
-                    self.router.ack(delivery)  # a duplicate of one already yielded
+                    await self.router.note_duplicate(delivery)  # one already yielded
+                    self.router.ack(delivery)
                     continue
                 waiter.pending.discard(outcome.comparison_id)
                 self._unacked[outcome.comparison_id] = delivery
@@ -192,13 +242,14 @@ class DurableBusDispatcher:
             with contextlib.suppress(BaseException):
                 await publishing
             self.router.unregister(batch_uuid, waiter)
-            # Yielded but never stored (the engine stopped): left uncommitted, so redelivered.
-            self._unacked.clear()
+            # Yielded outcomes stay in ``_unacked`` until the engine has stored them (it may
+            # still be storing the last ones: the generator runs ahead of it); if the engine
+            # stops first, they are never acknowledged, so they are redelivered.
             # Results routed here but not yet taken are stored directly.
             while not waiter.queue.empty():
                 outcome, delivery = waiter.queue.get_nowait()
                 with contextlib.suppress(Exception):
-                    await self.router.store(outcome, batch_uuid)
+                    await self.router.store(outcome, batch_uuid, delivery)
                     self.router.ack(delivery)
 
     async def _publish(self, batch_uuid: str, tasks: list[ComparisonTask]) -> int:
@@ -208,17 +259,12 @@ class DurableBusDispatcher:
         for start in range(0, len(tasks), self.publish_window):
             chunk = tasks[start:start + self.publish_window]
             envelopes = [
-                make_envelope(
-                    ComparisonRequestedV1(
-                        batch_uuid=t.batch_uuid, comparison_id=t.comparison_id, round=t.round,
-                        slot=t.slot, judge=t.judge, request=_request_data(t.request),
-                    ),
-                    correlation_id=batch_uuid, source=self.source,
-                )
+                make_envelope(request_event(t, base_url=self.base_url),
+                              correlation_id=batch_uuid, source=self.source)
                 for t in chunk
             ]
             results = await asyncio.gather(
-                *(self.transport.publish(COMPARISON_REQUESTED, e) for e in envelopes),
+                *(self.transport.publish(ComparisonRequestedV1.TOPIC, e) for e in envelopes),
                 return_exceptions=True,
             )
             errors = [r for r in results if isinstance(r, BaseException)]
@@ -251,6 +297,13 @@ class DurableBusDispatcher:
                  n=len(again), after_s=self.redispatch_after_s)
         sent = await self._publish(batch_uuid, again)
         self.metrics.redispatched.inc(sent)
+        if sent:
+            try:
+                async with self.router.ledger.store.transaction() as session:
+                    await count_redispatches(session, [t.comparison_id for t in again[:sent]])
+            except CJGradeError as exc:
+                log.warning("re-dispatches not recorded", batch_uuid=batch_uuid,
+                            error=str(exc))
 
     async def ledger_comparisons(self, batch_uuid: str) -> list:  # type: ignore[type-arg]
         return await self.router.ledger.comparisons(batch_uuid)

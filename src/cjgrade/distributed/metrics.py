@@ -59,6 +59,14 @@ class DistributedMetrics:
         self.redispatched = Counter(
             "cjgrade_comparisons_redispatched_total",
             "Comparison requests published again because no result came in time.", registry=r)
+        self.repeat_calls = Counter(
+            "cjgrade_comparisons_repeat_calls_total",
+            "Judge calls paid again after the comparison's outcome was stored (recorded on the "
+            "comparison: repeat_calls, attempts, tokens and cost).", registry=r)
+        self.orchestrator_active = Gauge(
+            "cjgrade_orchestrator_active",
+            "1 while this process is the active orchestrator, 0 while it stands by or waits "
+            "for the broker.", registry=r)
         self.batches_running = Gauge(
             "cjgrade_batches_running", "Batches the orchestrator is running.", registry=r)
         self.batch_duration = Histogram(

@@ -22,23 +22,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 import structlog
 
 from cjgrade.bus.events import AssessmentRequestedV1, BatchFailedV1, make_envelope
-from cjgrade.bus.kafka import Delivery
 from cjgrade.bus.outbox import OutboxRelay
-from cjgrade.bus.transport import Transport
+from cjgrade.bus.transport import Subscription, Transport
 from cjgrade.distributed.dispatcher import ORCHESTRATOR_GROUP, DurableBusDispatcher, ResultRouter
 from cjgrade.distributed.logs import bind_context
 from cjgrade.distributed.metrics import DistributedMetrics
 from cjgrade.domain import Essay
 from cjgrade.engine.dispatch import ComparisonOutcome
 from cjgrade.engine.ledger import BatchLedger
-from cjgrade.engine.loop import ASSESSMENT_REQUESTED, BATCH_FAILED, BatchEngine
+from cjgrade.engine.loop import BatchEngine
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.errors import BusError, CJGradeError, ConfigError
@@ -69,7 +68,8 @@ class CountingLedger(BatchLedger):
     tells the dispatcher which are in the database, so their records can be committed."""
 
     def __init__(self, store: Store, metrics: DistributedMetrics,
-                 on_stored: Callable[[list[int]], None] | None = None) -> None:
+                 on_stored: Callable[[list[int], list[bool]], Awaitable[None]] | None = None,
+                 ) -> None:
         super().__init__(store)
         self.metrics = metrics
         self.on_stored = on_stored
@@ -80,7 +80,7 @@ class CountingLedger(BatchLedger):
             if ok:
                 self.metrics.stored.labels("succeeded" if outcome.succeeded else "failed").inc()
         if self.on_stored is not None:
-            self.on_stored([o.comparison_id for o in outcomes])
+            await self.on_stored([o.comparison_id for o in outcomes], stored)
         return stored
 
 
@@ -89,11 +89,10 @@ class TimedBatchEngine(BatchEngine):
     dispatch and store a round's outcomes, ``finalise``) and its stored outcomes counted,
     into the metrics."""
 
-    def __init__(self, store: Store, dispatcher: Any, *args: Any, metrics: DistributedMetrics,
-                 **kwargs: Any) -> None:
+    def __init__(self, store: Store, dispatcher: DurableBusDispatcher, *args: Any,
+                 metrics: DistributedMetrics, **kwargs: Any) -> None:
         super().__init__(store, dispatcher, *args, **kwargs)
-        self.ledger = CountingLedger(store, metrics,
-                                     getattr(dispatcher, "acknowledge_stored", None))
+        self.ledger = CountingLedger(store, metrics, dispatcher.acknowledge_stored)
         self.metrics = metrics
         self.step_seconds: dict[str, float] = {"plan": 0.0, "refit": 0.0, "round": 0.0,
                                                "finalise": 0.0}
@@ -110,8 +109,16 @@ class TimedBatchEngine(BatchEngine):
     async def _plan_round(self, *args: Any, **kwargs: Any) -> Any:
         return await self._timed("plan", super()._plan_round(*args, **kwargs))
 
-    async def _refit(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._timed("refit", super()._refit(*args, **kwargs))
+    async def _refit(self, state: Any, round_index: int, budget: int) -> Any:
+        decision = await self._timed("refit", super()._refit(state, round_index, budget))
+        est = state.estimate
+        done = [c for c in state.comparisons if c.status != "pending"]
+        log.info("round finished", round=round_index, comparisons=len(state.comparisons),
+                 budget=budget, failed=sum(1 for c in done if c.status == "failed"),
+                 ssr=None if est is None else round(float(est.ssr), 4),
+                 stop=decision.stop, stop_rule=decision.rule,
+                 seconds={k: round(v, 3) for k, v in self.step_seconds.items()})
+        return decision
 
     async def _judge_round(self, *args: Any, **kwargs: Any) -> Any:
         return await self._timed("round", super()._judge_round(*args, **kwargs))
@@ -179,9 +186,13 @@ class Orchestrator:
         """batch uuid -> final status, for the batches this orchestrator ran to the end."""
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Serve until ``stop``: batches running here are then stopped between two stored
+        outcomes and their leases released (another orchestrator, or this one restarted,
+        resumes them at once); results of calls still in flight are stored by whoever runs
+        the batch next."""
         self.router = ResultRouter(self.transport, self.ledger, self.metrics,
                                    group=self.config.group)
-        requests = self.transport.subscribe(ASSESSMENT_REQUESTED, group=self.config.group)
+        requests = self.transport.subscribe(AssessmentRequestedV1.TOPIC, group=self.config.group)
         services = [
             asyncio.ensure_future(self.relay.run()),
             asyncio.ensure_future(self.router.run()),
@@ -197,6 +208,9 @@ class Orchestrator:
                     log.error("orchestrator service failed", exc_info=task.exception())
                     raise task.exception()  # type: ignore[misc]
         finally:
+            batches = [t for t in self.running.values() if not t.done()]
+            if batches:
+                log.info("stopping batches; their leases are released", n=len(batches))
             for task in [*services, stopper, *self.running.values()]:
                 task.cancel()
             await asyncio.gather(*services, *self.running.values(), return_exceptions=True)
@@ -205,14 +219,12 @@ class Orchestrator:
 
     # --- requests ------------------------------------------------------------------------
 
-    async def _consume_requests(self, sub: Any) -> None:
-        receive = getattr(sub, "next_delivery", None)
-        ack = getattr(sub, "ack", None)
+    async def _consume_requests(self, sub: Subscription) -> None:
         while True:
-            if callable(receive):
-                delivery: Delivery = await receive()
-            else:
-                delivery = Delivery(await sub.__aiter__().__anext__(), 0, 0, ASSESSMENT_REQUESTED)
+            try:
+                delivery = await sub.next_delivery()
+            except StopAsyncIteration:
+                return
             try:
                 event = delivery.envelope.event() if delivery.envelope is not None else None
             except BusError as exc:
@@ -223,8 +235,7 @@ class Orchestrator:
                 with bind_context(batch_uuid=event.batch_uuid,
                                   correlation_id=delivery.envelope.correlation_id):
                     await self.accept(event)
-            if callable(ack):
-                ack(delivery)
+            sub.ack(delivery)
 
     async def accept(self, event: AssessmentRequestedV1) -> bool:
         """Create (if new) and start the requested batch; False when it was refused."""
@@ -248,7 +259,7 @@ class Orchestrator:
     async def _refuse(self, batch_uuid: str, exc: CJGradeError) -> None:
         failed = BatchFailedV1(batch_uuid=batch_uuid, reason="invalid_request", details=str(exc))
         envelope = make_envelope(failed, source=self.config.source)
-        await self.ledger.add_events([(BATCH_FAILED, batch_uuid,
+        await self.ledger.add_events([(BatchFailedV1.TOPIC, batch_uuid,
                                        envelope.model_dump(mode="json"))])
         self.relay.notify()
 
@@ -283,9 +294,15 @@ class Orchestrator:
 
     async def _run_batch(self, batch_uuid: str) -> None:
         assert self.router is not None
+        try:
+            base_url = (await self.ledger.load_batch(batch_uuid)).spec.base_url
+        except CJGradeError as exc:
+            log.error("batch cannot be loaded; it will be retried", batch_uuid=batch_uuid,
+                      error=str(exc))
+            return
         dispatcher = DurableBusDispatcher(
             self.transport, self.router, redispatch_after_s=self.config.redispatch_after_s,
-            metrics=self.metrics, source=self.config.source,
+            metrics=self.metrics, source=self.config.source, base_url=base_url,
         )
         engine = TimedBatchEngine(self.store, dispatcher, transport=self.transport,
                                   metrics=self.metrics)

@@ -6,8 +6,13 @@
 * A request is acknowledged (its offset committed) only after its result is published, so a
   worker killed mid-call leaves its requests to the group (redelivered after the rebalance).
 * Idempotent: a request whose comparison id this worker has already answered is answered
-  again from memory (the same result, no judge call); one being judged right now is skipped.
-  The orchestrator stores a comparison's outcome once, whatever arrives twice.
+  again from memory (the same result, no judge call); one being judged right now is skipped;
+  with a store (``outcomes``), one whose outcome is already stored is skipped without a judge
+  call (another worker answered it). The orchestrator stores a comparison's outcome once,
+  whatever arrives twice.
+* Stopping (:meth:`ComparisonWorker.run`'s ``stop``): no new request is read; calls in flight
+  get ``drain_timeout_s`` to finish and publish; any still running then are cancelled and
+  left unacknowledged, so the group hands them to another worker.
 """
 
 from __future__ import annotations
@@ -17,31 +22,32 @@ import contextlib
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
-from cjgrade.bus.events import ComparisonRequestedV1, EnvelopeModel
+from cjgrade.bus.events import ComparisonCompletedV1, ComparisonRequestedV1, EnvelopeModel
 from cjgrade.bus.events import make_envelope as _make_envelope
-from cjgrade.bus.kafka import Delivery
-from cjgrade.bus.transport import Transport
+from cjgrade.bus.transport import Delivery, Subscription, Transport
 from cjgrade.distributed.judges import WorkerJudges
 from cjgrade.distributed.logs import bind_context
+from cjgrade.distributed.messages import completed_event, task_from_event
 from cjgrade.distributed.metrics import DistributedMetrics
-from cjgrade.engine.dispatch import (
-    COMPARISON_COMPLETED,
-    COMPARISON_REQUESTED,
-    WORKER_GROUP,
-    ComparisonOutcome,
-    ComparisonTask,
-    _judge_request,
-    completed_event,
-    judge_task,
-)
+from cjgrade.engine.dispatch import ComparisonOutcome, judge_task
 from cjgrade.errors import BusError, CJGradeError
 
-__all__ = ["ComparisonWorker", "WorkerConfig"]
+__all__ = ["WORKER_GROUP", "ComparisonWorker", "OutcomeLookup", "WorkerConfig"]
 
 log = structlog.get_logger("cjgrade.worker")
+
+WORKER_GROUP = "cjgrade-workers"
+"""Consumer group of the comparison workers: each request goes to one of them."""
+
+
+class OutcomeLookup(Protocol):
+    """Answers whether a comparison already has a stored outcome."""
+
+    async def has_outcome(self, batch_uuid: str, comparison_id: int) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -54,6 +60,8 @@ class WorkerConfig:
     """Answered comparisons kept in memory to answer a redelivery without judging again."""
     source: str = "cjgrade-worker"
     lag_interval_s: float = 5.0
+    drain_timeout_s: float = 30.0
+    """On stop: how long calls in flight may take to finish before they are handed back."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -70,49 +78,48 @@ class ComparisonWorker:
         config: WorkerConfig | None = None,
         *,
         metrics: DistributedMetrics | None = None,
+        outcomes: OutcomeLookup | None = None,
     ) -> None:
         self.transport = transport
         self.judges = judges
         self.config = config or WorkerConfig()
         self.metrics = metrics or DistributedMetrics()
+        self.outcomes = outcomes
         self._answered: OrderedDict[tuple[str, int], EnvelopeModel] = OrderedDict()
         self._judging: set[tuple[str, int]] = set()
         self.judged = 0
         """Judge calls made (first answers, successes and failures)."""
         self.replayed = 0
         """Redelivered requests answered from memory."""
+        self.skipped_stored = 0
+        """Requests not judged because their outcome was already stored."""
+        self.consuming = False
+        """True while the worker reads requests (for readiness)."""
 
     async def run(self, stop: asyncio.Event | None = None) -> int:
         """Serve requests; returns the number of judge calls made."""
-        sub = self.transport.subscribe(COMPARISON_REQUESTED, group=self.config.group)
+        sub = self.transport.subscribe(ComparisonRequestedV1.TOPIC, group=self.config.group)
         slots = asyncio.Semaphore(self.config.concurrency)
         running: set[asyncio.Task[None]] = set()
-        next_delivery = getattr(sub, "next_delivery", None)
-        ack = getattr(sub, "ack", None)
         lag = asyncio.ensure_future(self._report_lag(sub))
-
-        async def receive() -> Delivery:
-            if callable(next_delivery):
-                delivery: Delivery = await next_delivery()
-                return delivery
-            envelope = await sub.__aiter__().__anext__()  # a transport without acks
-            return Delivery(envelope, 0, 0, COMPARISON_REQUESTED)
 
         async def consume() -> None:
             while True:
                 await slots.acquire()
                 try:
-                    delivery = await receive()
+                    delivery = await sub.next_delivery()
                 except StopAsyncIteration:
                     return
                 except BaseException:
                     slots.release()
                     raise
-                job = asyncio.ensure_future(self._handle(delivery, ack))
+                job = asyncio.ensure_future(self._handle(delivery, sub))
                 running.add(job)
                 job.add_done_callback(running.discard)
                 job.add_done_callback(lambda _: slots.release())
 
+        await sub.start()
+        self.consuming = True
         consumer = asyncio.ensure_future(consume())
         stopper = asyncio.ensure_future(stop.wait() if stop else asyncio.Event().wait())
         try:
@@ -120,23 +127,34 @@ class ComparisonWorker:
             if consumer.done() and not consumer.cancelled() and consumer.exception():
                 raise consumer.exception()  # type: ignore[misc]
         finally:
+            self.consuming = False
             for task in (consumer, stopper, lag):
                 task.cancel()
-            if running:  # finish what was started, then let the offsets be committed
-                await asyncio.gather(*running, return_exceptions=True)
+            await self._drain(running)
             await sub.close()
         return self.judged
 
-    async def _report_lag(self, sub: object) -> None:
-        lag = getattr(sub, "lag", None)
-        if not callable(lag):
+    async def _drain(self, running: set[asyncio.Task[None]]) -> None:
+        """Let calls in flight finish (bounded), then hand back the rest unacknowledged."""
+        if not running:
             return
+        log.info("finishing calls in flight", n=len(running),
+                 timeout_s=self.config.drain_timeout_s)
+        _, late = await asyncio.wait(set(running), timeout=self.config.drain_timeout_s)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.gather(*late, return_exceptions=True)
+            log.warning("calls still running at the drain timeout were handed back",
+                        n=len(late))
+
+    async def _report_lag(self, sub: Subscription) -> None:
         while True:
             await asyncio.sleep(self.config.lag_interval_s)
             with contextlib.suppress(Exception):
-                self.metrics.queue_lag.labels(COMPARISON_REQUESTED).set(await lag())
+                self.metrics.queue_lag.labels(ComparisonRequestedV1.TOPIC).set(await sub.lag())
 
-    async def _handle(self, delivery: Delivery, ack: object) -> None:
+    async def _handle(self, delivery: Delivery, sub: Subscription) -> None:
         try:
             envelope = delivery.envelope
             event = envelope.event() if envelope is not None else None
@@ -147,9 +165,10 @@ class ComparisonWorker:
                     await self._answer(event, envelope)
         except BusError as exc:
             log.error("invalid comparison request skipped", error=str(exc))
-        finally:
-            if callable(ack):
-                ack(delivery)
+        except Exception:  # a bug: logged, and the record still acknowledged (not retried)
+            log.exception("comparison request crashed the handler")
+        # Acknowledged only when handled: a call cancelled at shutdown is redelivered.
+        sub.ack(delivery)
 
     async def _answer(self, event: ComparisonRequestedV1, request: EnvelopeModel) -> None:
         cid = (event.batch_uuid, event.comparison_id)
@@ -166,6 +185,11 @@ class ComparisonWorker:
         if cid in self._judging:
             self.metrics.duplicates.inc()
             return  # being judged right now; that answer will be published
+        if await self._already_stored(event):
+            self.skipped_stored += 1
+            self.metrics.duplicates.inc()
+            log.info("request skipped: its outcome is already stored")
+            return
         self._judging.add(cid)
         try:
             outcome = await self._judge(event)
@@ -179,9 +203,18 @@ class ComparisonWorker:
         finally:
             self._judging.discard(cid)
 
+    async def _already_stored(self, event: ComparisonRequestedV1) -> bool:
+        if self.outcomes is None:
+            return False
+        try:
+            return await self.outcomes.has_outcome(event.batch_uuid, event.comparison_id)
+        except CJGradeError as exc:  # the database is briefly unavailable: judge anyway
+            log.warning("cannot check the store before judging", error=str(exc))
+            return False
+
     async def _publish(self, envelope: EnvelopeModel) -> None:
         try:
-            await self.transport.publish(COMPARISON_COMPLETED, envelope)
+            await self.transport.publish(ComparisonCompletedV1.TOPIC, envelope)
         except BusError as exc:
             # The orchestrator re-dispatches unanswered requests; this worker then replays
             # the remembered result.
@@ -189,15 +222,11 @@ class ComparisonWorker:
                       error=str(exc))
 
     async def _judge(self, event: ComparisonRequestedV1) -> ComparisonOutcome:
-        task = ComparisonTask(
-            comparison_id=event.comparison_id, batch_uuid=event.batch_uuid, round=event.round,
-            slot=event.slot, essay_a="", essay_b="", judge=event.judge,
-            request=_judge_request(event.request),
-        )
+        task = task_from_event(event)
         started = time.perf_counter()
         self.metrics.in_flight.inc()
         try:
-            judge = self.judges.get(event.judge)
+            judge = self.judges.get(event.judge, base_url=event.base_url)
             outcome = await judge_task(judge, task)
         except CJGradeError as exc:
             # Not a judge failure but a judge this worker cannot build or a request it cannot

@@ -63,8 +63,9 @@ async def run_embedded(
     progress: ProgressListener | None = None,
     on_created: Callable[[str], None] | None = None,
     build_batch_judge: BatchJudgeBuilder | None = None,
+    batch_uuid: str | None = None,
 ) -> EmbeddedRun:
-    """Validate, create and run a batch to its end."""
+    """Validate, create and run a batch to its end (as ``batch_uuid`` when given)."""
     validate_spec(spec)
     if spec.options.batch_api:  # fails here, before anything is written
         (build_batch_judge or default_batch_judge)(spec.judge, spec.base_url)
@@ -75,7 +76,7 @@ async def run_embedded(
     try:
         dispatcher = _dispatcher(spec, spec.base_url, store, build_judge, build_batch_judge)
         engine = BatchEngine(store, dispatcher, transport=transport, progress=progress)
-        batch_uuid = await engine.create(spec)
+        batch_uuid = await engine.create(spec, batch_uuid)
         if on_created is not None:
             on_created(batch_uuid)
         result = await engine.run(batch_uuid)

@@ -36,10 +36,7 @@ from cjgrade.stats.bt import fit_bradley_terry
 from cjgrade.stats.reliability import scale_separation_reliability
 from cjgrade.store import GradeProjectionRecord
 
-__all__ = ["BATCH_COMPLETED", "RESULT_PUBLISHED", "finalise_batch"]
-
-BATCH_COMPLETED = "cjgrade.batch.completed.v1"
-RESULT_PUBLISHED = "cjgrade.assessment.result.v1"
+__all__ = ["finalise_batch"]
 
 
 def _iso(value: Any) -> str | None:
@@ -287,8 +284,9 @@ async def _complete(ledger: BatchLedger, result: BatchResult) -> None:
         ],
     )
     events: list[tuple[str, str | None, dict[str, Any]]] = [
-        (BATCH_COMPLETED, result.batch_uuid, make_envelope(completed).model_dump(mode="json")),
-        (RESULT_PUBLISHED, result.batch_uuid, make_envelope(rich).model_dump(mode="json")),
+        (BatchCompletedV1.TOPIC, result.batch_uuid,
+         make_envelope(completed).model_dump(mode="json")),
+        (AssessmentResultV1.TOPIC, result.batch_uuid, make_envelope(rich).model_dump(mode="json")),
     ]
     await ledger.complete(
         result.batch_uuid, {e.essay_id: (e.theta, e.se) for e in result.essays},

@@ -78,6 +78,7 @@ def _alignment(
         "inversion_decisions": al.inversion_decisions,
         "inversion_pairs": [[ids[w], ids[lo]] for w, lo in al.inversion_pairs],
         "zero_win_anchors": [ids[i] for i in al.zero_win_anchors],
+        "problem_zero_win_anchors": [ids[i] for i in al.problem_zero_win_anchors],
         "uncompared_anchors": [ids[i] for i in al.uncompared_anchors],
         "meets_targets": meets_alignment_targets(al),
         "anchors": [

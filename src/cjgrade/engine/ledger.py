@@ -18,6 +18,7 @@ from typing import Any
 
 from cjgrade.domain import Essay
 from cjgrade.engine.dispatch import ComparisonOutcome
+from cjgrade.engine.inventory import content_inventory
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import ConfigError, StorageError
@@ -231,7 +232,11 @@ class BatchLedger:
             base_url=s.get("base_url"),
             grades_requested=s.get("grades_requested", True),
             options=BatchOptions.from_dict(dict(s.get("options", {}))),
-            inputs=dict(s.get("inputs", {})),
+            # A batch submitted as content (API, bus) stored no file inventory: name its texts
+            # in the content store instead, so its artefact passes the schema.
+            inputs=dict(s.get("inputs") or {}) or content_inventory(
+                essays, instructions=text("instructions"),
+                student_prompt=text("student_prompt"), rubric=text("rubric")),
             user_scales=tuple(_user_scale(d) for d in s.get("user_scales", ())),
         )
         return StoredBatch(
@@ -284,11 +289,15 @@ class BatchLedger:
                     for topic, key, payload in events or []]
 
     async def resumable(self) -> list[str]:
-        """Unfinished batches whose lease is free or expired (oldest first): what a restarted
-        orchestrator resumes."""
+        """Unfinished batches whose lease is free, expired or held by a dead process of this
+        host (oldest first): what a restarted orchestrator resumes."""
+        from cjgrade.store.leases import list_lease_holders
+
         async with self.store.transaction() as session:
             rows = await list_resumable_batches(session)
-        return [r.id for r in rows]
+            held = await list_lease_holders(session)
+        free = [r.id for r in rows]
+        return free + [b for b, owner in held if b not in free and _owner_dead(owner)]
 
     async def count_batches(self) -> int:
         async with self.store.transaction() as session:

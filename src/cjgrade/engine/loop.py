@@ -38,10 +38,8 @@ from cjgrade.judges.base import JudgeRequest
 from cjgrade.stats.pairing import PairingState, select_pairs
 from cjgrade.store import Store, content_id
 
-__all__ = ["ASSESSMENT_REQUESTED", "BATCH_FAILED", "BatchEngine"]
+__all__ = ["BatchEngine"]
 
-ASSESSMENT_REQUESTED = "cjgrade.assessment.requested.v1"
-BATCH_FAILED = "cjgrade.batch.failed.v1"
 TERMINAL = ("completed", "failed", "cancelled")
 
 
@@ -82,10 +80,12 @@ class BatchEngine:
 
     # --- creation ----------------------------------------------------------------------
 
-    async def create(self, spec: BatchSpec) -> str:
-        """Validate (before anything is written) and store a new batch; return its uuid."""
+    async def create(self, spec: BatchSpec, batch_uuid: str | None = None) -> str:
+        """Validate (before anything is written) and store a new batch; return its uuid
+        (``batch_uuid`` when the caller made it, e.g. the ENG5 runner's run id; else a new
+        uuid4)."""
         validate_spec(spec)
-        batch_uuid = str(uuid.uuid4())
+        batch_uuid = batch_uuid or str(uuid.uuid4())
         event = AssessmentRequestedV1(
             batch_uuid=batch_uuid, label=spec.label,
             assignment_id=spec.assignment_id or spec.assignment_ref,
@@ -97,7 +97,7 @@ class BatchEngine:
         envelope = make_envelope(event)
         await self.ledger.create_batch(
             spec, batch_uuid,
-            [(ASSESSMENT_REQUESTED, batch_uuid, envelope.model_dump(mode="json"))],
+            [(AssessmentRequestedV1.TOPIC, batch_uuid, envelope.model_dump(mode="json"))],
         )
         await self._publish_pending(batch_uuid)
         return batch_uuid
@@ -212,6 +212,7 @@ class BatchEngine:
             system_prompt=spec.system_prompt, student_prompt=spec.student_prompt,
             instructions=spec.instructions, rubric=spec.rubric,
             essay_a=texts[essay_a], essay_b=texts[essay_b],
+            settings=spec.options.judge_settings(),
         )
 
     def _task(self, state: _RunState, c: StoredComparison) -> ComparisonTask:
@@ -322,7 +323,7 @@ class BatchEngine:
         event = BatchFailedV1(batch_uuid=stored.batch_uuid, reason=reason, details=details)
         await self.ledger.finish(
             stored.batch_uuid, "failed", failure_reason=f"{reason}: {details}",
-            events=[(BATCH_FAILED, stored.batch_uuid,
+            events=[(BatchFailedV1.TOPIC, stored.batch_uuid,
                      make_envelope(event).model_dump(mode="json"))],
         )
         await self._publish_pending(stored.batch_uuid)

@@ -10,11 +10,12 @@ stored options of a batch and the command line are all checked against that decl
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, ConfigDict, Field
 
 from cjgrade.config_schema import ConfigTable, validate_table
+from cjgrade.judges.base import JudgeSettings
 
 __all__ = ["DEFAULT_COMPARISONS_PER_ESSAY", "BatchOptions", "merge_options", "option_help"]
 
@@ -72,6 +73,21 @@ class BatchOptions(ConfigTable):
     results within 24 hours); see :mod:`cjgrade.engine.batch_api`."""
     poll_interval_s: _NonNegative = 60.0
     """Seconds between polls of a provider batch."""
+    temperature: Annotated[float, Field(ge=0, le=2)] | None = 0.0
+    """Sampling temperature sent to the judge (0.0 is a value: greedy; None: the provider
+    default)."""
+    max_tokens: _Count = 1024
+    """Output-token budget of one verdict sent to the judge."""
+    reasoning_effort: Literal["none", "low", "medium", "high"] | None = None
+    """Reasoning effort sent to reasoning models (None: the model's default)."""
+    output_verbosity: Literal["low", "medium", "high"] | None = None
+    """Output verbosity sent to OpenAI models that take it (None: the model's default)."""
+
+    def judge_settings(self) -> JudgeSettings:
+        """The generation settings every judge request of the batch carries."""
+        return JudgeSettings(temperature=self.temperature, max_tokens=self.max_tokens,
+                             reasoning_effort=self.reasoning_effort,
+                             output_verbosity=self.output_verbosity)
 
     def resolved_budget(self, n_essays: int) -> int:
         return self.budget if self.budget is not None else DEFAULT_COMPARISONS_PER_ESSAY * n_essays

@@ -71,6 +71,12 @@ class BatchSpec:
     def anchors(self) -> tuple[Essay, ...]:
         return tuple(e for e in self.essays if e.is_anchor)
 
+    @property
+    def anchor_only(self) -> bool:
+        """True when every essay is an anchor (an anchor alignment test: the anchors are
+        judged against each other only, and there is no student to grade)."""
+        return bool(self.essays) and all(e.is_anchor for e in self.essays)
+
 
 def validate_spec(spec: BatchSpec) -> None:
     """Refuse a batch that cannot produce a useful result, before anything is written.
@@ -78,13 +84,20 @@ def validate_spec(spec: BatchSpec) -> None:
     Raises
     ------
     InputError
-        With a message saying what to change: fewer than two students, grades asked for
+        With a message saying what to change: fewer than two students (or, in an anchor-only
+        batch, fewer than two anchors; see :attr:`BatchSpec.anchor_only`), grades asked for
         without anchors (or with fewer than two distinct anchor grades), a budget that cannot
         give every student one comparison, duplicate or malformed essay ids, texts the store
         would refuse (nothing visible, NUL, too long), no instructions.
     """
     students, anchors = spec.students, spec.anchors
-    if len(students) < 2:
+    anchor_only = spec.anchor_only
+    if anchor_only and len(anchors) < 2:
+        raise InputError(
+            f"an anchor-only batch has {len(anchors)} anchor essay(s); judging anchors against "
+            "each other needs at least 2: add graded essays to the anchor folder"
+        )
+    if not anchor_only and len(students) < 2:
         raise InputError(
             f"the batch has {len(students)} student essay(s); comparative judgement needs at "
             "least 2: add student essays to students/"
@@ -134,10 +147,16 @@ def validate_spec(spec: BatchSpec) -> None:
             f"unknown pairing strategy {spec.options.strategy!r}; use one of "
             f"{', '.join(STRATEGIES)}"
         )
+    others = ", ".join(s for s in STRATEGIES if s != "anchor")
     if spec.options.strategy == "anchor" and not anchors:
         raise InputError(
             "the anchor strategy needs anchor essays: add graded essays to anchors/, or choose "
-            f"another --strategy ({', '.join(s for s in STRATEGIES if s != 'anchor')})"
+            f"another --strategy ({others})"
+        )
+    if spec.options.strategy == "anchor" and anchor_only:
+        raise InputError(
+            "the anchor strategy pairs students with anchors and needs student essays besides "
+            f"the anchors; choose another strategy for an anchor-only batch ({others})"
         )
     n_essays = len(spec.essays)
     budget = spec.options.resolved_budget(n_essays)

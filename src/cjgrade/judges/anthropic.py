@@ -145,6 +145,11 @@ def build_message_params(rendered: RenderedPrompt, info: ModelInfo) -> dict[str,
             f"{PROVIDER}/{info.model} does not support extended thinking: "
             f"use reasoning effort 'none' or a model with reasoning"
         )
+    if settings.output_verbosity is not None:
+        raise ConfigError(
+            f"{PROVIDER}/{info.model}: the Messages API has no output verbosity setting; leave "
+            "--output-verbosity unset for Anthropic models"
+        )
     static = rendered.static_blocks
     content: list[dict[str, Any]] = []
     for block in rendered.blocks:

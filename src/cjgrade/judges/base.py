@@ -23,6 +23,7 @@ __all__ = [
 ]
 
 ReasoningEffort = Literal["none", "low", "medium", "high"]
+OutputVerbosity = Literal["low", "medium", "high"]
 
 
 class Winner(StrEnum):
@@ -37,6 +38,9 @@ class JudgeSettings:
     temperature: float | None = 0.0
     max_tokens: int = 1024
     reasoning_effort: ReasoningEffort | None = None
+    output_verbosity: OutputVerbosity | None = None
+    """OpenAI's ``verbosity`` (GPT-5 family); None sends nothing. Providers without such a
+    setting refuse a value instead of dropping it."""
 
 
 @dataclass(frozen=True)

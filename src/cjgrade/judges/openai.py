@@ -166,6 +166,8 @@ def build_chat_params(
             },
         },
     }
+    if settings.output_verbosity is not None:
+        params["verbosity"] = settings.output_verbosity
     if info.supports_reasoning:
         allowance = REASONING_ALLOWANCE[effort] if effort else REASONING_ALLOWANCE["medium"]
         params["max_completion_tokens"] = _cap(settings.max_tokens + allowance, info)

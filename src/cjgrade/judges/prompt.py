@@ -238,6 +238,8 @@ def hash_rendered(system: str, blocks: tuple[PromptBlock, ...], settings: JudgeS
         str(settings.reasoning_effort),
         system,
     ]
+    if settings.output_verbosity is not None:  # only when set: older hashes stay valid
+        fields.insert(5, f"verbosity={settings.output_verbosity}")
     for block in blocks:
         fields.extend((block.name, "1" if block.cacheable else "0", block.text))
     for value in fields:

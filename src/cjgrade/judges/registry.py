@@ -100,7 +100,9 @@ def get_judge(
     api_key : overrides the provider's key variable (e.g. ``OPENAI_API_KEY``).
     allow_unknown_model : admit a model missing from the manifest (cost reported unknown).
     options : adapter options (``sim/bt``: ``abilities``, ``seed``, ``noise``, ``lapse``,
-        ``position_bias``, ``soft``, ``latency_s``; ``scripted``: ``default``).
+        ``position_bias``, ``soft``, ``latency_s``; ``sim/scores``: ``scores``, ``seed``,
+        ``belief_noise``, ``soft``, ``spread``, ``position_bias``, ``latency_s``;
+        ``scripted``: ``default``).
     policy, policy_overrides : the runtime policy (default :func:`default_policy`), and fields
         to change in it (e.g. ``{"max_concurrency": 32}``).
     clock : injectable time (tests); also used by local judges for their latency.
@@ -284,9 +286,29 @@ def _heuristic_factory(info: ModelInfo, context: AdapterContext) -> Judge:
 _SIM_OPTIONS = {"abilities", "seed", "noise", "position_bias", "lapse", "soft", "latency_s"}
 
 
+_SIM_SCORES_OPTIONS = {"scores", "seed", "belief_noise", "soft", "spread", "position_bias",
+                       "latency_s"}
+
+
+def _sim_scores_factory(context: AdapterContext) -> Judge:
+    _reject_options("sim/scores", context.options, _SIM_SCORES_OPTIONS)
+    options = dict(context.options)
+    scores = options.pop("scores", None)
+    if not isinstance(scores, Mapping):
+        raise ConfigError("sim/scores needs options={'scores': {text_key(text): score, ...}}")
+    from cjgrade.judges.sim_scores import ScoresJudge
+
+    try:
+        return ScoresJudge(scores, clock=context.clock, **options)
+    except (InputError, TypeError, ValueError) as exc:
+        raise ConfigError(f"sim/scores: invalid options: {exc}") from exc
+
+
 def _sim_factory(info: ModelInfo, context: AdapterContext) -> Judge:
+    if info.model == "scores":
+        return _sim_scores_factory(context)
     if info.model != "bt":
-        raise ConfigError(f"sim/{info.model}: the only simulated judge is sim/bt")
+        raise ConfigError(f"sim/{info.model}: the simulated judges are sim/bt and sim/scores")
     _reject_options("sim/bt", context.options, _SIM_OPTIONS)
     options = dict(context.options)
     abilities = options.pop("abilities", None)

@@ -61,7 +61,8 @@ ALIGNMENT_FIELDS = (
     ("direct_inversions", "direct inversions (a lower grade won)"),
     ("inversion_pairs", "anchor pairs out of order"),
     ("zero_win_anchors", "anchors that never won"),
-    ("meets_targets", "meets the targets (tau >= 0.90, <= 1 inversion pair, no zero-win anchor)"),
+    ("meets_targets", "meets the targets (tau >= 0.90, <= 1 inversion pair, no zero-win anchor "
+                      "above the lowest grade)"),
     ("n_anchors", "anchors"),
 )
 """The alignment figures the reports show, with their labels."""

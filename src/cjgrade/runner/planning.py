@@ -51,6 +51,14 @@ LENGTH_OUTLIER_FACTOR = 10
 """Warn about an essay this many times longer than the median essay."""
 
 
+NOT_LLM = {
+    "heuristic": "it judges surface features only",
+    "sim": "a simulation; its verdicts follow the abilities given to it, not the texts",
+    "scripted": "it replays scripted verdicts, not the texts",
+}
+"""What each local (non-LLM) judge provider does, for the plan's warning."""
+
+
 @dataclass(frozen=True)
 class BatchPlan:
     label: str | None
@@ -222,8 +230,8 @@ def plan_batch(
     total = None if per is None else per * budget
     local = spec.judge.split("/", 1)[0] in ("heuristic", "sim", "scripted")
     if local:
-        found.append(f"{printable(spec.judge)} is not a language model: it judges surface "
-                     "features only")
+        found.append(f"{printable(spec.judge)} is not a language model: "
+                     f"{NOT_LLM[spec.judge.split('/', 1)[0]]}")
     elif per is None:
         found.append(f"the price of {printable(spec.judge)} is unknown, so the cost cannot be "
                      "estimated")

@@ -5,7 +5,7 @@ Entry points (anchors are indices ``0..n_anchors-1``; grades are scale indices, 
 
     anchor_alignment(expected_grade_idx, theta, winners, losers) -> AnchorAlignment
     meets_alignment_targets(alignment, *, min_tau=0.90, max_inversion_pairs=1,
-                            max_zero_win=0) -> bool
+                            max_zero_win=0) -> bool   # zero-win: the problem ones only
 
 Metrics:
 
@@ -18,7 +18,10 @@ Metrics:
 - Direct inversions: decisions where the anchor with the lower expert grade beat the one with
   the higher grade, counted as decisions and as distinct anchor pairs. Decisions between
   anchors of the same grade are never inversions.
-- Zero-win anchors (compared at least once, never won) and anchors never compared.
+- Zero-win anchors (compared at least once, never won) and anchors never compared. In an
+  anchor round robin that follows the grades exactly the lowest anchor never wins, so only the
+  zero-win anchors graded above the lowest compared grade count against the targets
+  (``problem_zero_win_anchors``, :func:`cjgrade.stats.rank_agreement.problem_zero_win`).
 - Per-anchor wins, losses and win rate.
 """
 
@@ -30,6 +33,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from cjgrade.errors import InputError
+from cjgrade.stats.rank_agreement import inversion_mask, problem_zero_win
 
 __all__ = ["AnchorAlignment", "anchor_alignment", "meets_alignment_targets"]
 
@@ -52,6 +56,8 @@ class AnchorAlignment:
     inversion_decisions : decisions won by the lower-graded anchor.
     inversion_pairs : distinct (lower-graded winner, higher-graded loser) pairs, sorted.
     zero_win_anchors : anchors compared at least once that never won.
+    problem_zero_win_anchors : the zero-win anchors graded above the lowest compared grade
+        (a perfectly ordered round robin has none; its lowest anchor always has zero wins).
     uncompared_anchors : anchors in no decision.
     wins, losses : per-anchor counts.
     win_rate : wins / (wins + losses); NaN for an anchor never compared.
@@ -67,6 +73,7 @@ class AnchorAlignment:
     inversion_decisions: int
     inversion_pairs: tuple[tuple[int, int], ...]
     zero_win_anchors: tuple[int, ...]
+    problem_zero_win_anchors: tuple[int, ...]
     uncompared_anchors: tuple[int, ...]
     wins: IntArray
     losses: IntArray
@@ -142,7 +149,7 @@ def anchor_alignment(
     with np.errstate(invalid="ignore", divide="ignore"):
         win_rate = np.where(total > 0, wins / np.maximum(total, 1), np.nan)
 
-    inverted = grades[win] < grades[lose]
+    inverted = inversion_mask(grades, win, lose)
     pairs = sorted({(int(w), int(lo)) for w, lo in zip(win[inverted], lose[inverted], strict=True)})
 
     tau: float | None = None
@@ -163,6 +170,7 @@ def anchor_alignment(
         inversion_decisions=int(inverted.sum()),
         inversion_pairs=tuple(pairs),
         zero_win_anchors=tuple(int(i) for i in np.flatnonzero((total > 0) & (wins == 0))),
+        problem_zero_win_anchors=problem_zero_win(grades, wins, losses),
         uncompared_anchors=tuple(int(i) for i in np.flatnonzero(total == 0)),
         wins=wins,
         losses=losses,
@@ -181,13 +189,14 @@ def meets_alignment_targets(
 ) -> bool:
     """Whether the alignment meets the targets set after the original batch-108 analysis.
 
-    Defaults: tau-b >= 0.90, at most one inverted pair, no zero-win anchor. An undefined tau
-    fails.
+    Defaults: tau-b >= 0.90, at most one inverted pair, no zero-win anchor above the lowest
+    grade (the original's "no zero-win anchor" could not be met by a perfect result: the
+    lowest anchor of a round robin always has zero wins). An undefined tau fails.
     """
     tau = alignment.kendall_tau_b
     return (
         tau is not None
         and tau >= min_tau
         and alignment.n_inversion_pairs <= max_inversion_pairs
-        and len(alignment.zero_win_anchors) <= max_zero_win
+        and len(alignment.problem_zero_win_anchors) <= max_zero_win
     )

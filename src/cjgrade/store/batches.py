@@ -281,10 +281,14 @@ async def set_batch_status(
 
 
 async def advance_round(session: AsyncSession, batch_id: str, round_: int) -> BatchRecord:
-    """Record that ``round_`` has started; rounds only move forward (re-setting is a no-op)."""
+    """Record that ``round_`` has started; rounds only move forward (re-setting is a no-op).
+    A finished or cancelled batch starts no round (:class:`StorageError`)."""
     row = await session.get(Batch, batch_id, with_for_update=True, populate_existing=True)
     if row is None:
         raise NotFound(f"unknown batch {batch_id!r}")
+    if row.status in ("completed", "failed", "cancelled"):
+        # A cancelled batch (``POST /v1/batches/{id}/cancel``) requests no further round.
+        raise StorageError(f"batch {batch_id} is {row.status}: no further round is requested")
     if round_ < row.current_round:
         raise StorageError(f"batch {batch_id} is at round {row.current_round}, not {round_}")
     row.current_round = round_

@@ -250,6 +250,14 @@ class Comparison(Base):
     cost_usd: Mapped[float | None] = mapped_column(Float)
     latency_s: Mapped[float | None] = mapped_column(Float)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    redispatches: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Times the request was published again because no result came (distributed mode)."""
+    repeat_calls: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    """Judge calls paid again after the outcome was stored (their requests, tokens and cost
+    are added to ``attempts``, the token columns and ``cost_usd``)."""
+    result_event_id: Mapped[str | None] = mapped_column(String(36))
+    """Event id of the ``comparison.completed`` event stored (distributed mode): a later event
+    with another id is a second judge call, the same id a replay."""
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_reason: Mapped[str | None] = mapped_column(Text)
     raw_response: Mapped[str | None] = mapped_column(Text)

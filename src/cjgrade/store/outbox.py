@@ -21,6 +21,7 @@ from cjgrade.store.records import OutboxRecord, record_from_row
 __all__ = [
     "add_event",
     "claim_unpublished",
+    "list_events",
     "list_unpublished",
     "mark_failed",
     "mark_published",
@@ -113,3 +114,14 @@ async def mark_failed(session: AsyncSession, event_id: int, error: str) -> None:
         .values(attempts=OutboxEvent.attempts + 1, last_error=error[:2000])
         .execution_options(synchronize_session=False)
     )
+
+
+async def list_events(
+    session: AsyncSession, key: str, topics: Sequence[str] | None = None
+) -> list[OutboxRecord]:
+    """Every event queued for ``key`` (published or not), oldest first, optionally only these
+    topics: the durable copy a client reads when the bus lost an event."""
+    stmt = select(OutboxEvent).where(OutboxEvent.key == key).order_by(OutboxEvent.id)
+    if topics is not None:
+        stmt = stmt.where(OutboxEvent.topic.in_(list(topics)))
+    return [_record(r) for r in await session.scalars(stmt)]

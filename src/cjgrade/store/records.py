@@ -201,6 +201,10 @@ class ComparisonRecord:
     created_at: datetime
     dispatched_at: datetime | None
     completed_at: datetime | None
+    redispatches: int = 0
+    """Times the request was published again (distributed mode)."""
+    repeat_calls: int = 0
+    """Judge calls paid again after the outcome was stored (included in the totals)."""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,117 @@
+"""The broker goes down mid-batch and comes back empty (memory storage): nothing is lost, the
+watcher gets every comparison and the batch's end, topics come back with the configured
+partitions, and what was done twice is on the record."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+
+from cjgrade.bus.events import EVENT_MODELS, ComparisonCompletedV1, make_envelope
+from cjgrade.bus.transport import Delivery
+from cjgrade.distributed.dispatcher import ResultRouter
+from cjgrade.distributed.metrics import DistributedMetrics
+from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
+from cjgrade.engine.ledger import BatchLedger
+from cjgrade.store import list_comparisons, open_store
+from tests.distributed.cluster import Cluster, make_spec
+from tests.distributed.test_faults import wait_stored
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+
+async def partition_counts(bootstrap: str) -> dict[str, int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics(list(EVENT_MODELS))
+    finally:
+        await admin.close()
+    return {t["topic"]: len(t["partitions"]) for t in described}
+
+
+async def test_broker_outage_loses_nothing_and_recreates_topics(broker, pg_url):
+    """Broker down for a few seconds mid-batch, back with no topics: the batch completes, the
+    watcher (with the store) has every comparison, the completion and the result, and every
+    topic has the configured 8 partitions again (not the broker's default of 4)."""
+    store = await open_store(pg_url)
+    spec, abilities = make_spec(10, budget=60, round_size=20)
+    cluster = Cluster(broker.bootstrap, store, abilities, latency_s=0.1, redispatch_after_s=2.0)
+    try:
+        await cluster.start_orchestrator()
+        await cluster.start_worker(concurrency=4)
+        await cluster.start_worker(concurrency=4)
+        client = await cluster.transport()
+        batch_uuid = str(uuid.uuid4())
+        async with AssessmentWatcher(client, batch_uuid, store=store, poll_s=2.0) as watcher:
+            await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
+            await wait_stored(store, batch_uuid, 10)
+            broker.stop()
+            await asyncio.sleep(4)  # the outage itself
+            broker.start()
+            out = await watcher.wait(timeout_s=120)
+        assert out.status == "completed", out
+        assert out.result is not None and out.completed is not None
+        assert out.completed.n_succeeded == 60
+        async with store.transaction() as session:
+            rows = await list_comparisons(session, batch_uuid)
+        assert len(rows) == 60 and all(r.status == "succeeded" for r in rows)
+        assert set(out.comparisons) == {r.id for r in rows}, "a comparison event was lost"
+        counts = await partition_counts(broker.bootstrap)
+        assert set(counts.values()) == {8}, counts
+        extra_calls = len(cluster.calls) - 60
+        recorded = sum(r.repeat_calls for r in rows)
+        assert 0 <= recorded <= extra_calls
+        if cluster.metrics.redispatched._value.get() > 0:
+            assert sum(r.redispatches for r in rows) > 0
+    finally:
+        await cluster.close()
+        await store.close()
+
+
+async def test_second_judge_call_is_recorded_and_a_replay_is_not(broker, pg_url):
+    """A result from a second judge call of a stored comparison (another event id) adds its
+    requests, tokens and cost to the comparison and one repeat call; the stored result's own
+    event delivered again (a replay) adds nothing."""
+    store = await open_store(pg_url)
+    spec, abilities = make_spec(6, budget=6, round_size=6)
+    cluster = Cluster(broker.bootstrap, store, abilities)
+    try:
+        await cluster.start_orchestrator()
+        await cluster.start_worker()
+        client = await cluster.transport()
+        batch_uuid = str(uuid.uuid4())
+        results = client.subscribe(ComparisonCompletedV1.TOPIC)
+        await results.start()
+        async with AssessmentWatcher(client, batch_uuid, store=store) as watcher:
+            await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
+            out = await watcher.wait(timeout_s=60)
+        assert out.status == "completed"
+        envelope = None
+        async for env in results:
+            if env.key == batch_uuid:
+                envelope = env
+                break
+        await results.close()
+        assert envelope is not None
+        event = envelope.event()
+        assert isinstance(event, ComparisonCompletedV1)
+        before = {r.id: r for r in await BatchLedger(store).comparisons(batch_uuid)}
+        row = before[event.comparison_id]
+        router = ResultRouter(client, BatchLedger(store), DistributedMetrics())
+        second = make_envelope(event.model_copy(update={"input_tokens": 100,
+                                                        "output_tokens": 7, "attempts": 2}))
+        await router.note_duplicate(Delivery(envelope, 0, 0, ComparisonCompletedV1.TOPIC))
+        await router.note_duplicate(Delivery(second, 0, 1, ComparisonCompletedV1.TOPIC))
+        after = {r.id: r for r in await BatchLedger(store).comparisons(batch_uuid)}
+        changed = after[event.comparison_id]
+        assert changed.row["repeat_calls"] == 1
+        assert changed.row["attempts"] == row.row["attempts"] + 2
+        assert changed.row["input_tokens"] == (row.row["input_tokens"] or 0) + 100
+        assert all(after[i].row["repeat_calls"] == 0 for i in after if i != event.comparison_id)
+    finally:
+        await cluster.close()
+        await store.close()
