@@ -192,6 +192,7 @@ def test_execute_on_the_cluster_end_to_end(cluster_api: LiveApi, broker: Any, tm
     assert doc["runner"]["cluster"]["upload_cache"]["uploaded"] == N_STUDENTS + 1  # + system
     assert "Canonical batch UUID: " + settings.batch_uuid in printed.err
     assert "Content upload cache: reused=0 uploaded=5" in printed.out
+    _run_doc_recipes(run_dir / "assessment_run.execute.json")
     # A second run, through the CLI with the environment an operator sets, without waiting:
     # it reuses the uploads (checked on the server first: phase 3).
     from cjgrade.cli.eng5 import run_cli
@@ -211,6 +212,33 @@ def test_execute_on_the_cluster_end_to_end(cluster_api: LiveApi, broker: Any, tm
     assert second["metadata"]["status"] == "running"
     assert second["metadata"]["stop_reason"] == "not_awaited"
     assert second["validation"]["runner_status"]["awaited"] is False
+
+
+def _run_doc_recipes(artefact: Path) -> None:
+    """The jq recipes of docs/eng5-cluster.md print real values for a real cluster artefact."""
+    import re
+    import shutil
+    import subprocess
+
+    doc = Path(__file__).resolve().parents[3] / "docs" / "eng5-cluster.md"
+    text = doc.read_text(encoding="utf-8")
+    section = text.split("## Inspecting a cluster run", 1)[1].split("\n## ", 1)[0]
+    commands = [line for block in re.findall(r"```sh\n(.*?)```", section, re.S)
+                for line in block.splitlines() if line.startswith("jq ")]
+    assert len(commands) >= 5
+    form = re.compile(r"jq((?: -[a-zA-Z]+)*) '(.*)' RUN/assessment_run\.execute\.json")
+    matches = [form.fullmatch(command) for command in commands]
+    assert all(matches), commands
+    if shutil.which("jq") is None:
+        return  # the form is checked; running them needs the jq binary
+    for command, match in zip(commands, matches, strict=True):
+        assert match is not None
+        done = subprocess.run(["jq", *match.group(1).split(), match.group(2), str(artefact)],
+                              capture_output=True, text=True, timeout=30, check=False)
+        assert done.returncode == 0, (command, done.stderr)
+        values = [json.loads(line) for line in done.stdout.splitlines() if line.strip()] \
+            if "-c" in match.group(1) else [json.loads(done.stdout)]
+        assert values and all(v not in (None, [], {}) for v in values), (command, done.stdout)
 
 
 def test_completion_timeout_gives_partial_data(cluster_api: LiveApi, broker: Any,

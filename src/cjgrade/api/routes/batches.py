@@ -3,11 +3,12 @@
 Submitting (roles admin, runner) checks everything first (:mod:`cjgrade.api.routes.batch_spec`),
 then writes the batch (status ``created``) and its ``assessment.requested`` event to the
 outbox in one transaction. The orchestrator runs it on the workers: its outbox relay publishes
-the request (at once when the app has a bus transport, ``app.state.bus``) and its resume loop
-picks up any unfinished batch with a free lease, so a request is never lost between "stored"
-and "published". A server that is not part of a distributed deployment (no orchestrator in
-this app, no ``app.state.bus``, no ``KAFKA_BOOTSTRAP_SERVERS``) answers 409 and writes
-nothing: no process would ever run the batch. See docs/batches.md.
+the request (woken at once when the orchestrator runs in this app; or the app's bus transport,
+``app.state.bus``, publishes it) and its resume loop picks up any unfinished batch with a free
+lease, so a request is never lost between "stored" and "published". A server that is not part
+of a distributed deployment (no orchestrator in this app, ``app.state.orchestrator_service``;
+no ``app.state.bus``; no ``KAFKA_BOOTSTRAP_SERVERS``) answers 409 and writes nothing: no
+process would ever run the batch. See docs/batches.md.
 
 The result, the artefact and the reports of a finished batch are computed from the stored
 comparisons (:func:`cjgrade.reports.export.batch_artefact`) and kept in a small per-app cache:
@@ -46,9 +47,6 @@ from cjgrade.store.batch_progress import BatchProgress, batch_progress, list_bat
 router = APIRouter(tags=["batches"])
 
 BatchPath = Path(pattern=BATCH_UUID_PATTERN, description="The batch uuid (canonical uuid4).")
-ORCHESTRATOR_METRIC = "cjgrade_batches_running"
-"""Registered on the app's metrics registry by the orchestrator's lifespan hook
-(``cjgrade.distributed.service.attach_orchestrator``): its presence means this app runs one."""
 CACHE_SIZE = 16
 NO_ORCHESTRATOR = (
     "this server runs no batch orchestrator and knows no Kafka broker, so nothing would run the "
@@ -72,8 +70,9 @@ def orchestrated(app: Any) -> bool:
     orchestrator runs elsewhere)."""
     if getattr(app.state, "bus", None) is not None:
         return True
-    registry = getattr(app.state, "metrics_registry", None)
-    if registry is not None and registry.get_sample_value(ORCHESTRATOR_METRIC) is not None:
+    # Set by the orchestrator's lifespan hook (cjgrade.distributed.service.attach_orchestrator),
+    # running or on standby behind another serve's orchestrator: either way the batch runs.
+    if getattr(app.state, "orchestrator_service", None) is not None:
         return True
     settings = getattr(app.state, "settings", None)
     return bool(getattr(settings, "kafka_bootstrap_servers", None))
@@ -97,8 +96,14 @@ def progress_out(p: BatchProgress) -> BatchProgressOut:
 
 
 async def _publish_now(app: Any) -> None:
-    """Publish the outbox at once when the app has a bus; else the orchestrator's relay does
-    (a failure here leaves the row for it: the request is stored either way)."""
+    """Publish the outbox at once: wake the relay of the orchestrator running in this app, or
+    publish on the app's bus; else an orchestrator's relay publishes it at its next poll (a
+    failure here leaves the row for it: the request is stored either way)."""
+    service = getattr(app.state, "orchestrator_service", None)
+    orchestrator = getattr(service, "orchestrator", None)
+    if orchestrator is not None:
+        orchestrator.relay.notify()
+        return
     bus = getattr(app.state, "bus", None)
     if bus is None:
         return

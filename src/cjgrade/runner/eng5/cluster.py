@@ -230,9 +230,11 @@ async def publish_and_collect(
     timeout_s: float,
     grace_s: float = GRACE_S,
     transport_options: Mapping[str, Any] | None = None,
+    run_dir: Path | None = None,
 ) -> AssessmentOutcome | None:
     """Publish the request; with ``await_completion`` collect the batch's events (the watcher
-    subscribes before the request is published, so no event is missed)."""
+    subscribes before the request is published, so no event is missed). Interrupted (Ctrl-C)
+    while waiting, the events that arrived are still saved under ``run_dir/events/``."""
     from cjgrade.bus.kafka import KafkaTransport
 
     batch_uuid = str(envelope.key)
@@ -243,7 +245,12 @@ async def publish_and_collect(
             return None
         async with AssessmentWatcher(bus, batch_uuid, grace_s=grace_s) as watcher:
             await bus.publish(AssessmentRequestedV1.TOPIC, envelope)
-            return await watcher.wait(timeout_s)
+            try:
+                return await watcher.wait(timeout_s)
+            except asyncio.CancelledError:
+                if run_dir is not None:
+                    event_files(run_dir, watcher.outcome)
+                raise
 
 
 async def submit_and_collect(
@@ -275,7 +282,7 @@ async def submit_and_collect(
                                envelope.model_dump(mode="json"))
     outcome = await publish_and_collect(
         bootstrap, envelope, await_completion=await_completion, timeout_s=completion_timeout,
-        grace_s=grace_s, transport_options=transport_options)
+        grace_s=grace_s, transport_options=transport_options, run_dir=run_dir)
     if outcome is None:
         echo(f"Published the request to {bootstrap}; not awaiting completion "
              "(--await-completion collects the results)")
