@@ -337,3 +337,29 @@ async def test_an_app_with_a_bus_publishes_the_request_at_once(api: Api) -> None
             assert await list_unpublished(session) == []
     finally:
         await bus.close()
+
+
+async def test_the_judge_is_described_from_the_manifest(dapi: Api) -> None:
+    """The submit answer's warning and the served reports describe a judge that is not a
+    language model by its manifest description: a simulation for sim/*, scripted verdicts for
+    scripted, surface features for heuristic/surface only."""
+    from cjgrade.judges.manifest import local_judge_description
+    from cjgrade.reports.html import escape
+    from cjgrade.reports.markdown import text
+
+    async with dapi.client("runner") as client:
+        for judge in ("sim/bt", "sim/scores", "scripted/default"):
+            answer = await client.post("/v1/batches", json=submit_body(judge=judge))
+            assert answer.status_code == 202, answer.text
+            warnings = answer.json()["warnings"]
+            assert f"{judge} is not a language model: {local_judge_description(judge)}" in warnings
+            assert not any("surface features" in w for w in warnings)
+        uuid = (await client.post("/v1/batches", json=submit_body())).json()["batch_uuid"]
+    await run_in_process(dapi, uuid)
+    description = local_judge_description("heuristic/surface")
+    assert description and "surface features" in description
+    async with dapi.client("read") as client:
+        md = (await client.get(f"/v1/batches/{uuid}/report.md")).text
+        html = (await client.get(f"/v1/batches/{uuid}/report.html")).text
+    assert f"(**not a language model**: {text(description)})" in md
+    assert f"is not a language model: {escape(description)}.</p>" in html

@@ -105,6 +105,8 @@ async def test_sigterm_stops_serve_and_a_restart_resumes_at_once(broker, pg_url,
             assert await lease_owner(store, batch_uuid) is None, "lease not released"
             records = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
             assert any(r.get("event") == "round finished" for r in records)
+            assert any(r.get("event") == "workers changed" and r["workers"] in (0, 1)
+                       for r in records)
             assert any(r.get("logger", "").startswith("uvicorn") for r in records), (
                 "uvicorn's lines are JSON too")
             second = Serve(pg_url, broker.bootstrap, tmp_path)

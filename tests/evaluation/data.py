@@ -9,8 +9,8 @@ WORDS = ("river", "lantern", "orchard", "harbour", "meadow", "quarry", "beacon",
 
 
 def essay_text(i: int, score: int) -> str:
-    """A distinct text whose length grows with the score (as ASAP's do)."""
-    body = " ".join(f"{WORDS[(i + k) % len(WORDS)]}" for k in range(6 + 5 * score))
+    """A distinct text whose length grows with the score, with scatter (as ASAP's do)."""
+    body = " ".join(f"{WORDS[(i + k) % len(WORDS)]}" for k in range(4 + 3 * score + (7 * i) % 9))
     return f"Essay {i} about the {WORDS[i % len(WORDS)]}. {body}."
 
 

@@ -93,6 +93,8 @@ def test_table_and_markdown_formats(tmp_path: Path, capsys: pytest.CaptureFixtur
     (["--judge", "openai/no-such-model"], 2, "no-such-model"),
     (["--set", "Z"], 3, "not in the dataset"),
     (["--baselines", "none"], 2, "nothing to evaluate"),
+    (["--budget-per-essay", "0.2"], 3, "a budget of 0.2 comparisons per essay"),
+    (["--judge", "sim/bt"], 2, "sim/bt needs true abilities"),
 ])
 def test_bad_requests_fail_before_any_judging(tmp_path: Path, capsys: pytest.CaptureFixture[str],
                                               extra: list[str], code: int, message: str) -> None:

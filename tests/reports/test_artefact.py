@@ -79,7 +79,7 @@ def test_markdown_and_html_reports(artefact: dict[str, Any], tmp_path: Path) -> 
     html = render_html(artefact)
     for essay in artefact["essays"]:
         assert essay["essay_id"] in md and essay["essay_id"] in html
-    assert "not an LLM" in md
+    assert "**not a language model**: it replays verdicts scripted in advance" in md
     assert html.count("<svg") >= 1
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
     assert "<script" not in html and "<link" not in html

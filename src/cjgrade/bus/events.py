@@ -120,6 +120,11 @@ class ComparisonCompletedV1(_Event):
     error_code: str | None = None
     error_reason: str | None = None
     attempts: int = 1
+    worker_id: str | None = None
+    """The worker that judged it (``host:pid:tag``)."""
+    worker_concurrency: int | None = None
+    """That worker's judge calls in flight at most: the orchestrator sizes rounds by the sum
+    over the workers it heard from recently."""
 
 
 class BatchCompletedV1(_Event):

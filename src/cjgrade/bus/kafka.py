@@ -7,8 +7,10 @@
   the watchdog has re-created a topic, publishing to it fails with
   :class:`~cjgrade.errors.BusUnavailable` and its consumers wait.
 * Keys: the envelope's key (the batch uuid), so one batch's events stay ordered in one
-  partition; except ``comparison.requested``, keyed ``batch_uuid:comparison_id`` so a batch's
-  requests spread over every partition and so over every worker of the group.
+  partition; except ``comparison.requested``, keyed ``batch_uuid:comparison_id`` and placed by
+  comparison id modulo the partition count (not by hash), so a round's consecutive ids spread
+  evenly over every partition and so over every worker of the group (by hash, the counts per
+  partition vary, and the round waits for the busiest worker's last wave).
 * No idempotent or transactional producer (some brokers refuse ``InitProducerId``): delivery is
   at-least-once and every consumer deduplicates (comparison id, event id).
 * Group subscriptions never auto-commit. Iterating with ``async for`` commits a record once the
@@ -33,6 +35,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListen
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.protocol.metadata import MetadataRequest
 
 from cjgrade.bus.events import EVENT_MODELS, ComparisonRequestedV1, EnvelopeModel, decode_envelope
@@ -49,6 +52,19 @@ def partition_key(topic: str, envelope: EnvelopeModel) -> bytes | None:
     if topic == ComparisonRequestedV1.TOPIC and "comparison_id" in envelope.data:
         return f"{envelope.key}:{envelope.data['comparison_id']}".encode()
     return envelope.key.encode() if envelope.key is not None else None
+
+
+_HASHED = DefaultPartitioner()
+
+
+def _partition(key: bytes | None, all_partitions: list[int], available: list[int]) -> int:
+    """Comparison requests (key ``batch:comparison_id``) by id modulo the partition count;
+    every other key by the default hash."""
+    if key is not None:
+        _, sep, tail = key.rpartition(b":")
+        if sep and tail.isdigit():
+            return sorted(all_partitions)[int(tail) % len(all_partitions)]
+    return int(_HASHED(key, all_partitions, available))
 
 
 class _NoAutoCreateClient(AIOKafkaClient):  # type: ignore[misc]
@@ -151,6 +167,7 @@ class KafkaSubscription:
                 heartbeat_interval_ms=t.heartbeat_interval_ms,
                 metadata_max_age_ms=t.metadata_max_age_ms,
                 max_poll_interval_ms=t.max_poll_interval_ms,
+                fetch_max_wait_ms=t.fetch_max_wait_ms,
             )
             _no_auto_create(consumer._client)
             await consumer.start()
@@ -342,6 +359,7 @@ class KafkaTransport:
         watchdog_interval_s: float = 2.0,
         lookback_s: float = 2.0,
         request_timeout_ms: int = 10_000,
+        fetch_max_wait_ms: int = 100,
     ) -> None:
         if not bootstrap_servers:
             raise BusError("no Kafka bootstrap servers given; set KAFKA_BOOTSTRAP_SERVERS or "
@@ -358,6 +376,7 @@ class KafkaTransport:
         self.watchdog_interval_s = watchdog_interval_s
         self.lookback_s = lookback_s
         self.request_timeout_ms = request_timeout_ms
+        self.fetch_max_wait_ms = fetch_max_wait_ms
         self.last_contact: float | None = None
         """``time.monotonic()`` of the last successful exchange with the broker."""
         self._producer: AIOKafkaProducer | None = None
@@ -379,7 +398,7 @@ class KafkaTransport:
             await self.ensure_topics(self.topics)
             producer = AIOKafkaProducer(
                 bootstrap_servers=self.bootstrap_servers, client_id=self.client_id,
-                enable_idempotence=False, acks=1, linger_ms=1,
+                enable_idempotence=False, acks=1, linger_ms=1, partitioner=_partition,
                 metadata_max_age_ms=self.metadata_max_age_ms,
                 request_timeout_ms=self.request_timeout_ms,
             )
@@ -413,6 +432,23 @@ class KafkaTransport:
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new)
         log.info("topics created", topics=missing, partitions=self.partitions)
+
+    async def group_size(self, group: str) -> int | None:
+        """Members of a consumer group now (None when the broker does not say)."""
+        admin = self._admin
+        if admin is None:
+            return None
+        try:
+            described = await asyncio.wait_for(admin.describe_consumer_groups([group]),
+                                               self.request_timeout_ms / 1000)
+        except (KafkaError, OSError, TimeoutError) as exc:
+            log.debug("cannot describe a consumer group", group=group, error=repr(exc))
+            return None
+        for response in described:
+            for entry in getattr(response, "groups", ()):
+                if entry[1] == group:
+                    return len(entry[5]) if entry[2] not in ("Dead", "Empty") else 0
+        return None
 
     def reachable(self, within_s: float | None = None) -> bool:
         """Whether the broker answered within the last ``within_s`` seconds (default: three

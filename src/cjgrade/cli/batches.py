@@ -236,7 +236,8 @@ def export_command(
     token: str | None = TokenOpt,
 ) -> None:
     """Write the artefact (assessment_run.json), report.md, report.html and the CSV tables
-    essays.csv, comparisons.csv and projections.csv of a finished batch."""
+    essays.csv, comparisons.csv and projections.csv of a finished batch, and the same tables
+    as Parquet when pyarrow is installed (pip install 'cjgrade[parquet]')."""
     from cjgrade.cli.run_checks import check_output_dir
     from cjgrade.reports.export import write_export
 
@@ -245,8 +246,11 @@ def export_command(
         doc = asyncio.run(_artefact_from_database(database_url, batch_uuid))
     else:
         doc = _with_client(api_url, token, lambda c: c.get_batch_artefact(batch_uuid))
-    for kind, path in write_export(doc, out).items():
+    export = write_export(doc, out)
+    for kind, path in export.paths.items():
         typer.echo(f"{kind}: {path}")
+    for notice in export.notices:
+        typer.echo(f"note: {notice}", err=True)
     meta = doc["metadata"]
     typer.echo(f"batch {batch_uuid} ({meta['mode']}, {meta['status']}, quality "
                f"{doc['quality']['status']}) exported to {out}", err=True)

@@ -251,14 +251,15 @@ def plan_command(
 
 
 def report_command(
-    run_dir: Path = typer.Argument(..., help="A folder with assessment_run.json."),
+    run_dir: Path = typer.Argument(..., help="A run folder (assessment_run.json, or an "
+                                   "eng5-np-run folder's assessment_run.<mode>.json) or the "
+                                   "artefact file."),
 ) -> None:
     """Re-render report.md and report.html from an artefact (checksum verified first)."""
-    from cjgrade.reports import load_artefact, validate_artefact, write_reports
+    from cjgrade.reports import write_reports
+    from cjgrade.reports.runner_section import load_for_report
 
-    doc = load_artefact(run_dir)
-    validate_artefact(doc)
-    folder = run_dir if run_dir.is_dir() else run_dir.parent
+    doc, folder = load_for_report(run_dir)
     for kind, path in write_reports(doc, folder).items():
         typer.echo(f"{kind}: {path}")
 

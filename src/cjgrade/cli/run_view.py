@@ -16,6 +16,7 @@ from rich.table import Table
 
 from cjgrade.display import printable
 from cjgrade.engine.progress import Progress as EngineProgress
+from cjgrade.judges.manifest import is_local_judge
 from cjgrade.runner.planning import money
 
 __all__ = ["RichProgress", "cost_notes", "injection_notice", "print_plan", "print_preflight",
@@ -131,8 +132,7 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
     """The quality banner, the run's essays (rank, theta, SE, grade) and totals, the essays
     with text aimed at the judge, then where the outputs are."""
     r = run.result
-    judge = _safe(r.judge) + ("" if not r.judge.startswith(("heuristic/", "sim/", "scripted"))
-                              else " (not an LLM)")
+    judge = _safe(r.judge) + (" (not an LLM)" if is_local_judge(r.judge) else "")
     quality = getattr(r, "quality", None) or {}
     reliable = quality.get("status") != "degenerate"
     banner = quality_banner(quality, bool(r.grades.get("available")))

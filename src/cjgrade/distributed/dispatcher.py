@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 
@@ -65,6 +66,15 @@ class ResultRouter:
         self.group = group
         self._waiters: dict[str, _Waiter] = {}
         self._sub = transport.subscribe(ComparisonCompletedV1.TOPIC, group=group)
+        self._workers: dict[str, tuple[int, float]] = {}
+        """worker id -> (its concurrency, when its last result arrived)."""
+
+    def capacity(self, window_s: float = 60.0) -> int | None:
+        """Judge calls the workers heard from in the last ``window_s`` can have in flight
+        (the sum of their concurrency); None before any result named its worker."""
+        now = time.monotonic()
+        live = [c for c, seen in self._workers.values() if now - seen <= window_s]
+        return sum(live) if live else None
 
     def register(self, batch_uuid: str, comparison_ids: set[int]) -> _Waiter:
         waiter = _Waiter(set(comparison_ids))
@@ -107,6 +117,8 @@ class ResultRouter:
         if not isinstance(event, ComparisonCompletedV1):
             self.ack(delivery)
             return
+        if event.worker_id is not None and event.worker_concurrency:
+            self._workers[event.worker_id] = (event.worker_concurrency, time.monotonic())
         outcome = outcome_from_event(event)
         waiter = self._waiters.get(event.batch_uuid)
         if waiter is not None and event.comparison_id in waiter.pending:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -58,10 +58,11 @@ class RateLimit(logging.Filter):
         return False
 
 
-def _add_suppressed(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _add_suppressed(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     record = event.get("_record")
-    if record is not None and getattr(record, "suppressed", 0):
-        event["suppressed"] = record.suppressed
+    suppressed = record.__dict__.get("suppressed", 0) if record is not None else 0
+    if suppressed:
+        event["suppressed"] = suppressed
         event["suppressed_note"] = "similar lines in the previous minute, not shown"
     return event
 

@@ -67,6 +67,10 @@ class DistributedMetrics:
             "cjgrade_orchestrator_active",
             "1 while this process is the active orchestrator, 0 while it stands by or waits "
             "for the broker.", registry=r)
+        self.workers = Gauge(
+            "cjgrade_workers",
+            "Members of the workers' consumer group, as the active orchestrator last saw them.",
+            registry=r)
         self.batches_running = Gauge(
             "cjgrade_batches_running", "Batches the orchestrator is running.", registry=r)
         self.batch_duration = Histogram(

@@ -80,6 +80,7 @@ class OrchestratorService:
         metrics: DistributedMetrics | None = None, partitions: int = 8,
         transport_options: Mapping[str, Any] | None = None, retry_max_s: float = 15.0,
         standby_poll_s: float = 5.0, stop_timeout_s: float = 20.0,
+        workers_poll_s: float = 5.0,
     ) -> None:
         self.store = store
         self.bootstrap = bootstrap
@@ -90,6 +91,7 @@ class OrchestratorService:
         self.retry_max_s = retry_max_s
         self.standby_poll_s = standby_poll_s
         self.stop_timeout_s = stop_timeout_s
+        self.workers_poll_s = workers_poll_s
         self.state = "starting"
         self.transport: KafkaTransport | None = None
         self.orchestrator: Orchestrator | None = None
@@ -180,12 +182,14 @@ class OrchestratorService:
         running = asyncio.ensure_future(self.orchestrator.run(inner))
         watch = asyncio.ensure_future(self.lock.watch())
         stopper = asyncio.ensure_future(stop.wait())
+        workers = asyncio.ensure_future(self._watch_workers(transport))
         try:
             await asyncio.wait({running, watch, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             inner.set()
-            for task in (watch, stopper):
+            for task in (watch, stopper, workers):
                 task.cancel()
+            await asyncio.gather(workers, return_exceptions=True)
             try:
                 await asyncio.wait_for(asyncio.shield(running), self.stop_timeout_s)
             except TimeoutError:
@@ -198,6 +202,23 @@ class OrchestratorService:
             raise watch.exception()  # type: ignore[misc]
         if running.done() and not running.cancelled() and running.exception() is not None:
             raise running.exception()  # type: ignore[misc]
+
+
+    async def _watch_workers(self, transport: KafkaTransport) -> None:
+        """Log a line (and set ``cjgrade_workers``) whenever the workers' group changes."""
+        from cjgrade.distributed.worker import WORKER_GROUP
+
+        known: int | None = None
+        while True:
+            n = await transport.group_size(WORKER_GROUP)
+            if n is not None and n != known:
+                self.metrics.workers.set(n)
+                log.info("workers changed", workers=n, before=known)
+                if n == 0:
+                    log.warning("no worker is consuming comparison requests; start "
+                                "`cjgrade worker` processes")
+                known = n
+            await asyncio.sleep(self.workers_poll_s)
 
 
 class StoredOutcomes:

@@ -30,7 +30,7 @@ def _completed(batch_uuid: str, c: ComparisonRecord) -> ComparisonCompletedV1:
         batch_uuid=batch_uuid, comparison_id=c.id,
         status="succeeded" if c.status == "succeeded" else "failed",
         request_sha256=c.request_sha256,
-        winner=c.winner if c.winner in ("A", "B") else None,  # type: ignore[arg-type]
+        winner="A" if c.winner == "A" else "B" if c.winner == "B" else None,
         p_a=c.p_a, confidence=c.confidence, justification=c.justification,
         provider=c.provider, model=c.model, input_tokens=c.input_tokens or 0,
         output_tokens=c.output_tokens or 0, cache_read_tokens=c.cache_read_tokens or 0,

@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 import time
+import uuid
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
@@ -62,6 +65,9 @@ class WorkerConfig:
     lag_interval_s: float = 5.0
     drain_timeout_s: float = 30.0
     """On stop: how long calls in flight may take to finish before they are handed back."""
+    worker_id: str = field(default_factory=lambda: (
+        f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"))
+    """Named on every result, with ``concurrency`` (the orchestrator's view of capacity)."""
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -194,7 +200,9 @@ class ComparisonWorker:
         try:
             outcome = await self._judge(event)
             envelope = _make_envelope(
-                completed_event(event.batch_uuid, outcome),
+                completed_event(event.batch_uuid, outcome).model_copy(update={
+                    "worker_id": self.config.worker_id,
+                    "worker_concurrency": self.config.concurrency}),
                 correlation_id=request.correlation_id or request.event_id,
                 source=self.config.source,
             )

@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cjgrade.engine.progress import ProgressListener
-from cjgrade.errors import ConfigError
+from cjgrade.errors import ConfigError, InputError
 from cjgrade.evaluation.datasets import ScoredEssay
 from cjgrade.evaluation.design import SetDesign, by_set, design_set
 from cjgrade.evaluation.metrics import SetFigures, set_figures
@@ -90,7 +90,17 @@ def plan_evaluation(
     for design in designs:
         for setup in judges:
             for budget in budgets:
-                batch_spec(design, setup, budget_per_essay=budget, concurrency=concurrency)
+                try:
+                    batch_spec(design, setup, budget_per_essay=budget, concurrency=concurrency)
+                except InputError as exc:
+                    if budget is None:
+                        raise
+                    n = len(design.anchors) + len(design.students)
+                    raise InputError(
+                        f"essay set {design.essay_set}: a budget of {budget:g} comparisons per "
+                        f"essay ({n} essays) is too small: give each of the "
+                        f"{len(design.students)} students one comparison at least ({exc})"
+                    ) from None
                 jobs.append(EvalJob(design, setup, budget))
     return EvalPlan(tuple(jobs), tuple(groups), tuple(first_seed + k for k in range(seeds)),
                     tuple(judges), tuple(budgets), students, anchors_per_level)

@@ -147,6 +147,10 @@ def needs_essays(setup: JudgeSetup) -> bool:
 def check_judge(setup: JudgeSetup, design: SetDesign | None = None) -> None:
     """Build the judge once (unknown model, missing key, bad options fail here, unpaid); a
     simulated judge needs a ``design`` to know its essays and is skipped without one."""
+    if setup.kind == "judge" and setup.name == "sim/bt":
+        raise ConfigError("sim/bt needs true abilities, which a scored dataset does not give; "
+                          "evaluate sim/scores (it knows the human scores) or use the random "
+                          "and length baselines, which are built on sim/bt")
     if design is None and needs_essays(setup):
         return
     options = judge_options(setup, design) if design is not None else None

@@ -118,6 +118,10 @@ class ModelInfo:
     provider: str
     model: str
     display_name: str = ""
+    description: str = ""
+    """For a judge that is not a language model (a model of a ``local`` provider, where it is
+    required): what its verdicts follow, as a clause the plan and the reports show after "is
+    not a language model:". Empty for language models."""
     context_window: int | None = None
     max_output_tokens: int | None = None
     input_per_mtok: float | None = None

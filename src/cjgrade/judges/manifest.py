@@ -18,7 +18,8 @@ from typing import Any
 from cjgrade.errors import ConfigError
 from cjgrade.judges.base import ModelInfo
 
-__all__ = ["Manifest", "ProviderInfo", "load_manifest", "split_judge_name"]
+__all__ = ["Manifest", "ProviderInfo", "is_local_judge", "load_manifest", "local_judge_description",
+           "split_judge_name"]
 
 _PRICE_FIELDS = ("input_per_mtok", "output_per_mtok", "cache_read_per_mtok", "cache_write_per_mtok")
 _INT_FIELDS = ("context_window", "max_output_tokens")
@@ -200,6 +201,12 @@ def _parse_model(index: int, raw: Mapping[str, Any], providers: Mapping[str, Pro
             raise ConfigError(f"{where}: {key} must be true or false")
     if "batch_price_factor" in raw:
         _check_factor(where, raw["batch_price_factor"])
+    description = raw.get("description", "")
+    if not isinstance(description, str):
+        raise ConfigError(f"{where}: description must be a string")
+    if providers[raw["provider"]].local and not description.strip():
+        raise ConfigError(f"{where}: a judge of a local provider is not a language model; give "
+                          "it a description (what its verdicts follow) for the plan and reports")
     aliases = raw.get("aliases", [])
     if not isinstance(aliases, list) or not all(isinstance(a, str) and a for a in aliases):
         raise ConfigError(f"{where}: aliases must be a list of non-empty strings")
@@ -267,3 +274,30 @@ def _parse_toml(text: str, source: str) -> dict[str, Any]:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"model manifest {source} is not valid TOML: {exc}") from exc
+
+
+def is_local_judge(name: str) -> bool:
+    """True when ``name`` (``provider/model``) is served by a ``local`` provider of the packaged
+    manifest: heuristic, sim, scripted; such a judge is not a language model. An unknown
+    provider is not local."""
+    provider = load_manifest().providers.get(name.strip().partition("/")[0])
+    return provider is not None and provider.local
+
+
+def local_judge_description(name: str) -> str | None:
+    """What the verdicts of a judge that is not a language model follow (its ``description``
+    in the packaged manifest), for the plan and every report; None for any other judge.
+
+    The one place the nature of a local judge is described: ``cjgrade plan``, the submit
+    answer and the reports all read it from here. A model of a local provider that the
+    manifest lacks (admitted with ``--allow-unknown-model``) is described as such.
+    """
+    if not is_local_judge(name):
+        return None
+    manifest = load_manifest()
+    try:
+        info = manifest.resolve(name)
+    except ConfigError:
+        provider = name.strip().partition("/")[0]
+        return f"a local {provider} judge the model manifest does not describe"
+    return info.description

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import platform
+import re
 import subprocess
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -22,12 +23,14 @@ from typing import Any
 from cjgrade import __version__
 from cjgrade.engine.results import BatchResult, ComparisonRecord, EssayOutcome
 from cjgrade.errors import ConfigError, InputError
+from cjgrade.judges.manifest import is_local_judge
 
 __all__ = [
     "ARTEFACT_FILE",
     "SCHEMA_VERSION",
     "build_artefact",
     "canonical_checksum",
+    "find_artefact",
     "load_artefact",
     "load_schema",
     "validate_artefact",
@@ -142,7 +145,7 @@ def build_artefact(
             "assignment_id": result.assignment_id,
             "grade_scale": result.grade_scale,
             "judge": result.judge,
-            "judge_is_llm": not result.judge.startswith(("heuristic/", "sim/", "scripted")),
+            "judge_is_llm": not is_local_judge(result.judge),
             "mode": mode,
             "status": result.status,
             "stop_reason": result.stop_reason,
@@ -213,10 +216,39 @@ def write_artefact(doc: dict[str, Any], out_dir: Path) -> Path:
     return path
 
 
+RUNNER_ARTEFACT = re.compile(r"assessment_run\.([a-z][a-z-]*)\.json")
+"""The ENG5 runner's artefact names, ``assessment_run.<mode>.json`` (its ``huleedu-1.0`` copies,
+``assessment_run.<mode>.huleedu-1.0.json``, are another format and do not match)."""
+
+
+def find_artefact(path: Path) -> Path:
+    """The artefact file of ``path``: the file itself, or in a folder ``assessment_run.json``
+    (``cjgrade run``, ``cjgrade batches export``) or else the one
+    ``assessment_run.<mode>.json`` an ``eng5-np-run`` run folder holds.
+
+    Raises
+    ------
+    InputError
+        No artefact in the folder, or several runner artefacts (the message lists them).
+    """
+    if not path.is_dir():
+        return path
+    if (path / ARTEFACT_FILE).is_file():
+        return path / ARTEFACT_FILE
+    found = sorted(p for p in path.iterdir() if RUNNER_ARTEFACT.fullmatch(p.name) and p.is_file())
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise InputError(f"{path}: no artefact there ({ARTEFACT_FILE} or assessment_run.<mode>"
+                         ".json); pass the folder `cjgrade run` or `eng5-np-run` wrote")
+    names = ", ".join(p.name for p in found)
+    raise InputError(f"{path}: holds several artefacts ({names}); pass the one to use")
+
+
 def load_artefact(path: Path) -> dict[str, Any]:
-    """Read an artefact (a file or a run folder) and check its checksum."""
-    if path.is_dir():
-        path = path / ARTEFACT_FILE
+    """Read an artefact (a file or a run folder, see :func:`find_artefact`) and check its
+    checksum."""
+    path = find_artefact(path)
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:

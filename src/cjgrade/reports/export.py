@@ -13,15 +13,20 @@ the shipped schema, and everything else is rendered from the artefact:
 CSV is UTF-8 with a header row; list cells (flags) are joined with ``;``. A text cell that
 starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a leading ``'`` so a
 spreadsheet shows it instead of evaluating it as a formula (essay ids and justifications come
-from users and judges); numbers are written as numbers. Parquet is not written: the package
-does not depend on pyarrow.
+from users and judges); numbers are written as numbers.
+
+With pyarrow installed (``pip install 'cjgrade[parquet]'``) each table is also written as
+Parquet (``essays.parquet`` ...; typed columns, see :mod:`cjgrade.reports.parquet`); without it
+the export says so (:data:`~cjgrade.reports.parquet.MISSING_NOTICE`) and writes the rest.
 """
 
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,12 +35,15 @@ from cjgrade.engine.inventory import run_mode
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.errors import CJGradeError, ConflictError, InputError
 from cjgrade.reports import build_artefact, validate_artefact, write_artefact, write_reports
+from cjgrade.reports.parquet import MISSING_NOTICE, Importer, load_pyarrow, write_parquet
 from cjgrade.store import Store
 
-__all__ = ["TABLE_FILES", "BatchNotFinished", "batch_artefact", "tables", "write_export"]
+__all__ = ["PARQUET_FILES", "TABLE_FILES", "BatchNotFinished", "Export", "batch_artefact",
+           "table_rows", "tables", "write_export"]
 
 TABLE_FILES = {"essays": "essays.csv", "comparisons": "comparisons.csv",
                "projections": "projections.csv"}
+PARQUET_FILES = {name: file.replace(".csv", ".parquet") for name, file in TABLE_FILES.items()}
 FINISHED = ("completed", "failed")
 
 ESSAY_COLUMNS = ("essay_id", "file_name", "is_anchor", "anchor_grade", "rank", "theta", "se",
@@ -126,27 +134,53 @@ def _projection_rows(doc: dict[str, Any]) -> tuple[list[str], list[dict[str, Any
     return [*PROJECTION_COLUMNS, *(f"p_{g}" for g in grades)], rows
 
 
-def tables(doc: dict[str, Any]) -> dict[str, str]:
-    """The CSV text of each table (``essays``, ``comparisons``, ``projections``)."""
+def table_rows(doc: dict[str, Any]) -> dict[str, tuple[list[str], list[dict[str, Any]]]]:
+    """The columns and rows (raw artefact values) of each table: ``essays`` (by rank),
+    ``comparisons``, ``projections``; the CSV and the Parquet files are both written from
+    these."""
     essays = sorted(doc["essays"], key=lambda e: e["rank"])
     columns, projections = _projection_rows(doc)
     return {
-        "essays": _csv(ESSAY_COLUMNS, essays),
-        "comparisons": _csv(COMPARISON_COLUMNS, doc["comparisons"]),
-        "projections": _csv(columns, projections),
+        "essays": (list(ESSAY_COLUMNS), essays),
+        "comparisons": (list(COMPARISON_COLUMNS), doc["comparisons"]),
+        "projections": (columns, projections),
     }
 
 
-def write_export(doc: dict[str, Any], out_dir: Path) -> dict[str, Path]:
-    """Validate ``doc`` and write the artefact, the reports and the CSV tables into
-    ``out_dir`` (created if missing; files of the same names are replaced)."""
+def tables(doc: dict[str, Any]) -> dict[str, str]:
+    """The CSV text of each table (``essays``, ``comparisons``, ``projections``)."""
+    return {name: _csv(columns, rows) for name, (columns, rows) in table_rows(doc).items()}
+
+
+@dataclass
+class Export:
+    """What :func:`write_export` wrote (``{kind: path}``) and what it has to tell the user
+    (e.g. that Parquet needs pyarrow)."""
+
+    paths: dict[str, Path]
+    notices: list[str] = field(default_factory=list)
+
+
+def write_export(doc: dict[str, Any], out_dir: Path, *,
+                 importer: Importer = importlib.import_module) -> Export:
+    """Validate ``doc`` and write the artefact, the reports, the CSV tables and, with pyarrow,
+    the Parquet tables into ``out_dir`` (created if missing; files of the same names are
+    replaced). ``importer`` imports pyarrow (see :func:`cjgrade.reports.parquet.load_pyarrow`).
+    """
     validate_artefact(doc)
     paths = {"artefact": write_artefact(doc, out_dir)}
     paths.update(write_reports(doc, out_dir))
-    for name, text in tables(doc).items():
+    rows = table_rows(doc)
+    for name, (columns, table) in rows.items():
         path = out_dir / TABLE_FILES[name]
         tmp = path.with_suffix(".csv.tmp")
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_text(_csv(columns, table), encoding="utf-8")
         os.replace(tmp, path)
         paths[name] = path
-    return paths
+    pyarrow = load_pyarrow(importer)
+    if pyarrow is None:
+        return Export(paths, [MISSING_NOTICE])
+    for name, (columns, table) in rows.items():
+        paths[f"{name}_parquet"] = write_parquet(pyarrow, name, columns, table,
+                                                 out_dir / PARQUET_FILES[name])
+    return Export(paths)

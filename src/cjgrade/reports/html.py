@@ -14,7 +14,9 @@ from cjgrade.reports.notices import (
     cache_sentence,
     injection_line,
     injection_rows,
+    judge_note,
 )
+from cjgrade.reports.runner_section import runner_sections
 from cjgrade.reports.svg import grade_probability_svg, theta_svg
 
 __all__ = ["render_html"]
@@ -45,6 +47,7 @@ table.calibration td:nth-child(1),table.calibration th:nth-child(1){text-align:l
 table.calibration td:nth-child(2),table.calibration th:nth-child(2){text-align:right}
 table.injection{background:#fff;margin-top:.5rem}
 table.injection td,table.injection th{text-align:left}
+table.runner-pairs td,table.runner-pairs th{text-align:left}
 """
 
 
@@ -148,6 +151,20 @@ def _injection(doc: dict[str, Any]) -> str:
             f'{_table(["essay", "file", "found", "phrase"], rows, "injection")}</div>')
 
 
+def _runner(doc: dict[str, Any]) -> list[str]:
+    """The ENG5 runner's sections (none for an artefact without ``runner``)."""
+    parts = []
+    for section in runner_sections(doc):
+        parts.append(f"<h2>{escape(section.heading)}</h2>")
+        parts += [f'<p class="warn">{escape(w)}</p>' for w in section.warnings]
+        body = "".join(f"<tr><th>{escape(k)}</th><td>{escape(v)}</td></tr>"
+                       for k, v in section.items)
+        parts.append(f'<table class="meta runner">{body}</table>')
+        if section.table is not None:
+            parts.append(_table(*section.table, "runner-pairs"))
+    return parts
+
+
 def _table(head: list[str], rows: list[list[str]], css_class: str = "") -> str:
     """An HTML table; every cell is escaped here."""
     cls = f' class="{css_class}"' if css_class else ""
@@ -168,10 +185,12 @@ def render_html(doc: dict[str, Any]) -> str:
         html_banner(doc),
         _injection(doc),
     ]
-    if not meta.get("judge_is_llm", True):
-        parts.append('<p class="warn">The judge of this run is not a language model: '
-                     f"{escape(meta['judge'])} decides from surface features of the texts.</p>")
+    note = judge_note(meta)
+    if note is not None:
+        parts.append(f'<p class="warn">The judge of this run, {escape(meta["judge"])}, is not a '
+                     f"language model: {escape(note)}.</p>")
     parts.append(_meta_table(doc))
+    parts.extend(_runner(doc))
     parts.append("<h2>Scale</h2>")
     parts.append(theta_svg(doc["essays"]))
     parts.append(

@@ -24,7 +24,9 @@ from cjgrade.reports.notices import (
     flagged_essays,
     injection_line,
     injection_rows,
+    judge_note,
 )
+from cjgrade.reports.runner_section import runner_sections
 
 __all__ = ["fmt", "render_markdown", "text"]
 
@@ -88,8 +90,9 @@ def _header(doc: dict[str, Any]) -> list[str]:
     costs = doc["costs"]
     rel = doc["reliability"]
     judge = _code(meta["judge"])
-    if not meta.get("judge_is_llm", True):
-        judge += " (not an LLM)"
+    note = judge_note(meta)
+    if note is not None:
+        judge += f" (**not a language model**: {text(note)})"
     lines = [
         f"# Assessment run: {text(meta.get('label') or meta['batch_uuid'])}",
         "",
@@ -133,6 +136,25 @@ def _injection(doc: dict[str, Any]) -> list[str]:
              "| essay | file | found | phrase |", "|---|---|---|---|"]
     lines += ["| " + " | ".join(text(cell) for cell in row) + " |" for row in rows]
     return [*lines, ""]
+
+
+def _runner(doc: dict[str, Any]) -> list[str]:
+    """The ENG5 runner's sections (none for an artefact without ``runner``)."""
+    lines: list[str] = []
+    for section in runner_sections(doc):
+        lines += [f"## {text(section.heading)}", ""]
+        lines += [f"> **{text(w)}**" for w in section.warnings]
+        if section.warnings:
+            lines.append("")
+        lines += [f"- {text(label)}: {text(value)}" for label, value in section.items]
+        lines.append("")
+        if section.table is not None:
+            head, rows = section.table
+            lines += ["| " + " | ".join(text(h) for h in head) + " |",
+                      "|" + "---|" * len(head)]
+            lines += ["| " + " | ".join(text(c) for c in row) + " |" for row in rows]
+            lines.append("")
+    return lines
 
 
 def _essay_table(doc: dict[str, Any]) -> list[str]:
@@ -220,11 +242,12 @@ def _failures(doc: dict[str, Any]) -> list[str]:
 
 
 def render_markdown(doc: dict[str, Any]) -> str:
-    """The summary: quality banner and header, essays with text aimed at the judge, scale
-    table, grades, alignment, judge calibration (linking the SVG files
-    :func:`cjgrade.reports.write_reports` writes), costs, failures."""
+    """The summary: quality banner and header, essays with text aimed at the judge, the ENG5
+    runner's sections (for a runner artefact), scale table, grades, alignment, judge
+    calibration (linking the SVG files :func:`cjgrade.reports.write_reports` writes), costs,
+    failures."""
     parts = (
-        _header(doc) + _injection(doc) + _essay_table(doc) + _grades(doc) + _alignment(doc)
-        + markdown_calibration(doc) + _costs(doc) + _failures(doc)
+        _header(doc) + _injection(doc) + _runner(doc) + _essay_table(doc) + _grades(doc)
+        + _alignment(doc) + markdown_calibration(doc) + _costs(doc) + _failures(doc)
     )
     return "\n".join(parts).rstrip() + "\n"

@@ -1,6 +1,8 @@
-"""Two notices both reports give a teacher, from the artefact alone: essays whose text tries to
-steer the judge (``essays[].injection_flags``, since schema 1.4) and verdicts served from the
-response cache (``costs.n_cache_hits``, ``costs.by_model[].cache_hits``, since 1.3).
+"""Notices both reports give a teacher, from the artefact: essays whose text tries to steer the
+judge (``essays[].injection_flags``, since schema 1.4), verdicts served from the response cache
+(``costs.n_cache_hits``, ``costs.by_model[].cache_hits``, since 1.3), and what a judge that is
+not a language model decides from (``metadata.judge_is_llm``; the description is the model
+manifest's, :func:`cjgrade.judges.manifest.local_judge_description`, as in ``cjgrade plan``).
 
 Everything here returns plain text; the Markdown and HTML renderers escape it (essay ids,
 file names and phrases come from outside).
@@ -10,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from cjgrade.judges.manifest import local_judge_description
+
 __all__ = [
     "INJECTION_EXPLANATION",
     "INJECTION_HEADING",
@@ -17,6 +21,7 @@ __all__ = [
     "flagged_essays",
     "injection_line",
     "injection_rows",
+    "judge_note",
 ]
 
 INJECTION_HEADING = "Text aimed at the judge (possible prompt injection)"
@@ -65,3 +70,12 @@ def cache_sentence(costs: dict[str, Any]) -> str | None:
     verdicts = "verdict" if total == 1 else "verdicts"
     return (f"{hits} of the {total} {verdicts} came from the response cache: already paid for "
             "by an earlier run or comparison, they cost nothing this time.")
+
+
+def judge_note(meta: dict[str, Any]) -> str | None:
+    """What the run's judge decides from when it is not a language model (``metadata``'s
+    ``judge_is_llm`` false); None for a language model."""
+    if meta.get("judge_is_llm", True):
+        return None
+    return (local_judge_description(str(meta["judge"]))
+            or "this version of cjgrade has no description of it")

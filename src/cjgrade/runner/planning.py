@@ -31,7 +31,7 @@ from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.errors import InputError
 from cjgrade.judges.base import JudgeRequest, ModelInfo, Usage
 from cjgrade.judges.cost import compute_cost
-from cjgrade.judges.manifest import load_manifest
+from cjgrade.judges.manifest import load_manifest, local_judge_description
 from cjgrade.judges.prompt import render_request
 
 __all__ = ["OUTPUT_TOKENS_ESTIMATE", "REPEAT_FACTOR", "BatchPlan", "check_context_window", "money",
@@ -49,14 +49,6 @@ CONTEXT_WARNING_SHARE = 0.8
 """Warn when the longest comparison fills this share of the model's context window."""
 LENGTH_OUTLIER_FACTOR = 10
 """Warn about an essay this many times longer than the median essay."""
-
-
-NOT_LLM = {
-    "heuristic": "it judges surface features only",
-    "sim": "a simulation; its verdicts follow the abilities given to it, not the texts",
-    "scripted": "it replays scripted verdicts, not the texts",
-}
-"""What each local (non-LLM) judge provider does, for the plan's warning."""
 
 
 @dataclass(frozen=True)
@@ -228,10 +220,10 @@ def plan_batch(
     per = compute_cost(Usage(input_tokens=tokens_in, output_tokens=OUTPUT_TOKENS_ESTIMATE), info,
                        batch=opts.batch_api)
     total = None if per is None else per * budget
-    local = spec.judge.split("/", 1)[0] in ("heuristic", "sim", "scripted")
-    if local:
-        found.append(f"{printable(spec.judge)} is not a language model: "
-                     f"{NOT_LLM[spec.judge.split('/', 1)[0]]}")
+    not_llm = local_judge_description(spec.judge)
+    local = not_llm is not None
+    if not_llm is not None:
+        found.append(f"{printable(spec.judge)} is not a language model: {not_llm}")
     elif per is None:
         found.append(f"the price of {printable(spec.judge)} is unknown, so the cost cannot be "
                      "estimated")

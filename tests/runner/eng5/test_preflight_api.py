@@ -123,6 +123,22 @@ def test_anchor_preflight_needs_anchors_of_two_grades_on_the_scale(live_api: Liv
     assert "cjgrade admin anchors register --assignment-id np_2017_vt" in none
     assert "all of grade C+" in single and "at least 2 grades" in single
     assert count == 2
+    # Rows left under another scale (written before the scale changed) do not count, and the
+    # message says they exist.
+    live_api.sql("UPDATE anchors SET grade_scale = 'swedish_8_anchor'")
+
+    async def stale() -> str:
+        async with live_api.client("runner") as client:
+            context = await assignment_preflight(client, "np_2017_vt")
+            try:
+                await anchor_preflight(client, context)
+            except InputError as exc:
+                return str(exc)
+        return ""
+
+    message = run(stale())
+    assert "no anchors on its grade scale eng5_np_legacy_9_step" in message
+    assert "2 anchor(s) are registered under other scales (swedish_8_anchor: 2)" in message
 
 
 # -- eng5-np-run preflight ---------------------------------------------------------------------

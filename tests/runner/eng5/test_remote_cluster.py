@@ -130,7 +130,7 @@ def _settings(api: LiveApi, broker: Any, root: Path, out: Path, **flags: Any) ->
         "mode": "execute", "assignment_id": "np_2017_vt", "input_dir": root, "output_dir": out,
         "api_url": api.url, "api_token": api.tokens["runner"],
         "kafka_bootstrap": broker.bootstrap, "llm_provider": "sim", "llm_model": "bt",
-        "max_comparisons": 24, "await_completion": True, "completion_timeout": 120,
+        "max_comparisons": 24, "await_completion": True, "completion_timeout": 300,
         "batch_id": "cluster test", "llm_temperature": 0.0}
     values.update(flags)
     return Eng5Settings.from_flags(**values)
@@ -145,7 +145,8 @@ def test_execute_on_the_cluster_end_to_end(cluster_api: LiveApi, broker: Any, tm
                                            monkeypatch: pytest.MonkeyPatch) -> None:
     root, out = _folder(tmp_path), tmp_path / "runs"
     settings = _settings(cluster_api, broker, root, out, llm_temperature=0.3,
-                         llm_max_tokens=333, reasoning_effort="low", language="sv")
+                         llm_max_tokens=333, reasoning_effort="low", language="sv",
+                         artefact_format="huleedu-1.0")
     with Worker(broker.bootstrap) as worker:
         code = remote.run(settings)
     printed = capsys.readouterr()
@@ -192,6 +193,9 @@ def test_execute_on_the_cluster_end_to_end(cluster_api: LiveApi, broker: Any, tm
     assert doc["runner"]["cluster"]["upload_cache"]["uploaded"] == N_STUDENTS + 1  # + system
     assert "Canonical batch UUID: " + settings.batch_uuid in printed.err
     assert "Content upload cache: reused=0 uploaded=5" in printed.out
+    assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
+    legacy = json.loads((run_dir / "assessment_run.execute.huleedu-1.0.json").read_text())
+    assert len(legacy["llm_comparisons"]) == 24  # validated against the original's schema
     _run_doc_recipes(run_dir / "assessment_run.execute.json")
     # A second run, through the CLI with the environment an operator sets, without waiting:
     # it reuses the uploads (checked on the server first: phase 3).
@@ -247,16 +251,18 @@ def test_completion_timeout_gives_partial_data(cluster_api: LiveApi, broker: Any
     """A slow worker: the runner stops waiting at --completion-timeout, keeps what arrived,
     and exits with the timeout code; the artefact says partial_data."""
     root, out = _folder(tmp_path), tmp_path / "runs"
-    settings = _settings(cluster_api, broker, root, out, completion_timeout=6,
-                         max_comparisons=40)
-    with Worker(broker.bootstrap, latency_s=0.5):
+    # 40 comparisons at 4 s each, 8 in flight: at least 20 s of judging, so the batch cannot
+    # finish within the 12 s the runner waits, while the first results arrive after about 4 s.
+    settings = _settings(cluster_api, broker, root, out, completion_timeout=12,
+                         max_comparisons=40, artefact_format="huleedu-1.0")
+    with Worker(broker.bootstrap, latency_s=4.0):
         code = remote.run(settings)
     printed = capsys.readouterr().out
     assert code == exit_codes.TIMEOUT_PARTIAL, printed
     doc = json.loads((out / settings.batch_uuid / "assessment_run.execute.json").read_text())
     validate_runner_artefact(doc)
     status = doc["validation"]["runner_status"]
-    assert status["partial_data"] is True and status["timeout_seconds"] >= 6
+    assert status["partial_data"] is True and status["timeout_seconds"] >= 12
     assert doc["metadata"]["status"] == "running"
     assert doc["metadata"]["stop_reason"] == "completion_timeout"
     seen = status["observed_events"]["comparisons"]
@@ -266,6 +272,9 @@ def test_completion_timeout_gives_partial_data(cluster_api: LiveApi, broker: Any
               if m["path"].startswith("events/comparisons/")]
     assert len(events) == seen
     assert "WARNING: partial data" in printed
+    legacy = json.loads((out / settings.batch_uuid
+                         / "assessment_run.execute.huleedu-1.0.json").read_text())
+    assert legacy["validation"]["runner_status"]["partial_data"] is True
 
 
 def test_a_failed_batch_is_a_service_failure(cluster_api: LiveApi, broker: Any,

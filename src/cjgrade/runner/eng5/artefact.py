@@ -30,6 +30,7 @@ from typing import Any
 
 from cjgrade import __version__
 from cjgrade.errors import InputError
+from cjgrade.judges.manifest import is_local_judge
 from cjgrade.reports.artefact import SCHEMA_VERSION, canonical_checksum, git_sha, load_schema
 
 __all__ = [
@@ -248,7 +249,7 @@ def dry_run_artefact(inputs: dict[str, Any], *, batch_uuid: str, label: str,
         "metadata": {
             "batch_uuid": batch_uuid, "label": label, "assignment_id": assignment_id,
             "grade_scale": grade_scale, "judge": judge,
-            "judge_is_llm": not judge.startswith(("heuristic/", "sim/", "scripted")),
+            "judge_is_llm": not is_local_judge(judge),
             "mode": "embedded", "status": "not_run", "stop_reason": "dry_run",
             "failure_reason": None, "options": options, "started_at": None,
             "finished_at": None, "duration_s": None, "generated_at": now,

@@ -153,7 +153,7 @@ def _write_outputs(prepared: Prepared, run: Any, run_dir: Path, target: Any
                           post_run=post_run)
     paths = write_runner_artefact(doc, run_dir, "execute",
                                   artefact_format=settings.artefact_format)
-    paths.update({f"report {k}": v for k, v in write_reports(base, run_dir).items()})
+    paths.update({f"report {k}": v for k, v in write_reports(doc, run_dir).items()})
     log.info("eng5 execute %s finished: status %s, exit code %d", settings.batch_uuid,
              result.status, code)
     return code, paths, doc

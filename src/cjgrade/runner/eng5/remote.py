@@ -271,5 +271,9 @@ def _finish(settings: Any, ready: _Ready, collected: _Collected) -> int:
                           post_run=post_run)
     paths = write_runner_artefact(doc, run_dir, "execute",
                                   artefact_format=settings.artefact_format)
+    if collected.base is not None:  # a finished batch: the same reports as an embedded run
+        from cjgrade.reports import write_reports
+
+        paths.update({f"report {k}": v for k, v in write_reports(doc, run_dir).items()})
     print_summary(doc, paths)
     return code

@@ -38,7 +38,7 @@ async def fetch_batch_artefact(client: ApiClient, batch_uuid: str) -> dict[str, 
         The server has no batch routes (older than this runner).
     """
     try:
-        response = await client._send("GET", f"/v1/batches/{batch_uuid}/artefact")
+        doc = await client.get_batch_artefact(batch_uuid)
     except ApiConflict:
         return None
     except ApiNotFound as exc:
@@ -48,7 +48,6 @@ async def fetch_batch_artefact(client: ApiClient, batch_uuid: str) -> dict[str, 
             f"the API at {client.base_url} has no batch routes (GET /v1/batches/{{uuid}}/"
             "artefact), so the runner cannot fetch the results; upgrade the server's cjgrade"
         ) from exc
-    doc: dict[str, Any] = response.json()
     return doc
 
 
