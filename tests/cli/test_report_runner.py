@@ -90,6 +90,18 @@ def test_report_of_an_execute_run(env: Path, folder: Path,  # noqa: F811
     code, _, err = report([str(run_dir / "assessment_run.execute.json")], capsys)
     assert code == 0, err
     assert (run_dir / "report.md").read_text("utf-8") == md
+    # a cluster run that stopped waiting (status running, partial data) is reported, warned
+    doc["metadata"]["status"] = "running"
+    doc["validation"]["runner_status"].update(partial_data=True, timeout_seconds=30)
+    doc["validation"]["artefact_sha256"] = canonical_checksum(doc)
+    partial = env / "partial"
+    partial.mkdir()
+    (partial / "assessment_run.execute.json").write_text(json.dumps(doc), "utf-8")
+    code, _, err = report([str(partial)], capsys)
+    assert code == 0, err
+    md = (partial / "report.md").read_text("utf-8")
+    assert "- status: **running**" in md
+    assert "> **partial data: the runner stopped waiting after 30 s" in md
 
 
 def test_report_of_the_alignment_and_boundary_tests(env: Path, folder: Path,  # noqa: F811

@@ -336,3 +336,37 @@ def test_preflight_failures_publish_nothing(cluster_api: LiveApi, broker: Any,
         remote.run(_settings(cluster_api, broker, root, out, kafka_bootstrap=dead))
     assert not out.exists()
     assert cluster_api.count("batches") == 0 and cluster_api.count("content") == contents
+
+
+async def test_an_interrupted_wait_still_saves_the_events(broker: Any, tmp_path: Path) -> None:
+    """Ctrl-C while collecting (the task is cancelled): the events that arrived are saved."""
+    import uuid
+
+    from cjgrade.bus.events import AssessmentRequestedV1, ComparisonCompletedV1, make_envelope
+    from cjgrade.bus.kafka import KafkaTransport
+    from cjgrade.runner.eng5.cluster import publish_and_collect
+
+    batch = str(uuid.uuid4())
+    request = make_envelope(AssessmentRequestedV1(batch_uuid=batch, grade_scale="x",
+                                                  judge="sim/bt", essays=[]))
+    collecting = asyncio.ensure_future(publish_and_collect(
+        broker.bootstrap, request, await_completion=True, timeout_s=300, run_dir=tmp_path))
+    async with KafkaTransport(broker.bootstrap) as bus:
+        requests = bus.subscribe(AssessmentRequestedV1.TOPIC)
+        await requests.start()
+        async for envelope in requests:  # the collector is subscribed once it has published
+            if envelope.key == batch:
+                break
+        for cid in (1, 2):
+            await bus.publish(ComparisonCompletedV1.TOPIC, make_envelope(ComparisonCompletedV1(
+                batch_uuid=batch, comparison_id=cid, status="succeeded", winner="A")))
+        saved = tmp_path / "events" / "comparisons"
+        # The collector's state is not observable from outside before it is cancelled: give
+        # the two events ample time to arrive (a bound, not a tuned delay), then Ctrl-C.
+        await asyncio.sleep(5)
+        assert not collecting.done()
+        collecting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await collecting
+    assert sorted(p.name for p in saved.iterdir()) == ["comparison_000001.json",
+                                                       "comparison_000002.json"]
