@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import expit
 
-from cjgrade.errors import InputError
+from cjgrade.errors import ConvergenceError, InputError
 from cjgrade.stats.bt import PairwiseData, _objective, fit_bradley_terry
 from cjgrade.stats.bt_soft import group_terms
 from cjgrade.stats.btsolver import aggregate_pairs
@@ -231,3 +231,27 @@ def test_fit_statistics_of_soft_outcomes_have_expectation_one() -> None:
     fit2 = fit_bradley_terry(flipped)
     stats2 = compute_fit_statistics(flipped, fit2.theta, soft_variance=fit2.soft_variance)
     assert stats2.item_outfit[0] > 2.0
+
+
+@pytest.mark.parametrize("soft", [False, True])
+def test_first_slot_winning_everything_does_not_break_a_regularised_fit(soft: bool) -> None:
+    """Early in a batch the first-shown essay may have won every comparison: the position
+    effect's likelihood then has no maximum. The fit with a prior on the abilities keeps a weak
+    prior on it too, so it converges to a finite, positive effect instead of failing (it used
+    to raise ConvergenceError and stop the batch)."""
+    rng = np.random.default_rng(5)
+    for n_items, n_comp in [(6, 1), (8, 3), (10, 5), (12, 9)]:
+        a = rng.integers(0, n_items, n_comp)
+        b = (a + 1 + rng.integers(0, n_items - 1, n_comp)) % n_items
+        y = np.full(n_comp, 0.9 if soft else 1.0)
+        data = PairwiseData.build(n_items, a, b, y, position_known=np.ones(n_comp, bool),
+                                  soft=np.full(n_comp, soft))
+        for start in (0.05, 1.0, 100.0):
+            eb = fit_empirical_bayes(data, initial_variance=start, position_effect=True)
+            gamma = eb.fit.position_effect
+            assert gamma is not None and 0.0 < gamma < 10.0
+            assert np.all(np.isfinite(eb.fit.theta)) and np.all(np.isfinite(eb.fit.se))
+    # without a prior (maximum likelihood) the position effect keeps no prior: refused
+    with pytest.raises(ConvergenceError):
+        fit_bradley_terry(PairwiseData.build(3, [0, 1, 2], [1, 2, 0], position_known=[1, 1, 1]),
+                          position_effect=True)

@@ -40,6 +40,7 @@ from cjgrade.stats.bt_soft import (
     soft_weight,
 )
 from cjgrade.stats.btsolver import (
+    POSITION_PRIOR_PRECISION,
     AggregatedPairs,
     Information,
     aggregate_pairs,
@@ -334,7 +335,8 @@ def _objective(
         ll = float(agg.w @ bern) - 0.5 * float(agg.w @ gauss) / soft_variance
     else:
         ll = float(np.sum(agg.w * (agg.y * eta - np.logaddexp(0.0, eta))))
-    return ll + float(shift @ theta) - 0.5 * alpha * float(theta @ theta)
+    gamma_penalty = 0.5 * (POSITION_PRIOR_PRECISION if alpha > 0.0 else 0.0) * gamma * gamma
+    return ll + float(shift @ theta) - 0.5 * alpha * float(theta @ theta) - gamma_penalty
 
 
 def fit_bradley_terry(
@@ -452,6 +454,9 @@ def fit_bradley_terry(
 _MAX_NOISE_ITERATIONS = 100
 _NOISE_TOL = 1e-7
 
+def _gamma_alpha(alpha: float, use_gamma: bool) -> float:
+    return POSITION_PRIOR_PRECISION if use_gamma and alpha > 0.0 else 0.0
+
 
 @dataclass(frozen=True)
 class _Newton:
@@ -471,14 +476,15 @@ class _Newton:
         step_size = float("inf")
         for n_iter in range(1, self.max_iter + 1):
             resid, v = group_terms(agg, theta, gamma, s2)
-            info = Information(agg, v, alpha, use_gamma=self.use_gamma)
+            g_alpha = _gamma_alpha(alpha, self.use_gamma)
+            info = Information(agg, v, alpha, use_gamma=self.use_gamma, gamma_alpha=g_alpha)
             grad = self.shift + weighted_count(a, resid, n) - weighted_count(b, resid, n)
             grad -= alpha * theta
             if alpha == 0.0 and self.eps > 0.0:
                 # sirt's fixed point: the adjusted scores' surplus is spread by information.
                 grad -= (grad.sum() / info.diag.sum()) * info.diag
             if self.use_gamma:
-                grad = np.append(grad, float(resid @ pk))
+                grad = np.append(grad, float(resid @ pk) - g_alpha * gamma)
             # Inexact Newton: loose linear solves far from the optimum, tight ones near it.
             rtol = float(np.clip(1e-2 * np.max(np.abs(grad)), 1e-12, 1e-3))
             step = info.solve(grad, rtol=rtol)
@@ -543,12 +549,14 @@ def _finish(
     n = agg.n_items
     _, v = group_terms(agg, theta, gamma, soft_variance)
     if se_method == "fisher":
-        var_t, var_g = Information(agg, v, alpha, use_gamma=use_gamma).covariance_diagonal()
+        var_t, var_g = Information(
+            agg, v, alpha, use_gamma=use_gamma, gamma_alpha=_gamma_alpha(alpha, use_gamma)
+        ).covariance_diagonal()
         se = np.sqrt(np.clip(var_t, 0.0, None))
         gamma_se = float(np.sqrt(max(var_g, 0.0)))
     elif se_method == "diagonal":
         se = 1.0 / np.sqrt(information_diagonal(agg, v, alpha))
-        hgg = float(np.sum(v * agg.pk))
+        hgg = float(np.sum(v * agg.pk)) + _gamma_alpha(alpha, use_gamma)
         gamma_se = 1.0 / np.sqrt(hgg) if hgg > 0 else float("nan")
     else:
         se = np.full(n, np.nan)

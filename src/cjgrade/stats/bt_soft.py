@@ -16,6 +16,7 @@ from numpy.typing import NDArray
 from scipy.special import expit
 
 from cjgrade.stats.btsolver import (
+    POSITION_PRIOR_PRECISION,
     AggregatedPairs,
     Information,
     information_diagonal,
@@ -93,7 +94,8 @@ def estimate_soft_variance(
     if alpha == 0.0:
         fitted = float(n - len(np.flatnonzero(information_diagonal(agg, v, 0.0) <= 0)) - n_comp)
     else:
-        info = Information(agg, v, alpha, use_gamma=use_gamma)
+        info = Information(agg, v, alpha, use_gamma=use_gamma,
+                           gamma_alpha=POSITION_PRIOR_PRECISION if use_gamma else 0.0)
         if dense:
             var_t, _ = info.covariance_diagonal()
         else:
