@@ -44,7 +44,9 @@ browser:
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/mypy src/cjgrade/stats src/cjgrade/scales src/cjgrade/domain.py src/cjgrade/errors.py
+	$(BIN)/mypy --strict src/cjgrade/stats src/cjgrade/scales src/cjgrade/domain.py src/cjgrade/errors.py \
+	  src/cjgrade/judges/base.py src/cjgrade/judges/batch.py src/cjgrade/judges/clock.py \
+	  src/cjgrade/engine/dispatch.py src/cjgrade/engine/progress.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fit.py

@@ -33,10 +33,10 @@ import pytest
 from cjgrade.domain import Essay
 from cjgrade.engine.embedded import EmbeddedRun, resume_embedded, run_embedded
 from cjgrade.engine.options import BatchOptions
-from cjgrade.engine.results import ComparisonRecord
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import Judge, ResponseCache
+from cjgrade.store.records import ComparisonRecord
 from tests.judges.fakes import anthropic_api, openai_api
 from tests.judges.fakes.cli import isolate, run_cli
 from tests.judges.fakes.server import Reply

@@ -74,8 +74,8 @@ async def test_broker_outage_loses_nothing_and_recreates_topics(broker, pg_url):
 
 async def test_second_judge_call_is_recorded_and_a_replay_is_not(broker, pg_url):
     """A result from a second judge call of a stored comparison (another event id) adds its
-    requests, tokens and cost to the comparison and one repeat call; the stored result's own
-    event delivered again (a replay) adds nothing."""
+    requests, tokens and cost to the comparison and one repeat call, once however often it is
+    delivered; the stored result's own event delivered again (a replay) adds nothing."""
     store = await open_store(pg_url)
     spec, abilities = make_spec(6, budget=6, round_size=6)
     cluster = Cluster(broker.bootstrap, store, abilities)
@@ -106,12 +106,13 @@ async def test_second_judge_call_is_recorded_and_a_replay_is_not(broker, pg_url)
                                                         "output_tokens": 7, "attempts": 2}))
         await router.note_duplicate(Delivery(envelope, 0, 0, ComparisonCompletedV1.TOPIC))
         await router.note_duplicate(Delivery(second, 0, 1, ComparisonCompletedV1.TOPIC))
+        await router.note_duplicate(Delivery(second, 0, 2, ComparisonCompletedV1.TOPIC))
         after = {r.id: r for r in await BatchLedger(store).comparisons(batch_uuid)}
         changed = after[event.comparison_id]
-        assert changed.row["repeat_calls"] == 1
-        assert changed.row["attempts"] == row.row["attempts"] + 2
-        assert changed.row["input_tokens"] == (row.row["input_tokens"] or 0) + 100
-        assert all(after[i].row["repeat_calls"] == 0 for i in after if i != event.comparison_id)
+        assert changed.repeat_calls == 1
+        assert changed.attempts == row.attempts + 2
+        assert changed.input_tokens == (row.input_tokens or 0) + 100
+        assert all(after[i].repeat_calls == 0 for i in after if i != event.comparison_id)
     finally:
         await cluster.close()
         await store.close()

@@ -53,7 +53,7 @@ async def check_exactly_once(store: Store, batch_uuid: str, out: AssessmentOutco
     rows = await BatchLedger(store).comparisons(batch_uuid)
     assert len(rows) == budget, "comparisons requested"
     assert len({(r.round, r.slot) for r in rows}) == budget, "one comparison per slot"
-    bad = [(r.id, r.status, r.row.get("error_code"), r.row.get("error_reason"))
+    bad = [(r.id, r.status, r.error_code, r.error_reason)
            for r in rows if r.status != "succeeded"]
     assert not bad, f"not succeeded: {bad}"
     assert out.completed is not None and out.completed.n_succeeded == budget, out.completed
@@ -266,7 +266,7 @@ async def test_flaky_judge_retries_and_counts_failures(broker, pg_url, rng, max_
         succeeded = len(answered) - len(failed)
         assert adapter.calls == succeeded + adapter.raised
         assert adapter.raised >= max_attempts * len(failed)
-        assert all(r.row["error_code"] == "JudgeUnavailable" for r in failed)
+        assert all(r.error_code == "JudgeUnavailable" for r in failed)
         metric = cluster.metrics.comparisons.labels("failed", "sim", "bt")._value.get()
         assert metric == len(failed)
         if max_attempts == 3:

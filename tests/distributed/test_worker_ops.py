@@ -130,6 +130,6 @@ async def test_base_url_of_a_batch_reaches_the_workers(broker, pg_url, monkeypat
         assert {r.provider for r in rows} == {"openai"}
         # Every verdict came from the fake server (a pair asked twice may come from the
         # worker's response cache, flagged "cached").
-        fresh = [r for r in rows if "cached" not in (r.row.get("flags") or ())]
+        fresh = [r for r in rows if "cached" not in r.flags]
         assert len(server.chat_requests()) == len(fresh) > 0
     await store.close()

@@ -57,7 +57,7 @@ async def test_each_round_is_one_provider_batch(store: Store, fake: FakeOpenAI) 
     batches = submitted_ids(fake)
     assert [len(b) for b in batches] == [8, 8]
     assert sorted(i for b in batches for i in b) == sorted(
-        f"c{c.comparison_id}" for c in result.comparisons)
+        f"c{c.id}" for c in result.comparisons)
     assert all("batch_api" in c.flags for c in result.comparisons)
     assert result.total_cost_usd is not None and result.total_cost_usd > 0
     assert not any(c.error_code for c in result.comparisons)
@@ -77,8 +77,9 @@ async def test_resume_reattaches_to_the_stored_provider_batch(
     ledger = BatchLedger(store)
     pending = await ledger.comparisons(uid)
     assert len(pending) == 8 and all(c.status == "pending" for c in pending)
-    assert {c.row["error_code"] for c in pending} == {HANDLE_CODE}
-    stored = json.loads(pending[0].row["raw_response"])
+    notes = [c.pending_note for c in pending]
+    assert all(n is not None and n.code == HANDLE_CODE and n.detail for n in notes)
+    stored = json.loads(notes[0].detail)  # type: ignore[union-attr,arg-type]
     assert len(fake.batches) == 1 and stored["batch_id"] in fake.batches
 
     resumed_dispatcher = dispatcher(fake, store)
@@ -108,9 +109,9 @@ async def test_partial_results_fail_only_their_comparisons(
     s = replace(s, options=s.options.model_copy(update={"min_success_rate": 0.2}))
     engine = BatchEngine(store, dispatcher(fake, store))
     result = await engine.run(await engine.create(s))
-    failed = {c.comparison_id: c for c in result.comparisons if c.status == "failed"}
-    assert set(failed) == {c.comparison_id for c in result.comparisons
-                           if c.comparison_id % 4 in (1, 2)}
+    failed = {c.id: c for c in result.comparisons if c.status == "failed"}
+    assert set(failed) == {c.id for c in result.comparisons
+                           if c.id % 4 in (1, 2)}
     assert all(c.error_reason for c in failed.values())
     assert any("returned no result" in (c.error_reason or "") for c in failed.values())
     assert all(c.winner == "B" for c in result.comparisons if c.status == "succeeded")

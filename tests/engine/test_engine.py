@@ -104,7 +104,7 @@ async def test_resume_after_crash_asks_nothing_twice_and_loses_nothing(store: St
     assert len(adapter2.history) == 60 - 22
     assert adapter2.history[0] == crashed_request
     stored_before = {c.id: (c.essay_a, c.essay_b) for c in before}
-    after = {c.comparison_id: (c.essay_a, c.essay_b) for c in result.comparisons}
+    after = {c.id: (c.essay_a, c.essay_b) for c in result.comparisons}
     assert all(after[i] == pair for i, pair in stored_before.items())  # the round was kept
 
 

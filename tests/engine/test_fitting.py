@@ -19,12 +19,12 @@ def test_sampler_draws_shrink_with_batch_size_within_bounds():
 
 
 def _stored(cid: int, a: str, b: str, p_a: float, sha: str, *flags: str):
-    from cjgrade.engine.ledger import StoredComparison
+    from cjgrade.store.records import ComparisonRecord
 
-    return StoredComparison(
-        id=cid, round=1, slot=cid, essay_a=a, essay_b=b, status="succeeded",
+    return ComparisonRecord(
+        id=cid, batch_id="b", round=1, slot=cid, essay_a=a, essay_b=b, status="succeeded",
         winner="A" if p_a > 0.5 else "B", p_a=p_a, provider="openai", model="m",
-        row={"request_sha256": sha, "flags": list(flags)},
+        request_sha256=sha, flags=flags,
     )
 
 

@@ -8,7 +8,6 @@ import pytest
 
 from cjgrade.engine.results import (
     BatchResult,
-    ComparisonRecord,
     CostLine,
     EssayOutcome,
     GradeOutcome,
@@ -17,6 +16,7 @@ from cjgrade.evaluation.datasets import ScoredEssay
 from cjgrade.evaluation.design import SetDesign, set_scale
 from cjgrade.evaluation.metrics import nearest_anchor_grades, set_figures
 from cjgrade.evaluation.run import JudgeSetup, SetRun
+from cjgrade.store.records import ComparisonRecord
 
 
 def _essay(i: str, score: int, rater2: int | None = None, words: int = 3) -> ScoredEssay:
@@ -32,7 +32,7 @@ def _outcome(essay_id: str, theta: float, grade: str | None, anchor: str | None 
 
 
 def _comparison(k: int, a: str, b: str, p_a: float) -> ComparisonRecord:
-    return ComparisonRecord(comparison_id=k, round=1, slot=k, essay_a=a, essay_b=b,
+    return ComparisonRecord(id=k, batch_id="u", round=1, slot=k, essay_a=a, essay_b=b,
                             status="succeeded", winner="A" if p_a >= 0.5 else "B", p_a=p_a)
 
 
@@ -60,7 +60,7 @@ def test_every_figure_by_hand() -> None:
     students = [(_essay("s1", 0, 0, words=2), -1.5, "0"), (_essay("s2", 1, 1, words=5), -0.2, "2"),
                 (_essay("s3", 2, 2, words=4), 0.5, "2"), (_essay("s4", 3, 2, words=9), 1.0, "1")]
     comparisons = [_comparison(k, "anchor-a3", "anchor-a0", 0.8) for k in range(3)]
-    comparisons.append(ComparisonRecord(comparison_id=9, round=1, slot=9, essay_a="student-s1",
+    comparisons.append(ComparisonRecord(id=9, batch_id="u", round=1, slot=9, essay_a="student-s1",
                                         essay_b="anchor-a0", status="failed"))
     costs = (CostLine("x", "y", 4, 1000, 200, 0, 0, 0.25),)
     f = set_figures(_run(anchors, students, comparisons, costs=costs))

@@ -12,15 +12,15 @@ from cjgrade.engine.fitting import (
     fit_round,
     round_reliability,
 )
-from cjgrade.engine.ledger import StoredComparison
 from cjgrade.engine.stop_rules import decide_stop
 from cjgrade.stats.empirical_bayes import fit_empirical_bayes
+from cjgrade.store.records import ComparisonRecord
 from tests.engine.conftest import make_spec
 
 
 def _comparisons(
     ids: list[str], per_essay: int, sd: float, rng: np.random.Generator
-) -> list[StoredComparison]:
+) -> list[ComparisonRecord]:
     """Random pairs judged by a Bradley-Terry judge with true SD ``sd`` (hard outcomes)."""
     n = len(ids)
     truth = rng.normal(0.0, sd, n)
@@ -30,8 +30,8 @@ def _comparisons(
         j = int((i + rng.integers(1, n)) % n)
         p = 1.0 / (1.0 + np.exp(-(truth[i] - truth[j])))
         p_a = 1.0 if rng.random() < p else 0.0
-        out.append(StoredComparison(
-            id=k, round=k // n, slot=k % n, essay_a=ids[i], essay_b=ids[j],
+        out.append(ComparisonRecord(
+            id=k, batch_id="b", round=k // n, slot=k % n, essay_a=ids[i], essay_b=ids[j],
             status="succeeded", winner="A" if p_a else "B", p_a=p_a,
             provider="sim", model="bt",
         ))
@@ -73,7 +73,7 @@ def test_weak_soft_data_give_a_low_finite_reliability() -> None:
     ids = [f"e{i:02d}" for i in range(12)]
     pairs = [(0, 9), (11, 8), (5, 0), (9, 1)]
     comparisons = [
-        StoredComparison(id=k, round=0, slot=k, essay_a=ids[a], essay_b=ids[b],
+        ComparisonRecord(id=k, batch_id="b", round=0, slot=k, essay_a=ids[a], essay_b=ids[b],
                          status="succeeded", winner="B", p_a=0.15, provider="h", model="s")
         for k, (a, b) in enumerate(pairs)
     ]

@@ -15,11 +15,11 @@ def test_upgrade_then_current(empty_db_url: str, capsys: pytest.CaptureFixture[s
     assert run_app(app, ["db", "current", "--database-url", empty_db_url]) == 0
     assert "empty" in capsys.readouterr().out
     assert run_app(app, ["db", "upgrade", "--database-url", empty_db_url]) == 0
-    assert "upgraded <empty> -> 0001_initial" in capsys.readouterr().out
+    assert "upgraded <empty> -> 0002_comparison_redeliveries" in capsys.readouterr().out
     assert run_app(app, ["db", "upgrade", "--database-url", empty_db_url]) == 0
-    assert "already at 0001_initial" in capsys.readouterr().out
+    assert "already at 0002_comparison_redeliveries" in capsys.readouterr().out
     assert run_app(app, ["db", "current", "--database-url", empty_db_url]) == 0
-    assert "0001_initial (head)" in capsys.readouterr().out
+    assert "0002_comparison_redeliveries (head)" in capsys.readouterr().out
 
 
 def test_default_database_under_home(
@@ -87,7 +87,7 @@ def test_upgrade_postgresql_from_cjgrade_db_parts(
         assert run_app(app, ["db", "current"]) == 0
         assert run_app(app, ["admin", "token", "create", "--role", "read"]) == 0
         out, err = capsys.readouterr()
-        assert "upgraded <empty> -> 0001_initial" in out and "0001_initial (head)" in out
+        assert "upgraded <empty> -> 0002_comparison_redeliveries" in out and "0002_comparison_redeliveries (head)" in out
         assert f"{role}:***@" in out
         for text in (out, err, caplog.text):
             assert password not in text and quoted not in text

@@ -8,6 +8,7 @@ import pytest
 
 from cjgrade.errors import InputError, StorageError
 from cjgrade.judges.base import Usage, Verdict, Winner
+from cjgrade.judges.cost import sum_spend
 from cjgrade.store import (
     NewComparison,
     NewEssay,
@@ -21,9 +22,9 @@ from cjgrade.store import (
     record_failure,
     record_verdict,
     request_comparisons,
-    summarise_usage,
     update_essay_estimates,
 )
+from cjgrade.store.batch_progress import batch_progress
 
 PAIRS = [NewComparison(0, "e0", "e1", "a" * 64), NewComparison(1, "e2", "e3", "b" * 64)]
 
@@ -176,7 +177,8 @@ async def test_claims_and_redispatch(store: Store) -> None:
 
 
 async def test_essay_counts_and_usage(store: Store) -> None:
-    """Succeeded comparisons feed the per-essay counts and the usage totals."""
+    """Succeeded comparisons feed the per-essay counts and the usage totals; a verdict
+    without a price makes the total unknown (the batch's progress sums the known part)."""
     bid = await _batch(store)
     async with store.transaction() as s:
         cs = await request_comparisons(s, bid, 1, PAIRS)
@@ -184,13 +186,16 @@ async def test_essay_counts_and_usage(store: Store) -> None:
         await record_verdict(s, cs[1].id, _verdict("b" * 64, 0.0, cost=None))
         await update_essay_estimates(s, bid, {"e0": (1.5, 0.4)})
         essays = await list_batch_essays(s, bid)
-        usage = await summarise_usage(s, bid)
+        usage = await batch_progress(s, bid)
+        rows = await list_comparisons(s, bid)
     by_id = {e.essay_id: e for e in essays}
     assert (by_id["e0"].theta, by_id["e0"].se, by_id["e0"].n_wins) == (1.5, 0.4, 0.75)
     assert by_id["e1"].n_wins == pytest.approx(0.25) and by_id["e3"].n_wins == 1.0
     assert all(e.n_comparisons == 1 for e in essays)
-    assert (usage.n_succeeded, usage.input_tokens, usage.output_tokens) == (2, 200, 40)
+    assert usage.succeeded == 2 and sum(r.input_tokens or 0 for r in rows) == 200
     assert usage.cost_usd == pytest.approx(0.001) and usage.n_cost_unknown == 1
+    assert [r.spend_usd for r in rows] == [pytest.approx(0.001), None]
+    assert sum_spend(r.spend_usd for r in rows) is None
 
 
 async def test_failure_stores_billed_spend_and_unknown_price(store: Store) -> None:
@@ -205,22 +210,25 @@ async def test_failure_stores_billed_spend_and_unknown_price(store: Store) -> No
             s, cs[0].id, "output_invalid", "not JSON", usage=billed, cost_usd=0.02, attempts=3
         )
         assert await record_failure(s, cs[1].id, "timeout", "no reply", usage=Usage(), attempts=2)
-        known = await summarise_usage(s, bid)
+        known = await batch_progress(s, bid)
         rows = await list_comparisons(s, bid)
     assert (rows[0].input_tokens, rows[0].output_tokens, rows[0].cache_read_tokens) == (900, 30, 7)
     assert (rows[0].cache_write_tokens, rows[0].cost_usd, rows[0].attempts) == (2, 0.02, 3)
     assert rows[1].input_tokens is None and rows[1].cost_usd is None and rows[1].attempts == 2
-    assert (known.n_failed, known.input_tokens, known.n_cost_unknown) == (2, 900, 0)
+    assert (known.failed, known.n_cost_unknown) == (2, 0)
     assert known.cost_usd == pytest.approx(0.02)
+    assert [r.spend_usd for r in rows] == [pytest.approx(0.02), 0.0]  # nothing billed: 0
 
     other = await _batch(store)
     async with store.transaction() as s:
         c = (await request_comparisons(s, other, 1, PAIRS))[0]
         assert await record_failure(s, c.id, "output_invalid", "x", usage=billed, cost_usd=None)
-        unknown = await summarise_usage(s, other)
+        unknown = await batch_progress(s, other)
+        (billed_row,) = await list_comparisons(s, other, status="failed")
         assert not await record_failure(s, c.id, "late", "y", usage=billed, cost_usd=1.0)
         (row,) = await list_comparisons(s, other, status="failed")
-    assert unknown.n_cost_unknown == 1 and unknown.input_tokens == 900
+    assert unknown.n_cost_unknown == 1 and unknown.cost_usd == 0.0
+    assert billed_row.input_tokens == 900 and billed_row.spend_usd is None
     assert row.cost_usd is None and row.error_code == "output_invalid"
 
 

@@ -8,6 +8,7 @@ from cjgrade.errors import InputError
 from cjgrade.store import (
     GradeProjectionRecord,
     NewEssay,
+    RoundMetrics,
     Store,
     create_batch,
     get_latest_fit,
@@ -38,7 +39,7 @@ async def test_round_fit_replaced_on_redo(store: Store) -> None:
             se={"a": 0.9, "b": 0.9},
             n_comparisons=4,
             ssr=0.4,
-            details={"iterations": 5},
+            metrics=RoundMetrics(reliability=0.6, judges=("sim/bt",)),
         )
         await save_round_fit(
             s,
@@ -55,7 +56,9 @@ async def test_round_fit_replaced_on_redo(store: Store) -> None:
         fits = await list_round_fits(s, bid)
         latest = await get_latest_fit(s, bid)
     assert [(f.round, f.ssr) for f in fits] == [(1, 0.4), (2, 0.81)]
-    assert fits[0].theta == {"a": 0.7, "b": -0.7} and fits[0].details == {"iterations": 5}
+    assert fits[0].theta == {"a": 0.7, "b": -0.7} and fits[0].metrics == RoundMetrics(
+        reliability=0.6, judges=("sim/bt",))
+    assert fits[1].metrics == RoundMetrics()
     assert latest is not None and latest.stop and latest.stop_reason == "target_ssr"
 
 
@@ -65,7 +68,7 @@ async def test_round_fit_replaced_on_redo(store: Store) -> None:
         {"theta": {"a": float("nan")}},
         {"se": {"a": float("inf")}},
         {"ssr": float("nan")},
-        {"details": {"x": float("nan")}},
+        {"metrics": RoundMetrics(reliability=float("nan"))},
     ],
 )
 async def test_non_finite_fit_refused(store: Store, kwargs: dict[str, object]) -> None:

@@ -8,8 +8,8 @@ attaches itself that way (``create_app(settings, lifespan_hooks=[run_orchestrato
 ``app.state.store`` and the Prometheus registry on ``app.state.metrics_registry``.
 
 Open routes (no token): ``/healthz``, ``/readyz``, ``/metrics``, ``/docs``,
-``/docs/oauth2-redirect``, ``/redoc``, ``/openapi.json``. Everything else needs a bearer token with the right role; the
-lifespan refuses to start while any other route lacks a role guard.
+``/docs/oauth2-redirect``, ``/redoc``, ``/openapi.json``. Everything else needs a bearer token
+with the right role; the lifespan refuses to start while any other route lacks a role guard.
 
 Grade scales: the built-ins plus the user scales of ``settings.scales_file``
 (``CJGRADE_SCALES_FILE``), loaded once when the app is built (``app.state.user_scales``); the

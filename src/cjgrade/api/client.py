@@ -252,6 +252,29 @@ class ApiClient:
         result: dict[str, Any] = response.json()
         return result
 
+    async def probe_token_role(self) -> str:
+        """The role of this client's token: ``read``, ``runner`` or ``admin``.
+
+        The API has no route that names the role, so it is found with two requests that
+        write nothing: an empty content upload (roles admin and runner; refused with 422 after
+        the role check, 403 before it) and an empty assignment (role admin only).
+
+        Raises
+        ------
+        ApiAuthError
+            The token is missing, unknown or revoked (401).
+        """
+        upload = await self._http.post("/v1/content", content=b"",
+                                       headers={"Content-Type": "application/octet-stream"})
+        if upload.status_code == 401:
+            raise self._error_for("POST", "/v1/content", upload)
+        if upload.status_code == 403:
+            return "read"
+        create = await self._http.post("/admin/v1/assessment-instructions", json={})
+        if create.status_code == 401:
+            raise self._error_for("POST", "/admin/v1/assessment-instructions", create)
+        return "runner" if create.status_code == 403 else "admin"
+
     # -- batches (docs/batches.md) ---------------------------------------------------------------
 
     async def submit_batch(self, body: dict[str, Any]) -> BatchSubmitted:

@@ -27,18 +27,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections import deque
-from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaProducer
+from aiokafka import client as aiokafka_client
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.client import AIOKafkaClient
-from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from aiokafka.partitioner import DefaultPartitioner
 from aiokafka.protocol.metadata import MetadataRequest
 
-from cjgrade.bus.events import EVENT_MODELS, ComparisonRequestedV1, EnvelopeModel, decode_envelope
+from cjgrade.bus.events import EVENT_MODELS, ComparisonRequestedV1, EnvelopeModel
+from cjgrade.bus.kafka_subscription import KafkaSubscription, bus_error
 from cjgrade.bus.transport import Delivery
 from cjgrade.errors import BusError, BusUnavailable
 
@@ -67,269 +66,18 @@ def _partition(key: bytes | None, all_partitions: list[int], available: list[int
     return int(_HASHED(key, all_partitions, available))
 
 
-class _NoAutoCreateClient(AIOKafkaClient):  # type: ignore[misc]
-    """An aiokafka client whose metadata requests never auto-create topics."""
+class _NoAutoCreateMetadataRequest(MetadataRequest):  # type: ignore[misc]
+    """A metadata request that never asks the broker to auto-create the topics it names."""
 
-    async def send(self, node_id: Any, request: Any, *args: Any, **kwargs: Any) -> Any:
-        if isinstance(request, MetadataRequest) and request._allow_auto_topic_creation is None:
-            request._allow_auto_topic_creation = False
-        return await super().send(node_id, request, *args, **kwargs)
-
-
-def _no_auto_create(client: AIOKafkaClient) -> None:
-    # The producer and the consumer build their client themselves; it is switched to the
-    # subclass above before it connects (same state, one overridden method).
-    client.__class__ = _NoAutoCreateClient
+    def __init__(self, topics: list[str] | None = None,
+                 allow_auto_topic_creation: bool | None = False) -> None:
+        super().__init__(topics, allow_auto_topic_creation)
 
 
-def bus_error(action: str, exc: KafkaError) -> BusError:
-    """A BusError for a failed Kafka call: BusUnavailable when it is worth retrying."""
-    transient = bool(getattr(exc, "retriable", False)) or isinstance(exc, KafkaTimeoutError)
-    cls = BusUnavailable if transient else BusError
-    return cls(f"{action} failed: {exc!r}")
-
-
-class _OffsetTracker:
-    """Per partition: offsets handed out in order, and which of them are acknowledged."""
-
-    def __init__(self) -> None:
-        self.outstanding: dict[TopicPartition, deque[int]] = {}
-        self.acked: dict[TopicPartition, set[int]] = {}
-        self.committable: dict[TopicPartition, int] = {}
-
-    def delivered(self, tp: TopicPartition, offset: int) -> None:
-        self.outstanding.setdefault(tp, deque()).append(offset)
-        self.acked.setdefault(tp, set())
-
-    def ack(self, tp: TopicPartition, offset: int) -> None:
-        queue = self.outstanding.get(tp)
-        if queue is None:
-            return  # the partition was revoked meanwhile; its new owner redelivers
-        acked = self.acked[tp]
-        acked.add(offset)
-        while queue and queue[0] in acked:
-            done = queue.popleft()
-            acked.discard(done)
-            self.committable[tp] = done + 1
-
-    def take(self) -> dict[TopicPartition, int]:
-        ready, self.committable = self.committable, {}
-        return ready
-
-    def forget(self, partitions: Any) -> None:
-        for tp in partitions:
-            self.outstanding.pop(tp, None)
-            self.acked.pop(tp, None)
-            self.committable.pop(tp, None)
-
-
-class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
-    def __init__(self, sub: KafkaSubscription) -> None:
-        self.sub = sub
-
-    async def on_partitions_revoked(self, revoked: Any) -> None:
-        await self.sub._commit()
-        self.sub._tracker.forget(revoked)
-
-    async def on_partitions_assigned(self, assigned: Any) -> None:
-        log.info("partitions assigned", topic=self.sub.topic, group=self.sub.group,
-                 partitions=sorted(tp.partition for tp in assigned))
-
-
-class KafkaSubscription:
-    """The records of one topic (see :meth:`KafkaTransport.subscribe`)."""
-
-    def __init__(self, transport: KafkaTransport, topic: str, group: str | None,
-                 since_ms: int) -> None:
-        self.transport = transport
-        self.topic = topic
-        self.group = group
-        self.since_ms = since_ms
-        self._consumer: AIOKafkaConsumer | None = None
-        self._tracker = _OffsetTracker()
-        self._previous: Delivery | None = None
-        self._committer: asyncio.Task[None] | None = None
-        self._closed = False
-        self._start_lock = asyncio.Lock()
-
-    async def start(self) -> None:
-        """Connect and position the consumer (done on first use; call it to do it earlier)."""
-        async with self._start_lock:
-            if self._consumer is not None:
-                return
-            if self._closed:
-                raise BusError(f"the subscription to {self.topic} is closed")
-            t = self.transport
-            consumer = AIOKafkaConsumer(
-                bootstrap_servers=t.bootstrap_servers, client_id=t.client_id,
-                group_id=self.group, enable_auto_commit=False, auto_offset_reset="earliest",
-                session_timeout_ms=t.session_timeout_ms,
-                heartbeat_interval_ms=t.heartbeat_interval_ms,
-                metadata_max_age_ms=t.metadata_max_age_ms,
-                max_poll_interval_ms=t.max_poll_interval_ms,
-                fetch_max_wait_ms=t.fetch_max_wait_ms,
-            )
-            _no_auto_create(consumer._client)
-            await consumer.start()
-            try:
-                if self.group is not None:
-                    consumer.subscribe([self.topic], listener=_Rebalance(self))
-                    self._committer = asyncio.ensure_future(self._commit_loop())
-                else:
-                    await self._assign_from_timestamp(consumer)
-            except BaseException:
-                await consumer.stop()
-                raise
-            self._consumer = consumer
-
-    async def _assign_from_timestamp(self, consumer: AIOKafkaConsumer) -> None:
-        await self.transport.ensure_topics([self.topic])
-        partitions: set[int] | None = None
-        for _ in range(50):
-            await consumer.topics()  # refresh metadata
-            partitions = consumer.partitions_for_topic(self.topic)
-            if partitions:
-                break
-            await asyncio.sleep(0.1)
-        if not partitions:
-            raise BusError(f"topic {self.topic} has no partitions on the broker")
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
-        consumer.assign(tps)
-        found = await consumer.offsets_for_times({tp: self.since_ms for tp in tps})
-        ends = await consumer.end_offsets(tps)
-        for tp in tps:
-            hit = found.get(tp)
-            consumer.seek(tp, hit.offset if hit is not None else ends[tp])
-
-    # --- iteration -----------------------------------------------------------------------
-
-    def __aiter__(self) -> KafkaSubscription:
-        return self
-
-    async def __anext__(self) -> EnvelopeModel:
-        while True:
-            if self._previous is not None:
-                self.ack(self._previous)  # the caller asked for more: the last one is handled
-                self._previous = None
-            delivery = await self.next_delivery()
-            self._previous = delivery
-            if delivery.envelope is not None:
-                return delivery.envelope
-
-    async def next_delivery(self) -> Delivery:
-        """The next record; acknowledge it with :meth:`ack` once handled."""
-        if self._closed:
-            raise StopAsyncIteration
-        await self.start()
-        assert self._consumer is not None
-        try:
-            record = await self._consumer.getone()
-        except KafkaError as exc:
-            if self._closed:
-                raise StopAsyncIteration from None
-            raise bus_error(f"reading {self.topic}", exc) from exc
-        except AssertionError as exc:
-            if self._closed:
-                raise StopAsyncIteration from None
-            raise BusError(f"reading {self.topic} failed: {exc}") from exc
-        tp = TopicPartition(record.topic, record.partition)
-        if self.group is not None:
-            self._tracker.delivered(tp, record.offset)
-        try:
-            envelope: EnvelopeModel | None = decode_envelope(record.value)
-        except BusError as exc:
-            log.error("undecodable record skipped", topic=record.topic,
-                      partition=record.partition, offset=record.offset, error=str(exc))
-            envelope = None
-        return Delivery(envelope, record.partition, record.offset, record.topic)
-
-    def ack(self, delivery: Delivery) -> None:
-        """Mark a record handled; its offset is committed once every earlier one is too."""
-        if self.group is not None:
-            self._tracker.ack(TopicPartition(delivery.topic, delivery.partition),
-                              delivery.offset)
-
-    async def lag(self) -> int:
-        """Records of the assigned partitions not yet read (0 before the first read)."""
-        consumer = self._consumer
-        if consumer is None:
-            return 0
-        total = 0
-        for tp in consumer.assignment():
-            high = consumer.highwater(tp)
-            if high is None:
-                continue
-            with contextlib.suppress(Exception):
-                total += max(0, high - await consumer.position(tp))
-        return total
-
-    async def caught_up(self, timeout_s: float) -> bool:
-        """Wait until every record on the assigned partitions when called has been handed out
-        (records of other topics may arrive first: use it before trusting a count)."""
-        await self.start()
-        consumer = self._consumer
-        assert consumer is not None
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        try:
-            ends = await asyncio.wait_for(consumer.end_offsets(list(consumer.assignment())),
-                                          timeout_s)
-        except (KafkaError, TimeoutError) as exc:
-            log.warning("cannot read end offsets", topic=self.topic, error=repr(exc))
-            return False
-        # aiokafka moves a partition's position as each record is handed out (not when it is
-        # prefetched), so position >= end means every record before the end was handed out.
-        # The end is the larger of the broker's answer and the high watermark of the last
-        # fetch (some brokers answer ListOffsets with the first offset of the last record
-        # batch); once reached, one more fetch wait lets a newer high watermark arrive.
-        settled = False
-        while True:
-            try:
-                behind = []
-                for tp, end in ends.items():
-                    high = consumer.highwater(tp) or 0
-                    if await consumer.position(tp) < max(end, high):
-                        behind.append(tp)
-            except (KafkaError, AssertionError) as exc:
-                log.warning("cannot read positions", topic=self.topic, error=repr(exc))
-                return False
-            if not behind and settled:
-                return True
-            if loop.time() >= deadline:
-                return False
-            settled = not behind
-            await asyncio.sleep(0.6 if settled else 0.02)  # 0.6: aiokafka's fetch wait + 0.1
-
-    async def _commit(self) -> None:
-        ready = self._tracker.take()
-        if not ready or self._consumer is None:
-            return
-        try:
-            await self._consumer.commit(ready)
-        except KafkaError as exc:  # a rebalance or a restarting broker: the records come again
-            log.warning("offset commit failed", topic=self.topic, group=self.group,
-                        error=repr(exc))
-
-    async def _commit_loop(self) -> None:
-        while True:
-            await asyncio.sleep(self.transport.commit_interval_s)
-            await self._commit()
-
-    async def close(self) -> None:
-        self._closed = True
-        if self._committer is not None:
-            self._committer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._committer
-        consumer, self._consumer = self._consumer, None
-        if consumer is not None:
-            if self.group is not None:
-                ready = self._tracker.take()
-                if ready:
-                    with contextlib.suppress(KafkaError):
-                        await consumer.commit(ready)
-            await consumer.stop()
-        self.transport._detach(self)
+# aiokafka's clients build their metadata requests with the broker's default (auto-create a
+# missing topic, with the broker's partition count). Every client in a cjgrade process uses
+# this default instead: a lost topic is re-created by the watchdog, with ``partitions``.
+aiokafka_client.MetadataRequest = _NoAutoCreateMetadataRequest
 
 
 class KafkaTransport:
@@ -402,7 +150,6 @@ class KafkaTransport:
                 metadata_max_age_ms=self.metadata_max_age_ms,
                 request_timeout_ms=self.request_timeout_ms,
             )
-            _no_auto_create(producer.client)
             await producer.start()
         except KafkaError as exc:
             if producer is not None:

@@ -57,16 +57,17 @@ def main_options(
                                      "(at least 2)."),
     await_completion: bool = _O(False, "--await-completion", help="Kafka mode: wait for the "
                                 "batch to finish and collect its events."),
-    completion_timeout: float | None = _O(None, "--completion-timeout", help="Seconds to wait "
-                                          "with --await-completion (default 1800)."),
+    completion_timeout: float | None = _O(None, "--completion-timeout", help="Cluster execute: "
+                                          "seconds to wait with --await-completion (default "
+                                          "1800; refused embedded)."),
     auto_extract_eng5_db: bool = _O(False, "--auto-extract-eng5-db", help="Export the batch's "
-                                    "stored rows to db_extract/ (JSON and CSV)."),
-    force_reupload: bool = _O(False, "--force-reupload", help="Kafka mode: ignore the upload "
-                              "cache."),
+                                    "rows (from its artefact) to db_extract/ (JSON and CSV)."),
+    force_reupload: bool = _O(False, "--force-reupload", help="Cluster execute: ignore the "
+                              "upload cache (refused embedded)."),
     output_dir: Path | None = _O(None, "--output-dir", help="Runs go to OUTPUT_DIR/BATCH_UUID/ "
                                  "(default ./eng5_runs)."),
-    database_url: str | None = _O(None, "--database-url", help="Store of an embedded execute "
-                                  "(default: the configured store)."),
+    database_url: str | None = _O(None, "--database-url", help="Store of an embedded run "
+                                  "(default: the configured store; refused on a cluster)."),
     llm_provider: str | None = _O(None, "--llm-provider", help="anthropic, openai, openrouter, "
                                   "heuristic, sim, scripted (the manifest's providers)."),
     llm_model: str | None = _O(None, "--llm-model", help="Model of the provider, checked "
@@ -87,7 +88,8 @@ def main_options(
     verbose: bool = _O(False, "--verbose", help="DEBUG log file in the run folder."),
     kafka_bootstrap: str | None = _O(None, "--kafka-bootstrap", help="Execute on a running "
                                      "cluster (default: KAFKA_BOOTSTRAP_SERVERS)."),
-    api_url: str | None = _O(None, "--api-url", help="cjgrade API (default: CJGRADE_API_URL)."),
+    api_url: str | None = _O(None, "--api-url", help="cjgrade API (default: CJGRADE_API_URL); "
+                             "with it or a token, --assignment-id is resolved through the API."),
     token: str | None = _O(None, "--token", help="API token (default: CJGRADE_TOKEN)."),
     boundary_pairs: str | None = _O(None, "--boundary-pairs", help="HIGHER:LOWER[,...] "
                                     "(boundary-test)."),
@@ -158,12 +160,16 @@ def _subcommand_flags(ctx: typer.Context, mode: str, **own: Any) -> dict[str, An
 
 def _environment_defaults(flags: dict[str, Any]) -> dict[str, Any]:
     """``KAFKA_BOOTSTRAP_SERVERS``, ``CJGRADE_API_URL``, ``CJGRADE_TOKEN`` (and the config
-    file), as the admin CLI reads them, under the flags."""
-    from cjgrade.config import load_settings
+    file), as the admin CLI reads them, under the flags. ``api_url`` stays None when only the
+    built-in default applies (see :func:`cjgrade.runner.eng5.api_prepare.api_configured`)."""
+    from cjgrade.config import DEFAULT_API_URL, load_settings
 
     config = load_settings(api_url=flags.get("api_url"), token=flags.get("api_token"))
     out = dict(flags)
-    out["api_url"] = config.api_url
+    # Left unset when only the built-in default applies: an API URL given on purpose (or a
+    # token) makes the embedded modes resolve --assignment-id through the API.
+    explicit = flags.get("api_url") or config.api_url != DEFAULT_API_URL
+    out["api_url"] = config.api_url if explicit else None
     out["api_token"] = config.token
     if out.get("kafka_bootstrap") is None:
         out["kafka_bootstrap"] = config.kafka_bootstrap_servers

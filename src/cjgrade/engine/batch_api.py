@@ -33,6 +33,7 @@ from cjgrade.judges.base import JudgeRequest, Verdict
 from cjgrade.judges.batch import BatchHandle, BatchJudge, BatchStatus, wait_for_batch
 from cjgrade.judges.clock import Clock
 from cjgrade.judges.runtime import RuntimePolicy
+from cjgrade.store.records import PendingNote
 
 __all__ = ["HANDLE_CODE", "BatchApiDispatcher", "custom_id"]
 
@@ -95,8 +96,9 @@ class BatchApiDispatcher:
                                                     for t in fresh})
             self.submitted += 1
             await self.ledger.note_pending(
-                [t.comparison_id for t in fresh], HANDLE_CODE,
-                f"waiting in provider batch {handle.batch_id}", json.dumps(handle.to_dict()),
+                [t.comparison_id for t in fresh],
+                PendingNote(code=HANDLE_CODE, reason=f"waiting in provider batch "
+                            f"{handle.batch_id}", detail=json.dumps(handle.to_dict())),
             )
             by_handle.append(handle)
         wanted = {custom_id(t.comparison_id): t for t in tasks}
@@ -116,11 +118,10 @@ class BatchApiDispatcher:
         ids = {t.comparison_id for t in tasks}
         handles: dict[str, BatchHandle] = {}
         for row in await self.ledger.comparisons(tasks[0].batch_uuid, tasks[0].round):
-            if row.id in ids and row.row.get("error_code") == HANDLE_CODE:
-                raw = row.row.get("raw_response")
-                if raw:
-                    handle = BatchHandle.from_dict(json.loads(raw))
-                    handles.setdefault(handle.batch_id, handle)
+            note = row.pending_note
+            if row.id in ids and note is not None and note.code == HANDLE_CODE and note.detail:
+                handle = BatchHandle.from_dict(json.loads(note.detail))
+                handles.setdefault(handle.batch_id, handle)
         return list(handles.values())
 
 

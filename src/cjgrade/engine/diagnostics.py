@@ -17,13 +17,13 @@ from typing import Any
 import numpy as np
 
 from cjgrade.engine.fitting import RoundEstimate
-from cjgrade.engine.ledger import StoredComparison
 from cjgrade.engine.results import GradeOutcome
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import CJGradeError
 from cjgrade.scales import get_scale, grade_index
 from cjgrade.stats.calibration import CalibrationCell, assess_judge_calibration
 from cjgrade.stats.quality import QualityReport, assess_quality
+from cjgrade.store.records import ComparisonRecord
 
 __all__ = ["RELIABILITY_FIGURES", "calibration_section", "mark_grades", "quality_section"]
 
@@ -104,7 +104,7 @@ def _confidence(value: Any) -> float:
 
 
 def calibration_section(
-    spec: BatchSpec, estimate: RoundEstimate, comparisons: Sequence[StoredComparison]
+    spec: BatchSpec, estimate: RoundEstimate, comparisons: Sequence[ComparisonRecord]
 ) -> dict[str, Any] | None:
     """The artefact's ``calibration`` section; None without a successful comparison."""
     index = {e.id: i for i, e in enumerate(spec.essays)}
@@ -116,7 +116,7 @@ def calibration_section(
         [index[c.essay_a] for c in done], [index[c.essay_b] for c in done],
         [float(c.p_a) for c in done if c.p_a is not None],
         np.asarray(estimate.theta, dtype=np.float64), np.asarray(estimate.se, dtype=np.float64),
-        confidence=[_confidence(c.row.get("confidence")) for c in done],
+        confidence=[_confidence(c.confidence) for c in done],
         anchor_rank=_anchor_ranks(spec),
     )
     return {

@@ -25,7 +25,7 @@ from typing import Protocol, runtime_checkable
 
 from cjgrade.errors import JudgeError
 from cjgrade.judges.base import Judge, JudgeRequest, Verdict
-from cjgrade.judges.cost import BilledSpend, billed_spend
+from cjgrade.judges.cost import BilledSpend, billed_spend, spend_of
 
 __all__ = [
     "ComparisonOutcome",
@@ -72,6 +72,15 @@ class ComparisonOutcome:
     @property
     def succeeded(self) -> bool:
         return self.verdict is not None
+
+    @property
+    def spend_usd(self) -> float | None:
+        """What this outcome cost, by the one unknown-cost rule (:func:`spend_of`): the
+        verdict's cost, what the failure was billed (0 when nothing), None when unknown."""
+        if self.verdict is not None:
+            return spend_of(self.verdict.cost_usd, billed=True)
+        spend = self.billed
+        return spend_of(spend.cost_usd if spend is not None else None, billed=spend is not None)
 
 
 @runtime_checkable

@@ -20,10 +20,9 @@ from cjgrade.bus.events import AssessmentResultV1, BatchCompletedV1, EssayResult
 from cjgrade.engine.diagnostics import calibration_section, mark_grades, quality_section
 from cjgrade.engine.fitting import RoundEstimate, WarmStart, build_pairwise, fit_round
 from cjgrade.engine.grading import grade_batch
-from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison
+from cjgrade.engine.ledger import BatchLedger, StoredBatch
 from cjgrade.engine.results import (
     BatchResult,
-    ComparisonRecord,
     CostLine,
     EssayOutcome,
     JudgeFitLine,
@@ -31,35 +30,16 @@ from cjgrade.engine.results import (
 )
 from cjgrade.engine.statistics import essay_and_judge_fit, separation_of
 from cjgrade.errors import ConvergenceError, InputError
+from cjgrade.judges.cost import add_cost
 from cjgrade.judges.injection import find_injection_matches
 from cjgrade.stats.bt import fit_bradley_terry
 from cjgrade.stats.reliability import scale_separation_reliability
-from cjgrade.store import GradeProjectionRecord
+from cjgrade.store import ComparisonRecord, GradeProjectionRecord
 
 __all__ = ["finalise_batch"]
 
 
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else None
-
-
-def _record(c: StoredComparison) -> ComparisonRecord:
-    r = c.row
-    return ComparisonRecord(
-        comparison_id=c.id, round=c.round, slot=c.slot, essay_a=c.essay_a, essay_b=c.essay_b,
-        status=c.status, winner=c.winner, p_a=c.p_a, confidence=r.get("confidence"),
-        justification=r.get("justification"), provider=c.provider, model=c.model,
-        request_sha256=r.get("request_sha256"), input_tokens=r.get("input_tokens"),
-        output_tokens=r.get("output_tokens"), cache_read_tokens=r.get("cache_read_tokens"),
-        cache_write_tokens=r.get("cache_write_tokens"), cost_usd=r.get("cost_usd"),
-        latency_s=r.get("latency_s"), attempts=int(r.get("attempts") or 0),
-        flags=tuple(r.get("flags") or ()), error_code=r.get("error_code"),
-        error_reason=r.get("error_reason"), created_at=_iso(r.get("created_at")),
-        completed_at=_iso(r.get("completed_at")),
-    )
-
-
-def _costs(comparisons: Sequence[StoredComparison], judge: str) -> tuple[CostLine, ...]:
+def _costs(comparisons: Sequence[ComparisonRecord], judge: str) -> tuple[CostLine, ...]:
     """Tokens and cost per provider/model: verdicts, plus what failed comparisons were billed
     (invalid replies; attributed to the batch's judge). A failed comparison with nothing billed
     costs 0; a billed one with an unknown price makes the cost unknown."""
@@ -69,29 +49,25 @@ def _costs(comparisons: Sequence[StoredComparison], judge: str) -> tuple[CostLin
         if c.status == "pending":
             continue
         succeeded = c.status == "succeeded"
-        tokens = {k: int(c.row.get(k) or 0) for k in
-                  ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens")}
-        cost = c.row.get("cost_usd")
-        if not succeeded and cost is None and c.row.get("input_tokens") is None:
-            cost = 0.0  # nothing was billed for this failure (usage columns never written)
+        tokens = {"input_tokens": c.input_tokens or 0, "output_tokens": c.output_tokens or 0,
+                  "cache_read_tokens": c.cache_read_tokens or 0,
+                  "cache_write_tokens": c.cache_write_tokens or 0}
+        cost = c.spend_usd
         key = (c.provider or provider, c.model or model) if succeeded else (provider, model)
         acc = lines.setdefault(key, {"comparisons": 0, "input_tokens": 0, "output_tokens": 0,
                                      "cache_read_tokens": 0, "cache_write_tokens": 0,
                                      "cost_usd": 0.0, "cache_hits": 0, "usage_unusable": 0})
         acc["comparisons"] += int(succeeded)
-        flags = c.row.get("flags") or ()
-        acc["cache_hits"] += int(succeeded and "cached" in flags)
-        acc["usage_unusable"] += int(any(str(f).startswith("usage_unusable") for f in flags))
+        acc["cache_hits"] += int(succeeded and "cached" in c.flags)
+        acc["usage_unusable"] += int(any(f.startswith("usage_unusable") for f in c.flags))
         for k, v in tokens.items():
             acc[k] += v
-        acc["cost_usd"] = None if cost is None or acc["cost_usd"] is None else (
-            acc["cost_usd"] + float(cost)
-        )
+        acc["cost_usd"] = add_cost(acc["cost_usd"], cost)
     return tuple(CostLine(provider=p, model=m, **v) for (p, m), v in sorted(lines.items()))
 
 
 def _essay_counts(
-    ids: Sequence[str], comparisons: Sequence[StoredComparison]
+    ids: Sequence[str], comparisons: Sequence[ComparisonRecord]
 ) -> dict[str, dict[str, float]]:
     counts = {e: {"n": 0, "wins": 0.0, "failed": 0, "a": 0, "b": 0} for e in ids}
     for c in comparisons:
@@ -109,7 +85,7 @@ def _essay_counts(
 
 
 def _fit_statistics(
-    est: RoundEstimate, comparisons: Sequence[StoredComparison], ids: Sequence[str]
+    est: RoundEstimate, comparisons: Sequence[ComparisonRecord], ids: Sequence[str]
 ) -> tuple[list[tuple[float | None, float | None]], tuple[JudgeFitLine, ...]]:
     data, judges = build_pairwise(ids, comparisons)
     if data.n_comparisons == 0:
@@ -127,7 +103,7 @@ SSR_EPS = 0.3
 
 
 def _reliability(
-    est: RoundEstimate, comparisons: Sequence[StoredComparison], ids: Sequence[str],
+    est: RoundEstimate, comparisons: Sequence[ComparisonRecord], ids: Sequence[str],
     position_effect: bool,
 ) -> dict[str, Any]:
     """The conventional SSR and separation (sirt's ``mle.rel`` and ``sepG``: maximum
@@ -175,9 +151,7 @@ async def finalise_batch(
     ids = [e.id for e in spec.essays]
     comparisons = await ledger.comparisons(stored.batch_uuid)
     fits = await ledger.fits(stored.batch_uuid)
-    warm = (WarmStart.from_stored(ids, fits[-1].theta, fits[-1].details.get("prior_variance"),
-                                  fits[-1].se, fits[-1].details.get("soft_variance"))
-            if fits else None)
+    warm = WarmStart.from_fit(ids, fits[-1]) if fits else None
     est = await asyncio.to_thread(
         fit_round, ids, comparisons, alpha=spec.options.alpha,
         position_effect=spec.options.position_effect, warm=warm, seed=spec.options.seed,
@@ -214,11 +188,11 @@ async def finalise_batch(
         stop_reason="failed" if failed else (last_stop or "budget"),
         grade_scale=spec.grade_scale, assignment_id=spec.assignment_id or spec.assignment_ref,
         judge=spec.judge, options=spec.options.to_dict(), essays=essays,
-        comparisons=tuple(_record(c) for c in comparisons),
+        comparisons=tuple(comparisons),
         rounds=tuple(
             RoundSummary(round=f.round, n_comparisons=f.n_comparisons, ssr=f.ssr,
-                         reliability=f.details.get("reliability"),
-                         max_theta_change=f.details.get("max_theta_change"), stop=f.stop,
+                         reliability=f.metrics.reliability,
+                         max_theta_change=f.metrics.max_theta_change, stop=f.stop,
                          stop_reason=f.stop_reason)
             for f in fits
         ),

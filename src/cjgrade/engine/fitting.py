@@ -19,13 +19,12 @@ instead; it errs low, so a batch never stops early on it, and
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
-from cjgrade.engine.ledger import StoredComparison
 from cjgrade.stats.bt import BTFit, PairwiseData, fit_bradley_terry
 from cjgrade.stats.empirical_bayes import (
     EmpiricalBayesFit,
@@ -34,6 +33,7 @@ from cjgrade.stats.empirical_bayes import (
 )
 from cjgrade.stats.posterior_sampling import sample_reliability
 from cjgrade.stats.reliability import scale_separation_reliability
+from cjgrade.store.records import ComparisonRecord, RoundFitRecord
 
 __all__ = [
     "MAX_SAMPLED_ITEMS",
@@ -126,15 +126,14 @@ class WarmStart:
     soft_variance: float | None = None
 
     @classmethod
-    def from_stored(
-        cls, essay_ids: Sequence[str], theta: Mapping[str, float], prior_variance: float | None,
-        se: Mapping[str, float] | None = None, soft_variance: float | None = None,
-    ) -> WarmStart | None:
+    def from_fit(cls, essay_ids: Sequence[str], fit: RoundFitRecord) -> WarmStart | None:
         """From a stored round fit (None when it does not cover these essays)."""
+        theta, se = fit.theta, fit.se
+        prior_variance, soft_variance = fit.metrics.prior_variance, fit.metrics.soft_variance
         if any(e not in theta for e in essay_ids):
             return None
         se_array = None
-        if se is not None and all(e in se for e in essay_ids):
+        if all(e in se for e in essay_ids):
             se_array = np.array([se[e] for e in essay_ids], dtype=np.float64)
             if not np.all(np.isfinite(se_array) & (se_array >= 0)):
                 se_array = None  # a stored fit without usable SEs: computed afresh
@@ -143,7 +142,7 @@ class WarmStart:
 
 
 def build_pairwise(
-    essay_ids: Sequence[str], comparisons: Sequence[StoredComparison]
+    essay_ids: Sequence[str], comparisons: Sequence[ComparisonRecord]
 ) -> tuple[PairwiseData, tuple[str, ...]]:
     """Successful comparisons as integer-indexed data (position known: A slot first).
 
@@ -172,13 +171,13 @@ def build_pairwise(
     return data, tuple(judges)
 
 
-def _independent(done: Sequence[StoredComparison]) -> list[StoredComparison]:
+def _independent(done: Sequence[ComparisonRecord]) -> list[ComparisonRecord]:
     """``done`` without cached copies of a request answered earlier in the batch."""
     seen: set[str] = set()
     out = []
     for c in sorted(done, key=lambda c: c.id):
-        sha = c.row.get("request_sha256")
-        if sha is not None and sha in seen and "cached" in (c.row.get("flags") or ()):
+        sha = c.request_sha256
+        if sha is not None and sha in seen and "cached" in c.flags:
             continue
         if sha is not None:
             seen.add(sha)
@@ -237,7 +236,7 @@ def sampler_draws(n_items: int) -> tuple[int, int]:
 
 def fit_round(
     essay_ids: Sequence[str],
-    comparisons: Sequence[StoredComparison],
+    comparisons: Sequence[ComparisonRecord],
     *,
     alpha: float | None,
     position_effect: bool,

@@ -15,7 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from cjgrade.engine.fitting import RoundEstimate
-from cjgrade.engine.ledger import StoredComparison
 from cjgrade.engine.results import GradeOutcome
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import ConvergenceError, InputError
@@ -27,6 +26,7 @@ from cjgrade.stats.grading import (
     project_grades,
     shrink_abilities,
 )
+from cjgrade.store.records import ComparisonRecord
 
 __all__ = ["confidence_label", "grade_batch"]
 
@@ -51,7 +51,7 @@ def _code(scale: GradeScale, idx: int) -> str:
 
 def _alignment(
     spec: BatchSpec, scale: GradeScale, estimate: RoundEstimate,
-    comparisons: Sequence[StoredComparison],
+    comparisons: Sequence[ComparisonRecord],
 ) -> dict[str, Any] | None:
     anchors = [(i, e) for i, e in enumerate(spec.essays) if e.is_anchor]
     if len(anchors) < 2:
@@ -110,7 +110,7 @@ def _in_sample(
 def grade_batch(
     spec: BatchSpec,
     estimate: RoundEstimate,
-    comparisons: Sequence[StoredComparison],
+    comparisons: Sequence[ComparisonRecord],
     *,
     failed: bool,
 ) -> Sections:

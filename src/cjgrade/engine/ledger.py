@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +24,14 @@ from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import ConfigError, StorageError
 from cjgrade.scales import GradeScale
 from cjgrade.store import (
+    ComparisonRecord,
     GradeProjectionRecord,
     NewComparison,
     NewEssay,
     OutboxRecord,
+    PendingNote,
+    RoundFitRecord,
+    RoundMetrics,
     Store,
     add_event,
     advance_round,
@@ -63,8 +67,6 @@ __all__ = [
     "BatchLedger",
     "Event",
     "StoredBatch",
-    "StoredComparison",
-    "StoredFit",
     "lease_owner",
     "spec_for_assignment",
 ]
@@ -105,34 +107,6 @@ def _owner_dead(owner: str) -> bool:
 
 
 @dataclass(frozen=True)
-class StoredComparison:
-    id: int
-    round: int
-    slot: int
-    essay_a: str
-    essay_b: str
-    status: str
-    winner: str | None = None
-    p_a: float | None = None
-    provider: str | None = None
-    model: str | None = None
-    row: dict[str, Any] = field(default_factory=dict, repr=False)
-    """Every column, for the artefact."""
-
-
-@dataclass(frozen=True)
-class StoredFit:
-    round: int
-    theta: dict[str, float]
-    se: dict[str, float]
-    ssr: float | None
-    n_comparisons: int
-    stop: bool
-    stop_reason: str | None
-    details: dict[str, Any]
-
-
-@dataclass(frozen=True)
 class StoredBatch:
     """A batch as the engine needs it to (re)start."""
 
@@ -143,15 +117,6 @@ class StoredBatch:
     failure_reason: str | None
     created_at: datetime
     finished_at: datetime | None
-
-
-def _comparison(record: Any) -> StoredComparison:
-    return StoredComparison(
-        id=record.id, round=record.round, slot=record.slot, essay_a=record.essay_a,
-        essay_b=record.essay_b, status=record.status, winner=record.winner, p_a=record.p_a,
-        provider=record.provider, model=record.model,
-        row={f.name: getattr(record, f.name) for f in fields(record)},
-    )
 
 
 class BatchLedger:
@@ -325,7 +290,7 @@ class BatchLedger:
     async def add_round(
         self, batch_uuid: str, round_index: int, pairs: list[tuple[str, str, str | None]],
         *, claim: bool = False,
-    ) -> list[StoredComparison]:
+    ) -> list[ComparisonRecord]:
         """Request a round's pairs ``(essay_a, essay_b, request_sha256)``; slot = position.
         Returns all of the round's comparisons. With ``claim``, the pending comparisons are
         also marked dispatched in the same transaction (what :meth:`claim_pending` does, one
@@ -340,22 +305,22 @@ class BatchLedger:
             if claim:
                 await claim_comparisons(session, batch_uuid, limit=len(rows),
                                         redispatch_after_s=0.0)
-        return [_comparison(r) for r in rows]
+        return rows
 
     async def comparisons(
         self, batch_uuid: str, round_index: int | None = None
-    ) -> list[StoredComparison]:
+    ) -> list[ComparisonRecord]:
         """The batch's comparisons (of one round when ``round_index`` is given)."""
         async with self.store.transaction() as session:
             rows = await list_comparisons(session, batch_uuid, round_=round_index)
-        return [_comparison(r) for r in rows]
+        return rows
 
-    async def claim_pending(self, batch_uuid: str, limit: int) -> list[StoredComparison]:
+    async def claim_pending(self, batch_uuid: str, limit: int) -> list[ComparisonRecord]:
         """Mark the pending comparisons dispatched (a resumed batch re-claims its own)."""
         async with self.store.transaction() as session:
             rows = await claim_comparisons(session, batch_uuid, limit=limit,
                                            redispatch_after_s=0.0)
-        return [_comparison(r) for r in rows]
+        return rows
 
     async def record_outcome(self, outcome: ComparisonOutcome) -> bool:
         """Store an outcome for a pending comparison; False when it was already stored."""
@@ -382,39 +347,38 @@ class BatchLedger:
                 stored.append(ok)
         return stored
 
-    async def note_pending(
-        self, comparison_ids: Sequence[int], code: str, reason: str, raw: str
-    ) -> None:
+    async def note_pending(self, comparison_ids: Sequence[int], note: PendingNote) -> None:
         """Note on pending comparisons what they are waiting for (e.g. a provider batch's
-        handle), in one transaction; they stay pending, and their outcome replaces the note."""
+        handle), in one transaction; they stay pending, and their outcome replaces the note
+        (read back as :attr:`ComparisonRecord.pending_note`)."""
         async with self.store.transaction() as session:
             for cid in comparison_ids:
-                await record_failure(session, cid, code, reason, final=False, raw_response=raw)
+                await record_failure(session, cid, note.code, note.reason, final=False,
+                                     raw_response=note.detail)
 
     # --- fits and results --------------------------------------------------------------
 
-    async def record_fit(self, batch_uuid: str, fit: StoredFit, next_round: int) -> None:
-        """Store a round's fit and move the batch to ``next_round``, atomically."""
+    async def record_fit(
+        self, batch_uuid: str, round_index: int, *, theta: dict[str, float],
+        se: dict[str, float], ssr: float | None, n_comparisons: int, stop: bool,
+        stop_reason: str | None, metrics: RoundMetrics,
+    ) -> None:
+        """Store a round's fit and move the batch to the next round, atomically."""
         async with self.store.transaction() as session:
             await save_round_fit(
-                session, batch_uuid, fit.round, theta=fit.theta, se=fit.se,
-                n_comparisons=fit.n_comparisons, ssr=fit.ssr, stop=fit.stop,
-                stop_reason=fit.stop_reason, details=fit.details,
+                session, batch_uuid, round_index, theta=theta, se=se,
+                n_comparisons=n_comparisons, ssr=ssr, stop=stop, stop_reason=stop_reason,
+                metrics=metrics,
             )
             await update_essay_estimates(
-                session, batch_uuid, {e: (fit.theta[e], fit.se[e]) for e in fit.theta}
+                session, batch_uuid, {e: (theta[e], se[e]) for e in theta}
             )
-            await advance_round(session, batch_uuid, next_round)
+            await advance_round(session, batch_uuid, round_index + 1)
 
-    async def fits(self, batch_uuid: str) -> list[StoredFit]:
+    async def fits(self, batch_uuid: str) -> list[RoundFitRecord]:
+        """The batch's round fits, by round."""
         async with self.store.transaction() as session:
-            rows = await list_round_fits(session, batch_uuid)
-        return [
-            StoredFit(round=r.round, theta=dict(r.theta), se=dict(r.se), ssr=r.ssr,
-                      n_comparisons=r.n_comparisons, stop=r.stop, stop_reason=r.stop_reason,
-                      details=dict(r.details or {}))
-            for r in rows
-        ]
+            return await list_round_fits(session, batch_uuid)
 
     async def complete(
         self, batch_uuid: str, estimates: dict[str, tuple[float, float]],

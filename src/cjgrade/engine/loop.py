@@ -12,7 +12,7 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,26 +29,39 @@ from cjgrade.bus.transport import Transport
 from cjgrade.engine.dispatch import ComparisonOutcome, ComparisonTask, Dispatcher
 from cjgrade.engine.finalise import finalise_batch
 from cjgrade.engine.fitting import ROUND_EM_ITERATIONS, RoundEstimate, WarmStart, fit_round
-from cjgrade.engine.ledger import BatchLedger, StoredBatch, StoredComparison, StoredFit, lease_owner
+from cjgrade.engine.ledger import BatchLedger, StoredBatch, lease_owner
 from cjgrade.engine.progress import NullProgress, Progress, ProgressListener
 from cjgrade.engine.results import BatchResult
 from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.engine.stop_rules import RoundStop, decide_stop, success_rate_failure
 from cjgrade.judges.base import JudgeRequest
+from cjgrade.judges.cost import add_cost, sum_spend
 from cjgrade.stats.pairing import PairingState, select_pairs
-from cjgrade.store import Store, content_id
+from cjgrade.store import ComparisonRecord, RoundMetrics, Store, content_id
 
-__all__ = ["BatchEngine"]
+__all__ = ["BatchEngine", "comparison_request"]
 
 TERMINAL = ("completed", "failed", "cancelled")
+
+
+def comparison_request(spec: BatchSpec, essay_a: str, essay_b: str) -> JudgeRequest:
+    """The judge request the engine sends for the ordered pair of essay ids ``essay_a`` (shown
+    first) and ``essay_b`` of ``spec``: its texts, prompts and judge settings."""
+    texts = spec.texts
+    return JudgeRequest(
+        system_prompt=spec.system_prompt, student_prompt=spec.student_prompt,
+        instructions=spec.instructions, rubric=spec.rubric,
+        essay_a=texts[essay_a], essay_b=texts[essay_b],
+        settings=spec.options.judge_settings(),
+    )
 
 
 @dataclass
 class _RunState:
     stored: StoredBatch
-    comparisons: list[StoredComparison]
+    comparisons: list[ComparisonRecord]
     estimate: RoundEstimate | None
-    previous_theta: dict[str, float] | None
+    previous_theta: Mapping[str, float] | None
     claimed: frozenset[int] = frozenset()
     """Comparisons claimed (marked dispatched) when their round was requested."""
 
@@ -160,9 +173,7 @@ class BatchEngine:
                 ids, [c for c in comparisons if c.round <= fits[-1].round],
                 alpha=stored.spec.options.alpha,
                 position_effect=stored.spec.options.position_effect,
-                warm=WarmStart.from_stored(ids, fits[-1].theta,
-                                           fits[-1].details.get("prior_variance"), fits[-1].se,
-                                           fits[-1].details.get("soft_variance")),
+                warm=WarmStart.from_fit(ids, fits[-1]),
                 max_iter=ROUND_EM_ITERATIONS, seed=stored.spec.options.seed,
             )
             previous = fits[-1].theta
@@ -170,7 +181,7 @@ class BatchEngine:
 
     async def _plan_round(
         self, state: _RunState, round_index: int, budget: int
-    ) -> list[StoredComparison]:
+    ) -> list[ComparisonRecord]:
         spec = state.stored.spec
         remaining = budget - len(state.comparisons)
         if remaining <= 0:
@@ -197,7 +208,7 @@ class BatchEngine:
             return []
         planned = []
         for a, b in pairs:
-            request = self._request(spec, ids[a], ids[b])
+            request = comparison_request(spec, ids[a], ids[b])
             planned.append((ids[a], ids[b], self.dispatcher.request_sha256(request)))
         rows = await self.ledger.add_round(state.stored.batch_uuid, round_index, planned,
                                            claim=True)
@@ -205,26 +216,16 @@ class BatchEngine:
         state.comparisons = [c for c in state.comparisons if c.round != round_index] + rows
         return rows
 
-    @staticmethod
-    def _request(spec: BatchSpec, essay_a: str, essay_b: str) -> JudgeRequest:
-        texts = spec.texts
-        return JudgeRequest(
-            system_prompt=spec.system_prompt, student_prompt=spec.student_prompt,
-            instructions=spec.instructions, rubric=spec.rubric,
-            essay_a=texts[essay_a], essay_b=texts[essay_b],
-            settings=spec.options.judge_settings(),
-        )
-
-    def _task(self, state: _RunState, c: StoredComparison) -> ComparisonTask:
+    def _task(self, state: _RunState, c: ComparisonRecord) -> ComparisonTask:
         spec = state.stored.spec
-        request = self._request(spec, c.essay_a, c.essay_b)
+        request = comparison_request(spec, c.essay_a, c.essay_b)
         return ComparisonTask(
             comparison_id=c.id, batch_uuid=state.stored.batch_uuid, round=c.round, slot=c.slot,
             essay_a=c.essay_a, essay_b=c.essay_b, judge=spec.judge, request=request,
         )
 
     async def _judge_round(
-        self, state: _RunState, rows: Sequence[StoredComparison], budget: int
+        self, state: _RunState, rows: Sequence[ComparisonRecord], budget: int
     ) -> None:
         pending = [c for c in rows if c.status == "pending"]
         if not pending:
@@ -247,9 +248,7 @@ class BatchEngine:
                     continue  # a duplicate delivery: already stored
                 done += 1
                 failed += 0 if outcome.succeeded else 1
-                if cost is not None:
-                    o_cost = _outcome_cost(outcome)
-                    cost = None if o_cost is None else cost + o_cost
+                cost = add_cost(cost, outcome.spend_usd)
             self.progress.on_progress(
                 Progress(batch_uuid, pending[0].round, len(state.comparisons), done,
                          failed, budget, cost,
@@ -291,26 +290,25 @@ class BatchEngine:
         if est is None or round_index < 0:
             return
         theta, se = est.as_dicts()
-        details = {
-            "reliability": est.reliability,
-            "reliability_method": est.reliability_method,
-            "laplace_reliability": est.laplace_reliability,
-            "prior_variance": est.prior_variance,
-            "soft_variance": est.soft_variance,
-            "position_effect": est.fit.position_effect,
-            "position_se": est.fit.position_se,
-            "max_theta_change": decision.max_theta_change,
-            "decision": decision.explanation,
-            "n_requested": len(state.comparisons),
-            "judges": list(est.judges),
-        }
-        fit = StoredFit(
-            round=round_index, theta=theta, se=se,
-            ssr=est.ssr if math.isfinite(est.ssr) else None,  # undefined on tiny batches
-            n_comparisons=est.n_comparisons, stop=decision.stop,
-            stop_reason=decision.rule, details=details,
+        metrics = RoundMetrics(
+            reliability=est.reliability,
+            reliability_method=est.reliability_method,
+            laplace_reliability=est.laplace_reliability,
+            prior_variance=est.prior_variance,
+            soft_variance=est.soft_variance,
+            position_effect=est.fit.position_effect,
+            position_se=est.fit.position_se,
+            max_theta_change=decision.max_theta_change,
+            decision=decision.explanation,
+            n_requested=len(state.comparisons),
+            judges=tuple(est.judges),
         )
-        await self.ledger.record_fit(state.stored.batch_uuid, fit, round_index + 1)
+        await self.ledger.record_fit(
+            state.stored.batch_uuid, round_index, theta=theta, se=se,
+            ssr=est.ssr if math.isfinite(est.ssr) else None,  # undefined on tiny batches
+            n_comparisons=est.n_comparisons, stop=decision.stop, stop_reason=decision.rule,
+            metrics=metrics,
+        )
 
     # --- endings -----------------------------------------------------------------------
 
@@ -339,28 +337,9 @@ class BatchEngine:
             await self.ledger.mark_published(row.id)
 
 
-def _cost_so_far(comparisons: Sequence[StoredComparison]) -> float | None:
+def _cost_so_far(comparisons: Sequence[ComparisonRecord]) -> float | None:
     """Spend so far: verdicts and billed failures (None once any price is unknown)."""
-    total = 0.0
-    for c in comparisons:
-        if c.status == "pending":
-            continue
-        cost = c.row.get("cost_usd")
-        if cost is None and c.status == "failed" and c.row.get("input_tokens") is None:
-            continue  # a failure nothing was billed for (usage columns never written)
-        if cost is None:
-            return None
-        total += float(cost)
-    return total
-
-
-def _outcome_cost(outcome: ComparisonOutcome) -> float | None:
-    if outcome.verdict is not None:
-        return outcome.verdict.cost_usd
-    spend = outcome.billed
-    if spend is None:
-        return 0.0
-    return spend.cost_usd  # None: billed at an unknown price or with an unusable usage report
+    return sum_spend(c.spend_usd for c in comparisons)
 
 
 _END = object()

@@ -11,49 +11,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cjgrade.judges.injection import InjectionMatch
+from cjgrade.store.records import ComparisonRecord
 
 __all__ = [
     "BatchResult",
-    "ComparisonRecord",
     "CostLine",
     "EssayOutcome",
     "GradeOutcome",
     "JudgeFitLine",
     "RoundSummary",
 ]
-
-
-@dataclass(frozen=True)
-class ComparisonRecord:
-    """One stored comparison, successful or not."""
-
-    comparison_id: int
-    round: int
-    slot: int
-    essay_a: str
-    essay_b: str
-    status: str
-    """``succeeded``, ``failed`` or ``pending`` (never judged: only in a partial artefact)."""
-    winner: str | None = None
-    """``A`` or ``B`` (the slot), None unless succeeded."""
-    p_a: float | None = None
-    confidence: float | None = None
-    justification: str | None = None
-    provider: str | None = None
-    model: str | None = None
-    request_sha256: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cache_read_tokens: int | None = None
-    cache_write_tokens: int | None = None
-    cost_usd: float | None = None
-    latency_s: float | None = None
-    attempts: int = 0
-    flags: tuple[str, ...] = ()
-    error_code: str | None = None
-    error_reason: str | None = None
-    created_at: str | None = None
-    completed_at: str | None = None
 
 
 @dataclass(frozen=True)
@@ -149,6 +116,7 @@ class BatchResult:
     options: dict[str, Any]
     essays: tuple[EssayOutcome, ...]
     comparisons: tuple[ComparisonRecord, ...]
+    """Every stored comparison, successful or not (pending ones only in a partial artefact)."""
     rounds: tuple[RoundSummary, ...]
     judges: tuple[JudgeFitLine, ...] = ()
     costs: tuple[CostLine, ...] = ()

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from cjgrade.engine.fitting import RoundEstimate
-from cjgrade.engine.ledger import StoredComparison
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.stats.stopping import RoundStatus, StoppingRules, decide_stopping
+from cjgrade.store.records import ComparisonRecord
 
 __all__ = [
     "MIN_ANSWERED_FOR_SUCCESS_RATE",
@@ -104,7 +104,7 @@ def decide_stop(
 
 
 def success_rate_failure(
-    comparisons: Sequence[StoredComparison], options: BatchOptions
+    comparisons: Sequence[ComparisonRecord], options: BatchOptions
 ) -> str | None:
     """A reason to fail the batch when too few answered comparisons succeeded, else None."""
     answered = [c for c in comparisons if c.status in ("succeeded", "failed")]
@@ -119,12 +119,12 @@ def success_rate_failure(
     failed = [c for c in answered if c.status == "failed"]
     codes: dict[str, int] = {}
     for c in failed:
-        code = str(c.row.get("error_code") or "unknown")
+        code = str(c.error_code or "unknown")
         codes[code] = codes.get(code, 0) + 1
     summary = ", ".join(f"{k} x{v}" for k, v in sorted(codes.items(), key=lambda kv: -kv[1]))
     commonest = max(codes, key=lambda code: codes[code])
-    example = next(str(c.row.get("error_reason") or "") for c in failed
-                   if str(c.row.get("error_code") or "unknown") == commonest)
+    example = next(str(c.error_reason or "") for c in failed
+                   if str(c.error_code or "unknown") == commonest)
     example = example if len(example) <= 200 else example[:199] + "…"
     return (
         f"only {ok} of {len(answered)} comparisons succeeded ({rate:.0%} < "

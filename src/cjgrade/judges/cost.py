@@ -13,6 +13,7 @@ the real spend.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from cjgrade.errors import JudgeError
@@ -30,6 +31,8 @@ __all__ = [
     "compute_cost",
     "max_tokens_per_call",
     "price_verdict",
+    "spend_of",
+    "sum_spend",
     "usage_problem",
 ]
 
@@ -130,6 +133,29 @@ def add_usage(a: Usage, b: Usage) -> Usage:
 def add_cost(a: float | None, b: float | None) -> float | None:
     """Sum of two costs; unknown if either is unknown."""
     return None if a is None or b is None else a + b
+
+
+def spend_of(cost_usd: float | None, *, billed: bool) -> float | None:
+    """The unknown-cost rule, the one place it is coded: what one comparison cost.
+
+    Its cost when known; 0 when nothing was billed (a failure before any billed reply, a
+    comparison still pending); None, unknown, when the provider billed it at a price nobody
+    knows (a verdict without a price, a billed invalid reply without one). An unknown cost is
+    never counted as 0: a total with one unknown spend is unknown (:func:`sum_spend`).
+    """
+    if cost_usd is not None:
+        return float(cost_usd)
+    return None if billed else 0.0
+
+
+def sum_spend(spends: Iterable[float | None]) -> float | None:
+    """Total of :func:`spend_of` values: None as soon as one of them is unknown."""
+    total: float | None = 0.0
+    for spend in spends:
+        total = add_cost(total, spend)
+        if total is None:
+            return None
+    return total
 
 
 @dataclass(frozen=True)

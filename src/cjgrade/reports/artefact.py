@@ -21,9 +21,10 @@ from pathlib import Path
 from typing import Any
 
 from cjgrade import __version__
-from cjgrade.engine.results import BatchResult, ComparisonRecord, EssayOutcome
+from cjgrade.engine.results import BatchResult, EssayOutcome
 from cjgrade.errors import ConfigError, InputError
 from cjgrade.judges.manifest import is_local_judge
+from cjgrade.store.records import ComparisonRecord
 
 __all__ = [
     "ARTEFACT_FILE",
@@ -88,12 +89,17 @@ def _essay(e: EssayOutcome) -> dict[str, Any]:
     }
 
 
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
 def _comparison(c: ComparisonRecord) -> dict[str, Any]:
+    """A comparison's JSON in the artefact (the one place its shape is decided)."""
     winner_id = loser_id = None
     if c.status == "succeeded" and c.winner in ("A", "B"):
         winner_id, loser_id = (c.essay_a, c.essay_b) if c.winner == "A" else (c.essay_b, c.essay_a)
     return {
-        "comparison_id": c.comparison_id,
+        "comparison_id": c.id,
         "round": c.round,
         "slot": c.slot,
         "essay_a_id": c.essay_a,
@@ -118,8 +124,8 @@ def _comparison(c: ComparisonRecord) -> dict[str, Any]:
         "flags": list(c.flags),
         "error_code": c.error_code,
         "failure_reason": c.error_reason,
-        "created_at": c.created_at,
-        "completed_at": c.completed_at,
+        "created_at": _iso(c.created_at),
+        "completed_at": _iso(c.completed_at),
     }
 
 

@@ -44,7 +44,6 @@ from cjgrade.store.comparisons import (
     record_failure,
     record_verdict,
     request_comparisons,
-    summarise_usage,
 )
 from cjgrade.store.content import content_id, decode_text, get_text, get_texts, put_text
 from cjgrade.store.database import Store, create_engine, open_store
@@ -69,9 +68,10 @@ from cjgrade.store.records import (
     NewEssay,
     NotFound,
     OutboxRecord,
+    PendingNote,
     RoundFitRecord,
+    RoundMetrics,
     TokenRecord,
-    UsageTotals,
 )
 from cjgrade.store.results import (
     get_latest_fit,
@@ -95,10 +95,11 @@ __all__ = [
     "NewEssay",
     "NotFound",
     "OutboxRecord",
+    "PendingNote",
     "RoundFitRecord",
+    "RoundMetrics",
     "Store",
     "TokenRecord",
-    "UsageTotals",
     "add_event",
     "advance_round",
     "check_rubric_override",
@@ -152,7 +153,6 @@ __all__ = [
     "set_judge_rubric",
     "set_student_prompt",
     "summarise_anchors",
-    "summarise_usage",
     "update_essay_estimates",
     "upgrade_database",
     "upsert_assignment",

@@ -14,9 +14,10 @@ from typing import Any
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from cjgrade.judges.cost import spend_of
 from cjgrade.store.batches import require_batch
 from cjgrade.store.models import Batch, BatchEssay, Comparison, RoundFit
-from cjgrade.store.records import BatchRecord, BatchStatus
+from cjgrade.store.records import BatchRecord, BatchStatus, RoundMetrics
 
 __all__ = ["BatchProgress", "batch_progress", "list_batch_progress"]
 
@@ -34,7 +35,7 @@ class BatchProgress:
     failed: int
     pending: int
     cost_usd: float
-    """Sum of the known costs so far."""
+    """Sum of the known costs so far (:func:`cjgrade.judges.cost.spend_of` per comparison)."""
     n_cost_unknown: int
     """Comparisons billed at an unknown price: when > 0, ``cost_usd`` is a lower bound."""
     rounds_fitted: int
@@ -82,22 +83,22 @@ async def _progress_of(
     )
     for c_batch, status, n_rows in count_rows.all():
         counts[(c_batch, status)] = int(n_rows)
-    succeeded = Comparison.status == "succeeded"
+    # The unknown-cost rule (spend_of) applied per group of comparisons that share the facts
+    # it reads (a price or none, billed or not), so the SQL only sums and counts.
+    billed = or_(Comparison.status == "succeeded", Comparison.input_tokens.is_not(None))
+    priced = Comparison.cost_usd.is_not(None)
     costs: dict[str, tuple[float, int]] = {}
     cost_rows = await session.execute(
-        select(
-            Comparison.batch_id,
-            func.coalesce(func.sum(Comparison.cost_usd), 0.0),
-            # Unknown price (as summarise_usage counts it): a verdict without a cost, or a
-            # failure billed tokens without one.
-            func.count().filter(Comparison.cost_usd.is_(None),
-                                or_(succeeded, Comparison.input_tokens.is_not(None))),
-        )
+        select(Comparison.batch_id, billed, priced,
+               func.coalesce(func.sum(Comparison.cost_usd), 0.0), func.count())
         .where(Comparison.batch_id.in_(ids))
-        .group_by(Comparison.batch_id)
+        .group_by(Comparison.batch_id, billed, priced)
     )
-    for k_batch, known_cost, n_unknown in cost_rows.all():
-        costs[k_batch] = (float(known_cost or 0.0), int(n_unknown or 0))
+    for k_batch, is_billed, has_price, known_cost, n_rows in cost_rows.all():
+        spend = spend_of(float(known_cost or 0.0) if has_price else None, billed=bool(is_billed))
+        total, unknown = costs.get(k_batch, (0.0, 0))
+        costs[k_batch] = ((total, unknown + int(n_rows)) if spend is None
+                          else (total + spend, unknown))
     latest = (
         select(RoundFit.batch_id, func.max(RoundFit.round).label("round"),
                func.count().label("n"))
@@ -113,9 +114,8 @@ async def _progress_of(
               & (RoundFit.round == latest.c.round))
     )
     for f_batch, n_fits_done, f_ssr, details, f_stop in fit_rows.all():
-        value = (details or {}).get("reliability")
-        fits[f_batch] = (int(n_fits_done), f_ssr,
-                         float(value) if isinstance(value, int | float) else None, f_stop)
+        reliability = RoundMetrics.from_json(details).reliability
+        fits[f_batch] = (int(n_fits_done), f_ssr, reliability, f_stop)
     out = []
     for b in batches:
         n_students = essays.get((b.id, False), 0)

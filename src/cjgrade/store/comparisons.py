@@ -30,7 +30,6 @@ from cjgrade.store.records import (
     ComparisonStatus,
     NewComparison,
     NotFound,
-    UsageTotals,
     record_from_row,
 )
 
@@ -41,7 +40,6 @@ __all__ = [
     "record_failure",
     "record_verdict",
     "request_comparisons",
-    "summarise_usage",
 ]
 
 
@@ -277,10 +275,11 @@ async def record_failure(
     replies are billed too), ``attempts`` the provider requests it took (0 when an open circuit
     refused every call); all are written in the same compare-and-set UPDATE. Billed tokens with
     ``cost_usd=None`` store a NULL cost: an unknown price, which makes the batch's total unknown
-    (:func:`summarise_usage` counts it in ``n_cost_unknown``), never 0. ``unknown_cost`` marks a
-    failure that was billed an amount nobody knows (the server's usage report was unusable): 0
-    tokens and a NULL cost are written, so it counts as unknown too. Nothing billed (no usage,
-    or zero tokens and no cost) leaves the usage columns NULL, which the totals read as 0.
+    (:attr:`ComparisonRecord.spend_usd`, the one unknown-cost rule), never 0. ``unknown_cost``
+    marks a failure that was billed an amount nobody knows (the server's usage report was
+    unusable): 0 tokens and a NULL cost are written, so it counts as unknown too. Nothing
+    billed (no usage, or zero tokens and no cost) leaves the usage columns NULL, which the
+    totals read as 0.
     """
     if attempts is not None and attempts < 0:
         raise InputError(f"attempts={attempts} is negative")
@@ -318,35 +317,3 @@ def _billed_values(usage: Usage | None, cost_usd: float | None,
         "cache_write_tokens": tokens[3],
         "cost_usd": cost_usd,
     }
-
-
-async def summarise_usage(session: AsyncSession, batch_id: str) -> UsageTotals:
-    """Tokens and cost of the batch's comparisons (real counts, not estimates)."""
-    succeeded = Comparison.status == "succeeded"
-    stmt = select(
-        func.count().filter(succeeded),
-        func.count().filter(Comparison.status == "failed"),
-        func.count().filter(Comparison.status == "pending"),
-        func.coalesce(func.sum(Comparison.input_tokens), 0),
-        func.coalesce(func.sum(Comparison.output_tokens), 0),
-        func.coalesce(func.sum(Comparison.cache_read_tokens), 0),
-        func.coalesce(func.sum(Comparison.cache_write_tokens), 0),
-        func.coalesce(func.sum(Comparison.cost_usd), 0.0),
-        # Unknown price: a verdict without a cost, or a failure billed tokens without one.
-        func.count().filter(
-            Comparison.cost_usd.is_(None),
-            or_(succeeded, Comparison.input_tokens.is_not(None)),
-        ),
-    ).where(Comparison.batch_id == batch_id)
-    row = [v or 0 for v in (await session.execute(stmt)).one()]
-    return UsageTotals(
-        n_succeeded=int(row[0]),
-        n_failed=int(row[1]),
-        n_pending=int(row[2]),
-        input_tokens=int(row[3]),
-        output_tokens=int(row[4]),
-        cache_read_tokens=int(row[5]),
-        cache_write_tokens=int(row[6]),
-        cost_usd=float(row[7]),
-        n_cost_unknown=int(row[8]),
-    )

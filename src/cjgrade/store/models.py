@@ -258,6 +258,9 @@ class Comparison(Base):
     result_event_id: Mapped[str | None] = mapped_column(String(36))
     """Event id of the ``comparison.completed`` event stored (distributed mode): a later event
     with another id is a second judge call, the same id a replay."""
+    repeat_event_ids: Mapped[list[str] | None] = mapped_column(Json)
+    """Event ids of the repeat calls recorded (a repeat's result delivered again is not
+    counted twice)."""
     error_code: Mapped[str | None] = mapped_column(String(100))
     error_reason: Mapped[str | None] = mapped_column(Text)
     raw_response: Mapped[str | None] = mapped_column(Text)

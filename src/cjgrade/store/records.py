@@ -8,7 +8,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
-from cjgrade.errors import InputError
+from cjgrade.errors import InputError, StorageError
+from cjgrade.judges.cost import spend_of
 
 __all__ = [
     "AnchorRecord",
@@ -25,10 +26,11 @@ __all__ = [
     "NewEssay",
     "NotFound",
     "OutboxRecord",
+    "PendingNote",
     "RoundFitRecord",
+    "RoundMetrics",
     "TokenRecord",
     "TokenRole",
-    "UsageTotals",
 ]
 
 ContextOrigin = Literal["research_experiment", "canonical_national"]
@@ -172,58 +174,132 @@ class NewComparison:
 
 
 @dataclass(frozen=True)
+class PendingNote:
+    """What a pending comparison is waiting for, parked in its error columns by
+    ``record_failure(..., final=False)`` (e.g. the handle of the provider batch it was submitted
+    in); its outcome replaces the note."""
+
+    code: str
+    """Stored as ``error_code`` (e.g. ``provider_batch``)."""
+    reason: str
+    """Stored as ``error_reason``: a sentence for people."""
+    detail: str | None
+    """Stored as ``raw_response``: machine-readable data (e.g. the handle's JSON)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class ComparisonRecord:
+    """One comparison, as stored: the one type for a comparison row everywhere (engine,
+    reports, distributed mode). Built from the database by the repository functions; code
+    that judges without a database (the ENG5 boundary test) builds it with the defaults."""
+
     id: int
     batch_id: str
     round: int
     slot: int
     essay_a: str
+    """Shown first (slot A)."""
     essay_b: str
-    request_sha256: str | None
     status: ComparisonStatus
-    winner: str | None
-    p_a: float | None
-    confidence: float | None
-    justification: str | None
-    flags: tuple[str, ...]
-    provider: str | None
-    model: str | None
-    input_tokens: int | None
-    output_tokens: int | None
-    cache_read_tokens: int | None
-    cache_write_tokens: int | None
-    cost_usd: float | None
-    latency_s: float | None
-    attempts: int
-    error_code: str | None
-    error_reason: str | None
-    raw_response: str | None
-    created_at: datetime
-    dispatched_at: datetime | None
-    completed_at: datetime | None
+    request_sha256: str | None = None
+    winner: str | None = None
+    """``A`` or ``B`` (the slot), None unless succeeded."""
+    p_a: float | None = None
+    confidence: float | None = None
+    justification: str | None = None
+    flags: tuple[str, ...] = ()
+    provider: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    """None (with the other usage columns) when nothing was billed: a pending comparison, or
+    a failure before any billed reply."""
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cost_usd: float | None = None
+    """None when nothing was billed, or when billed at an unknown price (see
+    :attr:`spend_usd`)."""
+    latency_s: float | None = None
+    attempts: int = 0
+    error_code: str | None = None
+    error_reason: str | None = None
+    raw_response: str | None = None
+    created_at: datetime | None = None
+    """Always set on a stored comparison; None only on one built without a database."""
+    dispatched_at: datetime | None = None
+    completed_at: datetime | None = None
     redispatches: int = 0
     """Times the request was published again (distributed mode)."""
     repeat_calls: int = 0
     """Judge calls paid again after the outcome was stored (included in the totals)."""
 
+    @property
+    def billed(self) -> bool:
+        """Whether the provider charged for this comparison: a verdict, or a failure whose
+        usage columns were written (invalid replies billed)."""
+        return self.status == "succeeded" or self.input_tokens is not None
 
-@dataclass(frozen=True)
-class UsageTotals:
-    """Token and cost totals over a batch's comparisons (succeeded ones, plus what the provider
-    billed for failed ones)."""
+    @property
+    def spend_usd(self) -> float | None:
+        """What this comparison cost, by the one unknown-cost rule
+        (:func:`cjgrade.judges.cost.spend_of`): 0 when nothing was billed, None when billed at
+        an unknown price."""
+        return spend_of(self.cost_usd, billed=self.billed)
 
-    n_succeeded: int
-    n_failed: int
-    n_pending: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost_usd: float
-    """Sum over comparisons whose cost is known."""
-    n_cost_unknown: int
-    """Succeeded comparisons, and failed ones that billed tokens, without a price: when > 0,
-    ``cost_usd`` is a lower bound."""
+    @property
+    def pending_note(self) -> PendingNote | None:
+        """The note parked on a pending comparison (what it waits for), or None."""
+        if self.status != "pending" or self.error_code is None:
+            return None
+        return PendingNote(code=self.error_code, reason=self.error_reason or "",
+                           detail=self.raw_response)
+
+
+@dataclass(frozen=True, kw_only=True)
+class RoundMetrics:
+    """What a round's fit measured and decided beside theta and SE, stored as JSON in the
+    round fit's ``details`` column (:meth:`to_json`, :meth:`from_json`)."""
+
+    reliability: float | None = None
+    """Posterior reliability (what the stopping rule reads)."""
+    reliability_method: str | None = None
+    laplace_reliability: float | None = None
+    prior_variance: float | None = None
+    """The empirical-Bayes prior variance of the abilities (warm-starts the next fit)."""
+    soft_variance: float | None = None
+    """Noise variance of the soft (stated-probability) outcomes."""
+    position_effect: float | None = None
+    position_se: float | None = None
+    max_theta_change: float | None = None
+    """Largest ability change since the previous round."""
+    decision: str | None = None
+    """Why the batch stopped or went on, in words."""
+    n_requested: int | None = None
+    """Comparisons requested up to this round."""
+    judges: tuple[str, ...] = ()
+    """``provider/model`` of the judges in the fit."""
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON object stored in ``round_fits.details``."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["judges"] = list(self.judges)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> RoundMetrics:
+        """From a stored ``details`` object. Rows written by earlier versions lack some keys
+        (they read as None); a key this version does not know is refused."""
+        data = dict(data or {})
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise StorageError(
+                f"round fit details hold unknown keys {unknown} (known: {sorted(known)}); "
+                "the row was written by a newer cjgrade: upgrade to read it"
+            )
+        if "judges" in data:
+            data["judges"] = tuple(data["judges"] or ())
+        return cls(**data)
 
 
 @dataclass(frozen=True)
@@ -236,7 +312,8 @@ class RoundFitRecord:
     n_comparisons: int
     stop: bool
     stop_reason: str | None
-    details: Mapping[str, Any] | None
+    metrics: RoundMetrics
+    """Stored as JSON in the ``details`` column."""
     created_at: datetime
 
 

@@ -72,24 +72,28 @@ async def record_repeat_call(
     usage: Usage, cost_usd: float | None,
 ) -> str:
     """Add a second judge call to a comparison whose outcome is stored. Returns ``"repeat"``
-    when recorded; ``"replay"`` (the stored result's own event), ``"pending"`` (no outcome, or
+    when recorded; ``"replay"`` (the stored result's own event, or a repeat already
+    recorded), ``"pending"`` (no outcome, or
     no such comparison), ``"unnoted"`` (stored in the last ``NOTE_GRACE_S`` seconds, its event
     id not yet noted: ask again) or ``"unknown"`` (stored without a noted event id, e.g. by a
     process that died before noting it) when nothing was written."""
     row = (await session.execute(
-        select(Comparison.status, Comparison.result_event_id, Comparison.completed_at)
+        select(Comparison.status, Comparison.result_event_id, Comparison.completed_at,
+               Comparison.repeat_event_ids)
         .where(Comparison.id == comparison_id)
+        .with_for_update()  # two tasks noting the same repeat: one counts it
     )).first()
     if row is None or row.status == "pending":
         return "pending"
     if row.result_event_id is None:
         recent = row.completed_at is not None and _age_s(row.completed_at) < NOTE_GRACE_S
         return "unnoted" if recent else "unknown"
-    if row.result_event_id == event_id:
+    if row.result_event_id == event_id or event_id in (row.repeat_event_ids or ()):
         return "replay"
     billed = any((usage.input_tokens, usage.output_tokens, usage.cache_read_tokens,
                   usage.cache_write_tokens)) or bool(cost_usd)
     values: dict[str, object] = {
+        "repeat_event_ids": [*(row.repeat_event_ids or ()), event_id],
         "repeat_calls": Comparison.repeat_calls + 1,
         "attempts": Comparison.attempts + attempts,
     }

@@ -17,7 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from cjgrade.errors import InputError
 from cjgrade.store._sql import upsert
 from cjgrade.store.models import GradeProjection, RoundFit, utcnow
-from cjgrade.store.records import GradeProjectionRecord, RoundFitRecord, record_from_row
+from cjgrade.store.records import (
+    GradeProjectionRecord,
+    RoundFitRecord,
+    RoundMetrics,
+    record_from_row,
+)
 
 __all__ = [
     "get_latest_fit",
@@ -56,9 +61,10 @@ async def save_round_fit(
     ssr: float | None = None,
     stop: bool = False,
     stop_reason: str | None = None,
-    details: Mapping[str, Any] | None = None,
+    metrics: RoundMetrics | None = None,
 ) -> RoundFitRecord:
-    """Store (or replace) the fit after ``round_``; theta/se keyed by essay id, finite only."""
+    """Store (or replace) the fit after ``round_``; theta/se keyed by essay id, finite only;
+    ``metrics`` as JSON in the ``details`` column."""
     if ssr is not None and not math.isfinite(ssr):
         raise InputError("ssr must be finite or None")
     values = {
@@ -70,7 +76,7 @@ async def save_round_fit(
         "n_comparisons": n_comparisons,
         "stop": stop,
         "stop_reason": stop_reason,
-        "details": _json(details, "fit details"),
+        "details": _json((metrics or RoundMetrics()).to_json(), "fit metrics"),
         "created_at": utcnow(),
     }
     update_cols = [k for k in values if k not in ("batch_id", "round")]
@@ -86,7 +92,7 @@ async def save_round_fit(
 
 
 def _fit_record(row: RoundFit) -> RoundFitRecord:
-    return record_from_row(RoundFitRecord, row)
+    return record_from_row(RoundFitRecord, row, metrics=RoundMetrics.from_json(row.details))
 
 
 async def list_round_fits(session: AsyncSession, batch_id: str) -> list[RoundFitRecord]:

@@ -243,3 +243,84 @@ def test_a_judge_with_a_response_cache_is_refused(tmp_path: Path) -> None:
         run_boundary(settings, build_judge=lambda name, url: get_judge(
             "scripted", options={"default": by_quality()}, cache=MemoryResponseCache()))
     assert not (tmp_path / "out").exists()
+
+
+def test_a_csv_anchor_id_names_a_pair(tmp_path: Path) -> None:
+    """The ENG5 CSV's ANCHOR-ID is a name of its anchor (the CSV here has no grade column:
+    the ids are kept all the same), and a name no anchor has lists the ways to name one."""
+    root = write_eng5_folder(tmp_path / "in")
+    (root / "ANCHOR_ESSAYS_BAYESIAN_INFERENCE_DATA.csv").write_text(
+        "ANCHOR-ID,FILE-NAME\nLOW1,anchor_essay_eng_5_17_vt_001_F+.txt\n"
+        "MID3,anchor_essay_eng_5_17_vt_003_E-.txt\n", encoding="utf-8")
+    run = Run(tmp_path, root, "MID3:LOW1", by_quality(), boundary_iterations=1)
+    assert run.code == exit_codes.OK
+    (pair,) = run.section["pairs"]
+    assert pair["spec"] == "MID3:LOW1"
+    assert pair["higher"]["file_name"] == "anchor_essay_eng_5_17_vt_003_E-.txt"
+    assert pair["lower"]["file_name"] == "anchor_essay_eng_5_17_vt_001_F+.txt"
+    with pytest.raises(InputError, match="its ANCHOR-ID in the CSV"):
+        Run(tmp_path, root, "MID3:LOW9", by_quality())
+
+
+class RecordingDisplay:
+    """A progress display (the protocol of cjgrade run's Rich bar) that keeps what it got."""
+
+    def __init__(self) -> None:
+        self.updates: list[Any] = []
+        self.entered = self.exited = False
+
+    def __enter__(self) -> RecordingDisplay:
+        self.entered = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.exited = True
+
+    def on_progress(self, progress: Any) -> None:
+        self.updates.append(progress)
+
+
+def test_boundary_progress_goes_to_the_run_display(tmp_path: Path) -> None:
+    """Every answered call updates the display, as a `cjgrade run` batch does: calls done of
+    all planned, failures and the cost so far (scripted verdicts cost nothing)."""
+    root = write_eng5_folder(tmp_path / "in")
+    settings = settings_for(tmp_path, root, "003_E-:001_F+,005_D-:004_E+",
+                            boundary_iterations=3)
+    display = RecordingDisplay()
+    calls = {"n": 0}
+
+    def respond(request: JudgeRequest) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise JudgeUnavailable("the provider is down for this one call")
+        return by_quality()(request)
+
+    code = run_boundary(settings, build_judge=lambda name, base: get_judge(
+        "scripted", options={"default": respond}), echo=lambda _: None, display=display)
+    assert code == exit_codes.OK
+    assert display.entered and display.exited
+    assert [u.done for u in display.updates] == list(range(1, 13))
+    assert all(u.budget == 12 and u.requested == 12 for u in display.updates)
+    assert display.updates[-1].failed == 1 and display.updates[-1].cost_usd == 0.0
+    assert {u.round for u in display.updates} == {0, 1, 2}
+
+
+def test_the_schema_declares_the_boundary_section(tmp_path: Path) -> None:
+    """runner.boundary_test is in the runner schema key by key: a written artefact passes, an
+    undeclared key in the section (or in runner) does not."""
+    import copy
+
+    from cjgrade.runner.eng5.artefact import validate_runner_artefact
+
+    run = Run(tmp_path, write_eng5_folder(tmp_path / "in"), "003_E-:001_F+", by_quality(),
+              boundary_iterations=1)
+    validate_runner_artefact(run.artefact)
+    for where, key in ((("runner", "boundary_test", "pairs", 0, "metrics"), "surprise"),
+                       (("runner", "boundary_test"), "surprise"), (("runner",), "surprise")):
+        doc = copy.deepcopy(run.artefact)
+        node: Any = doc
+        for step in where:
+            node = node[step]
+        node[key] = 1
+        with pytest.raises(InputError, match="does not match its schema"):
+            validate_runner_artefact(doc)

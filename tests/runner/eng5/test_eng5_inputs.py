@@ -148,3 +148,84 @@ def test_missing_folders_say_what_to_do(tmp_path: Path) -> None:
     text = str(caught.value)
     assert "eng5_np_vt_2017_essay_instruction.md: missing" in text
     assert "student_essays: missing; put the student essays in student_essays/" in text
+
+
+# --- anchors/anchors.csv in an anchor folder; the CSV's ANCHOR-ID ----------------------------
+
+
+def _project_anchors(folder: Path, csv_text: str | None = None) -> Path:
+    """A project-layout anchors/ folder: names without grades, grades in anchors.csv."""
+    folder.mkdir(parents=True)
+    for i, name in enumerate(("weak.txt", "middle.txt", "strong.txt"), start=1):
+        (folder / name).write_text(f"Anchor essay {i}. " + "reasoned " * (4 * i), "utf-8")
+    (folder / "anchors.csv").write_text(
+        csv_text if csv_text is not None
+        else "file_name,grade\nweak.txt,F+\nmiddle.txt,D+\nstrong.txt,A\n", encoding="utf-8")
+    return folder
+
+
+def test_an_anchor_dir_with_anchors_csv_takes_its_grades(tmp_path: Path) -> None:
+    """A project-layout anchors/ folder as --anchor-dir of an ENG5 folder: anchors.csv is the
+    grade file (as in `cjgrade run`), not 'a CSV among the essays'."""
+    root = write_eng5_folder(tmp_path / "in")
+    anchors = _project_anchors(tmp_path / "proj" / "anchors")
+    inputs = read_inputs(root, scale_id=SCALE, anchor_dir=anchors)
+    assert {a.file_name: a.grade for a in inputs.folder.anchors} == {
+        "weak.txt": "F+", "middle.txt": "D+", "strong.txt": "A"}
+
+
+def test_anchors_csv_problems_are_reported_with_the_file(tmp_path: Path) -> None:
+    root = write_eng5_folder(tmp_path / "in")
+    anchors = _project_anchors(tmp_path / "anchors", "file_name,grade\nweak.txt,F+\n"
+                               "middle.txt,Q\ngone.txt,B\n")
+    (anchors / "strong.txt").unlink()
+    (anchors / "extra.csv").write_text("x,y\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_inputs(root, scale_id=SCALE, anchor_dir=anchors)
+    message = str(caught.value)
+    assert "anchors.csv line 3" in message and "middle.txt" in message  # Q is no grade
+    assert "lists 'gone.txt', which is not in" in message
+    assert "extra.csv: only anchors/anchors.csv is read" in message
+
+
+def test_the_eng5_csv_and_anchors_csv_must_agree(tmp_path: Path) -> None:
+    root = write_eng5_folder(tmp_path / "in")
+    anchors = _project_anchors(root / "my_anchors")
+    (root / ENG5_CSV).write_text("ANCHOR-ID,FILE-NAME,grade\nW1,weak.txt,E-\nS1,strong.txt,A\n",
+                                 encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        read_inputs(root, scale_id=SCALE, anchor_dir=anchors)
+    assert (f"{ENG5_CSV} line 2 says E- but " in str(caught.value)
+            and "anchors.csv line 2 says F+" in str(caught.value))
+    (root / ENG5_CSV).write_text("ANCHOR-ID,FILE-NAME,grade\nW1,weak.txt,F+\n", encoding="utf-8")
+    inputs = read_inputs(root, scale_id=SCALE, anchor_dir=anchors)
+    assert {a.file_name: a.grade for a in inputs.folder.anchors}["weak.txt"] == "F+"
+
+
+def test_the_csv_anchor_id_is_kept_even_without_grades(tmp_path: Path) -> None:
+    """ANCHOR-ID names the anchor (boundary-test pairs), whether or not the CSV has grades;
+    rows of student essays and of files that are not anchors give no id."""
+    root = write_eng5_folder(tmp_path / "in")
+    (root / ENG5_CSV).write_text(
+        "ANCHOR-ID,FILE-NAME,R1\nLOW1,anchor_essay_eng_5_17_vt_001_F+.txt,\n"
+        "TOP6,anchor_essay_eng_5_17_vt_006_A.txt,\nTK24,student 4.txt,C+\n", encoding="utf-8")
+    inputs = read_inputs(root, scale_id=SCALE)
+    assert inputs.anchor_ids == {"anchor:anchor_essay_eng_5_17_vt_001_F+": "LOW1",
+                                 "anchor:anchor_essay_eng_5_17_vt_006_A": "TOP6"}
+
+
+def test_a_project_folder_with_an_anchor_dir_reads_its_own_students(env: Path) -> None:
+    """A cjgrade folder (instructions.md, students/, config.toml) with --anchor-dir: the
+    anchors come from that folder, everything else from the project folder."""
+    root = env / "proj"
+    (root / "students").mkdir(parents=True)
+    (root / "instructions.md").write_text("Judge the essays.\n", encoding="utf-8")
+    (root / "config.toml").write_text('grade_scale = "eng5_np_legacy_9_step"\n', "utf-8")
+    for i in range(3):
+        (root / "students" / f"s{i}.md").write_text(f"student {i} " * (i + 3), "utf-8")
+    anchors = _project_anchors(env / "elsewhere")
+    code, out = run_cli(["--mode", "plan", "--input-dir", str(root), "--anchor-dir",
+                         str(anchors), *JUDGE])
+    assert code == 0, out
+    assert f"Anchor essays: 3 files under {anchors}" in out
+    assert "PLAN mode complete. Inventory: 3 anchors, 3 students" in out

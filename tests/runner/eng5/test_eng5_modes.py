@@ -204,7 +204,7 @@ def test_execute_embedded_end_to_end(env: Path, folder: Path,
     data = json.loads((run_dir / f"db_extract/cj_results_{settings.batch_uuid}.json").read_text())
     assert len(data["comparisons"]) == doc["costs"]["n_comparisons"]
     assert all(c["justification"] for c in data["comparisons"])
-    assert data["grade_projections"] and data["round_fits"]
+    assert data["grade_projections"] and data["rounds"]
     assert any(p.startswith("requests/") for p in manifest)
     assert any(p.startswith("events/") for p in manifest)
     assert (run_dir / f"eng5-{settings.batch_uuid}.log").stat().st_size > 0
@@ -334,3 +334,16 @@ def test_failed_comparisons_are_counted_and_artefacts_stay_valid(
     expected = exit_codes.OK if doc["metadata"]["status"] == "completed" \
         else exit_codes.SERVICE_FAILURE
     assert code == expected
+
+
+def test_without_an_api_the_assignment_comes_from_the_local_store_with_a_note(
+        env: Path) -> None:
+    """No token and no --api-url: plan resolves --assignment-id from the configured store and
+    says so (the admin API is used as soon as one is configured: test_embedded_api.py)."""
+    root = write_eng5_folder(env / "in", grades=())
+    assignment = _store_assignment(env, anchors=True)
+    code, out = run_cli(["--input-dir", str(root), "--assignment-id", assignment, *SCRIPTED])
+    assert code == exit_codes.OK, out
+    assert "Resolved assignment (from the local store sqlite" in out
+    assert (f"Note: assignment {assignment} was resolved from the local store" in out
+            and "give --token (or CJGRADE_TOKEN) and --api-url" in out)

@@ -60,6 +60,8 @@ def test_every_run_gets_its_own_uuid() -> None:
     ({"boundary_pairs": "A:B"}, "only used by --mode boundary-test"),
     ({"llm_model": "openai/gpt-5-mini"}, "takes the model name only"),
     ({"auto_extract_eng5_db": True, "kafka_bootstrap": "k:9092"}, "needs --await-completion"),
+    ({"auto_extract_eng5_db": True, "mode": "anchor-align-test"},
+     "--mode anchor-align-test has none to export"),
     ({"unknown_flag": 1}, "unknown setting 'unknown_flag'"),
 ])
 def test_bad_flags_are_usage_errors_naming_the_flag(flags: dict[str, object],
@@ -184,3 +186,39 @@ def test_the_shipped_runner_schema_is_the_project_schema_extended() -> None:
     shipped = json.loads(resources.files("cjgrade.runner.eng5").joinpath(
         f"schema/{RUNNER_SCHEMA_FILE}").read_text(encoding="utf-8"))
     assert shipped == build_runner_schema()
+
+
+# --- flags only a cluster execute honours (no silent no-op) -------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["plan", "dry-run", "execute", "anchor-align-test"])
+@pytest.mark.parametrize(("flag", "value", "message"), [
+    ("completion_timeout", 60.0, "--completion-timeout only applies to --mode execute on a "
+                                 "cluster"),
+    ("force_reupload", True, "--force-reupload only applies to --mode execute on a cluster"),
+])
+def test_cluster_only_flags_are_refused_embedded(mode: str, flag: str, value: object,
+                                                 message: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        Eng5Settings.from_flags(mode=mode, **{flag: value})
+    assert message in str(caught.value) and "drop the flag" in str(caught.value)
+
+
+def test_cluster_only_flags_are_kept_for_a_cluster_execute_and_its_plan() -> None:
+    for mode in ("plan", "dry-run", "execute"):
+        s = Eng5Settings.from_flags(mode=mode, kafka_bootstrap="k:9092", completion_timeout=60,
+                                    force_reupload=True)
+        assert (s.completion_timeout, s.force_reupload) == (60.0, True)
+    with pytest.raises(ConfigError, match="--completion-timeout only applies"):
+        Eng5Settings.from_flags(mode="anchor-align-test", kafka_bootstrap="k:9092",
+                                completion_timeout=60)
+    assert Eng5Settings.from_flags(mode="execute").completion_timeout == 1800.0  # the default
+
+
+def test_cluster_only_flags_on_the_command_line(env: Path) -> None:
+    code, out = run_cli(["--mode", "execute", "--completion-timeout", "30"])
+    assert code == exit_codes.USAGE
+    assert "--completion-timeout only applies to --mode execute on a cluster" in out
+    code, out = run_cli(["--force-reupload", "register-anchors", "np_2017_vt"])
+    assert code == exit_codes.USAGE and "--force-reupload only applies" in out
+    assert not (env / "eng5_runs").exists()

@@ -102,6 +102,31 @@ def test_anchor_dir_and_csv_grades(live_api: LiveApi, tmp_path: Path,
     assert _anchors(live_api) == {"weakest one": "F+", "second_E+": "E+"}
 
 
+def test_a_project_layout_folder_with_anchors_csv(live_api: LiveApi, tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """A cjgrade input folder (instructions.md, anchors/ with anchors.csv, students/):
+    register-anchors takes anchors/ and its anchors.csv as the grade file, through the CLI."""
+    from tests.runner.eng5.conftest import run_cli
+
+    _setup(live_api)
+    root = tmp_path / "proj"
+    (root / "anchors").mkdir(parents=True)
+    (root / "students").mkdir()
+    (root / "instructions.md").write_text("Judge the letters.\n", encoding="utf-8")
+    (root / "anchors" / "weak.txt").write_text(anchor_text("F+"), encoding="utf-8")
+    (root / "anchors" / "strong.txt").write_text(anchor_text("A"), encoding="utf-8")
+    (root / "anchors" / "anchors.csv").write_text("file_name,grade\nweak.txt,F+\n"
+                                                  "strong.txt,A\n", encoding="utf-8")
+    code, out = run_cli(["--input-dir", str(root), "--api-url", live_api.url, "--token",
+                         live_api.tokens["runner"], "register-anchors", "np_2017_vt"])
+    assert code == 0, out
+    assert _anchors(live_api) == {"weak": "F+", "strong": "A"}
+    # The same folder given as --anchor-dir of an ENG5 folder works too (upserts).
+    eng5 = write_eng5_folder(tmp_path / "eng5", {})
+    assert register.run(_settings(live_api, eng5, anchor_dir=root / "anchors")) == 0
+    assert "0 new, 2 updated" in capsys.readouterr().out
+
+
 def test_folder_problems_register_nothing(live_api: LiveApi, tmp_path: Path) -> None:
     """A grade off the scale, a CSV that contradicts a file name, an empty file: all reported
     at once, and not one anchor is written."""

@@ -146,7 +146,7 @@ def test_execute_on_the_cluster_end_to_end(cluster_api: LiveApi, broker: Any, tm
     root, out = _folder(tmp_path), tmp_path / "runs"
     settings = _settings(cluster_api, broker, root, out, llm_temperature=0.3,
                          llm_max_tokens=333, reasoning_effort="low", language="sv",
-                         artefact_format="huleedu-1.0")
+                         artefact_format="huleedu-1.0", auto_extract_eng5_db=True)
     with Worker(broker.bootstrap) as worker:
         code = remote.run(settings)
     printed = capsys.readouterr()
@@ -191,6 +191,19 @@ def test_execute_on_the_cluster_end_to_end(cluster_api: LiveApi, broker: Any, tm
     assert all(len(e["content_sha256"]) == 64 for e in data["essays"])
     assert student_text(0).strip()[:30] not in json.dumps(request)
     assert doc["runner"]["cluster"]["upload_cache"]["uploaded"] == N_STUDENTS + 1  # + system
+    # R5 with only a token: the extract is built from the artefact fetched through the API,
+    # in the same shape as an embedded run's, and listed in the manifest.
+    extract = doc["validation"]["post_run"]["eng5_db_extract"]
+    assert extract["status"] == "succeeded", extract
+    assert f"GET /v1/batches/{settings.batch_uuid}/artefact" in extract["source"]
+    assert set(extract["files"]) <= manifest and len(extract["files"]) == 5
+    rows = json.loads((run_dir / "db_extract" / f"cj_results_{settings.batch_uuid}.json"
+                       ).read_text())
+    assert set(rows) == {"batch_info", "comparisons", "essays", "rounds", "grade_projections"}
+    assert len(rows["comparisons"]) == 24 and rows["batch_info"]["status"] == "completed"
+    assert {p["essay_id"] for p in rows["grade_projections"]} == {
+        e["essay_id"] for e in essays.values() if not e["is_anchor"]}
+    assert rows["rounds"] and all("ssr" in r for r in rows["rounds"])
     assert "Canonical batch UUID: " + settings.batch_uuid in printed.err
     assert "Content upload cache: reused=0 uploaded=5" in printed.out
     assert (run_dir / "report.md").is_file() and (run_dir / "report.html").is_file()
@@ -317,8 +330,9 @@ def test_preflight_failures_publish_nothing(cluster_api: LiveApi, broker: Any,
         remote.run(_settings(cluster_api, broker, root, out, assignment_id="bare"))
     with pytest.raises(ConfigError, match="needs --assignment-id"):
         remote.run(_settings(cluster_api, broker, root, out, assignment_id=None))
-    with pytest.raises(ConfigError, match="--database-url"):
-        remote.run(_settings(cluster_api, broker, root, out, auto_extract_eng5_db=True))
+    with pytest.raises(ConfigError, match="--database-url is the store of an embedded run"):
+        remote.run(_settings(cluster_api, broker, root, out, auto_extract_eng5_db=True,
+                             database_url=cluster_api.pg_url))
     from cjgrade.bus.events import JudgeRequestData
 
     if "output_verbosity" not in JudgeRequestData.model_fields:  # the bus cannot carry it

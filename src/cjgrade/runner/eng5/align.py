@@ -49,7 +49,7 @@ from cjgrade.runner.eng5.judge_settings import (
     judge_name,
     load_prompts,
 )
-from cjgrade.runner.eng5.prepare import Prepared, _check_expected_scale, _scale_for_folder
+from cjgrade.runner.eng5.prepare import Prepared, check_expected_scale, folder_grade_scale
 from cjgrade.runner.eng5.settings import Eng5Settings
 from cjgrade.runner.folder_spec import spec_from_folder
 
@@ -80,8 +80,8 @@ def prepare_anchor_only(settings: Eng5Settings, *, what: str = "anchor-align-tes
     assert name is not None
     check_judge(settings, name)
     prompts = load_prompts(settings)
-    scale = _scale_for_folder(settings)
-    _check_expected_scale(settings, scale, f"this {what} run")
+    scale = folder_grade_scale(settings)
+    check_expected_scale(settings, scale, f"this {what} run")
     inputs = read_inputs(settings.input_dir, scale_id=scale, anchor_dir=settings.anchor_dir,
                          need_students=False)
     folder = replace(inputs.folder, students=())

@@ -31,10 +31,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from cjgrade.display import markdown_text, printable
-from cjgrade.engine.results import BatchResult, ComparisonRecord, EssayOutcome
+from cjgrade.engine.results import BatchResult, EssayOutcome
 from cjgrade.scales import GradeScale, grade_index
 from cjgrade.stats.alignment import AnchorAlignment, anchor_alignment, meets_alignment_targets
 from cjgrade.stats.rank_agreement import original_expected_ranks, original_tau_a
+from cjgrade.store.records import ComparisonRecord
 
 __all__ = ["AlignmentReport", "PromptRecord", "build_alignment_report"]
 
@@ -99,7 +100,7 @@ class AlignmentReport:
             c = d.comparison
             p_a = c.p_a if c.p_a is not None else math.nan
             out.append({
-                "comparison_id": c.comparison_id,
+                "comparison_id": c.id,
                 "higher": self.anchors[lo].essay_id, "higher_grade": self.anchors[lo].anchor_grade,
                 "winner": self.anchors[w].essay_id, "winner_grade": self.anchors[w].anchor_grade,
                 "winner_position": "A" if c.essay_a == d.winner else "B",
@@ -303,14 +304,14 @@ class AlignmentReport:
             a, b = names.get(c.essay_a, c.essay_a), names.get(c.essay_b, c.essay_b)
             if c.status != "succeeded":
                 reason = c.error_reason or c.error_code or c.status
-                lines.append(f"| {c.comparison_id} | {c.round} | {markdown_text(a)} | "
+                lines.append(f"| {c.id} | {c.round} | {markdown_text(a)} | "
                              f"{markdown_text(b)} | {markdown_text(c.status)} | - | - | - | - | "
                              f"{_cell(reason)} |")
                 continue
             winner, loser = _winner(c)
             shown = "tie (0.5)" if winner is None else markdown_text(names.get(winner, winner))
             lines.append(
-                f"| {c.comparison_id} | {c.round} | {markdown_text(a)} | {markdown_text(b)} | "
+                f"| {c.id} | {c.round} | {markdown_text(a)} | {markdown_text(b)} | "
                 f"{shown} | {markdown_text(grades.get(winner or '', '-'))} | "
                 f"{markdown_text(grades.get(loser or '', '-'))} | {_num(c.p_a, 2)} | "
                 f"{_num(c.confidence, 0)} | {_cell(c.justification or '')} |")

@@ -4,6 +4,8 @@ Shape: the project's artefact (:mod:`cjgrade.reports.artefact`, ``docs/artefact.
 
 * ``runner``: mode, ``batch_uuid`` and label, course fields, the resolved assignment, every
   judge setting, the system prompt and rubric texts with their SHA-256, the settings used;
+  per mode ``anchor_alignment``, ``boundary_test`` or ``cluster``
+  (:mod:`cjgrade.runner.eng5.schema_sections`); no other key;
 * ``validation.manifest``: every file under this run's ``requests/``, ``events/`` and
   ``db_extract/`` with SHA-256 and size (the run folder is this run's only, so no file of
   another run can appear);
@@ -32,6 +34,7 @@ from cjgrade import __version__
 from cjgrade.errors import InputError
 from cjgrade.judges.manifest import is_local_judge
 from cjgrade.reports.artefact import SCHEMA_VERSION, canonical_checksum, git_sha, load_schema
+from cjgrade.runner.eng5.schema_sections import ANCHOR_ALIGNMENT, BOUNDARY_TEST, CLUSTER
 
 __all__ = [
     "MANIFEST_FOLDERS",
@@ -101,11 +104,14 @@ _RUNNER = {
         "settings": {"type": "object"},
         "capacity": {"type": ["integer", "null"], "minimum": 0},
         "warnings": {"type": "array", "items": {"type": "string"}},
+        "anchor_alignment": ANCHOR_ALIGNMENT,
+        "boundary_test": BOUNDARY_TEST,
+        "cluster": CLUSTER,
     },
     "required": ["runner_version", "mode", "batch_uuid", "batch_label", "course_id",
                  "course_code", "language", "input_layout", "assignment", "judge", "prompts",
                  "settings"],
-    "additionalProperties": True,
+    "additionalProperties": False,
 }
 _MANIFEST = {
     "type": "array",

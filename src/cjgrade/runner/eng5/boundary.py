@@ -3,8 +3,9 @@ orders, with a boundary report per pair (:mod:`cjgrade.runner.eng5.boundary_repo
 
 ``--boundary-pairs "HIGHER:LOWER,..."`` names anchors of the input folder. A name matches an
 anchor when it is, in this order of preference, its essay id (``anchor:`` + file stem), its
-file name, its file stem, or the end of its stem after an ``_`` (so the original's example
-``003_E-:001_F+`` names ``anchor_essay_eng_5_17_vt_003_E-.docx``). A name that matches no
+file name, its ``ANCHOR-ID`` in the ENG5 CSV, its file stem, or the end of its stem after an
+``_`` (so the original's example ``003_E-:001_F+`` names
+``anchor_essay_eng_5_17_vt_003_E-.docx``). A name that matches no
 anchor, or more than one at the same level, is an error listing the candidates; so are a pair
 naming one anchor twice, a pair whose HIGHER anchor does not have the higher grade (equal
 grades included) and the same two anchors given twice. ``--boundary-iterations N`` (N >= 1,
@@ -28,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,7 +37,8 @@ from typing import Any
 
 from cjgrade.display import printable
 from cjgrade.engine.dispatch import ComparisonOutcome, ComparisonTask, InProcessDispatcher
-from cjgrade.engine.results import BatchResult, ComparisonRecord, CostLine
+from cjgrade.engine.progress import Progress, ProgressListener
+from cjgrade.engine.results import BatchResult, CostLine
 from cjgrade.errors import ConfigError, InputError
 from cjgrade.judges.base import Judge
 from cjgrade.runner.eng5 import exit_codes
@@ -50,6 +52,7 @@ from cjgrade.runner.eng5.boundary_report import (
 from cjgrade.runner.eng5.prepare import Prepared
 from cjgrade.runner.eng5.settings import Eng5Settings
 from cjgrade.runner.inputs import InputEssay
+from cjgrade.store.records import ComparisonRecord
 
 __all__ = ["REPORT_FILE", "BoundaryCall", "BoundaryPair", "plan_calls", "resolve_anchor",
            "resolve_pairs", "run", "run_boundary"]
@@ -85,17 +88,21 @@ def _stem(essay: InputEssay) -> str:
     return essay.essay_id.removeprefix("anchor:")
 
 
-def resolve_anchor(name: str, anchors: Sequence[InputEssay]) -> InputEssay:
-    """The anchor ``name`` refers to (see the module docstring for the matching rules).
+def resolve_anchor(name: str, anchors: Sequence[InputEssay],
+                   anchor_ids: Mapping[str, str] | None = None) -> InputEssay:
+    """The anchor ``name`` refers to (see the module docstring for the matching rules);
+    ``anchor_ids`` maps essay ids to the ENG5 CSV's ``ANCHOR-ID``.
 
     Raises
     ------
     InputError
         No anchor matches, or several match equally well (the message lists them).
     """
+    ids = anchor_ids or {}
     levels: list[Callable[[InputEssay], bool]] = [
         lambda e: e.essay_id == name,
         lambda e: e.file_name == name,
+        lambda e: ids.get(e.essay_id) == name,
         lambda e: _stem(e) == name,
         lambda e: _stem(e).endswith("_" + name),
     ]
@@ -110,15 +117,17 @@ def resolve_anchor(name: str, anchors: Sequence[InputEssay]) -> InputEssay:
     known = ", ".join(printable(_stem(e)) for e in anchors[:15])
     more = f" and {len(anchors) - 15} more" if len(anchors) > 15 else ""
     raise InputError(f"--boundary-pairs: no anchor is called {printable(name)!r}; the anchors "
-                     f"are {known}{more} (a file name, its stem, or the end of the stem after "
-                     "an underscore, e.g. 003_E-)")
+                     f"are {known}{more} (a file name, its ANCHOR-ID in the CSV, its stem, or "
+                     "the end of the stem after an underscore, e.g. 003_E-)")
 
 
 def resolve_pairs(pairs: Sequence[tuple[str, str]], anchors: Sequence[InputEssay],
-                  grade_rank: Callable[[str], int]) -> list[BoundaryPair]:
+                  grade_rank: Callable[[str], int],
+                  anchor_ids: Mapping[str, str] | None = None) -> list[BoundaryPair]:
     """Resolve and check every pair; every problem is reported at once.
 
-    ``grade_rank`` maps a grade to its index on the scale (higher = better).
+    ``grade_rank`` maps a grade to its index on the scale (higher = better); ``anchor_ids``
+    maps essay ids to the CSV's ``ANCHOR-ID`` (another name of the anchor).
     """
     problems: list[str] = []
     out: list[BoundaryPair] = []
@@ -126,8 +135,8 @@ def resolve_pairs(pairs: Sequence[tuple[str, str]], anchors: Sequence[InputEssay
     for higher_name, lower_name in pairs:
         spec = f"{higher_name}:{lower_name}"
         try:
-            higher = resolve_anchor(higher_name, anchors)
-            lower = resolve_anchor(lower_name, anchors)
+            higher = resolve_anchor(higher_name, anchors, anchor_ids)
+            lower = resolve_anchor(lower_name, anchors, anchor_ids)
         except InputError as exc:
             problems.append(str(exc).removeprefix("--boundary-pairs: "))
             continue
@@ -178,7 +187,7 @@ def prepare_boundary(settings: Eng5Settings) -> tuple[Prepared, list[BoundaryPai
     prepared = prepare_anchor_only(settings, what="boundary-test")
     scale = get_scale(str(prepared.spec.grade_scale), prepared.spec.user_scales)
     pairs = resolve_pairs(settings.boundary_pairs, prepared.inputs.folder.anchors,
-                          lambda grade: grade_index(scale, grade))
+                          lambda grade: grade_index(scale, grade), prepared.inputs.anchor_ids)
     plan_calls(pairs, settings.boundary_iterations)  # N < 1: an error before anything
     return prepared, pairs
 
@@ -198,9 +207,14 @@ def default_boundary_judge(name: str, base_url: str | None) -> Judge:
 
 
 def run_boundary(settings: Eng5Settings, *, build_judge: BoundaryJudgeBuilder | None = None,
-                 echo: Callable[[str], None] = print) -> int:
-    """Validate, ask every call, write the report and the artefact; return the exit code."""
+                 echo: Callable[[str], None] = print, display: Any = None) -> int:
+    """Validate, ask every call, write the report and the artefact; return the exit code.
+
+    ``display`` shows the progress (default the Rich bar of ``cjgrade run``, on stderr): calls
+    answered out of all planned, failures and the cost so far, after every call.
+    """
     from cjgrade.cli.run_checks import check_output_dir
+    from cjgrade.cli.run_view import RichProgress
     from cjgrade.runner.eng5.execute import verbose_log
     from cjgrade.runner.eng5.plan import echo_run_ids
 
@@ -217,9 +231,11 @@ def run_boundary(settings: Eng5Settings, *, build_judge: BoundaryJudgeBuilder | 
          f"2 orders = {len(calls)} judge calls, judge {prepared.judge}")
     started = time.time()
     run_dir.mkdir(parents=True, exist_ok=True)
-    with verbose_log(settings, run_dir):
-        outcomes = asyncio.run(_judge_all(prepared, calls, judge))
-    records = [_record(call, outcomes[call.comparison_id], prepared.judge) for call in calls]
+    with verbose_log(settings, run_dir), (display if display is not None
+                                          else RichProgress()) as shown:
+        outcomes = asyncio.run(_judge_all(prepared, calls, judge, shown))
+    records = [_record(call, outcomes[call.comparison_id], prepared.judge,
+                       prepared.settings.batch_uuid) for call in calls]
     results = [
         pair_result(_who(pair.higher), _who(pair.lower), pair.spec,
                     [(records[k], call.repeat, call.higher_first)
@@ -242,20 +258,30 @@ def _who(essay: InputEssay) -> tuple[str, str, str]:
     return essay.essay_id, essay.file_name, str(essay.grade)
 
 
-async def _judge_all(prepared: Prepared, calls: Sequence[BoundaryCall], judge: Judge
-                     ) -> dict[int, ComparisonOutcome]:
-    from cjgrade.engine.loop import BatchEngine
+async def _judge_all(prepared: Prepared, calls: Sequence[BoundaryCall], judge: Judge,
+                     listener: ProgressListener) -> dict[int, ComparisonOutcome]:
+    from cjgrade.engine.loop import comparison_request
+    from cjgrade.judges.cost import add_cost
 
     spec = prepared.spec
     tasks = [ComparisonTask(
         comparison_id=c.comparison_id, batch_uuid=prepared.settings.batch_uuid, round=c.repeat,
         slot=c.comparison_id - 1, essay_a=c.essay_a, essay_b=c.essay_b, judge=spec.judge,
-        request=BatchEngine._request(spec, c.essay_a, c.essay_b)) for c in calls]
+        request=comparison_request(spec, c.essay_a, c.essay_b)) for c in calls]
     dispatcher = InProcessDispatcher(judge, concurrency=spec.options.concurrency)
     out: dict[int, ComparisonOutcome] = {}
+    failed = 0
+    cost: float | None = 0.0
     try:
         async for outcome in dispatcher.dispatch(tasks):
             out[outcome.comparison_id] = outcome
+            failed += int(outcome.verdict is None)
+            cost = add_cost(cost, outcome.spend_usd)  # the one unknown-cost rule
+            listener.on_progress(Progress(
+                batch_uuid=prepared.settings.batch_uuid,
+                round=calls[outcome.comparison_id - 1].repeat,
+                requested=len(calls), done=len(out), failed=failed, budget=len(calls),
+                cost_usd=cost))
     finally:
         closer = getattr(judge, "aclose", None)
         if callable(closer):
@@ -267,12 +293,18 @@ def _iso(stamp: float | None) -> str | None:
     return None if stamp is None else datetime.fromtimestamp(stamp, UTC).isoformat()
 
 
-def _record(call: BoundaryCall, outcome: ComparisonOutcome, judge: str) -> ComparisonRecord:
+def _stamp(stamp: float | None) -> datetime | None:
+    return None if stamp is None else datetime.fromtimestamp(stamp, UTC)
+
+
+def _record(call: BoundaryCall, outcome: ComparisonOutcome, judge: str,
+            batch_uuid: str) -> ComparisonRecord:
     """The artefact's comparison record of one call."""
     common: dict[str, Any] = dict(
-        comparison_id=call.comparison_id, round=call.repeat, slot=call.comparison_id - 1,
-        essay_a=call.essay_a, essay_b=call.essay_b, attempts=outcome.attempts,
-        created_at=_iso(outcome.started_at), completed_at=_iso(outcome.completed_at))
+        id=call.comparison_id, batch_id=batch_uuid, round=call.repeat,
+        slot=call.comparison_id - 1, essay_a=call.essay_a, essay_b=call.essay_b,
+        attempts=outcome.attempts, created_at=_stamp(outcome.started_at),
+        completed_at=_stamp(outcome.completed_at))
     v = outcome.verdict
     if v is None:
         spend = outcome.billed

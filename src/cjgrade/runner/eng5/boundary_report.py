@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from cjgrade.display import markdown_text
-from cjgrade.engine.results import ComparisonRecord
 from cjgrade.stats.boundary import BoundaryDecision, BoundaryMetrics, boundary_metrics
+from cjgrade.store.records import ComparisonRecord
 
 __all__ = ["CACHE_NOTE", "SOFT_RULE", "BoundaryPairResult", "boundary_markdown",
            "boundary_section", "pair_result"]
@@ -119,7 +119,7 @@ def boundary_section(pairs: list[BoundaryPairResult], *, iterations: int) -> dic
                 "lower": {"essay_id": p.lower_id, "file_name": p.lower_name,
                           "grade": p.lower_grade},
                 "n_calls": p.n_calls, "n_failed": p.n_failed,
-                "comparison_ids": [r.comparison_id for r in p.records],
+                "comparison_ids": [r.id for r in p.records],
                 "reading": p.verdict(),
                 "metrics": _metrics_dict(p.metrics),
             }
@@ -212,13 +212,13 @@ def _pair_section(p: BoundaryPairResult) -> list[str]:
     for r in p.records:
         first = names.get(r.essay_a, r.essay_a)
         if r.status != "succeeded" or r.p_a is None:
-            lines.append(f"| {r.comparison_id} | {r.round} | {first} | failed | - | - | "
+            lines.append(f"| {r.id} | {r.round} | {first} | failed | - | - | "
                          f"{r.attempts} | {_cell(r.error_reason or r.error_code or r.status)} |")
             continue
         winner_id = r.essay_a if r.winner == "A" else r.essay_b
         p_higher = r.p_a if r.essay_a == p.higher_id else 1.0 - r.p_a
         conf_text = "-" if r.confidence is None else f"{r.confidence:g}"
-        lines.append(f"| {r.comparison_id} | {r.round} | {first} | {names[winner_id]} | "
+        lines.append(f"| {r.id} | {r.round} | {first} | {names[winner_id]} | "
                      f"{p_higher:.2f} | {conf_text} | {r.attempts} | "
                      f"{_cell(r.justification or '')} |")
     return lines

@@ -24,8 +24,8 @@ def run(settings: Eng5Settings) -> int:
     spec = prepared.spec
     base = dry_run_artefact(
         spec.inputs, batch_uuid=settings.batch_uuid, label=settings.batch_id,
-        assignment_id=spec.assignment_id, grade_scale=spec.grade_scale, judge=prepared.judge,
-        options=spec.options.to_dict())
+        assignment_id=spec.assignment_id or spec.assignment_ref, grade_scale=spec.grade_scale,
+        judge=prepared.judge, options=spec.options.to_dict())
     doc = extend_artefact(base, prepared.runner_record("dry-run"), run_dir=run_dir)
     echo_run_ids(settings)
     paths = write_runner_artefact(doc, run_dir, "dry-run",

@@ -58,18 +58,6 @@ async def _check_database(database_url: Any) -> CheckLine:
     return CheckLine("database", True, f"{shown} answers")
 
 
-async def _token_role(client: ApiClient) -> str:
-    """The token's role, found with requests that write nothing: an upload with an empty body
-    (refused with 422 after the role check, 403 before it) and the same for an assignment."""
-    http: httpx.AsyncClient = client._http  # a probe the typed client lacks
-    upload = await http.post("/v1/content", content=b"",
-                             headers={"Content-Type": "application/octet-stream"})
-    if upload.status_code == 403:
-        return "read"
-    create = await http.post("/admin/v1/assessment-instructions", json={})
-    return "runner" if create.status_code == 403 else "admin"
-
-
 async def _check_api(api_url: str, token: str | None,
                      transport: httpx.AsyncBaseTransport | None) -> list[CheckLine]:
     lines: list[CheckLine] = []
@@ -95,7 +83,7 @@ async def _check_api(api_url: str, token: str | None,
             lines.append(CheckLine("token", False, "refused (401: unknown or revoked); create "
                                    f"one with `{RUNNER_TOKEN_COMMAND}`"))
             return lines
-        role = await _token_role(client)
+        role = await client.probe_token_role()
         if role == "read":
             lines.append(CheckLine("token", False, "valid, role read: it may not upload essays "
                                    f"or register anchors; create one with "

@@ -9,8 +9,8 @@ judge is called. Then, in ``<output_dir>/<batch_uuid>/``:
 * ``requests/assessment_request_<uuid>.json``: what the runner asked for (essay refs with
   content hashes, judge, options, prompt hashes);
 * ``events/bus_events_<uuid>.json``: the topics the in-process bus carried, in order;
-* ``db_extract/``: with ``--auto-extract-eng5-db`` (R5; the batch is complete when the engine
-  returns);
+* ``db_extract/``: with ``--auto-extract-eng5-db`` (R5; built from the batch's artefact, see
+  :mod:`cjgrade.runner.eng5.extract`; the batch is complete when the engine returns);
 * ``assessment_run.execute.json`` (+ the huleedu-1.0 file on request), validated on write;
 * ``eng5-<uuid>.log`` with ``--verbose``.
 
@@ -26,8 +26,6 @@ from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import typer
 
 from cjgrade.errors import ConfigError
 from cjgrade.runner.eng5 import exit_codes
@@ -59,8 +57,6 @@ def run(settings: Eng5Settings, *, judge_builder: Any = None) -> int:
     run_dir = settings.run_dir()
     check_output_dir(run_dir, "--output-dir")
     echo_run_ids(settings)
-    if prepared.assignment is not None:
-        typer.echo(prepared.assignment.line())
     run_dir.mkdir(parents=True, exist_ok=True)
     with verbose_log(settings, run_dir):
         log.info("eng5 execute %s settings %s", settings.batch_uuid,
@@ -135,21 +131,25 @@ def _write_outputs(prepared: Prepared, run: Any, run_dir: Path, target: Any
     write_json_atomic([{"seq": i, "topic": t} for i, t in enumerate(run.events, start=1)],
                       run_dir / "events" / f"bus_events_{settings.batch_uuid}.json")
     code = exit_codes.OK if result.status == "completed" else exit_codes.SERVICE_FAILURE
+    base = build_artefact(result, run.inputs)
     post_run: dict[str, Any] = {"eng5_db_extract": None}
     if settings.auto_extract_eng5_db:
         if result.status == "completed":
             from cjgrade.runner.eng5.extract import extract_for_artefact
 
-            post_run["eng5_db_extract"] = extract_for_artefact(target, result.batch_uuid, run_dir)
+            post_run["eng5_db_extract"] = extract_for_artefact(
+                base, run_dir, source="the artefact of this embedded run (computed from the "
+                "stored comparisons)")
             if post_run["eng5_db_extract"]["status"] != "succeeded":
                 code = exit_codes.EXTRACTION_FAILED
         else:
             post_run["eng5_db_extract"] = {"status": "skipped", "reason": "batch_failed",
                                            "batch_uuid": result.batch_uuid}
-    base = build_artefact(result, run.inputs)
+    seen = observed_events(run.events, result.n_succeeded + result.n_failed)
     doc = extend_artefact(base, prepared.runner_record("execute"), run_dir=run_dir,
-                          status=runner_status(**observed_events(
-                              run.events, result.n_succeeded + result.n_failed)),
+                          status=runner_status(comparisons=seen["comparisons"],
+                                               assessment_results=seen["assessment_results"],
+                                               completions=seen["completions"]),
                           post_run=post_run)
     paths = write_runner_artefact(doc, run_dir, "execute",
                                   artefact_format=settings.artefact_format)
@@ -166,9 +166,10 @@ def _write_request(prepared: Prepared, run_dir: Path) -> Path:
     spec, settings = prepared.spec, prepared.settings
     request = {
         "batch_uuid": settings.batch_uuid, "label": settings.batch_id,
-        "assignment_id": spec.assignment_id, "grade_scale": spec.grade_scale,
-        "judge": prepared.judge, "course_code": settings.course_code,
-        "course_id": settings.course_id, "language": settings.language,
+        "assignment_id": spec.assignment_id or spec.assignment_ref,
+        "grade_scale": spec.grade_scale, "judge": prepared.judge,
+        "course_code": settings.course_code, "course_id": settings.course_id,
+        "language": settings.language,
         "options": spec.options.to_dict(),
         "texts": {name: content_id(getattr(spec, name)) if getattr(spec, name).strip() else None
                   for name in ("instructions", "student_prompt", "rubric", "system_prompt")},

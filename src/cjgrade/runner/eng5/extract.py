@@ -1,77 +1,91 @@
-"""R5, ``--auto-extract-eng5-db``: export a completed batch's stored rows beside its artefact.
+"""R5, ``--auto-extract-eng5-db``: export a completed batch's rows beside its artefact.
+
+One shape for every path: the tables are built from the batch's artefact
+(:mod:`cjgrade.reports.artefact`, computed from the stored comparisons when the batch was
+finalised). An embedded execute passes the artefact it has just built; a cluster execute the
+one it fetched through the API (``GET /v1/batches/{uuid}/artefact``), so the runner needs an
+API token, never database credentials.
 
 Files (all under ``<run_dir>/db_extract/``, named with the batch uuid):
 
-* ``cj_results_<uuid>.json``: ``batch_info``, ``comparisons`` (justifications included),
-  ``essays`` (final theta, SE, comparison and win counts), ``round_fits`` (theta and SE per
-  round, reliability, stop reason), ``grade_projections`` (full distributions);
-* ``comparisons_<uuid>.csv``, ``essays_<uuid>.csv``, ``round_fits_<uuid>.csv``,
+* ``cj_results_<uuid>.json``: ``batch_info``, ``comparisons`` (justifications, tokens, cost,
+  failures), ``essays`` (final theta, SE, rank, comparison, win and slot counts, fit
+  statistics), ``rounds`` (per round: cumulative comparisons, SSR, reliability, largest theta
+  change, the stopping decision), ``grade_projections`` (full distributions);
+* ``comparisons_<uuid>.csv``, ``essays_<uuid>.csv``, ``rounds_<uuid>.csv``,
   ``grade_projections_<uuid>.csv``: the same rows as CSV (nested values as JSON text).
 
-The extraction reads the store after the batch has completed; when it fails the batch still
-succeeded: :func:`extract_for_artefact` returns the ``validation.post_run.eng5_db_extract``
-record with ``status: failed`` and the error, and the runner exits with
-:data:`exit_codes.EXTRACTION_FAILED`.
+The artefact holds no per-round theta or SE of each essay (only the final ones and each
+round's summary), so neither does the extract.
+
+When the extraction fails the batch still succeeded: :func:`extract_for_artefact` returns the
+``validation.post_run.eng5_db_extract`` record with ``status: failed`` and the error, and the
+runner exits with :data:`exit_codes.EXTRACTION_FAILED`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
 import time
-from dataclasses import asdict
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from cjgrade.errors import CJGradeError, StorageError
 
-__all__ = ["EXTRACT_DIR", "extract_batch", "extract_for_artefact"]
+__all__ = ["EXTRACT_DIR", "TABLES", "extract_batch", "extract_for_artefact",
+           "extraction_tables"]
 
 EXTRACT_DIR = "db_extract"
+TABLES = ("comparisons", "essays", "rounds", "grade_projections")
+"""The tables written as CSV, in this order."""
+
+_BATCH_INFO = ("batch_uuid", "label", "status", "stop_reason", "assignment_id", "grade_scale",
+               "judge", "mode", "started_at", "finished_at", "duration_s")
 
 
-def _jsonable(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
+def extraction_tables(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The extract of a completed batch's artefact ``doc``: ``batch_info`` and the rows of
+    :data:`TABLES`.
 
-
-async def _read(target: Any, batch_uuid: str) -> dict[str, Any]:
-    from cjgrade.store import open_store
-    from cjgrade.store.batches import list_batch_essays, require_batch
-    from cjgrade.store.comparisons import list_comparisons
-    from cjgrade.store.results import list_grade_projections, list_round_fits
-
-    store = await open_store(target, migrate=False)
+    Raises
+    ------
+    StorageError
+        The batch has not completed, or ``doc`` lacks a section the extract needs.
+    """
     try:
-        async with store.transaction() as session:
-            batch = await require_batch(session, batch_uuid)
-            comparisons = await list_comparisons(session, batch_uuid)
-            essays = await list_batch_essays(session, batch_uuid)
-            fits = await list_round_fits(session, batch_uuid)
-            projections = await list_grade_projections(session, batch_uuid)
-    finally:
-        await store.close()
-    if batch.status != "completed":
-        raise StorageError(f"batch {batch_uuid} is {batch.status}, not completed: nothing to "
-                           "extract yet")
-    return {
-        "batch_info": {"batch_uuid": batch_uuid, "label": batch.label,
-                       "status": batch.status, "assignment_id": batch.assignment_id,
-                       "grade_scale": batch.grade_scale},
-        "comparisons": [_jsonable(asdict(c)) for c in comparisons],
-        "essays": [_jsonable({k: v for k, v in asdict(e).items() if k != "content_id"})
-                   for e in essays],
-        "round_fits": [_jsonable(asdict(f)) for f in fits],
-        "grade_projections": [_jsonable(asdict(p)) for p in projections],
-    }
+        meta = doc["metadata"]
+        if meta["status"] != "completed":
+            raise StorageError(f"batch {meta['batch_uuid']} is {meta['status']}, not "
+                               "completed: nothing to extract")
+        essays = [{k: v for k, v in e.items() if k != "grade_projection"}
+                  for e in doc["essays"]]
+        projections = [
+            {"essay_id": e["essay_id"], "grade_scale": meta["grade_scale"],
+             **e["grade_projection"]}
+            for e in doc["essays"] if e.get("grade_projection")]
+        return {
+            "batch_info": {key: meta.get(key) for key in _BATCH_INFO},
+            "comparisons": [dict(c) for c in doc["comparisons"]],
+            "essays": essays,
+            "rounds": [dict(r) for r in doc["rounds"]],
+            "grade_projections": projections,
+        }
+    except (KeyError, TypeError, AttributeError) as exc:
+        raise StorageError(f"the batch artefact lacks what the extract needs ({exc!r}); it "
+                           "does not match the artefact schema") from exc
 
 
 def _csv_text(rows: list[dict[str, Any]]) -> str:
-    out = io.StringIO()
     if not rows:
         return ""
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    columns: list[str] = []
+    for row in rows:  # every key of every row (a failed comparison has no verdict fields)
+        columns.extend(k for k in row if k not in columns)
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
     for row in rows:
         writer.writerow({k: json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list)
@@ -79,36 +93,44 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def extract_batch(target: Any, batch_uuid: str, run_dir: Path) -> list[Path]:
-    """Export the batch's rows to ``run_dir/db_extract/``; returns the files written.
+def extract_batch(doc: Mapping[str, Any], run_dir: Path) -> list[Path]:
+    """Write the extract of the artefact ``doc`` to ``run_dir/db_extract/``; returns the
+    files written.
 
     Raises
     ------
     StorageError
-        The store cannot be read, or the batch has not completed.
+        The batch has not completed, or the artefact is incomplete.
+    OSError
+        A file cannot be written.
     """
-    data = asyncio.run(_read(target, batch_uuid))
+    data = extraction_tables(doc)
+    batch_uuid = data["batch_info"]["batch_uuid"]
     folder = run_dir / EXTRACT_DIR
     folder.mkdir(parents=True, exist_ok=True)
     paths = [folder / f"cj_results_{batch_uuid}.json"]
-    paths[0].write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    for key in ("comparisons", "essays", "round_fits", "grade_projections"):
+    paths[0].write_text(json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n",
+                        encoding="utf-8")
+    for key in TABLES:
         path = folder / f"{key}_{batch_uuid}.csv"
         path.write_text(_csv_text(data[key]), encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def extract_for_artefact(target: Any, batch_uuid: str, run_dir: Path) -> dict[str, Any]:
+def extract_for_artefact(doc: Mapping[str, Any], run_dir: Path, *, source: str
+                         ) -> dict[str, Any]:
     """Run the extraction and return ``validation.post_run.eng5_db_extract`` (never raises
-    for a failed extraction: the record says ``failed`` and why)."""
+    for a failed extraction: the record says ``failed`` and why). ``source`` says where the
+    artefact came from (recorded)."""
     started = time.monotonic()
-    record: dict[str, Any] = {"batch_uuid": batch_uuid, "batch_completed": True,
+    record: dict[str, Any] = {"batch_uuid": doc.get("metadata", {}).get("batch_uuid"),
+                              "batch_completed": True, "source": source,
                               "output_format": "json+csv",
                               "output_dir": str(run_dir / EXTRACT_DIR)}
     try:
-        paths = extract_batch(target, batch_uuid, run_dir)
-    except (CJGradeError, OSError) as exc:
+        paths = extract_batch(doc, run_dir)
+    except (CJGradeError, OSError, ValueError) as exc:
         record.update(status="failed", files=[], error=str(exc))
     else:
         record.update(status="succeeded", error=None,

@@ -14,7 +14,10 @@ ENG5 layout (the original runner's asset folder)::
 
 Project layout: ``instructions.md``, ``anchors/``, ``students/`` (see
 :mod:`cjgrade.runner.inputs`, which reads it). A folder with ``anchor_essays/``,
-``student_essays/`` or the ENG5 instruction file is read as the ENG5 layout.
+``student_essays/`` or the ENG5 instruction file is read as the ENG5 layout. ``--anchor-dir``
+replaces the anchor folder of either layout; an anchor folder may hold the project's
+``anchors.csv`` (``file_name,grade``), so a cjgrade ``anchors/`` folder serves as one. The
+grade sources and their agreement: :mod:`cjgrade.runner.eng5.anchor_grades`.
 
 Both are read through the project's one document reader and its folder checks: ``.txt``,
 ``.md``, ``.docx``, ``.pdf``; names with spaces, parentheses and non-ASCII letters are kept as
@@ -26,16 +29,20 @@ file name, two files with one stem) is collected and raised at once as one
 
 from __future__ import annotations
 
-import csv
-import io
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cjgrade.display import printable
 from cjgrade.errors import InputError
 from cjgrade.runner.documents import DEFAULT_MAX_FILE_BYTES, shown
-from cjgrade.runner.grades import CsvGrade, parse_anchor_csv, resolve_grade
+from cjgrade.runner.eng5.anchor_grades import (
+    GradeRow,
+    anchor_grade,
+    read_eng5_csv,
+    read_folder_csv,
+)
+from cjgrade.runner.grades import ANCHORS_CSV, CsvGrade, resolve_grade
 from cjgrade.runner.inputs import (
     InputEssay,
     InputFolder,
@@ -44,7 +51,6 @@ from cjgrade.runner.inputs import (
     _essay_files,
     _name_problem,
     _Reader,
-    grade_suffix,
     read_input_folder,
 )
 from cjgrade.scales import GradeScale, get_scale
@@ -67,9 +73,6 @@ ENG5_XLSX = "ANCHOR_ESSAYS_BAYESIAN_INFERENCE_DATA.xlsx"
 ENG5_ANCHOR_DIR = "anchor_essays"
 ENG5_STUDENT_DIR = "student_essays"
 
-_ID_COLUMNS = ("anchor-id", "anchor_id")
-_FILE_COLUMNS = ("file-name", "file_name")
-_GRADE_COLUMNS = ("grade", "pred_mode_grade")
 
 
 @dataclass(frozen=True)
@@ -96,6 +99,9 @@ class Eng5Inputs:
     prompt_source: str | None
     """The file that serves as student prompt (the instructions file when it doubles)."""
     csv_path: str | None = None
+    anchor_ids: dict[str, str] = field(default_factory=dict)
+    """Anchor essay id -> its ``ANCHOR-ID`` in the ENG5 CSV (anchors the CSV names only);
+    ``--boundary-pairs`` accepts it as the anchor's name."""
 
     @property
     def warnings(self) -> tuple[str, ...]:
@@ -145,9 +151,31 @@ def read_inputs(
     get_scale(scale_id, user_scales)  # unknown scale: ConfigError listing the known ones
     if not is_eng5_layout(root) and anchor_dir is None:
         return _project_layout(root, scale_id, need_anchors=need_anchors)
+    if not is_eng5_layout(root) and (need_students or need_instructions):
+        return _project_with_anchor_dir(root, scale_id, user_scales, anchor_dir,
+                                        need_anchors=need_anchors)
     return _Eng5Reader(root, scale_id, user_scales, anchor_dir).read(
         need_students=need_students, need_anchors=need_anchors,
         need_instructions=need_instructions)
+
+
+def _project_with_anchor_dir(root: Path, scale_id: str, user_scales: tuple[GradeScale, ...],
+                             anchor_dir: Path | None, *, need_anchors: bool) -> Eng5Inputs:
+    """A cjgrade input folder whose anchors come from ``--anchor-dir``: instructions, prompt,
+    students and ``config.toml`` from the folder, the anchors (``anchors.csv`` or file-name
+    grades) from the other folder."""
+    project = _project_layout(root, scale_id, need_anchors=False)
+    if not need_anchors:
+        return project
+    anchors = _Eng5Reader(root, scale_id, user_scales, anchor_dir).read(
+        need_students=False, need_anchors=True, need_instructions=False)
+    folder = replace(project.folder, anchors=anchors.folder.anchors,
+                     warnings=project.folder.warnings + anchors.folder.warnings)
+    inventory = tuple(
+        InventoryLine(bool(folder.anchors), f"Anchor essays: {len(folder.anchors)} files under "
+                      f"{anchor_dir}") if line.text.startswith("Anchor essays:") else line
+        for line in project.inventory)
+    return replace(project, folder=folder, inventory=inventory)
 
 
 def _project_layout(root: Path, scale_id: str, *, need_anchors: bool) -> Eng5Inputs:
@@ -184,6 +212,8 @@ class _Eng5Reader:
         self.reader = _WideReader(root, DEFAULT_MAX_FILE_BYTES)
         self.reader.extra_within = within
         self.warnings: list[str] = []
+        self.anchor_ids: dict[str, str] = {}
+        """Anchor file name -> ANCHOR-ID of the ENG5 CSV."""
 
     def _text(self, name: str, *, required: bool, fix: str) -> InputText | None:
         path = self.root / name
@@ -220,6 +250,8 @@ class _Eng5Reader:
             listing = "\n  ".join(problems)
             raise InputError(f"{len(problems)} problem(s) in {shown(root)}; fix them before "
                              f"running:\n  {listing}")
+        names = {a.file_name: a.essay_id for a in anchors}
+        anchor_ids = {names[n]: i for n, i in self.anchor_ids.items() if n in names}
         folder = InputFolder(
             root=root,
             instructions=instructions or InputText("", "", ""),
@@ -249,7 +281,8 @@ class _Eng5Reader:
                           + ("" if need_students else " (not used in this mode)")),
         )
         return Eng5Inputs(folder=folder, layout="eng5", inventory=inventory,
-                          prompt_source=prompt_source, csv_path=csv_path)
+                          prompt_source=prompt_source, csv_path=csv_path,
+                          anchor_ids=anchor_ids)
 
     # --- anchors CSV ------------------------------------------------------------------------
 
@@ -260,56 +293,11 @@ class _Eng5Reader:
         raw = self.reader.small_file(path)
         if raw is None:
             return {}, str(path)
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            return parse_anchor_csv(ENG5_CSV, raw, self.reader.problems), str(path)
-        rows = [r for r in csv.reader(io.StringIO(text))]
-        if not rows:
-            self.warnings.append(f"{ENG5_CSV} is empty; anchor grades come from the file names")
-            return {}, str(path)
-        header = [c.strip().lower() for c in rows[0]]
-        i_id = _column(header, _ID_COLUMNS)
-        i_file = _column(header, _FILE_COLUMNS)
-        i_grades = [header.index(c) for c in _GRADE_COLUMNS if c in header]
-        if i_file is None and i_id is None:
-            self.reader.problems.append(
-                f"{ENG5_CSV} line 1: the header `{printable(','.join(rows[0]))}` has neither "
-                "FILE-NAME (file_name) nor ANCHOR-ID (anchor_id); add them or remove the file")
-            return {}, str(path)
-        if not i_grades:
-            self.warnings.append(
-                f"{ENG5_CSV} has no grade or pred_mode_grade column (it holds rater grades, "
-                "not anchor grades); anchor grades come from the file names")
-            return {}, str(path)
-        stems = _anchor_stems(self.anchor_dir)
-        out = io.StringIO()
-        writer = csv.writer(out, lineterminator="\n")
-        writer.writerow(["file_name", "grade"])
-        line_of: list[int] = [1]
-        for number, row in enumerate(rows[1:], start=2):
-            def cell(i: int | None, row: list[str] = row) -> str:
-                return row[i].strip() if i is not None and i < len(row) else ""
-
-            grade = next((cell(i) for i in i_grades if cell(i)), "")
-            name = cell(i_file) or stems.get(cell(i_id), "")
-            if not grade or not (name or cell(i_id)):
-                continue  # no grade here: the file-name suffix applies
-            if not name:
-                self.reader.problems.append(
-                    f"{ENG5_CSV} line {number}: ANCHOR-ID {printable(cell(i_id))!r} matches no "
-                    f"file of {shown(self.anchor_dir)}; add its FILE-NAME")
-                continue
-            if (self.root / ENG5_STUDENT_DIR / name).exists():
-                self.warnings.append(f"{ENG5_CSV} line {number}: '{printable(name)}' is a student "
-                                     "essay; its grade is not used")
-                continue
-            writer.writerow([name, grade])
-            line_of.append(number)
-        parsed = parse_anchor_csv(ENG5_CSV, out.getvalue().encode(), self.reader.problems)
-        # Report the line numbers of the original file, not of the rewritten one.
-        return ({n: CsvGrade(g.grade, line_of[g.line - 1]) for n, g in parsed.items()},
-                str(path))
+        found = read_eng5_csv(path, raw, anchor_dir=self.anchor_dir,
+                              student_dir=self.root / ENG5_STUDENT_DIR,
+                              problems=self.reader.problems, warnings=self.warnings)
+        self.anchor_ids.update(found.anchor_ids)
+        return found.grades, str(path)
 
     # --- essays -----------------------------------------------------------------------------
 
@@ -319,7 +307,12 @@ class _Eng5Reader:
         seen: dict[str, Path] = {}
         out: list[InputEssay] = []
         problems = self.reader.problems
-        for path in _essay_files(self.reader, folder, is_anchor=False):
+        rows: dict[str, list[GradeRow]] = {
+            name: [GradeRow(row.grade, row.line, ENG5_CSV)] for name, row in csv_grades.items()}
+        if is_anchor:
+            for name, row in self._folder_csv(folder).items():
+                rows.setdefault(name, []).append(row)
+        for path in _essay_files(self.reader, folder, is_anchor=is_anchor):
             bad = _name_problem(path, prefix)
             if bad is not None:
                 problems.append(bad)
@@ -333,7 +326,8 @@ class _Eng5Reader:
             doc = self.reader.document(path)
             if doc is None:
                 continue
-            grade = self._grade(path, csv_grades.get(path.name)) if is_anchor else None
+            grade = anchor_grade(path, rows.get(path.name, []), self.scale_id, self.user_scales,
+                                 problems) if is_anchor else None
             if is_anchor and grade is None:
                 continue
             out.append(InputEssay(essay_id=essay_id, file_name=path.name, source_path=str(path),
@@ -341,30 +335,12 @@ class _Eng5Reader:
                                   grade=grade))
         return out
 
-    def _grade(self, path: Path, row: CsvGrade | None) -> str | None:
-        """The anchor's grade from the CSV or the file-name suffix (``+``/``-`` kept, a
-        trailing counter dropped); a CSV grade contradicting the suffix is an error."""
-        problems = self.reader.problems
-        suffix = grade_suffix(path.name)
-        try:
-            grade = resolve_grade(row.grade if row else suffix or "", self.scale_id,
-                                  self.user_scales)
-        except InputError as exc:
-            where = f" ({ENG5_CSV} line {row.line})" if row else ""
-            problems.append(f"{shown(path)}{where}: {printable(exc)}")
-            return None
-        if row is not None and suffix is not None:
-            try:
-                named = resolve_grade(suffix, self.scale_id, self.user_scales)
-            except InputError:
-                return grade  # the suffix is no grade: nothing to contradict
-            if named != grade:
-                problems.append(
-                    f"{shown(path)}: {ENG5_CSV} line {row.line} says {printable(row.grade)} but "
-                    f"the file name says {printable(suffix)}; make them agree (fix the row or "
-                    "rename the file)")
-                return None
-        return grade
+    def _folder_csv(self, folder: Path) -> dict[str, GradeRow]:
+        path = folder / ANCHORS_CSV
+        if not os.path.lexists(path):
+            return {}
+        raw = self.reader.small_file(path)
+        return {} if raw is None else read_folder_csv(path, raw, self.reader.problems)
 
 
 class _WideReader(_Reader):
@@ -375,15 +351,3 @@ class _WideReader(_Reader):
     @property
     def within(self) -> tuple[Path, ...]:
         return self.extra_within or (self.root.resolve(),)
-
-
-def _column(header: list[str], names: tuple[str, ...]) -> int | None:
-    return next((header.index(n) for n in names if n in header), None)
-
-
-def _anchor_stems(folder: Path) -> dict[str, str]:
-    """Anchor file stem -> file name (to match a CSV ANCHOR-ID without FILE-NAME)."""
-    try:
-        return {p.stem: p.name for p in folder.iterdir() if p.is_file()}
-    except OSError:
-        return {}

@@ -24,8 +24,6 @@ def run(settings: Eng5Settings) -> int:
     echo_run_ids(settings)
     for line in prepared.inputs.inventory:
         typer.echo(printable(line.render()))
-    if prepared.assignment is not None:
-        typer.echo(prepared.assignment.line())
     what = "registered anchors" if prepared.assignment else "anchors"
     typer.echo(f"Comparison capacity: {prepared.n_anchors} {what} x {prepared.n_students} "
                f"students = {prepared.capacity}")

@@ -23,25 +23,18 @@ credentials: everything it reads or writes goes through the API.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from cjgrade.api.client import ApiClient
 from cjgrade.distributed.submit import AssessmentOutcome
-from cjgrade.domain import Essay
-from cjgrade.engine.options import BatchOptions
 from cjgrade.errors import ConfigError
 from cjgrade.runner.eng5 import exit_codes
-from cjgrade.runner.eng5.cluster import (
-    preflights,
-    runner_status,
-    spec_from_api,
-    submit_and_collect,
-)
-from cjgrade.runner.eng5.preflight import AssignmentContext
+from cjgrade.runner.eng5.api_prepare import ApiPrepared, prepare_through_api
+from cjgrade.runner.eng5.cluster import runner_status, submit_and_collect
 from cjgrade.runner.eng5.upload_cache import UploadReport
 
-__all__ = ["check_cluster_settings", "run"]
+__all__ = ["check_cluster_settings", "prepare_cluster_run", "run"]
 
 
 # -- the mode: settings in, exit code out --------------------------------------------------------
@@ -61,14 +54,9 @@ def run(settings: Any) -> int:
     if not settings.assignment_id:
         raise ConfigError("execute on a cluster (--kafka-bootstrap) is student-only and needs "
                           "--assignment-id: the anchors are the assignment's registered ones")
-    if settings.auto_extract_eng5_db and not settings.database_url:
-        raise ConfigError(
-            "--auto-extract-eng5-db reads the batch's rows from the database, and the cluster "
-            "path has no database credentials: pass --database-url (read access suffices), "
-            "or leave the flag out and export later with `cjgrade batches export BATCH_UUID`")
     run_dir = settings.run_dir()
     check_output_dir(run_dir, "--output-dir")
-    ready = asyncio.run(_prepare(settings))
+    ready = asyncio.run(prepare_cluster_run(settings))
     echo_run_ids(settings)
     run_dir.mkdir(parents=True, exist_ok=True)
     with verbose_log(settings, run_dir):
@@ -77,10 +65,16 @@ def run(settings: Any) -> int:
 
 
 def check_cluster_settings(settings: Any) -> None:
-    """Refuse a judge setting a cluster would not honour (it would be dropped silently: the
-    original's reasoning-effort defect): verbosity the bus cannot carry, the batch API."""
+    """Refuse a setting a cluster would not honour (it would be dropped silently: the
+    original's reasoning-effort defect): a database URL, verbosity the bus cannot carry, the
+    batch API."""
     from cjgrade.bus.events import JudgeRequestData
 
+    if settings.database_url:
+        raise ConfigError(
+            "--database-url is the store of an embedded run; a cluster run reads and writes "
+            "everything through the API (the extract of --auto-extract-eng5-db included): drop "
+            "it, or run embedded (without --kafka-bootstrap / KAFKA_BOOTSTRAP_SERVERS)")
     if settings.output_verbosity is not None and \
             "output_verbosity" not in JudgeRequestData.model_fields:
         raise ConfigError(
@@ -94,77 +88,21 @@ def check_cluster_settings(settings: Any) -> None:
             "use per_request, or run embedded (without --kafka-bootstrap)")
 
 
-@dataclass(frozen=True)
-class _Ready:
-    """A cluster run validated completely (nothing written yet)."""
-
-    prepared: Any
-    """12A's :class:`cjgrade.runner.eng5.prepare.Prepared` (spec, judge, prompts, inputs)."""
-    context: AssignmentContext
-    api_url: str
-    token: str | None
-
-
-async def _prepare(settings: Any) -> _Ready:
-    from cjgrade.engine.options import merge_options
+async def prepare_cluster_run(settings: Any) -> ApiPrepared:
+    """Validate a cluster execute completely, nothing written or uploaded: the local checks
+    (judge, prompts), the settings a cluster cannot honour, the broker, then the assignment,
+    its anchors, the students and the spec through the API
+    (:func:`cjgrade.runner.eng5.api_prepare.prepare_through_api`)."""
     from cjgrade.errors import BusError
     from cjgrade.runner.eng5.env_checks import check_broker
-    from cjgrade.runner.eng5.inputs import read_inputs
-    from cjgrade.runner.eng5.judge_settings import (
-        batch_option_overrides,
-        check_judge,
-        judge_name,
-        load_prompts,
-    )
-    from cjgrade.runner.eng5.preflight import api_target
-    from cjgrade.runner.eng5.prepare import AssignmentInfo, Prepared, check_capacity
-    from cjgrade.runner.eng5.register import scale_from_api
-    from cjgrade.runner.folder_spec import inputs_manifest
-    from cjgrade.scales import BUILTIN_SCALES
 
-    judge = judge_name(settings)
-    assert judge is not None
-    check_judge(settings, judge)
-    check_cluster_settings(settings)
-    prompts = load_prompts(settings)
-    options = merge_options(BatchOptions(), batch_option_overrides(settings),
-                            source="command line")
-    api_url, token = api_target(settings)
-    broker = await check_broker(settings.kafka_bootstrap)
-    if not broker.ok:  # before anything is uploaded or written
-        raise BusError(f"the Kafka broker {broker.detail}")
-    async with ApiClient(api_url, token) as client:
-        context, summary = await preflights(
-            client, settings.assignment_id, expected_grade_scale=settings.expected_grade_scale,
-            rubric_override=prompts.rubric is not None,
-            anchor_dir_hint=str(settings.anchor_dir or settings.input_dir / "anchor_essays"))
-        scale = scale_from_api(await client.list_scales(), context.grade_scale)
-        builtin = {b.scale_id for b in BUILTIN_SCALES}
-        inputs = read_inputs(settings.input_dir, scale_id=scale.scale_id,
-                             user_scales=() if scale.scale_id in builtin else (scale,),
-                             need_anchors=False, need_instructions=False)
-        students = tuple(Essay(id=e.essay_id, text=e.text, label=e.file_name)
-                         for e in inputs.folder.students)
-        capacity = check_capacity(summary.anchor_count, len(students),
-                                  what="registered anchors x students")
-        spec = await spec_from_api(
-            client, context, summary, students, judge=judge, options=options,
-            label=settings.batch_id, system_prompt=prompts.system_prompt,
-            rubric_override=prompts.rubric, base_url=settings.llm_base_url)
-    manifest = inputs_manifest(inputs.folder)
-    if not inputs.folder.instructions.sha256:  # the assignment's instructions are used
-        manifest["instructions"] = None
-    by_grade: dict[str, int] = {}
-    for anchor in summary.anchors:
-        by_grade[anchor.grade] = by_grade.get(anchor.grade, 0) + 1
-    info = AssignmentInfo(
-        assignment_id=context.assignment_id, grade_scale=context.grade_scale,
-        context_origin=context.context_origin, student_prompt=context.has_student_prompt,
-        judge_rubric=context.judge_rubric_storage_id is not None,
-        anchor_count=summary.anchor_count, anchors_by_grade=dict(sorted(by_grade.items())))
-    prepared = Prepared(settings, inputs, judge, prompts, replace(spec, inputs=manifest), info,
-                        capacity)
-    return _Ready(prepared, context, api_url, token)
+    async def cluster_checks() -> None:
+        check_cluster_settings(settings)
+        broker = await check_broker(settings.kafka_bootstrap)
+        if not broker.ok:  # before anything is uploaded or written
+            raise BusError(f"the Kafka broker {broker.detail}")
+
+    return await prepare_through_api(settings, before_api=cluster_checks)
 
 
 @dataclass
@@ -178,7 +116,7 @@ class _Collected:
     """Why a failed batch has no server artefact."""
 
 
-async def _submit(settings: Any, ready: _Ready) -> _Collected:
+async def _submit(settings: Any, ready: ApiPrepared) -> _Collected:
     from cjgrade.api.client import ApiServerError
     from cjgrade.errors import StorageError
     from cjgrade.runner.eng5.remote_artefact import fetch_batch_artefact
@@ -207,7 +145,7 @@ async def _submit(settings: Any, ready: _Ready) -> _Collected:
     return collected
 
 
-def _unfinished(settings: Any, ready: _Ready, collected: _Collected) -> dict[str, Any]:
+def _unfinished(settings: Any, ready: ApiPrepared, collected: _Collected) -> dict[str, Any]:
     """The artefact base of a batch without a server artefact (see :mod:`remote_artefact`)."""
     from cjgrade.runner.eng5.remote_artefact import unfinished_artefact
 
@@ -235,7 +173,7 @@ def _unfinished(settings: Any, ready: _Ready, collected: _Collected) -> dict[str
         events=outcome.comparisons.values() if outcome is not None else (), reason=why)
 
 
-def _finish(settings: Any, ready: _Ready, collected: _Collected) -> int:
+def _finish(settings: Any, ready: ApiPrepared, collected: _Collected) -> int:
     """Extraction (R5), the artefact (validated on write) and the summary; the exit code."""
     from cjgrade.runner.eng5.artefact import extend_artefact, write_runner_artefact
     from cjgrade.runner.eng5.summary import print_summary
@@ -255,10 +193,15 @@ def _finish(settings: Any, ready: _Ready, collected: _Collected) -> int:
         if outcome.status == "completed" and not outcome.partial:
             from cjgrade.runner.eng5.extract import extract_for_artefact
 
-            post_run["eng5_db_extract"] = extract_for_artefact(
-                settings.database_url, settings.batch_uuid, run_dir)
-            if post_run["eng5_db_extract"]["status"] != "succeeded":
-                code = exit_codes.EXTRACTION_FAILED
+            if collected.base is None:  # a failed batch the server has no artefact for
+                post_run["eng5_db_extract"] = {"status": "skipped", "reason": "no_artefact",
+                                               "batch_uuid": settings.batch_uuid}
+            else:
+                post_run["eng5_db_extract"] = extract_for_artefact(
+                    collected.base, run_dir, source=f"the batch artefact from the API at "
+                    f"{ready.api_url} (GET /v1/batches/{settings.batch_uuid}/artefact)")
+                if post_run["eng5_db_extract"]["status"] != "succeeded":
+                    code = exit_codes.EXTRACTION_FAILED
         else:
             post_run["eng5_db_extract"] = {"status": "skipped",
                                            "reason": "no_completion_observed",

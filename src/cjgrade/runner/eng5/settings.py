@@ -18,7 +18,7 @@ from __future__ import annotations
 import importlib
 import math
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -137,8 +137,10 @@ class Eng5Settings(BaseModel):
     max_comparisons: int | None = None
     await_completion: bool = False
     completion_timeout: float = Field(DEFAULT_COMPLETION_TIMEOUT_S, gt=0)
+    """Seconds a cluster execute waits with --await-completion; refused anywhere else."""
     auto_extract_eng5_db: bool = False
     force_reupload: bool = False
+    """Bypass the upload cache of a cluster execute; refused anywhere else."""
     output_dir: Path = Field(default_factory=lambda: Path.cwd() / DEFAULT_OUTPUT_DIR)
     database_url: str | None = Field(None, repr=False)
     """The store of an embedded execute (default: the configured store, as ``cjgrade run``)."""
@@ -235,6 +237,23 @@ class Eng5Settings(BaseModel):
         if self.auto_extract_eng5_db and self.kafka_bootstrap and not self.await_completion:
             raise ValueError("--auto-extract-eng5-db over Kafka needs --await-completion (the "
                              "rows exist only once the batch has completed)")
+        # Flags only a cluster execute honours are refused elsewhere, never silently ignored
+        # (plan and dry-run with a broker accept them: they validate the execute command).
+        cluster = bool(self.kafka_bootstrap) and self.mode in ("plan", "dry-run", "execute")
+        where = ("only applies to --mode execute on a cluster (--kafka-bootstrap or "
+                 "KAFKA_BOOTSTRAP_SERVERS)")
+        if not cluster and "completion_timeout" in self.model_fields_set:
+            raise ValueError(f"--completion-timeout {where}; an embedded run waits in this "
+                             "process until its batch ends (Ctrl-C stops it resumably): drop "
+                             "the flag")
+        if not cluster and self.force_reupload:
+            raise ValueError(f"--force-reupload {where}, whose upload cache it bypasses; an "
+                             "embedded run uploads nothing (its texts go straight into the "
+                             "store): drop the flag")
+        if self.auto_extract_eng5_db and self.mode not in ("plan", "dry-run", "execute"):
+            raise ValueError(f"--auto-extract-eng5-db exports an execute batch's rows; --mode "
+                             f"{self.mode} has none to export (its figures are in the "
+                             "artefact and its report): drop the flag")
         if self.boundary_pairs is not None and self.mode != "boundary-test":
             raise ValueError("--boundary-pairs is only used by --mode boundary-test")
         if self.mode == "boundary-test" and not self.boundary_pairs:
@@ -289,7 +308,7 @@ class Eng5Settings(BaseModel):
         return data
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: Mapping[str, Any]) -> str:
     loc = err.get("loc") or ()
     field = str(loc[0]) if loc else ""
     message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
