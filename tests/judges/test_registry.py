@@ -60,9 +60,9 @@ def test_missing_sdk_gives_the_pip_install_hint(monkeypatch: pytest.MonkeyPatch,
     (package / "__init__.py").write_text("")
     (package / "fakeprov.py").write_text("import fakeprov_sdk_not_installed\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(registry._ADAPTERS, "fakeprov",
-                        registry._remote_factory("fakeprov", package="fakepkg",
-                                                 sdk="fakeprov_sdk_not_installed"))
+    monkeypatch.setitem(registry._ADAPTERS, "fakeprov", None)  # restored after the test
+    register_adapter("fakeprov", registry._remote_factory("fakeprov", package="fakepkg",
+                                                          sdk="fakeprov_sdk_not_installed"))
     manifest = parse_manifest(tomllib.loads(FAKE_MANIFEST))
     with pytest.raises(ConfigError, match=r"pip install 'cjgrade\[fakeprov\]'"):
         get_judge("fakeprov/m1", api_key="k", manifest=manifest)
@@ -121,7 +121,7 @@ async def test_third_party_adapter_registers_through_the_same_hook(
         async def judge(self, request: JudgeRequest) -> Verdict:
             return Verdict(Winner.A, 0.7, "echo", "fakeprov", "m1", "h")
 
-    monkeypatch.setitem(registry._ADAPTERS, "fakeprov", lambda info, ctx: Echo())
+    monkeypatch.setitem(registry._ADAPTERS, "fakeprov", None)  # restored after the test
     monkeypatch.setenv("FAKEPROV_API_KEY", "k")
     register_adapter("fakeprov", lambda info, ctx: Echo())
     judge = get_judge("fakeprov/m1", manifest=parse_manifest(tomllib.loads(FAKE_MANIFEST)))

@@ -14,7 +14,7 @@ import random
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cjgrade.errors import ConfigError, InputError
 from cjgrade.judges.base import Judge, ModelInfo, ResponseCache
@@ -23,6 +23,9 @@ from cjgrade.judges.clock import Clock, SystemClock
 from cjgrade.judges.cost import CostLedger
 from cjgrade.judges.manifest import Manifest, ProviderInfo, load_manifest, split_judge_name
 from cjgrade.judges.runtime import JudgeRuntime, ProviderGate, RuntimePolicy
+
+if TYPE_CHECKING:
+    from cjgrade.judges.batch import BatchJudge
 
 __all__ = [
     "AdapterContext",
@@ -47,12 +50,23 @@ class AdapterContext:
 
 
 AdapterFactory = Callable[[ModelInfo, AdapterContext], Judge]
-_ADAPTERS: dict[str, AdapterFactory] = {}
+BatchAdapterFactory = Callable[[ModelInfo, AdapterContext, CostLedger | None], "BatchJudge"]
 
 
-def register_adapter(name: str, factory: AdapterFactory) -> None:
-    """Make ``factory`` serve every manifest provider whose ``adapter`` is ``name``."""
-    _ADAPTERS[name] = factory
+@dataclass(frozen=True)
+class _Registered:
+    judge: AdapterFactory
+    batch: BatchAdapterFactory | None = None
+
+
+_ADAPTERS: dict[str, _Registered] = {}
+
+
+def register_adapter(name: str, factory: AdapterFactory, *,
+                     batch: BatchAdapterFactory | None = None) -> None:
+    """Make ``factory`` serve every manifest provider whose ``adapter`` is ``name``; ``batch``,
+    when the provider has a batch API, builds its batch judge (:func:`get_batch_judge`)."""
+    _ADAPTERS[name] = _Registered(factory, batch)
 
 
 def default_policy(provider: ProviderInfo) -> RuntimePolicy:
@@ -192,9 +206,6 @@ def _resolve_key(provider: ProviderInfo, api_key: str | None, base_url: str | No
     )
 
 
-_BATCH_MODULES = {"anthropic": "batch_anthropic", "openai": "batch_openai"}
-
-
 def get_batch_judge(
     name: str,
     *,
@@ -203,7 +214,7 @@ def get_batch_judge(
     ledger: CostLedger | None = None,
     timeout: float = 120.0,
     manifest: Manifest | None = None,
-) -> Any:
+) -> BatchJudge:
     """A provider batch-API judge for ``provider/model`` (see :mod:`cjgrade.judges.batch`).
 
     Same name resolution, key lookup and SDK hint as :func:`get_judge`; the model must be in
@@ -219,16 +230,16 @@ def get_batch_judge(
     provider_name, _ = split_judge_name(name)
     provider = manifest.provider(provider_name)
     info = manifest.resolve(name)
-    module_name = _BATCH_MODULES.get(provider.adapter)
-    if module_name is None or base_url is not None or provider.base_url is not None:
+    registered = _ADAPTERS.get(provider.adapter)
+    if registered is None or registered.batch is None or base_url is not None \
+            or provider.base_url is not None:
         raise ConfigError(
             f"{name}: batch mode exists only for the Anthropic and OpenAI APIs themselves "
             "(not for compatible servers); run it without batch mode"
         )
-    key = _resolve_key(provider, api_key, None)
-    module = _import_adapter_module(provider, module_name, sdk=provider.adapter)
-    return module.create_batch_judge(info, api_key=key, timeout=timeout, ledger=ledger,
-                                     env_var=provider.key_env_var)
+    context = AdapterContext(provider=provider, api_key=_resolve_key(provider, api_key, None),
+                             base_url=None, timeout=timeout, clock=SystemClock())
+    return registered.batch(info, context, ledger)
 
 
 def _import_adapter_module(provider: ProviderInfo, module_name: str, *, sdk: str,
@@ -250,10 +261,10 @@ def _import_adapter_module(provider: ProviderInfo, module_name: str, *, sdk: str
 
 
 def _factory(provider: ProviderInfo) -> AdapterFactory:
-    factory = _ADAPTERS.get(provider.adapter)
-    if factory is None:
+    registered = _ADAPTERS.get(provider.adapter)
+    if registered is None:
         raise ConfigError(f"provider {provider.name}: no adapter named {provider.adapter!r}")
-    return factory
+    return registered.judge
 
 
 def _remote_factory(module_name: str, *, package: str = "cjgrade.judges",
@@ -337,8 +348,24 @@ def _reject_options(name: str, options: Mapping[str, Any], allowed: set[str]) ->
         raise ConfigError(f"{name}: unknown options {sorted(unknown)} (allowed: {allowed_text})")
 
 
-register_adapter("anthropic", _remote_factory("anthropic"))
-register_adapter("openai", _remote_factory("openai"))
+def _batch_factory(module_name: str, sdk: str) -> BatchAdapterFactory:
+    """Factory for a provider batch judge in ``cjgrade.judges.module_name`` exposing
+    ``create_batch_judge(info, *, api_key, timeout, ledger, env_var)``."""
+
+    def build(info: ModelInfo, context: AdapterContext, ledger: CostLedger | None) -> BatchJudge:
+        module = _import_adapter_module(context.provider, module_name, sdk=sdk)
+        judge: BatchJudge = module.create_batch_judge(
+            info, api_key=context.api_key, timeout=context.timeout, ledger=ledger,
+            env_var=context.provider.key_env_var)
+        return judge
+
+    return build
+
+
+register_adapter("anthropic", _remote_factory("anthropic"),
+                 batch=_batch_factory("batch_anthropic", "anthropic"))
+register_adapter("openai", _remote_factory("openai"),
+                 batch=_batch_factory("batch_openai", "openai"))
 register_adapter("heuristic", _heuristic_factory)
 register_adapter("sim", _sim_factory)
 register_adapter("scripted", _scripted_factory)
