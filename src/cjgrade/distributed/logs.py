@@ -67,6 +67,21 @@ def _add_suppressed(_: Any, __: str, event: MutableMapping[str, Any]) -> Mutable
     return event
 
 
+class _CurrentStderr:
+    """Writes to whatever ``sys.stderr`` is when a line is logged, not to the stream that was
+    current when logging was configured (a test runner or an embedding program may replace
+    and close it; a handler holding the old one then fails on every line)."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
+_STDERR: Any = _CurrentStderr()
+
+
 def configure_logging(level: str = "info", *, json: bool = True,
                       kafka_lines_per_minute: int = 10) -> None:
     """Send structlog and the standard library's logs to stderr as JSON lines."""
@@ -85,10 +100,10 @@ def configure_logging(level: str = "info", *, json: bool = True,
     structlog.configure(
         processors=[*shared, structlog.processors.format_exc_info, renderer],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_STDERR),
         cache_logger_on_first_use=False,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_STDERR)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
         processors=[_add_suppressed, structlog.stdlib.ProcessorFormatter.remove_processors_meta,

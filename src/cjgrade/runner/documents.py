@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import logging
 import os
 import stat
 import zipfile
@@ -201,6 +202,11 @@ def _read_pdf(path: Path, raw: bytes) -> str:
     from pypdf import PdfReader
     from pypdf.errors import PdfReadError
 
+    # pypdf logs its repairs ("EOF marker not found") as warnings: a broken file is reported
+    # once, as an InputError below, not as a stray line on the user's console.
+    pypdf_log = logging.getLogger("pypdf")
+    level = pypdf_log.level
+    pypdf_log.setLevel(logging.ERROR)
     try:
         reader = PdfReader(io.BytesIO(raw))
         if reader.is_encrypted:
@@ -212,6 +218,8 @@ def _read_pdf(path: Path, raw: bytes) -> str:
         raise InputError(
             f"{shown(path)}: not a readable PDF ({printable(exc)}); re-export it"
         ) from None
+    finally:
+        pypdf_log.setLevel(level)
     return "\n".join(pages)
 
 
