@@ -129,14 +129,16 @@ class KafkaSubscription:
     async def _assign_from_timestamp(self, consumer: AIOKafkaConsumer) -> None:
         await self.transport.ensure_topics([self.topic])
         partitions: set[int] | None = None
-        for _ in range(50):
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.transport.request_timeout_ms / 1000 * 3
+        while True:
             await consumer.topics()  # refresh metadata
             partitions = consumer.partitions_for_topic(self.topic)
             if partitions:
                 break
+            if loop.time() >= deadline:
+                raise BusUnavailable(f"topic {self.topic} has no partitions on the broker yet")
             await asyncio.sleep(0.1)
-        if not partitions:
-            raise BusError(f"topic {self.topic} has no partitions on the broker")
         tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
         consumer.assign(tps)
         found = await consumer.offsets_for_times({tp: self.since_ms for tp in tps})

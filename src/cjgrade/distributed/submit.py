@@ -159,9 +159,13 @@ class AssessmentWatcher:
         self._seen_events: set[str] = set()
 
     async def __aenter__(self) -> AssessmentWatcher:
-        for topic in self.topics:
-            self._subs[topic] = await self._subscribe(topic)
-            self._tasks.append(asyncio.ensure_future(self._collect(topic)))
+        try:
+            for topic in self.topics:
+                self._subs[topic] = await self._subscribe(topic)
+                self._tasks.append(asyncio.ensure_future(self._collect(topic)))
+        except BaseException:
+            await self.__aexit__()  # stop what was started
+            raise
         return self
 
     async def _subscribe(self, topic: str) -> Subscription:
