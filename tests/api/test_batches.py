@@ -332,7 +332,7 @@ async def test_an_app_with_a_bus_publishes_the_request_at_once(api: Api) -> None
         assert topic == "cjgrade.assessment.requested.v1" and envelope.key == uuid
         event = envelope.event()
         assert event.batch_uuid == uuid and len(event.essays) == 8
-        assert event.options["texts"]["instructions"] == content_id(INSTR)
+        assert event.texts["instructions"] == content_id(INSTR)
         async with api.store.transaction() as session:
             assert await list_unpublished(session) == []
     finally:

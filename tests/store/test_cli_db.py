@@ -87,7 +87,8 @@ def test_upgrade_postgresql_from_cjgrade_db_parts(
         assert run_app(app, ["db", "current"]) == 0
         assert run_app(app, ["admin", "token", "create", "--role", "read"]) == 0
         out, err = capsys.readouterr()
-        assert "upgraded <empty> -> 0002_comparison_redeliveries" in out and "0002_comparison_redeliveries (head)" in out
+        assert "upgraded <empty> -> 0002_comparison_redeliveries" in out
+        assert "0002_comparison_redeliveries (head)" in out
         assert f"{role}:***@" in out
         for text in (out, err, caplog.text):
             assert password not in text and quoted not in text

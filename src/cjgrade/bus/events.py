@@ -62,6 +62,13 @@ class AssessmentRequestedV1(_Event):
     judge: str
     essays: list[EssayRef]
     options: dict[str, Any] = Field(default_factory=dict)
+    """The batch options (``cjgrade.engine.options.BatchOptions``), nothing else."""
+    texts: dict[str, str] = Field(default_factory=dict)
+    """Content ids of the named texts: ``instructions``, ``student_prompt``, ``rubric``,
+    ``system_prompt``."""
+    grades_requested: bool = True
+    base_url: str | None = None
+    """An OpenAI- or Anthropic-compatible server for the judge (workers must allow it)."""
 
 
 class JudgeRequestData(_Event):

@@ -4,7 +4,7 @@ PostgreSQL. See ``docs/distributed.md``."""
 from cjgrade.distributed.dispatcher import DurableBusDispatcher, ResultRouter
 from cjgrade.distributed.judges import WorkerJudges, load_judge_options
 from cjgrade.distributed.metrics import DistributedMetrics
-from cjgrade.distributed.orchestrator import Orchestrator, OrchestratorConfig, spec_from_request
+from cjgrade.distributed.orchestrator import Orchestrator, OrchestratorConfig, load_request_spec
 from cjgrade.distributed.service import OrchestratorService
 from cjgrade.distributed.worker import WORKER_GROUP, ComparisonWorker, WorkerConfig
 
@@ -20,5 +20,5 @@ __all__ = [
     "WorkerConfig",
     "WorkerJudges",
     "load_judge_options",
-    "spec_from_request",
+    "load_request_spec",
 ]

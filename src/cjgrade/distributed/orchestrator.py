@@ -35,22 +35,19 @@ from cjgrade.bus.transport import Subscription, Transport
 from cjgrade.distributed.dispatcher import ORCHESTRATOR_GROUP, DurableBusDispatcher, ResultRouter
 from cjgrade.distributed.logs import bind_context
 from cjgrade.distributed.metrics import DistributedMetrics
-from cjgrade.domain import Essay
 from cjgrade.engine.dispatch import ComparisonOutcome
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.engine.loop import BatchEngine
-from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec, validate_spec
+from cjgrade.engine.spec_codec import request_text_ids, spec_from_request
 from cjgrade.errors import BusError, CJGradeError, ConfigError
 from cjgrade.store import Store, get_texts
 from cjgrade.store.records import NotFound
 
-__all__ = ["RESERVED_OPTIONS", "Orchestrator", "OrchestratorConfig", "spec_from_request"]
+__all__ = ["Orchestrator", "OrchestratorConfig", "load_request_spec"]
 
 log = structlog.get_logger("cjgrade.orchestrator")
 
-RESERVED_OPTIONS = ("texts", "grades_requested", "base_url")
-TEXT_NAMES = ("instructions", "student_prompt", "rubric", "system_prompt")
 
 
 @dataclass(frozen=True)
@@ -143,44 +140,21 @@ class TimedBatchEngine(BatchEngine):
         return await self._timed("finalise", super()._finish(*args, **kwargs))
 
 
-async def spec_from_request(store: Store, event: AssessmentRequestedV1) -> BatchSpec:
-    """The batch spec of an assessment request, texts read from the content store.
+async def load_request_spec(store: Store, event: AssessmentRequestedV1) -> BatchSpec:
+    """The batch spec of an assessment request, its texts read from the content store
+    (:func:`cjgrade.engine.spec_codec.spec_from_request`).
 
     Raises
     ------
     NotFound
         A content id is not in the store (upload the texts first).
     ConfigError
-        Unknown options.
+        Unknown options or text names.
     """
-    options = dict(event.options)
-    texts_ref = options.pop("texts", {}) or {}
-    grades_requested = bool(options.pop("grades_requested", True))
-    base_url = options.pop("base_url", None)
-    unknown = set(texts_ref) - set(TEXT_NAMES)
-    if unknown:
-        raise ConfigError(f"unknown texts {sorted(unknown)} in the request; known: {TEXT_NAMES}")
-    ids = [e.content_sha256 for e in event.essays] + [v for v in texts_ref.values() if v]
+    ids = [e.content_sha256 for e in event.essays] + list(request_text_ids(event).values())
     async with store.transaction() as session:
         texts = await get_texts(session, ids)
-    essays = tuple(
-        Essay(id=e.essay_id, text=texts[e.content_sha256], is_anchor=e.is_anchor, grade=e.grade,
-              label=e.essay_id)
-        for e in event.essays
-    )
-
-    def text(name: str) -> str:
-        cid = texts_ref.get(name)
-        return texts[cid] if cid else ""
-
-    return BatchSpec(
-        essays=essays, instructions=text("instructions"), student_prompt=text("student_prompt"),
-        rubric=text("rubric"), system_prompt=text("system_prompt"), judge=event.judge,
-        grade_scale=event.grade_scale or None, label=event.label,
-        assignment_ref=event.assignment_id, base_url=base_url,
-        grades_requested=grades_requested,
-        options=BatchOptions.from_dict(options),
-    )
+    return spec_from_request(event, texts)
 
 
 class Orchestrator:
@@ -260,7 +234,7 @@ class Orchestrator:
             await self.ledger.load_batch(batch_uuid)
         except NotFound:
             try:
-                spec = await spec_from_request(self.store, event)
+                spec = await load_request_spec(self.store, event)
                 validate_spec(spec)
                 await self.ledger.create_batch(spec, batch_uuid, [])
             except CJGradeError as exc:

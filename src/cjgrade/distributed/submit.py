@@ -40,18 +40,17 @@ from cjgrade.bus.events import (
     BatchCompletedV1,
     BatchFailedV1,
     ComparisonCompletedV1,
-    EssayRef,
     make_envelope,
 )
 from cjgrade.bus.transport import Subscription, Transport
 from cjgrade.engine.spec import BatchSpec, validate_spec
+from cjgrade.engine.spec_codec import request_event, text_ids
 from cjgrade.errors import BusError, CJGradeError
-from cjgrade.store import Store, content_id, put_text
+from cjgrade.store import Store, put_text
 
 __all__ = [
     "AssessmentOutcome",
     "AssessmentWatcher",
-    "assessment_request",
     "submit_assessment",
     "upload_texts",
 ]
@@ -66,35 +65,14 @@ WATCHED = (
 )
 
 
-async def upload_texts(store: Store, spec: BatchSpec) -> dict[str, str]:
-    """Put every text of ``spec`` in the content store; returns the ids of the named texts."""
-    names: dict[str, str] = {}
+async def upload_texts(store: Store, spec: BatchSpec) -> None:
+    """Put every text of ``spec`` in the content store (the request references them by id)."""
     async with store.transaction() as session:
         for essay in spec.essays:
             await put_text(session, essay.text, f"essay {essay.id}")
-        for name in ("instructions", "student_prompt", "rubric", "system_prompt"):
-            value = getattr(spec, name)
-            if value.strip():
-                names[name] = await put_text(session, value, name)
-    return names
-
-
-def assessment_request(spec: BatchSpec, batch_uuid: str,
-                       texts: dict[str, str]) -> AssessmentRequestedV1:
-    """The request event of ``spec`` (texts referenced by content id, never inline)."""
-    options: dict[str, Any] = spec.options.to_dict()
-    options["texts"] = dict(texts)
-    options["grades_requested"] = spec.grades_requested
-    if spec.base_url:
-        options["base_url"] = spec.base_url
-    return AssessmentRequestedV1(
-        batch_uuid=batch_uuid, label=spec.label,
-        assignment_id=spec.assignment_id or spec.assignment_ref,
-        grade_scale=spec.grade_scale or "", judge=spec.judge,
-        essays=[EssayRef(essay_id=e.id, content_sha256=content_id(e.text),
-                         is_anchor=e.is_anchor, grade=e.grade) for e in spec.essays],
-        options=options,
-    )
+        for name, cid in text_ids(spec).items():
+            if cid is not None:
+                await put_text(session, getattr(spec, name), name)
 
 
 async def submit_assessment(
@@ -104,8 +82,8 @@ async def submit_assessment(
     """Validate ``spec``, upload its texts, publish the request; returns the batch uuid."""
     validate_spec(spec)
     batch_uuid = batch_uuid or str(uuid.uuid4())
-    texts = await upload_texts(store, spec)
-    event = assessment_request(spec, batch_uuid, texts)
+    await upload_texts(store, spec)
+    event = request_event(spec, batch_uuid)
     envelope = make_envelope(event, correlation_id=correlation_id or batch_uuid, source=source)
     await transport.publish(AssessmentRequestedV1.TOPIC, envelope)
     return batch_uuid

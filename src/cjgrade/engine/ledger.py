@@ -12,17 +12,16 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from cjgrade.domain import Essay
 from cjgrade.engine.dispatch import ComparisonOutcome
-from cjgrade.engine.inventory import content_inventory
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
+from cjgrade.engine.spec_codec import spec_from_settings, spec_settings, text_ids
 from cjgrade.errors import ConfigError, StorageError
-from cjgrade.scales import GradeScale
 from cjgrade.store import (
     ComparisonRecord,
     GradeProjectionRecord,
@@ -78,15 +77,6 @@ Event = tuple[str, str | None, dict[str, Any]]
 """``(topic, key, envelope as JSON)`` for the outbox."""
 
 
-def _user_scale(data: dict[str, Any]) -> GradeScale:
-    return GradeScale(
-        scale_id=str(data["scale_id"]), display_name=str(data["display_name"]),
-        grades=tuple(data["grades"]), priors=tuple(data["priors"]),
-        description=str(data.get("description") or ""),
-        below_lowest_grade=data.get("below_lowest_grade"),
-    )
-
-
 def lease_owner() -> str:
     """``host:pid`` of this process."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -130,21 +120,10 @@ class BatchLedger:
     async def create_batch(self, spec: BatchSpec, batch_uuid: str, events: list[Event]) -> None:
         """Write the batch, its essays, its texts and ``events`` in one transaction."""
         async with self.store.transaction() as session:
-            texts: dict[str, str | None] = {}
-            for name in ("instructions", "student_prompt", "rubric", "system_prompt"):
-                value = getattr(spec, name)
-                texts[name] = await put_text(session, value, name) if value.strip() else None
-            settings = {
-                "judge": spec.judge,
-                "base_url": spec.base_url,
-                "grades_requested": spec.grades_requested,
-                "assignment_ref": spec.assignment_ref,
-                "options": spec.options.to_dict(),
-                "texts": texts,
-                "inputs": spec.inputs,
-                "user_scales": [asdict(u) for u in spec.user_scales
-                                if u.scale_id == spec.grade_scale],
-            }
+            for name, cid in text_ids(spec).items():
+                if cid is not None:
+                    await put_text(session, getattr(spec, name), name)
+            settings = spec_settings(spec)
             essays = [
                 NewEssay(essay_id=e.id, text=e.text, is_anchor=e.is_anchor, grade=e.grade,
                          label=e.label)
@@ -174,36 +153,13 @@ class BatchLedger:
             ids = [r.content_id for r in rows] + [t for t in s["texts"].values() if t]
             texts = await get_texts(session, ids)
 
-        def text(name: str) -> str:
-            cid = s["texts"].get(name)
-            return texts[cid] if cid else ""
-
         essays = tuple(
             Essay(id=r.essay_id, text=texts[r.content_id], is_anchor=r.is_anchor, grade=r.grade,
                   label=r.label)
             for r in rows
         )
-        spec = BatchSpec(
-            essays=essays,
-            instructions=text("instructions"),
-            student_prompt=text("student_prompt"),
-            rubric=text("rubric"),
-            system_prompt=text("system_prompt"),
-            judge=s["judge"],
-            grade_scale=batch.grade_scale,
-            label=batch.label,
-            assignment_id=batch.assignment_id,
-            assignment_ref=s.get("assignment_ref"),
-            base_url=s.get("base_url"),
-            grades_requested=s.get("grades_requested", True),
-            options=BatchOptions.from_dict(dict(s.get("options", {}))),
-            # A batch submitted as content (API, bus) stored no file inventory: name its texts
-            # in the content store instead, so its artefact passes the schema.
-            inputs=dict(s.get("inputs") or {}) or content_inventory(
-                essays, instructions=text("instructions"),
-                student_prompt=text("student_prompt"), rubric=text("rubric")),
-            user_scales=tuple(_user_scale(d) for d in s.get("user_scales", ())),
-        )
+        spec = spec_from_settings(s, essays, texts, grade_scale=batch.grade_scale,
+                                  label=batch.label, assignment_id=batch.assignment_id)
         return StoredBatch(
             batch_uuid=batch_uuid, status=batch.status, current_round=batch.current_round,
             spec=spec, failure_reason=batch.failure_reason, created_at=batch.created_at,

@@ -21,7 +21,6 @@ import numpy as np
 from cjgrade.bus.events import (
     AssessmentRequestedV1,
     BatchFailedV1,
-    EssayRef,
     decode_envelope,
     make_envelope,
 )
@@ -33,11 +32,12 @@ from cjgrade.engine.ledger import BatchLedger, StoredBatch, lease_owner
 from cjgrade.engine.progress import NullProgress, Progress, ProgressListener
 from cjgrade.engine.results import BatchResult
 from cjgrade.engine.spec import BatchSpec, validate_spec
+from cjgrade.engine.spec_codec import request_event
 from cjgrade.engine.stop_rules import RoundStop, decide_stop, success_rate_failure
 from cjgrade.judges.base import JudgeRequest
 from cjgrade.judges.cost import add_cost, sum_spend
 from cjgrade.stats.pairing import PairingState, select_pairs
-from cjgrade.store import ComparisonRecord, RoundMetrics, Store, content_id
+from cjgrade.store import ComparisonRecord, RoundMetrics, Store
 
 __all__ = ["BatchEngine", "comparison_request"]
 
@@ -99,15 +99,7 @@ class BatchEngine:
         uuid4)."""
         validate_spec(spec)
         batch_uuid = batch_uuid or str(uuid.uuid4())
-        event = AssessmentRequestedV1(
-            batch_uuid=batch_uuid, label=spec.label,
-            assignment_id=spec.assignment_id or spec.assignment_ref,
-            grade_scale=spec.grade_scale or "", judge=spec.judge,
-            essays=[EssayRef(essay_id=e.id, content_sha256=content_id(e.text),
-                             is_anchor=e.is_anchor, grade=e.grade) for e in spec.essays],
-            options=spec.options.to_dict(),
-        )
-        envelope = make_envelope(event)
+        envelope = make_envelope(request_event(spec, batch_uuid))
         await self.ledger.create_batch(
             spec, batch_uuid,
             [(AssessmentRequestedV1.TOPIC, batch_uuid, envelope.model_dump(mode="json"))],

@@ -41,7 +41,7 @@ from cjgrade.api.schemas import (
 )
 from cjgrade.engine.options import DEFAULT_COMPARISONS_PER_ESSAY
 from cjgrade.errors import ConflictError
-from cjgrade.store import content_id, require_batch, set_batch_status
+from cjgrade.store import require_batch, set_batch_status
 from cjgrade.store.batch_progress import BatchProgress, batch_progress, list_batch_progress
 
 router = APIRouter(tags=["batches"])
@@ -135,8 +135,8 @@ async def submit_batch(
     ``created``) and the plan's warnings and cost estimate. Follow it at
     ``GET /v1/batches/{uuid}``."""
     from cjgrade.bus.events import AssessmentRequestedV1, make_envelope
-    from cjgrade.distributed.submit import assessment_request
     from cjgrade.engine.ledger import BatchLedger
+    from cjgrade.engine.spec_codec import request_event
 
     app = request.app
     store = store_of(request)
@@ -144,11 +144,8 @@ async def submit_batch(
     if not orchestrated(app):
         raise ApiProblem(NO_ORCHESTRATOR, status=409)
     batch_uuid = body.batch_uuid or str(uuid.uuid4())
-    texts = {name: content_id(getattr(spec, name))
-             for name in ("instructions", "student_prompt", "rubric", "system_prompt")
-             if getattr(spec, name).strip()}
-    event = assessment_request(spec, batch_uuid, texts)
-    envelope = make_envelope(event, correlation_id=batch_uuid, source="cjgrade-api")
+    envelope = make_envelope(request_event(spec, batch_uuid), correlation_id=batch_uuid,
+                             source="cjgrade-api")
     # ConflictError (409) when the uuid is taken; one transaction: batch, essays, texts, event.
     await BatchLedger(store).create_batch(
         spec, batch_uuid,

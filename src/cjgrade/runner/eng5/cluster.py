@@ -18,10 +18,11 @@ from cjgrade.api.client import ApiAuthError, ApiClient, ApiForbidden, ApiNotFoun
 from cjgrade.api.schemas import AnchorSummary
 from cjgrade.bus.events import AssessmentRequestedV1, EnvelopeModel, make_envelope
 from cjgrade.display import printable
-from cjgrade.distributed.submit import AssessmentOutcome, AssessmentWatcher, assessment_request
+from cjgrade.distributed.submit import AssessmentOutcome, AssessmentWatcher
 from cjgrade.domain import Essay
 from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec, validate_spec
+from cjgrade.engine.spec_codec import request_event
 from cjgrade.errors import InputError, StorageError
 from cjgrade.runner.eng5.preflight import (
     AssignmentContext,
@@ -142,9 +143,10 @@ async def preflights(client: ApiClient, assignment_id: str, *,
 
 
 async def upload_spec_texts(client: ApiClient, spec: BatchSpec, context: AssignmentContext,
-                            cache: UploadCache) -> tuple[dict[str, str], UploadReport]:
+                            cache: UploadCache) -> UploadReport:
     """Upload what the server lacks (students, a system prompt, a rubric override) through the
-    cache; returns the content ids of the spec's named texts (for the request) and the report.
+    cache; the request then references every text by its SHA-256
+    (:func:`cjgrade.engine.spec_codec.request_event`).
 
     The assignment's instructions and prompt are on the server already (their ids come with
     the assignment); the anchors were read from it.
@@ -166,13 +168,13 @@ async def upload_spec_texts(client: ApiClient, spec: BatchSpec, context: Assignm
             f"the instructions of {printable(context.assignment_id)} read from the API do not "
             f"match their stored id {context.instructions_storage_id}; the server's content "
             "store is inconsistent")
-    texts = {"instructions": context.instructions_storage_id}
-    if context.student_prompt_storage_id:
-        texts["student_prompt"] = context.student_prompt_storage_id
-    for name in ("system_prompt", "rubric"):
-        if getattr(spec, name).strip():
-            texts[name] = content_id(getattr(spec, name))
-    return texts, report
+    if context.student_prompt_storage_id and \
+            content_id(spec.student_prompt) != context.student_prompt_storage_id:
+        raise StorageError(
+            f"the student prompt of {printable(context.assignment_id)} read from the API does "
+            f"not match its stored id {context.student_prompt_storage_id}; the server's content "
+            "store is inconsistent")
+    return report
 
 
 def _write_json(path: Path, data: Any) -> Path:
@@ -274,9 +276,9 @@ async def submit_and_collect(
     cache = UploadCache.load(cache_dir, client.base_url, force=force_reupload)
     for note in cache.notes:
         echo(note)
-    texts, report = await upload_spec_texts(client, spec, context, cache)
+    report = await upload_spec_texts(client, spec, context, cache)
     echo(report.line())
-    event = assessment_request(spec, batch_uuid, texts)
+    event = request_event(spec, batch_uuid)
     envelope = make_envelope(event, correlation_id=batch_uuid, source=SOURCE)
     request_file = _write_json(run_dir / "requests" / f"assessment_request_{batch_uuid}.json",
                                envelope.model_dump(mode="json"))
