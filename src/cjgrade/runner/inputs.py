@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 import os
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -334,6 +334,29 @@ def _anchor_grade(
     return grade
 
 
+def essay_documents(reader: _Reader, folder: Path, *, is_anchor: bool
+                    ) -> Iterator[tuple[str, Path, Document]]:
+    """The essays of ``folder`` that can be read: (essay id, path, document) each. A bad file
+    name, two files with the same name stem and an unreadable file are added to the reader's
+    problems and skipped. Anchor ids are ``anchor:<stem>``, student ids the stem."""
+    prefix = "anchor:" if is_anchor else ""
+    seen: dict[str, Path] = {}
+    for path in _essay_files(reader, folder, is_anchor=is_anchor):
+        bad_name = _name_problem(path, prefix)
+        if bad_name is not None:
+            reader.problems.append(bad_name)
+            continue
+        essay_id = prefix + path.stem
+        if essay_id in seen:
+            reader.problems.append(f"{shown(path)}: {shown(seen[essay_id].name)} has the same "
+                                   f"name stem '{shown(path.stem)}'; rename one of them")
+            continue
+        seen[essay_id] = path
+        doc = reader.document(path)
+        if doc is not None:
+            yield essay_id, path, doc
+
+
 def _read_essays(
     reader: _Reader,
     folder: Path,
@@ -349,23 +372,8 @@ def _read_essays(
         raw = reader.small_file(csv_path)
         if raw is not None:
             csv_grades = parse_anchor_csv(shown(csv_path), raw, problems)
-    prefix = "anchor:" if is_anchor else ""
-    seen: dict[str, Path] = {}
     essays = []
-    for path in _essay_files(reader, folder, is_anchor=is_anchor):
-        bad_name = _name_problem(path, prefix)
-        if bad_name is not None:
-            problems.append(bad_name)
-            continue
-        essay_id = prefix + path.stem
-        if essay_id in seen:
-            problems.append(f"{shown(path)}: {shown(seen[essay_id].name)} has the same name "
-                            f"stem '{shown(path.stem)}'; rename one of them")
-            continue
-        seen[essay_id] = path
-        doc = reader.document(path)
-        if doc is None:
-            continue
+    for essay_id, path, doc in essay_documents(reader, folder, is_anchor=is_anchor):
         grade = None
         if is_anchor:
             grade = _anchor_grade(path, csv_grades, scale, resolve_grade, problems)

@@ -48,9 +48,8 @@ from cjgrade.runner.inputs import (
     InputFolder,
     InputText,
     _duplicate_warnings,
-    _essay_files,
-    _name_problem,
     _Reader,
+    essay_documents,
     read_input_folder,
 )
 from cjgrade.scales import GradeScale, get_scale
@@ -303,8 +302,6 @@ class _Eng5Reader:
 
     def _essays(self, folder: Path, *, is_anchor: bool,
                 csv_grades: dict[str, CsvGrade]) -> list[InputEssay]:
-        prefix = "anchor:" if is_anchor else ""
-        seen: dict[str, Path] = {}
         out: list[InputEssay] = []
         problems = self.reader.problems
         rows: dict[str, list[GradeRow]] = {
@@ -312,20 +309,7 @@ class _Eng5Reader:
         if is_anchor:
             for name, row in self._folder_csv(folder).items():
                 rows.setdefault(name, []).append(row)
-        for path in _essay_files(self.reader, folder, is_anchor=is_anchor):
-            bad = _name_problem(path, prefix)
-            if bad is not None:
-                problems.append(bad)
-                continue
-            essay_id = prefix + path.stem
-            if essay_id in seen:
-                problems.append(f"{shown(path)}: {shown(seen[essay_id].name)} has the same name "
-                                f"stem '{shown(path.stem)}'; rename one of them")
-                continue
-            seen[essay_id] = path
-            doc = self.reader.document(path)
-            if doc is None:
-                continue
+        for essay_id, path, doc in essay_documents(self.reader, folder, is_anchor=is_anchor):
             grade = anchor_grade(path, rows.get(path.name, []), self.scale_id, self.user_scales,
                                  problems) if is_anchor else None
             if is_anchor and grade is None:
