@@ -207,26 +207,18 @@ def write_outputs(prepared: Prepared, report: AlignmentReport, inputs: dict[str,
                   ) -> dict[str, Path]:
     """Write the Markdown report, then the validated artefact that records it."""
     from cjgrade.reports.artefact import build_artefact
-    from cjgrade.runner.eng5.artefact import extend_artefact, write_runner_artefact
+    from cjgrade.runner.eng5.artefact import write_report_run
 
     settings = prepared.settings
     run_dir = settings.run_dir()
     run_dir.mkdir(parents=True, exist_ok=True)
     generated = datetime.now(UTC)
     text = report.markdown(generated.isoformat())
-    report_path = run_dir / REPORT_FILE
-    report_path.write_text(text, encoding="utf-8")
     doc = build_artefact(report.result, inputs, mode="embedded", generated_at=generated)
-    runner = prepared.runner_record(settings.mode)
-    runner["anchor_alignment"] = {
-        **report.section(),
-        "report_file": {"path": REPORT_FILE,
-                        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()},
-    }
-    doc = extend_artefact(doc, runner, run_dir=run_dir)
-    written = write_runner_artefact(doc, run_dir, settings.mode,
-                                    artefact_format=settings.artefact_format)
-    return {"report": report_path, **written}
+    return write_report_run(
+        doc, prepared.runner_record(settings.mode), run_dir=run_dir, mode=settings.mode,
+        artefact_format=settings.artefact_format, section="anchor_alignment",
+        figures=report.section(), report_name=REPORT_FILE, report_text=text)
 
 
 def summary_lines(report: AlignmentReport) -> list[str]:

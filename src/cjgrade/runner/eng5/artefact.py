@@ -48,6 +48,7 @@ __all__ = [
     "validate_against",
     "validate_runner_artefact",
     "write_json_atomic",
+    "write_report_run",
     "write_runner_artefact",
 ]
 
@@ -315,3 +316,21 @@ def write_runner_artefact(doc: dict[str, Any], run_dir: Path, mode: str, *,
         validate_huleedu(legacy)
         docs["huleedu-1.0"] = (legacy, run_dir / f"assessment_run.{mode}.huleedu-1.0.json")
     return {kind: write_json_atomic(d, path) for kind, (d, path) in docs.items()}
+
+
+def write_report_run(doc: dict[str, Any], runner: dict[str, Any], *, run_dir: Path, mode: str,
+                     artefact_format: str, section: str, figures: dict[str, Any],
+                     report_name: str, report_text: str) -> dict[str, Path]:
+    """Finish a mode whose result is a Markdown report (anchor alignment, boundary test):
+    write the report, put its figures and checksum in ``runner[section]``, and write the
+    artefact. Returns ``{"report": path, kind: path, ...}``."""
+    report_path = run_dir / report_name
+    report_path.write_text(report_text, encoding="utf-8")
+    runner[section] = {
+        **figures,
+        "report_file": {"path": report_name,
+                        "sha256": hashlib.sha256(report_text.encode("utf-8")).hexdigest()},
+    }
+    doc = extend_artefact(doc, runner, run_dir=run_dir)
+    return {"report": report_path,
+            **write_runner_artefact(doc, run_dir, mode, artefact_format=artefact_format)}

@@ -27,7 +27,6 @@ written either way.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -346,7 +345,7 @@ def _write(prepared: Prepared, results: list[BoundaryPairResult],
            records: list[ComparisonRecord], judge: Judge, *, ok: bool, started: float
            ) -> dict[str, Path]:
     from cjgrade.reports.artefact import build_artefact
-    from cjgrade.runner.eng5.artefact import extend_artefact, write_runner_artefact
+    from cjgrade.runner.eng5.artefact import write_report_run
 
     settings, spec = prepared.settings, prepared.spec
     run_dir = settings.run_dir()
@@ -355,8 +354,6 @@ def _write(prepared: Prepared, results: list[BoundaryPairResult],
     text = boundary_markdown(results, label=settings.batch_id, batch_uuid=settings.batch_uuid,
                              judge=prepared.judge, iterations=settings.boundary_iterations,
                              generated_at=generated.isoformat())
-    report_path = run_dir / REPORT_FILE
-    report_path.write_text(text, encoding="utf-8")
     failed = sum(1 for r in records if r.status != "succeeded")
     result = BatchResult(
         batch_uuid=settings.batch_uuid, label=settings.batch_id,
@@ -375,12 +372,8 @@ def _write(prepared: Prepared, results: list[BoundaryPairResult],
     doc.pop("quality")  # no scale was fitted: there is no grade quality to judge
     runner = prepared.runner_record(settings.mode)
     runner["capacity"] = len(records)
-    runner["boundary_test"] = {
-        **boundary_section(results, iterations=settings.boundary_iterations),
-        "report_file": {"path": REPORT_FILE,
-                        "sha256": hashlib.sha256(text.encode("utf-8")).hexdigest()},
-    }
-    doc = extend_artefact(doc, runner, run_dir=run_dir)
-    written = write_runner_artefact(doc, run_dir, settings.mode,
-                                    artefact_format=settings.artefact_format)
-    return {"report": report_path, **written}
+    return write_report_run(
+        doc, runner, run_dir=run_dir, mode=settings.mode,
+        artefact_format=settings.artefact_format, section="boundary_test",
+        figures=boundary_section(results, iterations=settings.boundary_iterations),
+        report_name=REPORT_FILE, report_text=text)
