@@ -10,11 +10,20 @@ from pathlib import Path
 import pytest
 
 from cjgrade.cli.run_view import print_summary
-from cjgrade.engine.results import BatchResult, EssayOutcome, GradeOutcome
+from cjgrade.engine.results import (
+    BatchResult,
+    EssayOutcome,
+    GradeOutcome,
+    GradesSection,
+    QualitySection,
+    ReliabilitySection,
+)
 from cjgrade.judges.injection import InjectionMatch
+from cjgrade.stats.quality import QualityReason, QualityThresholds
 
-REASON = {"code": "low_reliability", "severity": "degenerate",
-          "message": "The scale's reliability is 0.03 (SSR), below 0.5: increase the budget."}
+REASON = QualityReason(
+    code="low_reliability", severity="degenerate",
+    message="The scale's reliability is 0.03 (SSR), below 0.5: increase the budget.")
 
 
 @dataclass
@@ -23,7 +32,7 @@ class _Run:
     database: str = "sqlite+aiosqlite:///x.sqlite3"
 
 
-def _result(status: str, reasons: list[dict[str, str]]) -> BatchResult:
+def _result(status: str, reasons: list[QualityReason]) -> BatchResult:
     reliable = status != "degenerate"
     essays = tuple(
         EssayOutcome(essay_id=f"student_{i}", is_anchor=False, theta=0.01 * i, se=1.2,
@@ -36,8 +45,15 @@ def _result(status: str, reasons: list[dict[str, str]]) -> BatchResult:
         batch_uuid="6f1c2d7e-0000-4000-8000-000000000000", label="t", status="completed",
         stop_reason="budget", grade_scale="swedish_8_anchor", assignment_id=None,
         judge="openai/gpt-5-mini", options={}, essays=essays, comparisons=(), rounds=(),
-        reliability={"ssr": 0.03}, grades={"available": True},
-        quality={"status": status, "grades_reliable": reliable, "reasons": reasons},
+        reliability=ReliabilitySection(
+            ssr=0.03, separation=0.2, ssr_method="ml", posterior_reliability=0.03,
+            posterior_reliability_method="posterior_sampled", laplace_reliability=None,
+            prior_variance=0.01, soft_noise_variance=None, n_soft_comparisons=0,
+            n_comparisons_fitted=9),
+        grades=GradesSection(available=True, reason=None, grade_scale="swedish_8_anchor",
+                             reliable=reliable),
+        quality=QualitySection(status=status, grades_reliable=reliable, reasons=tuple(reasons),
+                               checks={}, figures={}, thresholds=QualityThresholds()),
     )
 
 
@@ -63,7 +79,7 @@ def test_ok_result_prints_no_banner(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_warning_prints_a_caution(capsys: pytest.CaptureFixture[str]) -> None:
     """A warning: a caution panel with the reason; the grades stay unmarked."""
-    warn = {"code": "modest_reliability", "severity": "warning", "message": "0.62 < 0.7"}
+    warn = QualityReason(code="modest_reliability", severity="warning", message="0.62 < 0.7")
     print_summary(_Run(_result("warning", [warn])), {})
     out = capsys.readouterr().out
     assert "caution" in out and "modest_reliability" in out and "NOT RELIABLE" not in out

@@ -232,7 +232,7 @@ async def test_grades_are_projected_with_distributions(store: Store) -> None:
     engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=4))
     uid = await engine.create(spec)
     result = await engine.run(uid)
-    assert result.grades["available"] is True
+    assert result.grades.available is True
     for e in result.students:
         assert e.grade is not None
         assert sum(e.grade.probabilities.values()) == pytest.approx(1.0)
@@ -240,8 +240,9 @@ async def test_grades_are_projected_with_distributions(store: Store) -> None:
     best = max(result.students, key=lambda e: e.theta)
     worst = min(result.students, key=lambda e: e.theta)
     assert "FEDCBA".index(best.grade.grade[0]) > "FEDCBA".index(worst.grade.grade[0])
-    assert result.alignment is not None and result.alignment["kendall_tau_b"] > 0.8
-    assert result.grades["leave_one_anchor_out"]["n"] == 6
+    assert result.alignment is not None and result.alignment.kendall_tau_b > 0.8
+    assert result.grades.leave_one_anchor_out is not None
+    assert result.grades.leave_one_anchor_out.n == 6
     async with store.transaction() as session:
         stored = await list_grade_projections(session, uid)
     assert {p.essay_id for p in stored} == {e.essay_id for e in result.students}
@@ -297,7 +298,7 @@ async def test_batch_bound_to_a_stored_assignment(store: Store) -> None:
     engine = BatchEngine(store, InProcessDispatcher(runtime))
     result = await engine.run(await engine.create(spec))
     assert result.status == "completed" and result.assignment_id == "np_2017_vt"
-    assert result.grades["available"] is True
+    assert result.grades.available is True
     assert all(r.rubric == "Prefer clear arguments." for r in adapter.history)
     with pytest.raises(InputError, match="canonical"):
         await spec_for_assignment(store, "np_2017_vt", students, judge="scripted/default",

@@ -45,7 +45,7 @@ async def test_every_figure_of_a_sim_scores_batch(tmp_path: Path) -> None:
 
     # the batch is the one the design describes
     assert result.status == "completed" and result.grade_scale == "eval_levels_1"
-    assert result.grades["grades"] == ["0", "1", "2", "3"]
+    assert result.grades.grades == ("0", "1", "2", "3")
     human = {f"anchor-{e.essay_id}": e for e in design.anchors}
     human.update({f"student-{e.essay_id}": e for e in design.students})
     assert sorted(e.essay_id for e in result.essays) == sorted(human)
@@ -88,8 +88,10 @@ async def test_every_figure_of_a_sim_scores_batch(tmp_path: Path) -> None:
     r = np.sum((everyone - everyone.mean()) * (scores - scores.mean())) / np.sqrt(
         np.sum((everyone - everyone.mean()) ** 2) * np.sum((scores - scores.mean()) ** 2))
     assert f.truth_reliability == pytest.approx(r**2)
-    assert f.reliability == result.reliability["posterior_reliability"]
-    assert f.alignment_tau == result.alignment["kendall_tau_b"]  # type: ignore[index]
+    assert result.reliability is not None
+    assert f.reliability == result.reliability.posterior_reliability
+    assert result.alignment is not None
+    assert f.alignment_tau == result.alignment.kendall_tau_b
 
     raters = [human[e.essay_id] for e in students]
     assert f.human_qwk == pytest.approx(qwk_by_hand([h.score for h in raters],

@@ -7,10 +7,13 @@ import math
 import pytest
 
 from cjgrade.engine.results import (
+    AlignmentSection,
     BatchResult,
     CostLine,
     EssayOutcome,
     GradeOutcome,
+    GradesSection,
+    ReliabilitySection,
 )
 from cjgrade.evaluation.datasets import ScoredEssay
 from cjgrade.evaluation.design import SetDesign, set_scale
@@ -48,8 +51,16 @@ def _run(anchors: list[tuple[ScoredEssay, float]],
         batch_uuid="u", label=None, status="completed", stop_reason="target_reliability",
         grade_scale=design.scale.scale_id, assignment_id=None, judge="x/y", options={},
         essays=essays, comparisons=tuple(comparisons), rounds=(),
-        grades={"available": True}, reliability={"posterior_reliability": 0.8, "ssr": 0.75},
-        alignment={"kendall_tau_b": 1.0})
+        grades=GradesSection(available=True, reason=None, grade_scale=design.scale.scale_id),
+        reliability=ReliabilitySection(
+            ssr=0.75, separation=1.7, ssr_method="ml", posterior_reliability=0.8,
+            posterior_reliability_method="posterior_sampled", laplace_reliability=None,
+            prior_variance=1.0, soft_noise_variance=None, n_soft_comparisons=0,
+            n_comparisons_fitted=3),
+        alignment=AlignmentSection(
+            n_anchors=2, n_comparisons=3, kendall_tau_b=1.0, kendall_p_value=None,
+            direct_inversions=0, inversion_decisions=0, inversion_pairs=(), zero_win_anchors=(),
+            problem_zero_win_anchors=(), uncompared_anchors=(), meets_targets=True, anchors=()))
     fields.update(result)
     return SetRun(design, JudgeSetup("x/y", "x/y"), None, BatchResult(**fields))  # type: ignore[arg-type]
 
@@ -90,7 +101,8 @@ def test_no_grades_is_reported_not_invented() -> None:
     anchors = [(_essay("a0", 0), -1.0), (_essay("a3", 3), 1.0)]
     students = [(_essay("s1", 0), -0.5, None), (_essay("s2", 3), 0.5, None)]
     f = set_figures(_run(anchors, students, [],
-                         grades={"available": False, "reason": "grade projection failed: x"}))
+                         grades=GradesSection(available=False, reason="grade projection failed: x",
+                                              grade_scale=None)))
     assert f.qwk is None and f.exact is None and not f.grades_available
     assert f.grades_reason == "grade projection failed: x"
     assert f.nearest_anchor_qwk is None and f.human_qwk is None  # nothing fitted, no rater 2

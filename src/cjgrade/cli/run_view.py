@@ -16,6 +16,7 @@ from rich.table import Table
 
 from cjgrade.display import printable
 from cjgrade.engine.progress import Progress as EngineProgress
+from cjgrade.engine.results import QualitySection
 from cjgrade.judges.manifest import is_local_judge
 from cjgrade.runner.planning import money
 
@@ -87,13 +88,13 @@ class RichProgress:
         return self._bar.get_renderable()
 
 
-def quality_banner(quality: dict[str, Any], has_grades: bool) -> Panel | None:
+def quality_banner(quality: QualitySection, has_grades: bool) -> Panel | None:
     """A red panel for a degenerate result, a yellow one for warnings; None when ok."""
-    status = quality.get("status")
+    status = quality.status
     if status not in ("degenerate", "warning"):
         return None
-    reasons = "\n".join(f"- {_safe(r['message'])} [dim]({_safe(r['code'])})[/dim]"
-                        for r in quality.get("reasons") or [])
+    reasons = "\n".join(f"- {_safe(r.message)} [dim]({_safe(r.code)})[/dim]"
+                        for r in quality.reasons)
     if status == "warning":
         return Panel(reasons, title="[bold]caution: the result passed with warnings",
                      border_style="yellow", expand=False)
@@ -133,9 +134,9 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
     with text aimed at the judge, then where the outputs are."""
     r = run.result
     judge = _safe(r.judge) + (" (not an LLM)" if is_local_judge(r.judge) else "")
-    quality = getattr(r, "quality", None) or {}
-    reliable = quality.get("status") != "degenerate"
-    banner = quality_banner(quality, bool(r.grades.get("available")))
+    quality = r.quality
+    reliable = quality is None or quality.status != "degenerate"
+    banner = None if quality is None else quality_banner(quality, r.grades.available)
     if banner is not None:
         _out.print(banner, soft_wrap=False)  # wrap the reasons inside the panel
     table = Table(title=_safe(f"{r.label or r.batch_uuid}: {r.status} ({r.stop_reason})"))
@@ -153,10 +154,9 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
         table.add_row(str(e.rank), _safe(e.essay_id), _safe(e.anchor_grade or ""),
                       f"{e.theta:.2f}", f"{e.se:.2f}", str(e.n_comparisons), grade, prob)
     _out.print(table)
-    rel = r.reliability
     _out.print(
         f"judge {judge} | comparisons {r.n_succeeded} ok, {r.n_failed} failed | "
-        f"SSR {rel.get('ssr') if rel.get('ssr') is None else round(rel['ssr'], 3)} | "
+        f"SSR {r.ssr if r.ssr is None else round(r.ssr, 3)} | "
         f"cost {_money(r.total_cost_usd)}"
     )
     for line in r.costs:
@@ -170,10 +170,10 @@ def print_summary(run: Any, paths: dict[str, Path]) -> None:
     notice = injection_notice(r.essays)
     if notice is not None:
         _out.print(notice, soft_wrap=False)
-    if quality:
-        colour = {"ok": "green", "warning": "yellow"}.get(quality["status"], "bold red")
-        codes = ", ".join(_safe(x["code"]) for x in quality.get("reasons") or [])
-        _out.print(f"quality: [{colour}]{_safe(quality['status'])}[/{colour}]"
+    if quality is not None:
+        colour = {"ok": "green", "warning": "yellow"}.get(quality.status, "bold red")
+        codes = ", ".join(_safe(x.code) for x in quality.reasons)
+        _out.print(f"quality: [{colour}]{_safe(quality.status)}[/{colour}]"
                    + (f" ({codes})" if codes else "")
                    + ("" if reliable else " - grades NOT reliable, see the report"))
     for kind, path in paths.items():

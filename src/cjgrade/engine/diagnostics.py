@@ -4,24 +4,29 @@
 computed (the reliability figures, the grade model's in-sample and leave-one-anchor-out
 predictions, the students' grades) and marks every student's grade unreliable when the result
 is degenerate. ``calibration_section`` runs ``cjgrade.stats.calibration`` on the successful
-comparisons against the final fit. Both return plain dicts for the artefact.
+comparisons against the final fit.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from cjgrade.engine.fitting import RoundEstimate
-from cjgrade.engine.results import GradeOutcome
+from cjgrade.engine.results import (
+    GradeOutcome,
+    GradesSection,
+    QualitySection,
+    ReliabilitySection,
+)
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import CJGradeError
 from cjgrade.scales import get_scale, grade_index
-from cjgrade.stats.calibration import CalibrationCell, assess_judge_calibration
+from cjgrade.stats.calibration import JudgeCalibration, assess_judge_calibration
 from cjgrade.stats.quality import QualityReport, assess_quality
 from cjgrade.store.records import ComparisonRecord
 
@@ -34,18 +39,18 @@ posterior reliability the engine stops on, and the conventional SSR it reports b
 
 def quality_section(
     spec: BatchSpec,
-    reliability: dict[str, Any],
-    grades: dict[str, Any],
+    reliability: ReliabilitySection,
+    grades: GradesSection,
     projections: dict[str, GradeOutcome],
-) -> tuple[dict[str, Any], QualityReport]:
-    """The artefact's ``quality`` section and the report behind it."""
-    figures = {k: reliability.get(k) for k in RELIABILITY_FIGURES}
+) -> tuple[QualitySection, QualityReport]:
+    """The result's quality section and the report behind it."""
+    figures = {k: getattr(reliability, k) for k in RELIABILITY_FIGURES}
     kwargs: dict[str, Any] = {}
-    if grades.get("available"):
-        rank = {code: r for r, code in enumerate(grades.get("grades") or ())}
+    if grades.available:
+        rank = {code: r for r, code in enumerate(grades.grades)}
         anchors = [e for e in spec.essays if e.is_anchor and str(e.grade) in rank]
-        in_sample = (grades.get("anchor_predictions") or {}).get("predicted") or {}
-        loo = (grades.get("leave_one_anchor_out") or {}).get("predicted") or {}
+        in_sample = grades.anchor_predictions.predicted if grades.anchor_predictions else {}
+        loo = grades.leave_one_anchor_out.predicted if grades.leave_one_anchor_out else {}
         students = [p.grade for p in projections.values()]
         if anchors and all(e.id in in_sample for e in anchors):
             kwargs = {
@@ -56,14 +61,12 @@ def quality_section(
                 "loo_predicted": [rank.get(loo.get(e.id) or "", -9) for e in anchors],
             }
     report = assess_quality(figures, **kwargs)
-    section = {
-        "status": report.status,
-        "grades_reliable": bool(grades.get("available")) and report.grades_reliable,
-        "reasons": [asdict(r) for r in report.reasons],
-        "checks": report.checks,
-        "figures": report.figures,
-        "thresholds": asdict(report.thresholds),
-    }
+    section = QualitySection(
+        status=report.status,
+        grades_reliable=grades.available and report.grades_reliable,
+        reasons=report.reasons, checks=report.checks, figures=report.figures,
+        thresholds=report.thresholds,
+    )
     return section, report
 
 
@@ -72,15 +75,6 @@ def mark_grades(
 ) -> dict[str, GradeOutcome]:
     """Every grade marked ``reliable`` as the quality report says."""
     return {k: replace(g, reliable=report.grades_reliable) for k, g in projections.items()}
-
-
-def _cell(c: CalibrationCell) -> dict[str, Any]:
-    return {
-        "label": c.label, "lower": c.lower, "upper": c.upper, "level": c.level, "n": c.n,
-        "mean_stated_p_chosen": c.mean_stated, "observed_agreement": c.observed_agreement,
-        "predicted_agreement": c.predicted_agreement, "anchor_pairs": c.anchor_pairs,
-        "anchor_agreement": c.anchor_agreement,
-    }
 
 
 def _anchor_ranks(spec: BatchSpec) -> list[int] | None:
@@ -105,29 +99,17 @@ def _confidence(value: Any) -> float:
 
 def calibration_section(
     spec: BatchSpec, estimate: RoundEstimate, comparisons: Sequence[ComparisonRecord]
-) -> dict[str, Any] | None:
-    """The artefact's ``calibration`` section; None without a successful comparison."""
+) -> JudgeCalibration | None:
+    """The judge's calibration against the final fit; None without a successful comparison."""
     index = {e.id: i for i, e in enumerate(spec.essays)}
     done = [c for c in comparisons if c.status == "succeeded" and c.p_a is not None
             and c.essay_a in index and c.essay_b in index]
     if not done:
         return None
-    cal = assess_judge_calibration(
+    return assess_judge_calibration(
         [index[c.essay_a] for c in done], [index[c.essay_b] for c in done],
         [float(c.p_a) for c in done if c.p_a is not None],
         np.asarray(estimate.theta, dtype=np.float64), np.asarray(estimate.se, dtype=np.float64),
         confidence=[_confidence(c.confidence) for c in done],
         anchor_rank=_anchor_ranks(spec),
     )
-    return {
-        "method": "agreement of each verdict with the final fitted scale (in-sample): observed "
-                  "= share with theta(chosen) > theta(other); predicted = mean "
-                  "Phi((theta_c - theta_o) / sqrt(se_c^2 + se_o^2))",
-        "n_comparisons": cal.overall.n,
-        "n_undecided": cal.n_undecided,
-        "hard_outcomes": cal.hard_outcomes,
-        "calibration_error": cal.calibration_error,
-        "overall": _cell(cal.overall),
-        "bins": [_cell(c) for c in cal.bins],
-        "confidence_levels": [_cell(c) for c in cal.levels],
-    }

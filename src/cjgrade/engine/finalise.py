@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,6 +27,8 @@ from cjgrade.engine.results import (
     CostLine,
     EssayOutcome,
     JudgeFitLine,
+    PositionBias,
+    ReliabilitySection,
     RoundSummary,
 )
 from cjgrade.engine.statistics import essay_and_judge_fit, separation_of
@@ -105,7 +108,7 @@ SSR_EPS = 0.3
 def _reliability(
     est: RoundEstimate, comparisons: Sequence[ComparisonRecord], ids: Sequence[str],
     position_effect: bool,
-) -> dict[str, Any]:
+) -> ReliabilitySection:
     """The conventional SSR and separation (sirt's ``mle.rel`` and ``sepG``: maximum
     likelihood with the eps = 0.3 score adjustment), beside the posterior reliability of the
     reported (prior-based) estimates."""
@@ -119,19 +122,19 @@ def _reliability(
         separation = separation_of(ml.theta, ml.se)
     except (ConvergenceError, InputError) as exc:
         note = f"not computed: {exc}"
-    return {
-        "ssr": ssr,
-        "separation": separation,
-        "ssr_method": note,
-        "posterior_reliability": _finite(est.reliability),
-        "posterior_reliability_method": est.reliability_method,
-        "laplace_reliability": (None if est.laplace_reliability is None
-                                else _finite(est.laplace_reliability)),
-        "prior_variance": est.prior_variance,
-        "soft_noise_variance": est.soft_variance,
-        "n_soft_comparisons": est.fit.n_soft,
-        "n_comparisons_fitted": est.n_comparisons,
-    }
+    return ReliabilitySection(
+        ssr=ssr,
+        separation=separation,
+        ssr_method=note,
+        posterior_reliability=_finite(est.reliability),
+        posterior_reliability_method=est.reliability_method,
+        laplace_reliability=(None if est.laplace_reliability is None
+                             else _finite(est.laplace_reliability)),
+        prior_variance=est.prior_variance,
+        soft_noise_variance=est.soft_variance,
+        n_soft_comparisons=est.fit.n_soft,
+        n_comparisons_fitted=est.n_comparisons,
+    )
 
 
 def _finite(value: Any) -> float | None:
@@ -164,7 +167,7 @@ async def finalise_batch(
     grades, alignment, projections = grade_batch(spec, est, comparisons, failed=failed)
     reliability = _reliability(est, comparisons, ids, spec.options.position_effect)
     quality, report = quality_section(spec, reliability, grades, projections)
-    grades = {**grades, "reliable": quality["grades_reliable"]}
+    grades = replace(grades, reliable=quality.grades_reliable)
     projections = mark_grades(projections, report)
     essays = tuple(
         EssayOutcome(
@@ -199,11 +202,8 @@ async def finalise_batch(
         judges=judge_lines,
         costs=_costs(comparisons, spec.judge),
         reliability=reliability,
-        position_bias={
-            "estimate": est.fit.position_effect,
-            "se": est.fit.position_se,
-            "a_slot_win_rate": a_rate,
-        },
+        position_bias=PositionBias(estimate=est.fit.position_effect,
+                                   se=est.fit.position_se, a_slot_win_rate=a_rate),
         grades=grades,
         alignment=alignment,
         quality=quality,
@@ -226,7 +226,7 @@ def projection_records(result: BatchResult) -> list[GradeProjectionRecord]:
             expected=e.grade.expected, confidence=e.grade.confidence,
             confidence_label=e.grade.confidence_label,
             details={"theta": e.theta, "se": e.se, "reliable": e.grade.reliable,
-                     "quality_status": result.quality.get("status")},
+                     "quality_status": result.quality.status if result.quality else None},
         )
         for e in result.students
         if e.grade is not None
@@ -240,13 +240,13 @@ async def _complete(ledger: BatchLedger, result: BatchResult) -> None:
         batch_uuid=result.batch_uuid, label=result.label, stop_reason=result.stop_reason,
         n_essays=len(result.essays), n_students=len(result.students),
         n_comparisons=len(result.comparisons), n_succeeded=result.n_succeeded,
-        n_failed=result.n_failed, ssr=result.reliability.get("ssr"),
+        n_failed=result.n_failed, ssr=result.ssr,
         duration_s=result.duration_s,
     )
     rich = AssessmentResultV1(
         batch_uuid=result.batch_uuid, assignment_id=result.assignment_id,
         grade_scale=result.grade_scale, judges=[j.judge for j in result.judges],
-        ssr=result.reliability.get("ssr"),
+        ssr=result.ssr,
         essays=[
             EssayResult(
                 essay_id=e.essay_id, is_anchor=e.is_anchor, theta=e.theta, se=e.se, rank=e.rank,

@@ -15,7 +15,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from cjgrade.engine.fitting import RoundEstimate
-from cjgrade.engine.results import GradeOutcome
+from cjgrade.engine.results import (
+    AlignedAnchor,
+    AlignmentSection,
+    AnchorPredictions,
+    GradeModelSummary,
+    GradeOutcome,
+    GradesSection,
+    LeaveOneAnchorOut,
+)
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.errors import ConvergenceError, InputError
 from cjgrade.scales import GradeScale, get_scale, grade_index
@@ -28,9 +36,15 @@ from cjgrade.stats.grading import (
 )
 from cjgrade.store.records import ComparisonRecord
 
-__all__ = ["confidence_label", "grade_batch"]
+__all__ = ["CONFIDENCE_LABELS", "GRADE_MODEL_KIND", "confidence_label", "grade_batch"]
 
-Sections = tuple[dict[str, Any], dict[str, Any] | None, dict[str, GradeOutcome]]
+Sections = tuple[GradesSection, AlignmentSection | None, dict[str, GradeOutcome]]
+
+GRADE_MODEL_KIND = "cumulative logit, anchor SEs integrated out"
+
+
+CONFIDENCE_LABELS = "high: p >= 0.7; medium: p >= 0.4; low otherwise"
+"""What :func:`confidence_label` says, for the artefact."""
 
 
 def confidence_label(p: float) -> str:
@@ -52,7 +66,7 @@ def _code(scale: GradeScale, idx: int) -> str:
 def _alignment(
     spec: BatchSpec, scale: GradeScale, estimate: RoundEstimate,
     comparisons: Sequence[ComparisonRecord],
-) -> dict[str, Any] | None:
+) -> AlignmentSection | None:
     anchors = [(i, e) for i, e in enumerate(spec.essays) if e.is_anchor]
     if len(anchors) < 2:
         return None
@@ -69,42 +83,46 @@ def _alignment(
     theta = [float(estimate.theta[i]) for i, _ in anchors]
     al = anchor_alignment(grades, theta, winners, losers)
     ids = [e.id for _, e in anchors]
-    return {
-        "n_anchors": al.n_anchors,
-        "n_comparisons": al.n_comparisons,
-        "kendall_tau_b": al.kendall_tau_b,
-        "kendall_p_value": al.kendall_p_value,
-        "direct_inversions": len(al.inversion_pairs),
-        "inversion_decisions": al.inversion_decisions,
-        "inversion_pairs": [[ids[w], ids[lo]] for w, lo in al.inversion_pairs],
-        "zero_win_anchors": [ids[i] for i in al.zero_win_anchors],
-        "problem_zero_win_anchors": [ids[i] for i in al.problem_zero_win_anchors],
-        "uncompared_anchors": [ids[i] for i in al.uncompared_anchors],
-        "meets_targets": meets_alignment_targets(al),
-        "anchors": [
-            {"essay_id": ids[k], "grade": str(anchors[k][1].grade), "theta": theta[k],
-             "fitted_rank": int(al.fitted_rank[k]), "expected_rank": int(al.expected_rank[k]),
-             "wins": int(al.wins[k]), "losses": int(al.losses[k]),
-             "win_rate": _num(al.win_rate[k])}
+    return AlignmentSection(
+        n_anchors=al.n_anchors,
+        n_comparisons=al.n_comparisons,
+        kendall_tau_b=al.kendall_tau_b,
+        kendall_p_value=al.kendall_p_value,
+        direct_inversions=len(al.inversion_pairs),
+        inversion_decisions=al.inversion_decisions,
+        inversion_pairs=tuple((ids[w], ids[lo]) for w, lo in al.inversion_pairs),
+        zero_win_anchors=tuple(ids[i] for i in al.zero_win_anchors),
+        problem_zero_win_anchors=tuple(ids[i] for i in al.problem_zero_win_anchors),
+        uncompared_anchors=tuple(ids[i] for i in al.uncompared_anchors),
+        meets_targets=meets_alignment_targets(al),
+        anchors=tuple(
+            AlignedAnchor(essay_id=ids[k], grade=str(anchors[k][1].grade), theta=theta[k],
+                          fitted_rank=int(al.fitted_rank[k]),
+                          expected_rank=int(al.expected_rank[k]), wins=int(al.wins[k]),
+                          losses=int(al.losses[k]), win_rate=_num(al.win_rate[k]))
             for k in range(len(ids))
-        ],
-    }
+        ),
+    )
 
 
 def _in_sample(
     spec: BatchSpec, scale: GradeScale, rows: Sequence[int], true: Sequence[int],
     predicted: Sequence[int] | Any,
-) -> dict[str, Any]:
+) -> AnchorPredictions:
     """The fitted model's most likely grade for each anchor (the anchors it was fitted on):
     the in-sample counterpart of leave-one-anchor-out, and what the quality checks read."""
     diff = [abs(int(p) - t) for p, t in zip(predicted, true, strict=True)]
-    return {
-        "n": len(diff),
-        "exact": sum(d == 0 for d in diff) / len(diff) if diff else None,
-        "within_one": sum(d <= 1 for d in diff) / len(diff) if diff else None,
-        "predicted": {spec.essays[i].id: _code(scale, int(p))
-                      for i, p in zip(rows, predicted, strict=True)},
-    }
+    return AnchorPredictions(
+        n=len(diff),
+        exact=sum(d == 0 for d in diff) / len(diff) if diff else None,
+        within_one=sum(d <= 1 for d in diff) / len(diff) if diff else None,
+        predicted={spec.essays[i].id: _code(scale, int(p))
+                   for i, p in zip(rows, predicted, strict=True)},
+    )
+
+
+def _unavailable(spec: BatchSpec, reason: str) -> GradesSection:
+    return GradesSection(available=False, reason=reason, grade_scale=spec.grade_scale)
 
 
 def grade_batch(
@@ -116,15 +134,13 @@ def grade_batch(
 ) -> Sections:
     """``(grades section, alignment section, projection per student id)``."""
     if failed:
-        return {"available": False, "reason": "the batch failed",
-                "grade_scale": spec.grade_scale}, None, {}
+        return _unavailable(spec, "the batch failed"), None, {}
     if spec.grade_scale is None:
-        return {"available": False, "reason": "no grade scale", "grade_scale": None}, None, {}
+        return _unavailable(spec, "no grade scale"), None, {}
     scale = get_scale(spec.grade_scale, spec.user_scales)
     alignment = _alignment(spec, scale, estimate, comparisons)
     if not spec.grades_requested:
-        return {"available": False, "reason": "grades were not requested",
-                "grade_scale": spec.grade_scale}, alignment, {}
+        return _unavailable(spec, "grades were not requested"), alignment, {}
     theta, se = estimate.theta, estimate.se
     try:
         if estimate.prior_variance is None:  # maximum likelihood: shrink first
@@ -142,8 +158,7 @@ def grade_batch(
                                    len(scale.grades), population_priors=priors,
                                    below_lowest=below)
     except (InputError, ConvergenceError) as exc:
-        return {"available": False, "reason": f"grade projection failed: {exc}",
-                "grade_scale": spec.grade_scale}, alignment, {}
+        return _unavailable(spec, f"grade projection failed: {exc}"), alignment, {}
     codes = [_code(scale, g) for g in projection.category_grades]
     out: dict[str, GradeOutcome] = {}
     for row, i in enumerate(student_rows):
@@ -154,28 +169,19 @@ def grade_batch(
             grade=best, probabilities=probs, expected=float(projection.expected[row]),
             confidence=conf, confidence_label=confidence_label(conf),
         )
-    grades = {
-        "available": True,
-        "reason": None,
-        "grade_scale": spec.grade_scale,
-        "grades": codes,
-        "model": {
-            "kind": "cumulative logit, anchor SEs integrated out",
-            "cut_points": [float(c) for c in model.cut_points],
-            "slope": float(model.slope),
-            "n_anchors": model.n_anchors,
-        },
-        "anchor_predictions": _in_sample(spec, scale, anchor_rows, idx, in_sample.most_likely),
-        "leave_one_anchor_out": {
-            "n": loo.n_evaluated,
-            "exact": loo.exact_accuracy,
-            "within_one": loo.within_one_accuracy,
-            "mean_p_true": loo.mean_p_true,
-            "predicted": {
+    grades = GradesSection(
+        available=True, reason=None, grade_scale=spec.grade_scale, grades=tuple(codes),
+        model=GradeModelSummary(kind=GRADE_MODEL_KIND,
+                                cut_points=tuple(float(c) for c in model.cut_points),
+                                slope=float(model.slope), n_anchors=model.n_anchors),
+        anchor_predictions=_in_sample(spec, scale, anchor_rows, idx, in_sample.most_likely),
+        leave_one_anchor_out=LeaveOneAnchorOut(
+            n=loo.n_evaluated, exact=loo.exact_accuracy, within_one=loo.within_one_accuracy,
+            mean_p_true=loo.mean_p_true,
+            predicted={
                 spec.essays[i].id: (_code(scale, int(p)) if bool(ev) else None)
                 for i, p, ev in zip(anchor_rows, loo.predicted, loo.evaluated, strict=True)
             },
-        },
-        "confidence_labels": "high: p >= 0.7; medium: p >= 0.4; low otherwise",
-    }
+        ),
+    )
     return grades, alignment, out

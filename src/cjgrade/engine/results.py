@@ -7,18 +7,30 @@ unknown, never 0).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from cjgrade.judges.injection import InjectionMatch
+from cjgrade.stats.calibration import JudgeCalibration
+from cjgrade.stats.quality import QualityReason, QualityThresholds
 from cjgrade.store.records import ComparisonRecord
 
 __all__ = [
+    "AlignedAnchor",
+    "AlignmentSection",
+    "AnchorPredictions",
     "BatchResult",
     "CostLine",
     "EssayOutcome",
+    "GradeModelSummary",
     "GradeOutcome",
+    "GradesSection",
     "JudgeFitLine",
+    "LeaveOneAnchorOut",
+    "PositionBias",
+    "QualitySection",
+    "ReliabilitySection",
     "RoundSummary",
 ]
 
@@ -102,6 +114,129 @@ class RoundSummary:
 
 
 @dataclass(frozen=True)
+class ReliabilitySection:
+    """The scale's reliability: the conventional SSR and separation (maximum likelihood with
+    sirt's eps = 0.3 score adjustment) beside the posterior reliability of the reported
+    (prior-based) estimates the engine stops on."""
+
+    ssr: float | None
+    separation: float | None
+    ssr_method: str
+    """How the SSR was computed, or why it was not."""
+    posterior_reliability: float | None
+    posterior_reliability_method: str
+    laplace_reliability: float | None
+    prior_variance: float | None
+    soft_noise_variance: float | None
+    """Estimated noise variance of the soft outcomes' logits (None without soft outcomes)."""
+    n_soft_comparisons: int
+    n_comparisons_fitted: int
+
+
+@dataclass(frozen=True)
+class PositionBias:
+    estimate: float | None
+    """The fitted advantage of the essay shown first (logit scale)."""
+    se: float | None
+    a_slot_win_rate: float | None
+    """Mean ``p_a`` of the successful comparisons."""
+
+
+@dataclass(frozen=True)
+class GradeModelSummary:
+    kind: str
+    cut_points: tuple[float, ...]
+    slope: float
+    n_anchors: int
+
+
+@dataclass(frozen=True)
+class AnchorPredictions:
+    """The fitted grade model's most likely grade for each anchor it was fitted on (in
+    sample)."""
+
+    n: int
+    exact: float | None
+    within_one: float | None
+    predicted: Mapping[str, str]
+    """Anchor id -> predicted grade code."""
+
+
+@dataclass(frozen=True)
+class LeaveOneAnchorOut:
+    n: int
+    """Anchors evaluated."""
+    exact: float | None
+    within_one: float | None
+    mean_p_true: float | None
+    predicted: Mapping[str, str | None]
+    """Anchor id -> grade predicted without it (None when it could not be evaluated)."""
+
+
+@dataclass(frozen=True)
+class GradesSection:
+    """Whether grades were projected and, when they were, the grade model and its checks."""
+
+    available: bool
+    reason: str | None
+    """Why grades are not available (None when they are)."""
+    grade_scale: str | None
+    grades: tuple[str, ...] = ()
+    """The grade codes of the model's categories, lowest first (below-lowest included)."""
+    model: GradeModelSummary | None = None
+    anchor_predictions: AnchorPredictions | None = None
+    leave_one_anchor_out: LeaveOneAnchorOut | None = None
+    reliable: bool = False
+    """Same as ``QualitySection.grades_reliable``."""
+
+
+@dataclass(frozen=True)
+class AlignedAnchor:
+    essay_id: str
+    grade: str
+    theta: float
+    fitted_rank: int
+    expected_rank: int
+    wins: int
+    losses: int
+    win_rate: float | None
+
+
+@dataclass(frozen=True)
+class AlignmentSection:
+    """Anchor alignment (``cjgrade.stats.alignment``) with the anchors named by essay id."""
+
+    n_anchors: int
+    n_comparisons: int
+    kendall_tau_b: float | None
+    kendall_p_value: float | None
+    direct_inversions: int
+    """Distinct anchor pairs won by the lower-graded anchor."""
+    inversion_decisions: int
+    inversion_pairs: tuple[tuple[str, str], ...]
+    """(lower-graded winner, higher-graded loser) essay ids."""
+    zero_win_anchors: tuple[str, ...]
+    problem_zero_win_anchors: tuple[str, ...]
+    uncompared_anchors: tuple[str, ...]
+    meets_targets: bool
+    anchors: tuple[AlignedAnchor, ...]
+
+
+@dataclass(frozen=True)
+class QualitySection:
+    """Whether the result may be presented as grades (``cjgrade.stats.quality``)."""
+
+    status: str
+    """``ok``, ``warning`` or ``degenerate``."""
+    grades_reliable: bool
+    """True only when grades are available and the status is not degenerate."""
+    reasons: tuple[QualityReason, ...]
+    checks: Mapping[str, str]
+    figures: Mapping[str, float | int | str | None]
+    thresholds: QualityThresholds
+
+
+@dataclass(frozen=True)
 class BatchResult:
     """Everything finalisation computed for one batch."""
 
@@ -118,22 +253,27 @@ class BatchResult:
     comparisons: tuple[ComparisonRecord, ...]
     """Every stored comparison, successful or not (pending ones only in a partial artefact)."""
     rounds: tuple[RoundSummary, ...]
+    grades: GradesSection
     judges: tuple[JudgeFitLine, ...] = ()
     costs: tuple[CostLine, ...] = ()
-    reliability: dict[str, Any] = field(default_factory=dict)
-    position_bias: dict[str, Any] = field(default_factory=dict)
-    grades: dict[str, Any] = field(default_factory=dict)
-    """``available``, ``reason`` when not, the grade model and leave-one-anchor-out check."""
-    alignment: dict[str, Any] | None = None
-    quality: dict[str, Any] = field(default_factory=dict)
-    """``status`` (``ok``/``warning``/``degenerate``), ``grades_reliable``, ``reasons``: whether
-    the result may be presented as grades (``cjgrade.stats.quality``)."""
-    calibration: dict[str, Any] | None = None
-    """The judge's stated certainty against the fitted scale (``cjgrade.stats.calibration``)."""
+    reliability: ReliabilitySection | None = None
+    """None when no scale was fitted (a boundary test)."""
+    position_bias: PositionBias | None = None
+    alignment: AlignmentSection | None = None
+    """None with fewer than two anchors or without a grade scale."""
+    quality: QualitySection | None = None
+    """None when no scale was fitted: there is no grade quality to judge."""
+    calibration: JudgeCalibration | None = None
+    """The judge's stated certainty against the fitted scale (``cjgrade.stats.calibration``);
+    None without a successful comparison."""
     failure_reason: str | None = None
     started_at: str | None = None
     finished_at: str | None = None
     duration_s: float | None = None
+
+    @property
+    def ssr(self) -> float | None:
+        return self.reliability.ssr if self.reliability is not None else None
 
     @property
     def students(self) -> tuple[EssayOutcome, ...]:

@@ -134,7 +134,7 @@ def set_figures(run: SetRun) -> SetFigures:
     theta = [e.theta for e in students]
     low, high = design.levels[0], design.levels[-1]
     qwk = exact = adjacent = None
-    grades_ok = bool(result.grades.get("available")) and all(e.grade for e in students)
+    grades_ok = result.grades.available and all(e.grade for e in students)
     if grades_ok:
         predicted = [int(e.grade.grade) for e in students if e.grade is not None]
         qwk = _qwk(predicted, truth, low, high)
@@ -163,15 +163,16 @@ def set_figures(run: SetRun) -> SetFigures:
         n_comparisons=result.n_succeeded, n_failed=result.n_failed,
         comparisons_per_essay=result.n_succeeded / n_essays,
         grades_available=grades_ok,
-        grades_reason=None if grades_ok else str(result.grades.get("reason") or "no grades"),
+        grades_reason=None if grades_ok else (result.grades.reason or "no grades"),
         qwk=qwk, exact=exact, adjacent=adjacent,
         nearest_anchor_qwk=None if nearest is None else _qwk(nearest, truth, low, high),
         quantile_qwk=_qwk(mapped, truth, low, high),
         spearman=_finite(spearman_rho(theta, truth)),
-        reliability=_finite(result.reliability.get("posterior_reliability")),
-        ssr=_finite(result.reliability.get("ssr")),
+        reliability=_finite(result.reliability.posterior_reliability
+                            if result.reliability else None),
+        ssr=_finite(result.ssr),
         truth_reliability=truth_rel,
-        alignment_tau=_finite((result.alignment or {}).get("kendall_tau_b")),
+        alignment_tau=_finite(result.alignment.kendall_tau_b if result.alignment else None),
         human_qwk=human_qwk,
         length_spearman=_finite(spearman_rho(words, truth)),
         input_tokens=sum(c.input_tokens for c in result.costs),

@@ -24,6 +24,7 @@ from cjgrade import __version__
 from cjgrade.engine.results import BatchResult, EssayOutcome
 from cjgrade.errors import ConfigError, InputError
 from cjgrade.judges.manifest import is_local_judge
+from cjgrade.reports.sections import analysis_sections
 from cjgrade.store.records import ComparisonRecord
 
 __all__ = [
@@ -142,9 +143,11 @@ def build_artefact(
     """
     generated = (generated_at or datetime.now(UTC)).isoformat()
     costs = [asdict(line) for line in result.costs]
+    sections = analysis_sections(result)
     doc: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
-        "quality": result.quality,
+        # first thing in the file: whether the result may be used at all
+        **({"quality": sections.pop("quality")} if "quality" in sections else {}),
         "metadata": {
             "batch_uuid": result.batch_uuid,
             "label": result.label,
@@ -173,11 +176,7 @@ def build_artefact(
         "rounds": [asdict(r) for r in result.rounds],
         "essays": [_essay(e) for e in result.essays],
         "judges": [asdict(j) for j in result.judges],
-        "reliability": result.reliability,
-        "position_bias": result.position_bias,
-        "grades": result.grades,
-        "alignment": result.alignment,
-        "calibration": result.calibration,
+        **sections,
         "costs": {
             "total_usd": result.total_cost_usd,
             "n_comparisons": len(result.comparisons),

@@ -73,10 +73,10 @@ def test_anchor_only_batch_runs_and_renders(tmp_path: Path, grades: bool) -> Non
     assert len({frozenset((c.essay_a, c.essay_b)) for c in result.comparisons}) == 15
     assert result.students == () and all(e.grade is None for e in result.essays)
     assert result.alignment is not None
-    assert result.alignment["kendall_tau_b"] == pytest.approx(1.0)
-    assert result.alignment["problem_zero_win_anchors"] == []
-    assert result.alignment["meets_targets"] is True
-    assert result.grades["available"] is grades
+    assert result.alignment.kendall_tau_b == pytest.approx(1.0)
+    assert result.alignment.problem_zero_win_anchors == ()
+    assert result.alignment.meets_targets is True
+    assert result.grades.available is grades
     doc = build_artefact(result, run.inputs)
     validate_artefact(doc)
     paths = write_reports(doc, tmp_path / "reports")

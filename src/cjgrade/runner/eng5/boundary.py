@@ -37,7 +37,7 @@ from typing import Any
 from cjgrade.display import printable
 from cjgrade.engine.dispatch import ComparisonOutcome, ComparisonTask, InProcessDispatcher
 from cjgrade.engine.progress import Progress, ProgressListener
-from cjgrade.engine.results import BatchResult, CostLine
+from cjgrade.engine.results import BatchResult, CostLine, GradesSection
 from cjgrade.errors import ConfigError, InputError
 from cjgrade.judges.base import Judge
 from cjgrade.runner.eng5 import exit_codes
@@ -361,15 +361,13 @@ def _write(prepared: Prepared, results: list[BoundaryPairResult],
         grade_scale=spec.grade_scale, assignment_id=None, judge=prepared.judge,
         options=spec.options.to_dict(), essays=(), comparisons=tuple(records), rounds=(),
         costs=_cost_lines(judge),
-        reliability={"ssr": None, "separation": None},
-        position_bias={"estimate": None, "se": None, "a_slot_win_rate": None},
-        grades={"available": False, "reason": "a boundary test projects no grades",
-                "grade_scale": spec.grade_scale},
+        # no scale is fitted: no reliability, position bias or grade quality to report
+        grades=GradesSection(available=False, reason="a boundary test projects no grades",
+                             grade_scale=spec.grade_scale),
         failure_reason=None if ok else f"{failed} of {len(records)} judge calls failed",
         started_at=_iso(started), finished_at=generated.isoformat(),
         duration_s=generated.timestamp() - started)
     doc = build_artefact(result, spec.inputs, mode="embedded", generated_at=generated)
-    doc.pop("quality")  # no scale was fitted: there is no grade quality to judge
     runner = prepared.runner_record(settings.mode)
     runner["capacity"] = len(records)
     return write_report_run(
