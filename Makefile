@@ -48,7 +48,7 @@ lint: $(STAMP)
 	  src/cjgrade/judges/base.py src/cjgrade/judges/batch.py src/cjgrade/judges/clock.py \
 	  src/cjgrade/engine/dispatch.py src/cjgrade/engine/progress.py src/cjgrade/engine/spec_codec.py \
 	  src/cjgrade/bus/transport.py src/cjgrade/distributed/worker.py src/cjgrade/texts.py \
-	  src/cjgrade/judges/pricing.py
+	  src/cjgrade/judges/pricing.py src/cjgrade/engine/results.py src/cjgrade/reports/sections.py
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_fit.py
