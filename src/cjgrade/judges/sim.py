@@ -21,12 +21,24 @@ from cjgrade.judges.cache import fingerprint_request
 from cjgrade.judges.clock import Clock, SystemClock
 from cjgrade.stats.simulation_judge import SimulatedJudge, win_probability
 
-__all__ = ["SimJudge", "text_key"]
+__all__ = ["SimJudge", "essay_index", "text_key"]
 
 
 def text_key(text: str) -> str:
     """The key of an essay in the abilities mapping: SHA-256 (hex) of its UTF-8 text."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def essay_index(index: Mapping[str, int], text: str, missing: str, what: str) -> int:
+    """The position of an essay's ``text`` in a table keyed by :func:`text_key` (or by the text
+    itself); :class:`InputError` starting with ``missing`` when it is not there."""
+    found = index.get(text_key(text))
+    if found is None:
+        found = index.get(text)
+    if found is None:
+        raise InputError(f"{missing} for an essay (starts {text[:40]!r}); give {what} keyed by "
+                         "text_key(text)")
+    return found
 
 
 class SimJudge:
@@ -67,15 +79,7 @@ class SimJudge:
         return self._name
 
     def _item(self, text: str) -> int:
-        index = self._index.get(text_key(text))
-        if index is None:
-            index = self._index.get(text)
-        if index is None:
-            raise InputError(
-                "sim judge: no true ability for an essay (starts "
-                f"{text[:40]!r}); give abilities keyed by text_key(text)"
-            )
-        return index
+        return essay_index(self._index, text, "sim judge: no true ability", "abilities")
 
     def ability(self, text: str) -> float:
         """True ability of an essay; InputError when the mapping does not cover it."""

@@ -27,7 +27,7 @@ from cjgrade.errors import InputError
 from cjgrade.judges.base import JudgeRequest, Verdict, Winner
 from cjgrade.judges.cache import fingerprint_request
 from cjgrade.judges.clock import Clock, SystemClock
-from cjgrade.judges.sim import text_key
+from cjgrade.judges.sim import essay_index
 from cjgrade.stats.simulation_judge import SimulatedJudge, simulate_soft_outcomes
 
 __all__ = ["ScoresJudge", "abilities_from_scores"]
@@ -100,13 +100,7 @@ class ScoresJudge:
         return self._name
 
     def _item(self, text: str) -> int:
-        index = self._index.get(text_key(text))
-        if index is None:
-            index = self._index.get(text)
-        if index is None:
-            raise InputError(f"sim/scores: no human score for an essay (starts {text[:40]!r}); "
-                             "give scores keyed by text_key(text)")
-        return index
+        return essay_index(self._index, text, "sim/scores: no human score", "scores")
 
     def ability(self, text: str) -> float:
         """True ability (standardised score) of an essay."""
