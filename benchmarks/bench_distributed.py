@@ -215,7 +215,7 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         essays=tuple(Essay(id=f"e{i:05d}", text=essay_text(i)) for i in range(args.essays)),
         instructions="Pick the better essay.", judge="sim/bt", grade_scale=None,
         grades_requested=False, label="bench_distributed",
-        options=BatchOptions(budget=budget, target_ssr=None, stability_threshold=None,
+        options=BatchOptions(budget=budget, target_reliability=None, stability_threshold=None,
                              concurrency=args.concurrency, round_size=args.round_size),
     )
     procs = start_workers(2, bootstrap, options, args.concurrency, workdir)

@@ -70,7 +70,8 @@ def _spec(n: int, per_essay: int, rng: np.random.Generator, concurrency: int
     essays = tuple(
         Essay(id=f"e{i:05d}", text=f"Essay {i}: " + "words " * 20 + f"[{i}]") for i in range(n)
     )
-    options = BatchOptions(budget=per_essay * n // 2, target_ssr=None, stability_threshold=None,
+    options = BatchOptions(budget=per_essay * n // 2, target_reliability=None,
+                           stability_threshold=None,
                            seed=1, concurrency=concurrency)
     spec = BatchSpec(essays=essays, instructions="Pick the better essay.", judge="sim/bt",
                      grade_scale=None, grades_requested=False, options=options)

@@ -37,7 +37,7 @@ def submit_body(n_students: int = 6, **extra: Any) -> dict[str, Any]:
     body: dict[str, Any] = {
         "judge": "heuristic/surface", "essays": essays, "instructions": INSTR,
         "grade_scale": "swedish_8_anchor", "label": "api test",
-        "options": {"budget": 24, "round_size": 8, "target_ssr": None,
+        "options": {"budget": 24, "round_size": 8, "target_reliability": None,
                     "stability_threshold": None},
     }
     body.update(extra)
@@ -158,7 +158,7 @@ async def test_a_batch_cancelled_while_running_requests_no_further_round(dapi: A
 
 REFUSALS: list[tuple[str, dict[str, Any], int, str]] = [
     ("unknown option", {"options": {"budjet": 5}}, 422, "budjet"),
-    ("option out of range", {"options": {"target_ssr": 2}}, 422, "target_ssr"),
+    ("option out of range", {"options": {"target_reliability": 2}}, 422, "target_reliability"),
     ("unknown judge", {"judge": "openai/gpt-nonexistent"}, 422, "judge"),
     ("unknown scale", {"grade_scale": "no_such_scale"}, 422, "grade_scale"),
     ("no instructions", {"instructions": None}, 422, "instructions"),

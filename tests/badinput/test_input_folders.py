@@ -272,7 +272,7 @@ CASES = [
     Case("alpha_nan", _config("[run]\nalpha = nan\n"), 2, "alpha must be a finite number",
          "finite"),
     Case("misspelt_run_option", _config("[run]\nbudgte = 3\n"), 2,
-         "config.toml: unknown key 'budgte' in [run]", "allowed: budget, target_ssr, "),
+         "config.toml: unknown key 'budgte' in [run]", "allowed: budget, target_reliability, "),
     Case("unknown_config_section", _config("[engine]\nbudget = 3\n"), 2,
          "config.toml: unknown section [engine]", "allowed sections: [run]"),
     # the judge's limits

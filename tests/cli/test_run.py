@@ -74,10 +74,12 @@ def test_run_then_report(tmp_path: Path, home: Path, capsys: pytest.CaptureFixtu
     folder = make_input(tmp_path / "in")
     out = tmp_path / "out"
     code = cli("run", str(folder), "--judge", "heuristic/surface", "--budget", "20",
-               "--no-grades", "--out", str(out), "--seed", "5")
+               "--no-grades", "--out", str(out), "--seed", "5", "--target-ssr", "0.95")
     assert code == 0
     text = capsys.readouterr().out
     doc = json.loads((out / "assessment_run.json").read_text(encoding="utf-8"))
+    # the flag's old name still sets the target, stored under the option's one name
+    assert doc["metadata"]["options"]["target_reliability"] == 0.95
     assert doc["metadata"]["batch_uuid"] in text
     n = len(doc["comparisons"])
     early = ("stability", "target_reliability")

@@ -42,7 +42,7 @@ def make_spec(n_students: int = 10, *, budget: int = 40, round_size: int = 10,
                Essay(id="anchor:A", text=essay_text(101), is_anchor=True, grade="A")]
     abilities = {text_key(e.text): (i - n_students / 2) / 3 for i, e in enumerate(essays)}
     defaults: dict[str, Any] = {"budget": budget, "round_size": round_size,
-                                "target_ssr": None, "stability_threshold": None}
+                                "target_reliability": None, "stability_threshold": None}
     defaults.update(options)
     spec = BatchSpec(
         essays=tuple(essays), instructions="Pick the better essay.", judge="sim/bt",

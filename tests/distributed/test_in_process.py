@@ -72,7 +72,7 @@ async def test_batch_runs_on_two_workers_and_duplicates_are_stored_once(store: S
     engine, router = _engine(store, transport, metrics)
     routing = asyncio.ensure_future(router.run())
     try:
-        spec = make_spec(n_students=8, budget=30, target_ssr=None, stability_threshold=None)
+        spec = make_spec(n_students=8, budget=30, target_reliability=None, stability_threshold=None)
         result = await engine.run(await engine.create(spec))
     finally:
         stop.set()
@@ -95,7 +95,7 @@ async def test_unanswered_round_is_redispatched_and_recorded(store: Store) -> No
     calls: list[JudgeRequest] = []
     engine, router = _engine(store, transport, metrics, redispatch_after_s=0.3)
     routing = asyncio.ensure_future(router.run())
-    spec = make_spec(n_students=6, budget=6, round_size=6, target_ssr=None,
+    spec = make_spec(n_students=6, budget=6, round_size=6, target_reliability=None,
                      stability_threshold=None)
     batch_uuid = await engine.create(spec)
     running = asyncio.ensure_future(engine.run(batch_uuid))
@@ -130,7 +130,7 @@ async def test_worker_skips_a_request_whose_outcome_is_stored(store: Store) -> N
     first = ComparisonWorker(transport, _judges(calls))
     stop = asyncio.Event()
     judging = asyncio.ensure_future(first.run(stop))
-    spec = make_spec(n_students=4, budget=4, round_size=4, target_ssr=None,
+    spec = make_spec(n_students=4, budget=4, round_size=4, target_reliability=None,
                      stability_threshold=None)
     try:
         batch_uuid = await engine.create(spec)

@@ -44,7 +44,7 @@ def submitted_ids(fake: FakeOpenAI) -> list[list[str]]:
 
 
 def spec() -> Any:
-    return replace(make_spec(n_students=8, budget=16, target_ssr=None,
+    return replace(make_spec(n_students=8, budget=16, target_reliability=None,
                              stability_threshold=None), judge="openai/gpt-5-mini")
 
 

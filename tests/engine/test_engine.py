@@ -33,7 +33,7 @@ def scripted(default: object | None = None):  # type: ignore[no-untyped-def]
 
 async def test_scripted_run_completes_and_recovers_the_order(store: Store) -> None:
     """A consistent judge gives a scale in the true order, real SEs and real counts."""
-    spec = make_spec(n_students=10, budget=70, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=10, budget=70, target_reliability=None, stability_threshold=None)
     runtime, adapter = scripted(true_order_verdict)
     transport = InProcessTransport()
     engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=4), transport=transport)
@@ -81,7 +81,7 @@ async def test_heuristic_judge_runs_the_bundled_sample(store: Store) -> None:
 async def test_resume_after_crash_asks_nothing_twice_and_loses_nothing(store: Store) -> None:
     """Kill the loop mid-round (the judge crashes on call 23); resuming re-asks only the
     comparison that was in flight, reuses the 22 stored verdicts and completes the budget."""
-    spec = make_spec(n_students=10, budget=60, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=10, budget=60, target_reliability=None, stability_threshold=None)
     runtime, adapter = scripted()
     adapter.enqueue(*([true_order_verdict] * 22))  # call 23 finds an empty queue: InputError
     engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=1))
@@ -110,7 +110,7 @@ async def test_resume_after_crash_asks_nothing_twice_and_loses_nothing(store: St
 
 async def test_run_of_a_finished_batch_calls_no_judge(store: Store) -> None:
     """Running a completed batch again recomputes its results without any judge call."""
-    spec = make_spec(budget=20, target_ssr=None, stability_threshold=None)
+    spec = make_spec(budget=20, target_reliability=None, stability_threshold=None)
     runtime, adapter = scripted(true_order_verdict)
     engine = BatchEngine(store, InProcessDispatcher(runtime))
     uid = await engine.create(spec)
@@ -143,7 +143,7 @@ async def test_verdict_delivered_twice_is_stored_once(store: Store) -> None:
 
 async def test_low_success_rate_fails_the_batch_with_a_reason(store: Store) -> None:
     """When most verdicts are malformed the batch fails with low_success_rate, and says why."""
-    spec = make_spec(n_students=10, budget=40, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=10, budget=40, target_reliability=None, stability_threshold=None)
     runtime, adapter = scripted()
     for i in range(40):
         adapter.enqueue(true_order_verdict if i % 3 == 0 else
@@ -197,7 +197,7 @@ async def test_budget_is_never_exceeded_with_odd_rounds(
     """The number of comparisons requested equals the budget even when it is not a multiple
     of the round size."""
     budget = int(rng.integers(13, 30))
-    spec = make_spec(n_students=7, budget=budget, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=7, budget=budget, target_reliability=None, stability_threshold=None)
     runtime, adapter = scripted(true_order_verdict)
     engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=3))
     result = await engine.run(await engine.create(spec))
@@ -225,7 +225,7 @@ async def test_grades_are_projected_with_distributions(store: Store) -> None:
 
     spec = replace(
         make_spec(n_students=10, anchor_grades=("F", "E", "D", "C", "B", "A"), budget=80,
-                  target_ssr=None, stability_threshold=None),
+                  target_reliability=None, stability_threshold=None),
         grades_requested=True,
     )
     runtime, _ = scripted(true_order_verdict)
@@ -290,7 +290,7 @@ async def test_batch_bound_to_a_stored_assignment(store: Store) -> None:
     students = [Essay(id=f"s{i}", text=essay_text(10 * i + 8)) for i in range(6)]
     spec = await spec_for_assignment(
         store, "np_2017_vt", students, judge="scripted/default",
-        options=make_spec(budget=30, target_ssr=None, stability_threshold=None).options,
+        options=make_spec(budget=30, target_reliability=None, stability_threshold=None).options,
     )
     assert spec.rubric == "Prefer clear arguments." and spec.student_prompt == "Phones?"
     assert [a.grade for a in spec.anchors] == ["A", "C", "F"]
@@ -308,7 +308,7 @@ async def test_batch_bound_to_a_stored_assignment(store: Store) -> None:
 async def test_resume_unfinished_picks_up_a_crashed_batch(store: Store) -> None:
     """After a crash, resume_unfinished finds the batch (its lease is this dead run's) and
     completes it; finished batches are left alone."""
-    spec = make_spec(n_students=6, budget=24, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=6, budget=24, target_reliability=None, stability_threshold=None)
     runtime, adapter = scripted()
     adapter.enqueue(*([true_order_verdict] * 5))
     engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=1))
@@ -350,7 +350,7 @@ async def test_failed_comparisons_count_their_billed_spend(
 ) -> None:
     """What the provider billed for a comparison that still failed is stored on it and added
     to the run's tokens and cost (an unknown price makes the total unknown, never 0)."""
-    spec = make_spec(n_students=8, budget=12, target_ssr=None, stability_threshold=None,
+    spec = make_spec(n_students=8, budget=12, target_reliability=None, stability_threshold=None,
                      min_success_rate=0.5, concurrency=1)
     engine = BatchEngine(store, InProcessDispatcher(BilledFailures(cost), concurrency=1))
     result = await engine.run(await engine.create(spec))
@@ -399,7 +399,7 @@ class CrashOnCompletion(InProcessTransport):
 async def test_crash_between_rounds_resumes_with_the_next_round(store: Store) -> None:
     """Killed after round 1's fit: the resumed run draws round 2 once, asks none of the
     stored comparisons again and ends with exactly the budget."""
-    spec = make_spec(n_students=8, budget=36, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=8, budget=36, target_reliability=None, stability_threshold=None)
     runtime, adapter = scripted(true_order_verdict)
     engine = BatchEngine(store, InProcessDispatcher(runtime), progress=CrashAfterRefit(1))
     uid = await engine.create(spec)
@@ -422,7 +422,7 @@ async def test_crash_during_finalisation_publishes_on_resume_without_judging(
 ) -> None:
     """Killed while the completion events are published: resume calls no judge, keeps the
     committed results and publishes the events left in the outbox, once."""
-    spec = make_spec(n_students=6, budget=18, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=6, budget=18, target_reliability=None, stability_threshold=None)
     runtime, adapter = scripted(true_order_verdict)
     engine = BatchEngine(store, InProcessDispatcher(runtime), transport=CrashOnCompletion())
     uid = await engine.create(spec)
@@ -472,7 +472,7 @@ async def test_cpu_steps_run_off_the_event_loop(
     monkeypatch.setattr(loop_module, "select_pairs", spy("select", loop_module.select_pairs))
     monkeypatch.setattr(loop_module, "fit_round", spy("refit", loop_module.fit_round))
     monkeypatch.setattr(finalise_module, "fit_round", spy("final", finalise_module.fit_round))
-    spec = make_spec(n_students=6, budget=12, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=6, budget=12, target_reliability=None, stability_threshold=None)
     runtime, _ = scripted(true_order_verdict)
     engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=4))
     result = await engine.run(await engine.create(spec))
@@ -496,7 +496,7 @@ def _flaky(every: int):  # type: ignore[no-untyped-def]
 async def test_attempts_are_the_requests_each_comparison_took(store: Store) -> None:
     """With a third of the requests failing and retried, every comparison records the
     requests it took (1 or 2, never a flat 1), and they add up to what the judge was sent."""
-    spec = make_spec(n_students=8, budget=12, round_size=12, target_ssr=None,
+    spec = make_spec(n_students=8, budget=12, round_size=12, target_reliability=None,
                      stability_threshold=None)
     runtime = get_judge("scripted", options={"default": _flaky(3)},
                         policy_overrides={"max_attempts": 4, "backoff_base_s": 0.0})
@@ -512,7 +512,7 @@ async def test_attempts_are_the_requests_each_comparison_took(store: Store) -> N
 async def test_attempts_of_a_failing_judge_are_requests_not_refusals(store: Store) -> None:
     """A judge that keeps failing opens the circuit: the refused calls are not counted, so
     the failed comparisons' attempts add up to the requests really sent."""
-    spec = make_spec(n_students=8, budget=12, round_size=12, target_ssr=None,
+    spec = make_spec(n_students=8, budget=12, round_size=12, target_reliability=None,
                      stability_threshold=None, min_success_rate=0.0)
     runtime = get_judge("scripted", options={"default": _flaky(1)},
                         policy_overrides={"max_attempts": 4, "backoff_base_s": 0.0,

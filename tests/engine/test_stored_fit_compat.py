@@ -24,7 +24,7 @@ async def test_a_batch_whose_fits_were_stored_in_the_old_shape_resumes(store: St
     """Killed after round 1; its stored fits are rewritten as an earlier version wrote them
     (a string-keyed dict without the newer keys). The resumed run reads them as typed
     metrics (missing ones None), finishes the budget and reports the stored reliabilities."""
-    spec = make_spec(n_students=8, budget=36, target_ssr=None, stability_threshold=None)
+    spec = make_spec(n_students=8, budget=36, target_reliability=None, stability_threshold=None)
     runtime, _ = scripted(true_order_verdict)
     engine = BatchEngine(store, InProcessDispatcher(runtime), progress=CrashAfterRefit(1))
     uid = await engine.create(spec)

@@ -39,7 +39,7 @@ def _spec(root: Path) -> BatchSpec:
         (root / "anchors" / f"anchor_{g}.txt").write_text(essay_text(q), encoding="utf-8")
     (root / "config.toml").write_text(
         'label = "report test"\n[run]\nbudget = 40\nstability_threshold = 0.0\n'
-        "target_ssr = 1.0\nconcurrency = 1\n",
+        "target_reliability = 1.0\nconcurrency = 1\n",
         encoding="utf-8",
     )
     folder = read_input_folder(root, resolve_grade=lambda raw, scale: raw)

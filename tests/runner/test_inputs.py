@@ -155,14 +155,23 @@ def test_config_toml_sets_metadata_and_options(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "in")
     (root / "config.toml").write_text(
         'label = "t"\ngrade_scale = "eng5_np_legacy_9_step"\njudge = "heuristic/surface"\n'
-        "[run]\nbudget = 40\nseed = 3\ntarget_ssr = 0.8\n",
+        "[run]\nbudget = 40\nseed = 3\ntarget_reliability = 0.8\n",
         encoding="utf-8",
     )
     folder = read_input_folder(root, resolve_grade=identity_grade,
                                option_overrides={"budget": 12})
     assert (folder.label, folder.grade_scale, folder.judge) == (
         "t", "eng5_np_legacy_9_step", "heuristic/surface")
-    assert (folder.options.budget, folder.options.seed, folder.options.target_ssr) == (12, 3, 0.8)
+    options = folder.options
+    assert (options.budget, options.seed, options.target_reliability) == (12, 3, 0.8)
+
+
+def test_config_toml_of_an_earlier_release_still_reads(tmp_path: Path) -> None:
+    """``target_ssr``, the old name of ``target_reliability``, still sets the target."""
+    root = make_folder(tmp_path / "in")
+    (root / "config.toml").write_text("[run]\ntarget_ssr = 0.75\n", encoding="utf-8")
+    assert read_input_folder(root, resolve_grade=identity_grade).options.target_reliability \
+        == 0.75
 
 
 @pytest.mark.parametrize(
@@ -170,10 +179,10 @@ def test_config_toml_sets_metadata_and_options(tmp_path: Path) -> None:
     [
         ("colour = 'red'\n", r"config.toml: unknown key 'colour'; allowed: label, "),
         ("[run]\nbudjet = 3\n",
-         r"config.toml: unknown key 'budjet' in \[run\]; allowed: budget, target_ssr, "),
+         r"config.toml: unknown key 'budjet' in \[run\]; allowed: budget, target_reliability, "),
         ("[engine]\nbudget = 3\n", r"unknown section \[engine\]; allowed sections: \[run\]"),
         ("[run]\nbudget = 0\n", "budget must be at least 1"),
-        ("[run]\ntarget_ssr = 2\n", "target_ssr must be at most 1"),
+        ("[run]\ntarget_reliability = 2\n", "target_reliability must be at most 1"),
         ("[run]\nposition_effect = 1\n", "position_effect must be true or false, not int 1"),
         ("max_file_mb = -1\n", "max_file_mb must be a positive number of megabytes"),
         ("label = [\n", "not valid TOML"),

@@ -85,7 +85,7 @@ def test_weak_soft_data_give_a_low_finite_reliability() -> None:
 def test_stop_decision_records_the_reliability_method() -> None:
     """The target-reliability rule fires on the estimate's reliability, and the stored
     explanation names which reliability that was."""
-    spec = make_spec(n_students=4, anchor_grades=(), budget=100, target_ssr=0.8)
+    spec = make_spec(n_students=4, anchor_grades=(), budget=100, target_reliability=0.8)
     ids = tuple(e.id for e in spec.essays)
     est = RoundEstimate(
         essay_ids=ids, theta=np.linspace(-1, 1, len(ids)), se=np.full(len(ids), 0.3),

@@ -32,7 +32,7 @@ ESSAYS = [NewEssay(f"s{i}", text=f"Student essay number {i}.") for i in range(3)
 
 async def test_create_batch_positions_and_settings(store: Store) -> None:
     """A batch stores its essays with positions in input order and its settings as JSON."""
-    settings = {"judge": "sim/bt", "budget": 30, "stopping": {"target_ssr": 0.8}, "seed": 7}
+    settings = {"judge": "sim/bt", "budget": 30, "stopping": {"target_reliability": 0.8}, "seed": 7}
     async with store.transaction() as s:
         batch = await create_batch(s, ESSAYS, settings=settings, label="pilot")
     assert uuid.UUID(batch.id).version == 4 and batch.status == "created"

@@ -50,7 +50,7 @@ async def test_round_fit_replaced_on_redo(store: Store) -> None:
             n_comparisons=8,
             ssr=0.81,
             stop=True,
-            stop_reason="target_ssr",
+            stop_reason="target_reliability",
         )
     async with store.transaction() as s:
         fits = await list_round_fits(s, bid)
@@ -59,7 +59,7 @@ async def test_round_fit_replaced_on_redo(store: Store) -> None:
     assert fits[0].theta == {"a": 0.7, "b": -0.7} and fits[0].metrics == RoundMetrics(
         reliability=0.6, judges=("sim/bt",))
     assert fits[1].metrics == RoundMetrics()
-    assert latest is not None and latest.stop and latest.stop_reason == "target_ssr"
+    assert latest is not None and latest.stop and latest.stop_reason == "target_reliability"
 
 
 @pytest.mark.parametrize(

@@ -322,8 +322,9 @@ class BatchSubmit(_In):
     grades: bool = Field(True, description="Project grades (needs anchors of 2+ grades).")
     options: dict[str, int | float | bool | str | None] = Field(
         default_factory=dict,
-        description="Batch options (budget, target_ssr, strategy, seed, ...), checked against "
-        "their one declaration (cjgrade.engine.options.BatchOptions); unknown keys are refused.",
+        description="Batch options (budget, target_reliability, strategy, seed, ...), checked "
+        "against their one declaration (cjgrade.engine.options.BatchOptions); unknown keys are "
+        "refused.",
     )
     base_url: Annotated[
         str | None, Field(default=None, max_length=500, pattern=r"^https?://[^\s\x00]+$")

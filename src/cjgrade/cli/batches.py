@@ -53,7 +53,8 @@ def submit_command(
     judge: str | None = typer.Option(None, "--judge", help="PROVIDER/MODEL (default: judge in "
                                      "config.toml)."),
     budget: int | None = typer.Option(None, "--budget", help=option_help("budget")),
-    target_ssr: float | None = typer.Option(None, "--target-ssr", help=option_help("target_ssr")),
+    target_reliability: float | None = typer.Option(
+        None, "--target-reliability", "--target-ssr", help=option_help("target_reliability")),
     strategy: str | None = typer.Option(None, "--strategy", help=option_help("strategy")),
     seed: int | None = typer.Option(None, "--seed", help=option_help("seed")),
     round_size: int | None = typer.Option(None, "--round-size", help=option_help("round_size")),
@@ -70,7 +71,8 @@ def submit_command(
     from cjgrade.cli.run import _judge_name, _read_folder
     from cjgrade.config import load_settings
 
-    flags = _overrides(budget=budget, target_ssr=target_ssr, strategy=strategy, seed=seed,
+    flags = _overrides(budget=budget, target_reliability=target_reliability, strategy=strategy,
+                       seed=seed,
                        round_size=round_size)
     if assignment_id is None:
         input_folder = _read_folder(folder, flags, None, load_settings().scales_file)

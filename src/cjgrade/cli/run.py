@@ -116,7 +116,8 @@ def run_command(
     judge: str | None = typer.Option(None, "--judge", help="PROVIDER/MODEL (heuristic/surface)."),
     base_url: str | None = typer.Option(None, "--base-url", help="OpenAI-compatible server URL."),
     budget: int | None = typer.Option(None, "--budget", help=option_help("budget")),
-    target_ssr: float | None = typer.Option(None, "--target-ssr", help=option_help("target_ssr")),
+    target_reliability: float | None = typer.Option(
+        None, "--target-reliability", "--target-ssr", help=option_help("target_reliability")),
     target_se: float | None = typer.Option(None, "--target-se", help=option_help("target_se")),
     strategy: str | None = typer.Option(None, "--strategy", help=option_help("strategy")),
     seed: int | None = typer.Option(None, "--seed", help=option_help("seed")),
@@ -143,7 +144,8 @@ def run_command(
 
     settings = _settings(database_url)
     folder = _read_folder(input_dir, _overrides(
-        budget=budget, target_ssr=target_ssr, target_se=target_se, strategy=strategy, seed=seed,
+        budget=budget, target_reliability=target_reliability, target_se=target_se,
+        strategy=strategy, seed=seed,
         concurrency=concurrency, batch_api=batch_api or None, poll_interval_s=poll_interval,
     ), scales_file, settings.scales_file)
     from cjgrade.cli.run_checks import check_base_url

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, ConfigDict, Field
+from pydantic import AfterValidator, AliasChoices, ConfigDict, Field
 
 from cjgrade.config_schema import ConfigTable, validate_table
+from cjgrade.errors import ConfigError
 from cjgrade.judges.base import JudgeSettings
 
 __all__ = ["DEFAULT_COMPARISONS_PER_ESSAY", "BatchOptions", "merge_options", "option_help"]
@@ -41,9 +42,11 @@ class BatchOptions(ConfigTable):
 
     budget: _Count | None = None
     """Maximum number of comparisons requested (failed ones included: they were paid for)."""
-    target_ssr: Annotated[float, Field(gt=0, le=1)] | None = 0.9
-    """Stop when the (posterior) reliability reaches this; above 0 and at most 1 (None or 1:
-    no target)."""
+    target_reliability: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        0.9, validation_alias=AliasChoices("target_reliability", "target_ssr"))
+    """Stop when the posterior reliability of the round's fit reaches this; above 0 and at
+    most 1 (None or 1: no target). Read under its old name ``target_ssr`` too (stored batches
+    and config files of earlier releases): it never targeted the conventional SSR."""
     target_se: _NonNegative | None = None
     """Stop when every student's standard error is at most this (None or 0: no target)."""
     stability_threshold: _NonNegative | None = 0.025
@@ -111,7 +114,17 @@ class BatchOptions(ConfigTable):
 def merge_options(base: BatchOptions, overrides: dict[str, Any], *, source: str) -> BatchOptions:
     """Return ``base`` with ``overrides`` applied, each key checked against the declaration
     of :class:`BatchOptions`; unknown keys are errors naming the allowed ones."""
-    return validate_table(BatchOptions, {**base.model_dump(), **overrides}, source=source)
+    merged = base.model_dump()
+    for name, info in BatchOptions.model_fields.items():
+        alias = info.validation_alias
+        old = alias.choices if isinstance(alias, AliasChoices) else ()
+        given = [key for key in old if key in overrides]
+        if len(given) > 1:
+            raise ConfigError(f"{source}: {' and '.join(given)} are one option ({given[-1]} is "
+                              f"its old name): give {name} only")
+        if given and given[0] != name:
+            del merged[name]  # given under its old name: that value wins over the base's
+    return validate_table(BatchOptions, {**merged, **overrides}, source=source)
 
 
 def option_help(name: str) -> str:

@@ -12,7 +12,7 @@ student SE, stability; first that fires decides, in that order). The engine comp
   budget can stop a batch;
 - stability counts only once that reliability is at least
   :data:`MIN_RELIABILITY_FOR_STABILITY`;
-- option values that can never be reached switch a rule off: ``target_ssr = 1``,
+- option values that can never be reached switch a rule off: ``target_reliability = 1``,
   ``target_se = 0``, ``stability_threshold = 0`` (TOML has no null).
 """
 
@@ -82,7 +82,7 @@ def decide_stop(
     separated = estimate.reliability >= MIN_RELIABILITY_FOR_STABILITY
     rules = StoppingRules(
         budget=budget,
-        target_reliability=_on(opts.target_ssr, 1.0) if warmed_up else None,
+        target_reliability=_on(opts.target_reliability, 1.0) if warmed_up else None,
         target_max_se=_on(opts.target_se, 0.0) if warmed_up else None,
         stability_threshold=(_on(opts.stability_threshold, 0.0)
                              if warmed_up and separated else None),

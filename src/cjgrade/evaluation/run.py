@@ -103,8 +103,8 @@ def batch_spec(design: SetDesign, setup: JudgeSetup, *, budget_per_essay: float 
               *(Essay(f"student-{e.essay_id}", e.text) for e in design.students))
     options: dict[str, Any] = {"seed": design.seed, "concurrency": concurrency}
     if budget_per_essay is not None:  # a fixed budget, spent to the end: no early stop
-        options.update(budget=max(1, round(budget_per_essay * len(essays))), target_ssr=None,
-                       stability_threshold=None, target_se=None)
+        options.update(budget=max(1, round(budget_per_essay * len(essays))),
+                       target_reliability=None, stability_threshold=None, target_se=None)
     spec = BatchSpec(
         essays=essays, instructions=EVAL_INSTRUCTIONS, judge=setup.name,
         grade_scale=design.scale.scale_id,

@@ -128,7 +128,7 @@ def figures(doc: dict[str, Any]) -> dict[str, str]:
     return {
         "calibration": reliability_diagram_svg(doc.get("calibration")),
         "rounds": reliability_rounds_svg(doc.get("rounds") or [],
-                                         target=options.get("target_ssr"),
+                                         target=options.get("target_reliability"),
                                          threshold=thresholds.get("reliability_degenerate")),
     }
 

@@ -240,7 +240,7 @@ def plan_batch(
                                 for e in spec.essays)),
         budget=budget, comparisons_per_essay=2 * budget / n, round_size=round_size,
         max_rounds=math.ceil(budget / round_size), strategy=opts.strategy,
-        stopping={"target_ssr": opts.target_ssr, "target_se": opts.target_se,
+        stopping={"target_reliability": opts.target_reliability, "target_se": opts.target_se,
                   "stability_threshold": opts.stability_threshold,
                   "min_success_rate": opts.min_success_rate},
         input_tokens_per_comparison=tokens_in,

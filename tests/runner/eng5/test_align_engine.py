@@ -26,7 +26,7 @@ def _spec(anchor_grades: tuple[str, ...] = GRADES, students: int = 0,
                     grade=g, label=f"{k}_{g}.txt") for k, g in enumerate(anchor_grades)]
     essays += [Essay(id=f"s{i}", text=anchor_text(500 + i)) for i in range(students)]
     n = len(anchor_grades)
-    opts = {"budget": max(1, n * (n - 1) // 2), "strategy": "coverage", "target_ssr": None,
+    opts = {"budget": max(1, n * (n - 1) // 2), "strategy": "coverage", "target_reliability": None,
             "stability_threshold": None, **options}
     inputs = {"root": "anchors-only", "instructions": None, "prompt": None, "rubric": None,
               "anchors": [{"essay_id": e.id, "file_name": e.label, "source_path": e.label,

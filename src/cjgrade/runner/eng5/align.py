@@ -98,7 +98,7 @@ def prepare_anchor_only(settings: Eng5Settings, *, what: str = "anchor-align-tes
             f"all {n} anchors have grade {grades[0]}: nothing can be out of order; --mode "
             f"{what} needs anchors of at least 2 different grades")
     overrides: dict[str, Any] = {
-        "budget": capacity, "strategy": "coverage", "target_ssr": None, "target_se": None,
+        "budget": capacity, "strategy": "coverage", "target_reliability": None, "target_se": None,
         "stability_threshold": None,
     }
     overrides.update(batch_option_overrides(settings))
