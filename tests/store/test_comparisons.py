@@ -21,6 +21,7 @@ from cjgrade.store import (
     list_comparisons,
     record_failure,
     record_verdict,
+    record_verdicts,
     request_comparisons,
     update_essay_estimates,
 )
@@ -311,3 +312,36 @@ async def test_bulk_inserts_refresh_stale_planner_statistics(store: Store) -> No
 
 
 PAIRS_40 = [NewComparison(0, "e0", "e1"), NewComparison(1, "e2", "e3")]
+
+
+async def test_a_group_of_verdicts_is_stored_as_one_by_one(store: Store) -> None:
+    """record_verdicts stores a group like record_verdict would one at a time: the first
+    verdict for a pending comparison is stored, a second one in the same group and one for an
+    already-final comparison are not; every column is written; a stale verdict anywhere in the
+    group stores nothing."""
+    bid = await _batch(store)
+    pairs = [*PAIRS, NewComparison(2, "e0", "e3", "c" * 64)]
+    async with store.transaction() as s:
+        rows = await request_comparisons(s, bid, 1, pairs)
+        await record_verdict(s, rows[2].id, _verdict("c" * 64, p_a=0.1))
+    a, b, done = (r.id for r in rows)
+    async with store.transaction() as s:
+        with pytest.raises(StorageError, match="stale callback"):
+            await record_verdicts(s, [(a, _verdict("a" * 64)), (b, _verdict("z" * 64))])
+    async with store.transaction() as s:
+        assert (await count_comparisons(s, bid))["succeeded"] == 1  # nothing of the group
+    group = [(a, _verdict("a" * 64, p_a=0.7)), (a, _verdict("a" * 64, p_a=0.2)),
+             (done, _verdict("c" * 64, p_a=0.9)), (b, _verdict("b" * 64, p_a=0.4))]
+    async with store.transaction() as s:
+        assert await record_verdicts(s, group) == [True, False, False, True]
+    async with store.transaction() as s:
+        stored = {c.id: c for c in await list_comparisons(s, bid)}
+    assert (stored[a].p_a, stored[b].p_a, stored[done].p_a) == (0.7, 0.4, 0.1)
+    first = stored[a]
+    assert (first.status, first.winner, first.confidence, first.input_tokens,
+            first.cache_write_tokens, first.cost_usd, first.latency_s, first.flags) == (
+        "succeeded", "A", 4.0, 100, 5, 0.001, 0.2, ("cached",))
+    assert first.completed_at is not None and first.raw_response == '{"winner": "A"}'
+    with pytest.raises(NotFound):
+        async with store.transaction() as s:
+            await record_verdicts(s, [(10_000, _verdict("a" * 64))])

@@ -22,6 +22,7 @@ from cjgrade.engine.options import BatchOptions
 from cjgrade.engine.spec import BatchSpec
 from cjgrade.engine.spec_codec import spec_from_settings, spec_settings, text_ids
 from cjgrade.errors import ConfigError, StorageError
+from cjgrade.judges.base import Verdict
 from cjgrade.store import (
     ComparisonRecord,
     GradeProjectionRecord,
@@ -49,7 +50,7 @@ from cjgrade.store import (
     mark_published,
     put_text,
     record_failure,
-    record_verdict,
+    record_verdicts,
     release_batch,
     request_comparisons,
     require_assignment,
@@ -285,22 +286,26 @@ class BatchLedger:
     async def record_outcomes(self, outcomes: list[ComparisonOutcome]) -> list[bool]:
         """Store outcomes that have arrived, in one transaction (a group commit); per outcome,
         False when it was already stored (a duplicate delivery)."""
-        stored = []
+        stored: list[bool] = []
         async with self.store.transaction() as session:
+            verdicts: list[tuple[int, Verdict]] = []  # consecutive verdicts, stored together
             for outcome in outcomes:
                 if outcome.verdict is not None:
-                    ok = await record_verdict(session, outcome.comparison_id, outcome.verdict)
-                else:
-                    spend = outcome.billed
-                    ok = await record_failure(
-                        session, outcome.comparison_id, outcome.error_code or "UnknownFailure",
-                        outcome.error_reason or "no reason given", final=True,
-                        usage=spend.usage if spend is not None else None,
-                        cost_usd=spend.cost_usd if spend is not None else None,
-                        attempts=outcome.attempts,
-                        unknown_cost=spend is not None and spend.cost_usd is None,
-                    )
+                    verdicts.append((outcome.comparison_id, outcome.verdict))
+                    continue
+                stored += await record_verdicts(session, verdicts)  # in arrival order
+                verdicts = []
+                spend = outcome.billed
+                ok = await record_failure(
+                    session, outcome.comparison_id, outcome.error_code or "UnknownFailure",
+                    outcome.error_reason or "no reason given", final=True,
+                    usage=spend.usage if spend is not None else None,
+                    cost_usd=spend.cost_usd if spend is not None else None,
+                    attempts=outcome.attempts,
+                    unknown_cost=spend is not None and spend.cost_usd is None,
+                )
                 stored.append(ok)
+            stored += await record_verdicts(session, verdicts)
         return stored
 
     async def note_pending(self, comparison_ids: Sequence[int], note: PendingNote) -> None:

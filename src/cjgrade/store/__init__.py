@@ -43,6 +43,7 @@ from cjgrade.store.comparisons import (
     list_comparisons,
     record_failure,
     record_verdict,
+    record_verdicts,
     request_comparisons,
 )
 from cjgrade.store.content import content_id, decode_text, get_text, get_texts, put_text
@@ -141,6 +142,7 @@ __all__ = [
     "put_text",
     "record_failure",
     "record_verdict",
+    "record_verdicts",
     "register_anchor",
     "release_batch",
     "request_comparisons",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from sqlalchemy import Row, text
+from sqlalchemy import Row, Table, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import DeclarativeBase
@@ -19,7 +19,9 @@ __all__ = [
 ]
 
 
-def dialect_insert(session: AsyncSession, model: type[DeclarativeBase]) -> Any:
+def dialect_insert(session: AsyncSession, model: type[DeclarativeBase] | Table) -> Any:
+    """The dialect's INSERT (with ``ON CONFLICT``) of a model, or of its table (a plain Core
+    insert: many rows without the ORM's per-row bookkeeping)."""
     name = session.get_bind().dialect.name
     if name == "postgresql":
         return postgresql.insert(model)

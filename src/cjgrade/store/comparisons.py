@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.errors import InputError, StorageError
@@ -39,6 +39,7 @@ __all__ = [
     "list_comparisons",
     "record_failure",
     "record_verdict",
+    "record_verdicts",
     "request_comparisons",
 ]
 
@@ -91,7 +92,7 @@ async def request_comparisons(
             }
             for p in pairs
         ]
-        stmt = dialect_insert(session, Comparison).on_conflict_do_nothing(
+        stmt = dialect_insert(session, cast(Table, Comparison.__table__)).on_conflict_do_nothing(
             index_elements=["batch_id", "round", "slot"]
         )
         await session.execute(stmt, rows)
@@ -216,43 +217,96 @@ async def record_verdict(session: AsyncSession, comparison_id: int, verdict: Ver
     at request time (a stale or misrouted callback), :class:`InputError` for ``p_a`` outside
     [0, 1].
     """
-    if not (0.0 <= verdict.p_a <= 1.0) or math.isnan(verdict.p_a):
-        raise InputError(f"verdict p_a={verdict.p_a} is outside [0, 1]")
-    requested = await session.scalar(
-        select(Comparison.request_sha256).where(Comparison.id == comparison_id)
-    )
-    if requested and verdict.request_sha256 != requested:
-        raise StorageError(
-            f"comparison {comparison_id} was requested with {requested[:12]}… but the "
-            f"verdict answers {verdict.request_sha256[:12]}…; refusing a stale callback"
+    return (await record_verdicts(session, [(comparison_id, verdict)]))[0]
+
+
+_VERDICT_COLUMNS = (
+    "status", "request_sha256", "winner", "p_a", "confidence", "justification", "flags",
+    "provider", "model", "input_tokens", "output_tokens", "cache_read_tokens",
+    "cache_write_tokens", "cost_usd", "latency_s", "raw_response", "attempts", "error_code",
+    "error_reason", "completed_at",
+)
+
+
+async def record_verdicts(
+    session: AsyncSession, verdicts: Sequence[tuple[int, Verdict]]
+) -> list[bool]:
+    """Store verdicts ``(comparison_id, verdict)`` in two statements whatever their number
+    (what a group of arrivals costs the database, not a round trip per verdict). Per verdict:
+    True if stored now, False if its comparison was already final or an earlier verdict of the
+    same call took it. Every verdict is checked first (as :func:`record_verdict`): a bad one
+    raises and nothing is stored.
+
+    The comparisons' rows are locked (``FOR UPDATE`` on PostgreSQL; SQLite serialises writers)
+    from the read of their state to the update, which again requires ``pending``.
+    """
+    for _, verdict in verdicts:
+        if not (0.0 <= verdict.p_a <= 1.0) or math.isnan(verdict.p_a):
+            raise InputError(f"verdict p_a={verdict.p_a} is outside [0, 1]")
+    if not verdicts:
+        return []
+    ids = sorted({cid for cid, _ in verdicts})
+    rows = {
+        r.id: r for r in await session.execute(
+            select(Comparison.id, Comparison.request_sha256, Comparison.status)
+            .where(Comparison.id.in_(ids)).order_by(Comparison.id).with_for_update()
         )
+    }
+    now = utcnow()
+    stored: list[bool] = []
+    updates: list[dict[str, object]] = []
+    taken: set[int] = set()
+    for cid, verdict in verdicts:
+        row = rows.get(cid)
+        if row is None:
+            raise NotFound(f"unknown comparison {cid}")
+        requested = row.request_sha256
+        if requested and verdict.request_sha256 != requested:
+            raise StorageError(
+                f"comparison {cid} was requested with {requested[:12]}… but the verdict "
+                f"answers {verdict.request_sha256[:12]}…; refusing a stale callback"
+            )
+        fresh = row.status == "pending" and cid not in taken
+        if fresh:
+            taken.add(cid)
+            updates.append({"v_cid": cid, **{f"v_{k}": v for k, v in
+                                             _verdict_values(verdict, requested, now).items()}})
+        stored.append(fresh)
+    if updates:
+        table = cast(Table, Comparison.__table__)
+        await session.execute(
+            update(table)
+            .where(table.c.id == bindparam("v_cid"), table.c.status == "pending")
+            .values({name: bindparam(f"v_{name}") for name in _VERDICT_COLUMNS}),
+            updates,
+        )
+    return stored
+
+
+def _verdict_values(verdict: Verdict, requested: str | None, now: object) -> dict[str, object]:
     usage = verdict.usage
-    return await _finish(
-        session,
-        comparison_id,
-        {
-            "status": "succeeded",
-            "request_sha256": requested or verdict.request_sha256,
-            "winner": verdict.winner.value,
-            "p_a": verdict.p_a,
-            "confidence": verdict.confidence,
-            "justification": verdict.justification,
-            "flags": list(verdict.flags),
-            "provider": verdict.provider,
-            "model": verdict.model,
-            "input_tokens": usage.input_tokens,
-            "output_tokens": usage.output_tokens,
-            "cache_read_tokens": usage.cache_read_tokens,
-            "cache_write_tokens": usage.cache_write_tokens,
-            "cost_usd": verdict.cost_usd,
-            "latency_s": verdict.latency_s,
-            "raw_response": verdict.raw_response,
-            "attempts": verdict.attempts,
-            "error_code": None,
-            "error_reason": None,
-            "completed_at": utcnow(),
-        },
-    )
+    return {
+        "status": "succeeded",
+        "request_sha256": requested or verdict.request_sha256,
+        "winner": verdict.winner.value,
+        "p_a": verdict.p_a,
+        "confidence": verdict.confidence,
+        "justification": verdict.justification,
+        "flags": list(verdict.flags),
+        "provider": verdict.provider,
+        "model": verdict.model,
+        "input_tokens": usage.input_tokens,
+        "output_tokens": usage.output_tokens,
+        "cache_read_tokens": usage.cache_read_tokens,
+        "cache_write_tokens": usage.cache_write_tokens,
+        "cost_usd": verdict.cost_usd,
+        "latency_s": verdict.latency_s,
+        "raw_response": verdict.raw_response,
+        "attempts": verdict.attempts,
+        "error_code": None,
+        "error_reason": None,
+        "completed_at": now,
+    }
 
 
 async def record_failure(

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import case, func, select, update
+from sqlalchemy import Table, bindparam, case, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.judges.base import Usage
@@ -56,15 +57,18 @@ async def count_redispatches(session: AsyncSession, comparison_ids: Sequence[int
 
 
 async def note_result_events(session: AsyncSession, events: Mapping[int, str]) -> None:
-    """Record the event id of each comparison's stored result (only where none is recorded)."""
-    for comparison_id, event_id in events.items():
-        await session.execute(
-            update(Comparison)
-            .where(Comparison.id == comparison_id, Comparison.status != "pending",
-                   Comparison.result_event_id.is_(None))
-            .values(result_event_id=event_id)
-            .execution_options(synchronize_session=False)
-        )
+    """Record the event id of each comparison's stored result (only where none is recorded),
+    in one statement executed for every comparison."""
+    if not events:
+        return
+    table = cast(Table, Comparison.__table__)
+    await session.execute(
+        update(table)
+        .where(table.c.id == bindparam("v_cid"), table.c.status != "pending",
+               table.c.result_event_id.is_(None))
+        .values(result_event_id=bindparam("v_event")),
+        [{"v_cid": cid, "v_event": event} for cid, event in events.items()],
+    )
 
 
 async def record_repeat_call(
