@@ -58,6 +58,30 @@ async def test_scripted_run_completes_and_recovers_the_order(store: Store) -> No
     assert [r.round for r in result.rounds] == list(range(len(result.rounds)))
 
 
+async def test_the_sampler_runs_only_for_rounds_a_rule_reads(store: Store) -> None:
+    """With no reliability target and no stability rule every round reports the Laplace
+    figure (the sampler is not run for nothing); with a target, the rounds before the warm-up
+    do and those after it are sampled; the final result is sampled either way."""
+    runtime, _ = scripted(true_order_verdict)
+    engine = BatchEngine(store, InProcessDispatcher(runtime, concurrency=4))
+    fixed = make_spec(n_students=10, budget=60, target_reliability=None,
+                      stability_threshold=None)
+    result = await engine.run(await engine.create(fixed))
+    assert {r.reliability_method for r in result.rounds} == {"laplace_empirical_bayes"}
+    assert result.reliability is not None
+    assert result.reliability.posterior_reliability_method == "posterior_sampled"
+    targeted = make_spec(n_students=10, budget=60, target_reliability=0.999,
+                         stability_threshold=None, min_comparisons_per_essay=4.0)
+    result = await engine.run(await engine.create(targeted))
+    n = len(targeted.essays)
+    for r in result.rounds:
+        warmed_up = 2 * r.n_comparisons / n >= 4.0
+        assert r.reliability_method == ("posterior_sampled" if warmed_up
+                                        else "laplace_empirical_bayes"), r
+    assert {r.reliability_method for r in result.rounds} == {
+        "posterior_sampled", "laplace_empirical_bayes"}
+
+
 async def test_heuristic_judge_runs_the_bundled_sample(store: Store) -> None:
     """The heuristic judge on the bundled sample puts the A anchor above the F anchor."""
     from importlib import resources

@@ -24,7 +24,7 @@ from cjgrade.reports import (
     verify_checksum,
     write_reports,
 )
-from cjgrade.reports.svg_diagnostics import reliability_diagram_svg
+from cjgrade.reports.svg_diagnostics import reliability_diagram_svg, reliability_rounds_svg
 from cjgrade.runner.folder_spec import spec_from_folder
 from cjgrade.runner.grades import resolve_grade
 from cjgrade.runner.inputs import read_input_folder
@@ -199,3 +199,21 @@ def test_an_artefact_before_1_2_still_renders(degenerate: dict[str, Any]) -> Non
     assert "not recorded" in render_markdown(old)
     assert "Judge calibration" in render_html(old)
     assert "NOT RELIABLE" not in render_markdown(old)
+
+
+def test_rounds_the_sampler_skipped_are_drawn_as_rings() -> None:
+    """A round whose reliability is the Laplace figure (no stopping rule read it) is drawn as
+    a ring with a legend entry and says so in its tooltip; sampled rounds are filled dots;
+    rounds of artefacts before 1.5 (no method) are drawn as before."""
+    def round_(k: int, method: str | None) -> dict[str, Any]:
+        return {"round": k, "n_comparisons": 10 * (k + 1), "ssr": 0.5, "reliability": 0.6,
+                "max_theta_change": None, "stop": False, "stop_reason": None,
+                "reliability_method": method}
+    svg = reliability_rounds_svg([round_(0, "laplace_empirical_bayes"),
+                                  round_(1, "posterior_sampled"), round_(2, None)])
+    assert svg.count('fill="white" stroke=') == 2  # the Laplace round and its legend entry
+    assert "round 0: 10 comparisons, reliability 0.600 (Laplace figure, not sampled)" in svg
+    assert "round 1: 20 comparisons, reliability 0.600</title>" in svg
+    assert "Laplace figure (no rule read it)" in svg
+    plain = reliability_rounds_svg([round_(1, "posterior_sampled"), round_(2, None)])
+    assert 'fill="white"' not in plain and "Laplace" not in plain

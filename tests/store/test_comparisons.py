@@ -345,3 +345,19 @@ async def test_a_group_of_verdicts_is_stored_as_one_by_one(store: Store) -> None
     with pytest.raises(NotFound):
         async with store.transaction() as s:
             await record_verdicts(s, [(10_000, _verdict("a" * 64))])
+
+
+async def test_concurrent_groups_store_a_verdict_once(store: Store) -> None:
+    """Two transactions storing the same verdicts at once (a duplicate delivery handled by two
+    tasks): each comparison is stored by exactly one of them."""
+    bid = await _batch(store)
+    async with store.transaction() as s:
+        rows = await request_comparisons(s, bid, 1, PAIRS)
+    group = [(r.id, _verdict(r.request_sha256 or "")) for r in rows]
+
+    async def store_group() -> list[bool]:
+        async with store.transaction() as s:
+            return await record_verdicts(s, group)
+
+    first, second = await asyncio.gather(store_group(), store_group())
+    assert [a + b for a, b in zip(first, second, strict=True)] == [1, 1]

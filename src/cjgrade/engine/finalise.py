@@ -196,7 +196,8 @@ async def finalise_batch(
             RoundSummary(round=f.round, n_comparisons=f.n_comparisons, ssr=f.ssr,
                          reliability=f.metrics.reliability,
                          max_theta_change=f.metrics.max_theta_change, stop=f.stop,
-                         stop_reason=f.stop_reason)
+                         stop_reason=f.stop_reason,
+                         reliability_method=f.metrics.reliability_method)
             for f in fits
         ),
         judges=judge_lines,

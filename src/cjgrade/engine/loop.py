@@ -33,7 +33,12 @@ from cjgrade.engine.progress import NullProgress, Progress, ProgressListener
 from cjgrade.engine.results import BatchResult
 from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.engine.spec_codec import request_event
-from cjgrade.engine.stop_rules import RoundStop, decide_stop, success_rate_failure
+from cjgrade.engine.stop_rules import (
+    RoundStop,
+    decide_stop,
+    reliability_is_read,
+    success_rate_failure,
+)
 from cjgrade.judges.base import JudgeRequest
 from cjgrade.judges.cost import add_cost, sum_spend
 from cjgrade.stats.pairing import PairingState, select_pairs
@@ -253,11 +258,13 @@ class BatchEngine:
 
     async def _refit(self, state: _RunState, round_index: int, budget: int) -> RoundStop:
         spec = state.stored.spec
+        succeeded = sum(1 for c in state.comparisons if c.status == "succeeded")
         estimate = await asyncio.to_thread(
             fit_round,
             [e.id for e in spec.essays], state.comparisons, alpha=spec.options.alpha,
             position_effect=spec.options.position_effect, previous=state.estimate,
             max_iter=ROUND_EM_ITERATIONS, seed=spec.options.seed,
+            sample=reliability_is_read(spec.options, len(spec.essays), succeeded),
         )
         decision = decide_stop(
             estimate, state.previous_theta, spec, n_requested=len(state.comparisons),

@@ -111,6 +111,10 @@ class RoundSummary:
     max_theta_change: float | None
     stop: bool
     stop_reason: str | None = None
+    reliability_method: str | None = None
+    """How ``reliability`` was computed: ``posterior_sampled``, or ``laplace_empirical_bayes``
+    (a round no stopping rule read, or a batch above the sampler's size); None for rounds
+    stored before it was recorded."""
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,10 @@ student SE, stability; first that fires decides, in that order). The engine comp
   with the round's fit) names which one was used;
 - before ``min_comparisons_per_essay`` successful comparisons per essay on average only the
   budget can stop a batch;
+- a round whose reliability no rule reads (before that warm-up, or with neither a reliability
+  target nor the stability rule on) is fitted without the sampler
+  (:func:`reliability_is_read`) and reports the Laplace figure, labelled as such; the final
+  fit of a batch always samples;
 - stability counts only once that reliability is at least
   :data:`MIN_RELIABILITY_FOR_STABILITY`;
 - option values that can never be reached switch a rule off: ``target_reliability = 1``,
@@ -35,6 +39,7 @@ __all__ = [
     "MIN_RELIABILITY_FOR_STABILITY",
     "RoundStop",
     "decide_stop",
+    "reliability_is_read",
     "success_rate_failure",
 ]
 
@@ -67,6 +72,19 @@ def _on(value: float | None, off: float) -> float | None:
     return None if value is None or value == off else value
 
 
+def _warmed_up(options: BatchOptions, n_essays: int, n_fitted: int) -> bool:
+    return n_essays > 0 and 2 * n_fitted / n_essays >= options.min_comparisons_per_essay
+
+
+def reliability_is_read(options: BatchOptions, n_essays: int, n_fitted: int) -> bool:
+    """Whether a round fitted on ``n_fitted`` successful comparisons (an upper bound will do)
+    has its reliability read by a stopping rule: the reliability target or, through its
+    "separated" condition, the stability rule, both only after the warm-up."""
+    rules_on = (_on(options.target_reliability, 1.0) is not None
+                or _on(options.stability_threshold, 0.0) is not None)
+    return rules_on and _warmed_up(options, n_essays, n_fitted)
+
+
 def decide_stop(
     estimate: RoundEstimate,
     previous_theta: Mapping[str, float] | None,
@@ -78,7 +96,7 @@ def decide_stop(
     """Apply the stopping rules (see the module docstring) after a round's refit."""
     opts = spec.options
     n = len(estimate.essay_ids)
-    warmed_up = n > 0 and 2 * estimate.n_comparisons / n >= opts.min_comparisons_per_essay
+    warmed_up = _warmed_up(opts, n, estimate.n_comparisons)
     separated = estimate.reliability >= MIN_RELIABILITY_FOR_STABILITY
     rules = StoppingRules(
         budget=budget,

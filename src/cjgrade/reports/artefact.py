@@ -40,7 +40,7 @@ __all__ = [
     "write_artefact",
 ]
 
-SCHEMA_VERSION = "1.4.0"
+SCHEMA_VERSION = "1.5.0"
 ARTEFACT_FILE = "assessment_run.json"
 
 

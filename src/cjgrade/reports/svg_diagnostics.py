@@ -46,12 +46,15 @@ def _axes(x: Callable[[float], float], y: Callable[[float], float],
 
 
 def _legend(items: Sequence[tuple[str, str, str]]) -> list[str]:
-    """One row above the plot, ``(kind, colour, text)`` each; kind ``dot``, ``square`` or
-    ``dash``."""
+    """One row above the plot, ``(kind, colour, text)`` each; kind ``dot``, ``ring``,
+    ``square`` or ``dash``."""
     out, x0, yy = [], float(LEFT), float(LEGEND_Y)
     for kind, colour, text in items:
         if kind == "dot":
             mark = f'<circle cx="{x0 + 4:.1f}" cy="{yy:.1f}" r="3.5" fill="{colour}"/>'
+        elif kind == "ring":
+            mark = (f'<circle cx="{x0 + 4:.1f}" cy="{yy:.1f}" r="3" fill="white" '
+                    f'stroke="{colour}" stroke-width="1.5"/>')
         elif kind == "square":
             mark = (f'<rect x="{x0:.1f}" y="{yy - 4:.1f}" width="8" height="8" fill="none" '
                     f'stroke="{colour}" stroke-width="1.5"/>')
@@ -106,12 +109,18 @@ def reliability_diagram_svg(calibration: dict[str, Any] | None) -> str:
     return "".join(out)
 
 
+def _is_laplace(round_: dict[str, Any]) -> bool:
+    return round_.get("reliability_method") == "laplace_empirical_bayes"
+
+
 def reliability_rounds_svg(
     rounds: list[dict[str, Any]], *, target: float | None = None,
     threshold: float | None = None,
 ) -> str:
     """The posterior reliability (solid) and SSR (dashed; values below 0 drawn at 0) after each
-    round, against the comparisons fitted, with the stopping target and the quality threshold."""
+    round, against the comparisons fitted, with the stopping target and the quality threshold.
+    A round whose reliability is the Laplace figure (no stopping rule read it, so the sampler
+    was not run; it reads low under adaptive pairing) is drawn as a ring."""
     out = _frame("Reliability round by round", "Reliability by round",
                  "successful comparisons fitted", "reliability")
     pts = [r for r in rounds if r.get("n_comparisons") is not None]
@@ -140,9 +149,16 @@ def reliability_rounds_svg(
                    f'stroke-width="1.5"{dash}/>')
         for n, v, r in series:
             tip = f"round {r['round']}: {int(n)} comparisons, {key} {float(r[key]):.3f}"
-            out.append(f'<circle cx="{x(n):.1f}" cy="{y(v):.1f}" r="2.5" fill="{colour}">'
+            laplace = key == "reliability" and _is_laplace(r)
+            fill = f'fill="white" stroke="{colour}" stroke-width="1.2"' if laplace else \
+                f'fill="{colour}"'
+            tip += " (Laplace figure, not sampled)" if laplace else ""
+            out.append(f'<circle cx="{x(n):.1f}" cy="{y(v):.1f}" r="2.5" {fill}>'
                        f"<title>{escape(tip)}</title></circle>")
-    out += _legend((("dot", STUDENT_COLOUR, "posterior reliability"),
-                    ("dash", ANCHOR_COLOUR, "SSR (below 0 drawn at 0)")))
+    legend = [("dot", STUDENT_COLOUR, "posterior reliability"),
+              ("dash", ANCHOR_COLOUR, "SSR (below 0 drawn at 0)")]
+    if any(_is_laplace(r) for r in pts):
+        legend.append(("ring", STUDENT_COLOUR, "Laplace figure (no rule read it)"))
+    out += _legend(legend)
     out.append("</svg>")
     return "".join(out)

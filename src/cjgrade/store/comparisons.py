@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, case, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.errors import InputError, StorageError
@@ -220,25 +220,23 @@ async def record_verdict(session: AsyncSession, comparison_id: int, verdict: Ver
     return (await record_verdicts(session, [(comparison_id, verdict)]))[0]
 
 
-_VERDICT_COLUMNS = (
-    "status", "request_sha256", "winner", "p_a", "confidence", "justification", "flags",
-    "provider", "model", "input_tokens", "output_tokens", "cache_read_tokens",
-    "cache_write_tokens", "cost_usd", "latency_s", "raw_response", "attempts", "error_code",
-    "error_reason", "completed_at",
-)
+VERDICTS_PER_STATEMENT = 100
+"""Verdicts stored by one UPDATE (about 20 parameters each, well inside the drivers' limits)."""
 
 
 async def record_verdicts(
     session: AsyncSession, verdicts: Sequence[tuple[int, Verdict]]
 ) -> list[bool]:
-    """Store verdicts ``(comparison_id, verdict)`` in two statements whatever their number
-    (what a group of arrivals costs the database, not a round trip per verdict). Per verdict:
-    True if stored now, False if its comparison was already final or an earlier verdict of the
-    same call took it. Every verdict is checked first (as :func:`record_verdict`): a bad one
-    raises and nothing is stored.
+    """Store verdicts ``(comparison_id, verdict)`` with one statement per
+    :data:`VERDICTS_PER_STATEMENT` (what a group of arrivals costs the database, not a round
+    trip per verdict). Per verdict: True if stored now, False if its comparison was already
+    final or an earlier verdict of the same call took it. Every verdict is checked first (as
+    :func:`record_verdict`): a bad one raises and nothing is stored.
 
-    The comparisons' rows are locked (``FOR UPDATE`` on PostgreSQL; SQLite serialises writers)
-    from the read of their state to the update, which again requires ``pending``.
+    Each UPDATE is a compare-and-set over its comparisons (``WHERE status = 'pending'``, the
+    new values chosen per row by ``CASE id``) that returns the rows it changed, so a verdict
+    stored concurrently by another transaction is never counted twice, on SQLite and
+    PostgreSQL alike.
     """
     for _, verdict in verdicts:
         if not (0.0 <= verdict.p_a <= 1.0) or math.isnan(verdict.p_a):
@@ -246,47 +244,54 @@ async def record_verdicts(
     if not verdicts:
         return []
     ids = sorted({cid for cid, _ in verdicts})
-    rows = {
-        r.id: r for r in await session.execute(
-            select(Comparison.id, Comparison.request_sha256, Comparison.status)
-            .where(Comparison.id.in_(ids)).order_by(Comparison.id).with_for_update()
-        )
-    }
-    now = utcnow()
-    stored: list[bool] = []
-    updates: list[dict[str, object]] = []
-    taken: set[int] = set()
-    for cid, verdict in verdicts:
-        row = rows.get(cid)
-        if row is None:
+    requested = {row.id: row.request_sha256 for row in await session.execute(
+        select(Comparison.id, Comparison.request_sha256).where(Comparison.id.in_(ids)))}
+    first: dict[int, tuple[int, dict[str, object]]] = {}  # comparison -> (position, values)
+    for position, (cid, verdict) in enumerate(verdicts):
+        if cid not in requested:
             raise NotFound(f"unknown comparison {cid}")
-        requested = row.request_sha256
-        if requested and verdict.request_sha256 != requested:
+        sha = requested[cid]
+        if sha and verdict.request_sha256 != sha:
             raise StorageError(
-                f"comparison {cid} was requested with {requested[:12]}… but the verdict "
-                f"answers {verdict.request_sha256[:12]}…; refusing a stale callback"
+                f"comparison {cid} was requested with {sha[:12]}… but the verdict answers "
+                f"{verdict.request_sha256[:12]}…; refusing a stale callback"
             )
-        fresh = row.status == "pending" and cid not in taken
-        if fresh:
-            taken.add(cid)
-            updates.append({"v_cid": cid, **{f"v_{k}": v for k, v in
-                                             _verdict_values(verdict, requested, now).items()}})
-        stored.append(fresh)
-    if updates:
-        table = cast(Table, Comparison.__table__)
-        await session.execute(
-            update(table)
-            .where(table.c.id == bindparam("v_cid"), table.c.status == "pending")
-            .values({name: bindparam(f"v_{name}") for name in _VERDICT_COLUMNS}),
-            updates,
-        )
-    return stored
+        first.setdefault(cid, (position, _verdict_values(verdict, sha)))
+    changed: set[int] = set()
+    chosen = list(first.items())
+    now = utcnow()
+    for start in range(0, len(chosen), VERDICTS_PER_STATEMENT):
+        part = dict(chosen[start:start + VERDICTS_PER_STATEMENT])
+        changed |= await _store_verdicts(session, part, now)
+    return [cid in changed and first[cid][0] == position
+            for position, (cid, _) in enumerate(verdicts)]
 
 
-def _verdict_values(verdict: Verdict, requested: str | None, now: object) -> dict[str, object]:
+async def _store_verdicts(
+    session: AsyncSession, rows: dict[int, tuple[int, dict[str, object]]], now: datetime
+) -> set[int]:
+    """One compare-and-set UPDATE of ``rows`` (comparison id -> values); the ids it changed."""
+    table = cast(Table, Comparison.__table__)
+    columns = next(iter(rows.values()))[1].keys()
+    values: dict[str, object] = {
+        name: case({cid: bindparam(None, vals[name], type_=table.c[name].type)
+                    for cid, (_, vals) in rows.items()}, value=table.c.id)
+        for name in columns
+    }
+    values.update(status="succeeded", error_code=None, error_reason=None, completed_at=now)
+    result = await session.execute(
+        update(table)
+        .where(table.c.id.in_(list(rows)), table.c.status == "pending")
+        .values(values)
+        .returning(table.c.id)
+    )
+    return set(result.scalars())
+
+
+def _verdict_values(verdict: Verdict, requested: str | None) -> dict[str, object]:
+    """The columns a verdict sets that differ between verdicts."""
     usage = verdict.usage
     return {
-        "status": "succeeded",
         "request_sha256": requested or verdict.request_sha256,
         "winner": verdict.winner.value,
         "p_a": verdict.p_a,
@@ -303,9 +308,6 @@ def _verdict_values(verdict: Verdict, requested: str | None, now: object) -> dic
         "latency_s": verdict.latency_s,
         "raw_response": verdict.raw_response,
         "attempts": verdict.attempts,
-        "error_code": None,
-        "error_reason": None,
-        "completed_at": now,
     }
 
 
