@@ -13,12 +13,24 @@ dispatched again (the judge response cache makes the repeat free), nothing is re
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, case, func, or_, select, update
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Table,
+    Update,
+    bindparam,
+    case,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from cjgrade.errors import InputError, StorageError
@@ -220,8 +232,10 @@ async def record_verdict(session: AsyncSession, comparison_id: int, verdict: Ver
     return (await record_verdicts(session, [(comparison_id, verdict)]))[0]
 
 
-VERDICTS_PER_STATEMENT = 100
-"""Verdicts stored by one UPDATE (about 20 parameters each, well inside the drivers' limits)."""
+VERDICTS_PER_STATEMENT = 128
+"""Verdicts stored by one UPDATE at most (about 20 parameters each, well inside the drivers'
+limits). A statement holds a power of two of them (the last one repeated to fill it), so a
+handful of statement shapes is compiled once and reused, instead of one per group size."""
 
 
 async def record_verdicts(
@@ -271,21 +285,40 @@ async def _store_verdicts(
     session: AsyncSession, rows: dict[int, tuple[int, dict[str, object]]], now: datetime
 ) -> set[int]:
     """One compare-and-set UPDATE of ``rows`` (comparison id -> values); the ids it changed."""
-    table = cast(Table, Comparison.__table__)
-    columns = next(iter(rows.values()))[1].keys()
-    values: dict[str, object] = {
-        name: case({cid: bindparam(None, vals[name], type_=table.c[name].type)
-                    for cid, (_, vals) in rows.items()}, value=table.c.id)
-        for name in columns
-    }
-    values.update(status="succeeded", error_code=None, error_reason=None, completed_at=now)
-    result = await session.execute(
-        update(table)
-        .where(table.c.id.in_(list(rows)), table.c.status == "pending")
-        .values(values)
-        .returning(table.c.id)
-    )
+    items = list(rows.items())
+    size = 1 << (len(items) - 1).bit_length()  # the next power of two
+    items += [items[-1]] * (size - len(items))  # a repeated WHEN changes nothing
+    params: dict[str, object] = {"v_now": now}
+    for k, (cid, (_, vals)) in enumerate(items):
+        params[f"v_cid_{k}"] = cid
+        params.update({f"v_{name}_{k}": value for name, value in vals.items()})
+    result = await session.execute(_verdicts_update(size), params)
     return set(result.scalars())
+
+
+@functools.cache
+def _verdicts_update(size: int) -> Update:
+    """The UPDATE storing ``size`` verdicts, built once per size: parameters ``v_now``,
+    ``v_cid_K`` and ``v_<column>_K`` for K in ``range(size)``."""
+    table = cast(Table, Comparison.__table__)
+    ids: list[BindParameter[int]] = [bindparam(f"v_cid_{k}") for k in range(size)]
+    values: dict[str, object] = {
+        name: case(*[(table.c.id == ids[k],
+                      bindparam(f"v_{name}_{k}", type_=table.c[name].type))
+                     for k in range(size)])
+        for name in _VERDICT_COLUMNS
+    }
+    values.update(status="succeeded", error_code=None, error_reason=None,
+                  completed_at=bindparam("v_now", type_=table.c.completed_at.type))
+    return (update(table).where(table.c.id.in_(ids), table.c.status == "pending")
+            .values(values).returning(table.c.id))
+
+
+_VERDICT_COLUMNS = (
+    "request_sha256", "winner", "p_a", "confidence", "justification", "flags", "provider",
+    "model", "input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens",
+    "cost_usd", "latency_s", "raw_response", "attempts",
+)
 
 
 def _verdict_values(verdict: Verdict, requested: str | None) -> dict[str, object]:
