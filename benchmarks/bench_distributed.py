@@ -228,10 +228,11 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         await asyncio.sleep(8)  # groups formed (as in a running deployment)
         batch_uuid = str(uuid.uuid4())
         async with AssessmentWatcher(client, batch_uuid, comparisons=False) as watcher:
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
             out = await watcher.wait(timeout_s=args.timeout)
             wall = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
         engine = orchestrator.engines.get(batch_uuid)
         steps = engine.step_seconds if engine is not None else {}
     finally:
@@ -252,13 +253,18 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         "workers": 2, "concurrency": args.concurrency, "latency_s": args.latency,
         "wall_s": round(wall, 1),
         "per_s": round((done.n_comparisons if done else 0) / wall, 1),
-        "bound_per_s": 2 * args.concurrency / args.latency,
+        "bound_per_s": 2 * args.concurrency / args.latency if args.latency > 0 else None,
         "refit_s": round(steps.get("refit", 0.0), 2),
         "refit_share": round(steps.get("refit", 0.0) / wall, 4),
         "plan_s": round(steps.get("plan", 0.0), 2),
         "plan_share": round(steps.get("plan", 0.0) / wall, 4),
         "rounds_s": round(steps.get("round", 0.0), 2),
         "finalise_s": round(steps.get("finalise", 0.0), 2),
+        # this process's CPU (every thread): the orchestrator, plus the submitter and the
+        # watcher, which are light; the workers and the broker run in other processes
+        "cpu_s": round(cpu, 2),
+        "cpu_ms_per_comparison": round(1000 * cpu / max(done.n_comparisons if done else 0, 1),
+                                       2),
     }
     print(json.dumps(row), flush=True)
     return row

@@ -17,7 +17,7 @@ import functools
 import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
@@ -56,7 +56,9 @@ __all__ = [
 ]
 
 
-def _record(row: Comparison) -> ComparisonRecord:
+def _record(row: Any) -> ComparisonRecord:
+    """A record from a row of the comparisons table (a Core row: loading the rows as ORM
+    objects costs several times more, and a round can hold thousands)."""
     return record_from_row(
         ComparisonRecord,
         row,
@@ -129,17 +131,17 @@ async def list_comparisons(
     status: ComparisonStatus | None = None,
 ) -> list[ComparisonRecord]:
     """A batch's comparisons ordered by round and slot."""
+    table = cast(Table, Comparison.__table__)
     stmt = (
-        select(Comparison)
-        .where(Comparison.batch_id == batch_id)
-        .order_by(Comparison.round, Comparison.slot)
-        .execution_options(populate_existing=True)
+        select(table)
+        .where(table.c.batch_id == batch_id)
+        .order_by(table.c.round, table.c.slot)
     )
     if round_ is not None:
-        stmt = stmt.where(Comparison.round == round_)
+        stmt = stmt.where(table.c.round == round_)
     if status is not None:
-        stmt = stmt.where(Comparison.status == status)
-    return [_record(r) for r in await session.scalars(stmt)]
+        stmt = stmt.where(table.c.status == status)
+    return [_record(r) for r in await session.execute(stmt)]
 
 
 async def count_comparisons(
@@ -198,11 +200,9 @@ async def claim_comparisons(
     claimed = list(result.scalars())
     if not claimed:
         return []
-    rows = await session.scalars(
-        select(Comparison)
-        .where(Comparison.id.in_(claimed))
-        .order_by(Comparison.round, Comparison.slot)
-        .execution_options(populate_existing=True)
+    table = cast(Table, Comparison.__table__)
+    rows = await session.execute(
+        select(table).where(table.c.id.in_(claimed)).order_by(table.c.round, table.c.slot)
     )
     return [_record(r) for r in rows]
 
