@@ -8,7 +8,8 @@ recorded with the round's fit.
 Pipelined rounds: with a dispatcher that declares its capacity
 (:class:`~cjgrade.engine.dispatch.PipelinedDispatcher`, the remote workers), the early part of
 round r+1 (at most one capacity's worth, from the estimate round r was planned from) is
-dispatched once round r's outstanding comparisons fit in the capacity, so the judge's slots are
+dispatched once round r's outstanding comparisons are down to two capacities (its last two
+waves), so it is queued before any slot runs out of round r's work and the judge's slots are
 not idle while round r ends and is refitted; the rest of round r+1 follows the refit. A stop
 after round r lets the early part finish and stores it (it is paid already). Comparisons
 planned or in flight count against the budget. Embedded mode does not pipeline.
@@ -55,6 +56,12 @@ from cjgrade.store import ComparisonRecord, RoundMetrics, Store
 __all__ = ["BatchEngine", "comparison_request"]
 
 TERMINAL = ("completed", "failed", "cancelled")
+
+EARLY_PART_WAVES = 2
+"""A pipelined round's early part is dispatched when the round before has this many waves of
+the dispatcher's capacity outstanding. One wave was measured too late: the early part's
+planning and publishing left slots idle at every boundary (75% of the latency bound against
+82% with two, docs/benchmarks.md)."""
 
 
 def comparison_request(spec: BatchSpec, essay_a: str, essay_b: str) -> JudgeRequest:
@@ -327,13 +334,17 @@ class BatchEngine:
     ) -> None:
         """Store outcomes until round ``round_index`` has them all (outcomes of the next
         round's early part are stored as they come too). Once the round's outstanding
-        comparisons fit in the dispatcher's capacity, the early part of the next round is
-        planned and dispatched, so the judge's slots stay busy across the round boundary."""
+        comparisons are down to two capacities (its last two waves: one in flight, one
+        queued), the early part of the next round is planned and dispatched: it is queued
+        behind the round's last wave before any slot runs out of work, and keeps the slots
+        busy while the round ends and is refitted. When it is planned does not change its
+        pairs: the estimate stays the same until the round's refit."""
         tally = _Tally.of(state.comparisons)
         early_due = not _rows(state, round_index + 1)
         while inflight.outstanding(round_index):
             capacity = self._capacity()
-            if early_due and capacity and inflight.outstanding(round_index) <= capacity:
+            if (early_due and capacity
+                    and inflight.outstanding(round_index) <= EARLY_PART_WAVES * capacity):
                 early_due = False
                 await self._plan_early(state, inflight, round_index + 1, budget, capacity)
             await self._store_arrived(state, inflight, tally, round_index, budget)
