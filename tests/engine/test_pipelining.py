@@ -20,10 +20,11 @@ from cjgrade.engine.dispatch import (
 )
 from cjgrade.engine.ledger import BatchLedger
 from cjgrade.engine.loop import BatchEngine
+from cjgrade.errors import StorageError
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import JudgeRequest
 from cjgrade.judges.cache import fingerprint_request
-from cjgrade.store import Store
+from cjgrade.store import Store, set_batch_status
 
 from .conftest import make_spec, true_order_verdict
 
@@ -114,6 +115,22 @@ class SaturatedCluster:
             outbox.put_nowait(outcome)
             self._fill()
             await asyncio.sleep(0)
+
+
+class CancellingCluster(SaturatedCluster):
+    """Cancels the batch (as ``POST /v1/batches/{id}/cancel`` does) when the first comparisons
+    of round 1 are dispatched: round 0 and round 1's early part are in flight then."""
+
+    def __init__(self, store: Store, capacity: int) -> None:
+        super().__init__(capacity)
+        self.store = store
+
+    async def dispatch(self, tasks: Sequence[ComparisonTask]) -> AsyncIterator[ComparisonOutcome]:
+        if tasks[0].round == 1:
+            async with self.store.transaction() as session:
+                await set_batch_status(session, tasks[0].batch_uuid, "cancelled")
+        async for outcome in super().dispatch(tasks):
+            yield outcome
 
 
 def _spec(budget: int, **options: object):  # type: ignore[no-untyped-def]
@@ -224,3 +241,20 @@ async def test_resume_with_two_rounds_in_flight_stores_every_comparison_once(
     assert {c.id: c.winner for c in result.comparisons if c.id in stored_before} == stored_before
     assert len({(c.round, c.slot) for c in result.comparisons}) == 36
     assert len({c.id for c in result.comparisons}) == 36
+
+
+async def test_cancel_with_two_rounds_in_flight_stores_what_was_requested(
+    store: Store,
+) -> None:
+    """Cancelled while round 0 ends and round 1's early part is in flight: no further part is
+    requested, and what was (its requests are out, so paid) is finished and stored."""
+    cluster = CancellingCluster(store, 4)
+    engine = BatchEngine(store, cluster)
+    uid = await engine.create(_spec(48, target_ssr=None, stability_threshold=None))
+    with pytest.raises(StorageError, match="cancelled"):
+        await engine.run(uid)
+    rows = await BatchLedger(store).comparisons(uid)
+    assert [c for c in rows if c.status == "pending"] == []
+    assert len([c for c in rows if c.round == 0]) == 12
+    assert len([c for c in rows if c.round == 1]) == cluster.capacity()
+    assert cluster.finished == len(rows) == 12 + cluster.capacity()

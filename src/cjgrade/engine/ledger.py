@@ -220,6 +220,11 @@ class BatchLedger:
         free = [r.id for r in rows]
         return free + [b for b, owner in held if b not in free and _owner_dead(owner)]
 
+    async def status(self, batch_uuid: str) -> str:
+        """The batch's status as stored now (e.g. ``cancelled`` through the API meanwhile)."""
+        async with self.store.transaction() as session:
+            return (await require_batch(session, batch_uuid)).status
+
     async def count_batches(self) -> int:
         async with self.store.transaction() as session:
             return await count_batches(session)

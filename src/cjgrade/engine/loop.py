@@ -48,6 +48,7 @@ from cjgrade.engine.results import BatchResult
 from cjgrade.engine.spec import BatchSpec, validate_spec
 from cjgrade.engine.spec_codec import request_event
 from cjgrade.engine.stop_rules import RoundStop, decide_stop, success_rate_failure
+from cjgrade.errors import StorageError
 from cjgrade.judges.base import JudgeRequest
 from cjgrade.judges.cost import add_cost, sum_spend
 from cjgrade.stats.pairing import PairingState, select_pairs
@@ -173,32 +174,45 @@ class BatchEngine:
 
     async def _run(self, stored: StoredBatch) -> BatchResult:
         state = await self._restore(stored)
-        spec = stored.spec
-        budget = spec.options.resolved_budget(len(spec.essays))
-        fits = await self.ledger.fits(stored.batch_uuid)
-        round_index = fits[-1].round + 1 if fits else 0  # the first round without a fit
-        stopped = bool(fits) and fits[-1].stop
+        budget = stored.spec.options.resolved_budget(len(stored.spec.essays))
         async with InFlight(self.dispatcher) as inflight:
             await self._dispatch_pending(state, inflight)
-            while not stopped:
-                await self._plan_rest(state, inflight, round_index, budget)
-                if not _rows(state, round_index):
-                    decision = RoundStop(True, "no_more_pairs")
-                    await self._record_fit(state, round_index - 1, decision, final=True)
-                    break
-                await self._judge_round(state, inflight, round_index, budget)
-                await self._reload(state, round_index)
-                judged = [c for c in state.comparisons if c.round <= round_index]
-                failure = success_rate_failure(judged, spec.options)
-                if failure is not None:
+            try:
+                failure = await self._rounds(state, inflight, budget)
+            except StorageError:
+                if await self.ledger.status(stored.batch_uuid) == "cancelled":
+                    # No round is requested any more, but what was requested is out (and
+                    # paid): finish and store it, as a round in flight is when cancelled.
                     await self._drain(state, inflight, budget)
-                    return await self._fail(stored, "low_success_rate", failure)
-                decision = await self._refit(state, round_index, budget)
-                stopped = decision.stop
-                round_index += 1
+                raise
             await self._drain(state, inflight, budget)
+        if failure is not None:
+            return await self._fail(stored, "low_success_rate", failure)
         stored = await self.ledger.load_batch(stored.batch_uuid)
         return await self._finish(stored)
+
+    async def _rounds(self, state: _RunState, inflight: InFlight, budget: int) -> str | None:
+        """Judge rounds until a stop decision (also one stored before a resume); returns the
+        reason to fail the batch on a low success rate, else None."""
+        fits = await self.ledger.fits(state.stored.batch_uuid)
+        round_index = fits[-1].round + 1 if fits else 0  # the first round without a fit
+        stopped = bool(fits) and fits[-1].stop
+        while not stopped:
+            await self._plan_rest(state, inflight, round_index, budget)
+            if not _rows(state, round_index):
+                decision = RoundStop(True, "no_more_pairs")
+                await self._record_fit(state, round_index - 1, decision, final=True)
+                return None
+            await self._judge_round(state, inflight, round_index, budget)
+            await self._reload(state, round_index)
+            judged = [c for c in state.comparisons if c.round <= round_index]
+            failure = success_rate_failure(judged, state.stored.spec.options)
+            if failure is not None:
+                return failure
+            decision = await self._refit(state, round_index, budget)
+            stopped = decision.stop
+            round_index += 1
+        return None
 
     async def _restore(self, stored: StoredBatch) -> _RunState:
         comparisons = await self.ledger.comparisons(stored.batch_uuid)
