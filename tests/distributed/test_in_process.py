@@ -178,3 +178,30 @@ async def test_in_process_subscription_protocol() -> None:
     await sub.close()
     with pytest.raises(StopAsyncIteration):
         await sub.next_delivery()
+
+
+async def test_router_feeds_each_of_a_batchs_two_streams(store: Store) -> None:
+    """While rounds are pipelined a batch has two dispatch streams (the ending round and the
+    next round's early part): each result goes to the stream waiting for it, and the
+    dispatcher's capacity is what the workers declared."""
+    transport = InProcessTransport()
+    router = ResultRouter(transport, BatchLedger(store))
+    ending, early = router.register("b", {1, 2}), router.register("b", {3})
+    routing = asyncio.ensure_future(router.run())
+    try:
+        for cid in (1, 3, 2):
+            await transport.publish(ComparisonCompletedV1.TOPIC, make_envelope(
+                ComparisonCompletedV1(batch_uuid="b", comparison_id=cid, status="failed",
+                                      error_code="X", error_reason="x", worker_id="w1",
+                                      worker_concurrency=3)))
+        for _ in range(200):
+            if ending.queue.qsize() + early.queue.qsize() == 3:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        routing.cancel()
+        await asyncio.gather(routing, return_exceptions=True)
+    routed = {name: sorted(w.queue.get_nowait()[0].comparison_id for _ in range(w.queue.qsize()))
+              for name, w in (("ending", ending), ("early", early))}
+    assert routed == {"ending": [1, 2], "early": [3]}
+    assert DurableBusDispatcher(transport, router).capacity() == 3

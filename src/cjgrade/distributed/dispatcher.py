@@ -1,10 +1,11 @@
 """The orchestrator's side of the bus: publish comparison requests, route results, re-dispatch.
 
 :class:`ResultRouter` is the orchestrator's one consumer of ``comparison.completed`` (consumer
-group ``cjgrade-orchestrator``). A result for a round being dispatched goes to that round's
-:class:`DurableBusDispatcher`, which yields it to the engine; the record is acknowledged only
-after the engine has stored it. Any other result (a batch not running here yet, a duplicate)
-is stored directly, idempotently, and acknowledged.
+group ``cjgrade-orchestrator``). A result for a comparison being dispatched goes to the
+:class:`DurableBusDispatcher` stream waiting for it (a batch has two while its rounds are
+pipelined: the ending round and the next round's early part), which yields it to the engine;
+the record is acknowledged only after the engine has stored it. Any other result (a batch not
+running here yet, a duplicate) is stored directly, idempotently, and acknowledged.
 
 :class:`DurableBusDispatcher` implements the engine's ``Dispatcher`` protocol. Unlike a plain
 bus dispatcher it never gives up on a round: when no result has arrived for
@@ -64,7 +65,7 @@ class ResultRouter:
         self.ledger = ledger
         self.metrics = metrics or DistributedMetrics()
         self.group = group
-        self._waiters: dict[str, _Waiter] = {}
+        self._waiters: dict[str, list[_Waiter]] = {}
         self._sub = transport.subscribe(ComparisonCompletedV1.TOPIC, group=group)
         self._workers: dict[str, tuple[int, float]] = {}
         """worker id -> (its concurrency, when its last result arrived)."""
@@ -77,13 +78,22 @@ class ResultRouter:
         return sum(live) if live else None
 
     def register(self, batch_uuid: str, comparison_ids: set[int]) -> _Waiter:
+        """Route the results of ``comparison_ids`` to the returned waiter (a batch has two
+        while its rounds are pipelined: the ending round and the next round's early part)."""
         waiter = _Waiter(set(comparison_ids))
-        self._waiters[batch_uuid] = waiter
+        self._waiters.setdefault(batch_uuid, []).append(waiter)
         return waiter
 
     def unregister(self, batch_uuid: str, waiter: _Waiter) -> None:
-        if self._waiters.get(batch_uuid) is waiter:
-            del self._waiters[batch_uuid]
+        waiters = self._waiters.get(batch_uuid, [])
+        if waiter in waiters:
+            waiters.remove(waiter)
+        if not waiters:
+            self._waiters.pop(batch_uuid, None)
+
+    def _waiter_for(self, batch_uuid: str, comparison_id: int) -> _Waiter | None:
+        return next((w for w in self._waiters.get(batch_uuid, ()) if comparison_id in w.pending),
+                    None)
 
     def ack(self, delivery: Delivery) -> None:
         self._sub.ack(delivery)
@@ -120,8 +130,8 @@ class ResultRouter:
         if event.worker_id is not None and event.worker_concurrency:
             self._workers[event.worker_id] = (event.worker_concurrency, time.monotonic())
         outcome = outcome_from_event(event)
-        waiter = self._waiters.get(event.batch_uuid)
-        if waiter is not None and event.comparison_id in waiter.pending:
+        waiter = self._waiter_for(event.batch_uuid, event.comparison_id)
+        if waiter is not None:
             waiter.queue.put_nowait((outcome, delivery))  # acked once the engine stored it
             return
         await self.store(outcome, event.batch_uuid, delivery)
@@ -206,6 +216,11 @@ class DurableBusDispatcher:
 
     def request_sha256(self, request: JudgeRequest) -> str | None:
         return None  # the worker's judge computes it; its verdict carries it
+
+    def capacity(self) -> int | None:
+        """The workers' judge calls in flight (:meth:`ResultRouter.capacity`): rounds are
+        sized in waves of it and pipelined once it is known."""
+        return self.router.capacity()
 
     async def acknowledge_stored(self, comparison_ids: list[int], stored: list[bool]) -> None:
         """The engine stored these outcomes (``stored[i]`` False: already stored, a duplicate):

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -83,24 +82,24 @@ class CountingLedger(BatchLedger):
 
 
 class TimedBatchEngine(BatchEngine):
-    """The engine with its steps timed (``plan`` = pair selection, ``refit``, ``round`` = claim,
-    dispatch and store a round's outcomes, ``finalise``) and its stored outcomes counted,
-    into the metrics.
+    """The engine with its steps timed (``plan`` = pair selection and request, ``refit``,
+    ``round`` = wait for and store a round's outcomes, the next round's early part planned
+    meanwhile included, ``finalise``) and its stored outcomes counted, into the metrics.
 
-    Round size: a batch without an explicit ``round_size`` gets half its essays rounded up to
-    whole waves of the cluster's capacity (``capacity()``: the workers' judge calls in flight),
-    instead of waves of the embedded ``concurrency`` option, so the workers are filled at every
-    wave of a round; before any worker is known, the option is used."""
+    Rounds follow the cluster's capacity (:meth:`DurableBusDispatcher.capacity`, the workers'
+    judge calls in flight): a batch without an explicit ``round_size`` gets half its essays
+    rounded up to whole waves of it, and the rounds are pipelined (see
+    :mod:`cjgrade.engine.loop`); before any worker is known, the ``concurrency`` option sizes
+    the waves."""
 
     def __init__(self, store: Store, dispatcher: DurableBusDispatcher, *args: Any,
-                 metrics: DistributedMetrics, capacity: Callable[[], int | None] | None = None,
-                 **kwargs: Any) -> None:
+                 metrics: DistributedMetrics, **kwargs: Any) -> None:
         super().__init__(store, dispatcher, *args, **kwargs)
         self.ledger = CountingLedger(store, metrics, dispatcher.acknowledge_stored)
-        self.capacity = capacity
         self.metrics = metrics
         self.step_seconds: dict[str, float] = {"plan": 0.0, "refit": 0.0, "round": 0.0,
                                                "finalise": 0.0}
+        self._logged_round_size: int | None = None
 
     async def _timed(self, step: str, coro: Any) -> Any:
         started = time.perf_counter()
@@ -111,16 +110,15 @@ class TimedBatchEngine(BatchEngine):
             self.step_seconds[step] += elapsed
             self.metrics.engine_step.labels(step).observe(elapsed)
 
-    async def _plan_round(self, state: Any, round_index: int, budget: int) -> Any:
-        cap = self.capacity() if self.capacity is not None else None
-        spec = state.stored.spec
-        if cap and spec.options.round_size is None and cap != spec.options.concurrency:
-            options = spec.options.model_copy(update={"concurrency": cap})
-            state.stored = dataclasses.replace(
-                state.stored, spec=dataclasses.replace(spec, options=options))
-            log.info("round size follows the cluster's capacity", capacity=cap,
-                     round_size=options.resolved_round_size(len(spec.essays)))
-        return await self._timed("plan", super()._plan_round(state, round_index, budget))
+    def _round_size(self, state: Any) -> int:
+        size = super()._round_size(state)
+        if size != self._logged_round_size:
+            self._logged_round_size = size
+            log.info("round size", round_size=size, capacity=self._capacity())
+        return size
+
+    async def _plan(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._timed("plan", super()._plan(*args, **kwargs))
 
     async def _refit(self, state: Any, round_index: int, budget: int) -> Any:
         decision = await self._timed("refit", super()._refit(state, round_index, budget))
@@ -295,7 +293,7 @@ class Orchestrator:
             metrics=self.metrics, source=self.config.source, base_url=base_url,
         )
         engine = TimedBatchEngine(self.store, dispatcher, transport=self.transport,
-                                  metrics=self.metrics, capacity=self.router.capacity)
+                                  metrics=self.metrics)
         self.engines[batch_uuid] = engine
         started = time.monotonic()
         outcome = "error"

@@ -11,7 +11,8 @@ the judging happens is the dispatcher's business:
   (:class:`cjgrade.distributed.ComparisonWorker`) publish.
 
 Outcomes are keyed by ``comparison_id``; the engine stores an outcome only for a pending
-comparison, so a duplicate delivery is harmless.
+comparison, so a duplicate delivery is harmless. A :class:`PipelinedDispatcher` also takes the
+next round's early part while a round ends (two ``dispatch`` streams of one batch at once).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ __all__ = [
     "ComparisonTask",
     "Dispatcher",
     "InProcessDispatcher",
+    "PipelinedDispatcher",
     "failure_outcome",
     "judge_task",
 ]
@@ -95,6 +97,19 @@ class Dispatcher(Protocol):
     def request_sha256(self, request: JudgeRequest) -> str | None:
         """The hash the judge will report for ``request``, recorded when the comparison is
         requested so a stale verdict is refused; None when only the worker knows it."""
+        ...
+
+
+@runtime_checkable
+class PipelinedDispatcher(Dispatcher, Protocol):
+    """A dispatcher that can judge two rounds' tasks at once (two ``dispatch`` streams of one
+    batch) and knows how many judge calls it has in flight at most: the engine then pipelines
+    rounds, dispatching an early part of the next round while the current one ends
+    (:mod:`cjgrade.engine.loop`)."""
+
+    def capacity(self) -> int | None:
+        """Judge calls in flight at most (the workers' concurrency); None while unknown (no
+        pipelining then)."""
         ...
 
 

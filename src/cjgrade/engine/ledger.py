@@ -221,6 +221,11 @@ class BatchLedger:
         free = [r.id for r in rows]
         return free + [b for b, owner in held if b not in free and _owner_dead(owner)]
 
+    async def status(self, batch_uuid: str) -> str:
+        """The batch's status as stored now (e.g. ``cancelled`` through the API meanwhile)."""
+        async with self.store.transaction() as session:
+            return (await require_batch(session, batch_uuid)).status
+
     async def count_batches(self) -> int:
         async with self.store.transaction() as session:
             return await count_batches(session)
@@ -246,23 +251,26 @@ class BatchLedger:
 
     async def add_round(
         self, batch_uuid: str, round_index: int, pairs: list[tuple[str, str, str | None]],
-        *, claim: bool = False,
+        *, claim: bool = False, first_slot: int = 0,
     ) -> list[ComparisonRecord]:
-        """Request a round's pairs ``(essay_a, essay_b, request_sha256)``; slot = position.
-        Returns all of the round's comparisons. With ``claim``, the pending comparisons are
-        also marked dispatched in the same transaction (what :meth:`claim_pending` does, one
-        commit fewer per round); only for a batch with no other pending comparison."""
+        """Request pairs ``(essay_a, essay_b, request_sha256)`` of a round in slots
+        ``first_slot``, ``first_slot + 1``, ... (a round requested in two parts, pipelined, has
+        its rest after its early part). Returns these slots' comparisons. With ``claim`` they
+        are also marked dispatched in the same transaction (what :meth:`claim_pending` does,
+        one commit fewer per part); the engine claims every comparison it requests, so the
+        never-dispatched ones claimed are exactly these."""
         async with self.store.transaction() as session:
             rows = await request_comparisons(
                 session, batch_uuid, round_index,
-                [NewComparison(slot=i, essay_a=a, essay_b=b, request_sha256=h)
+                [NewComparison(slot=first_slot + i, essay_a=a, essay_b=b, request_sha256=h)
                  for i, (a, b, h) in enumerate(pairs)],
             )
             await advance_round(session, batch_uuid, round_index)
             if claim:
-                await claim_comparisons(session, batch_uuid, limit=len(rows),
-                                        redispatch_after_s=0.0)
-        return rows
+                await claim_comparisons(session, batch_uuid, limit=len(pairs),
+                                        redispatch_after_s=None)
+        slots = range(first_slot, first_slot + len(pairs))
+        return [c for c in rows if c.slot in slots]
 
     async def comparisons(
         self, batch_uuid: str, round_index: int | None = None

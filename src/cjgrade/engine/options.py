@@ -95,13 +95,15 @@ class BatchOptions(ConfigTable):
     def resolved_budget(self, n_essays: int) -> int:
         return self.budget if self.budget is not None else DEFAULT_COMPARISONS_PER_ESSAY * n_essays
 
-    def resolved_round_size(self, n_essays: int) -> int:
-        """``round_size``, else half the essays rounded up to a whole number of
-        ``concurrency`` waves, so the round's last calls do not leave the judge idle."""
+    def resolved_round_size(self, n_essays: int, wave: int | None = None) -> int:
+        """``round_size``, else half the essays rounded up to a whole number of waves of
+        ``wave`` calls (a cluster's capacity; default ``concurrency``), so the round's last
+        calls do not leave the judge idle."""
         if self.round_size is not None:
             return self.round_size
+        wave = wave or self.concurrency
         half = max(1, n_essays // 2)
-        return -(-half // self.concurrency) * self.concurrency
+        return -(-half // wave) * wave
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()
