@@ -46,7 +46,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy --strict src/cjgrade/stats src/cjgrade/scales src/cjgrade/domain.py src/cjgrade/errors.py \
 	  src/cjgrade/judges/base.py src/cjgrade/judges/batch.py src/cjgrade/judges/clock.py \
-	  src/cjgrade/engine/dispatch.py src/cjgrade/engine/progress.py src/cjgrade/engine/spec_codec.py \
+	  src/cjgrade/engine/dispatch.py src/cjgrade/engine/inflight.py src/cjgrade/engine/progress.py \
+	  src/cjgrade/engine/spec_codec.py \
 	  src/cjgrade/bus/transport.py src/cjgrade/distributed/worker.py src/cjgrade/texts.py \
 	  src/cjgrade/judges/pricing.py src/cjgrade/engine/results.py src/cjgrade/reports/sections.py
 

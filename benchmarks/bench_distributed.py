@@ -11,7 +11,8 @@ throughput : a load generator publishes ``--requests`` comparison requests and t
     bound is workers x concurrency / latency (160/s for one worker at 32 x 200 ms).
 batch : a whole batch (``--essays`` essays, ``--per-essay`` comparisons per essay, every
     stopping target off so the budget is spent) submitted over the bus to an orchestrator (in
-    this process, so its refit time can be read) with ``--workers`` workers (default 2);
+    this process, so its refit time can be read) with ``--workers`` workers (default 2) on
+    topics of ``--partitions`` partitions (default 8);
     reports wall time, comparisons per second, the share of the latency bound, the share of
     wall time in refits and in pair selection, and per round (from the stored comparisons)
     first request to last outcome and the gap after the previous round. Small warm-up batches
@@ -22,7 +23,7 @@ batch : a whole batch (``--essays`` essays, ``--per-essay`` comparisons per essa
     python benchmarks/bench_distributed.py --scenario batch --essays 2000 --per-essay 20
     python benchmarks/bench_distributed.py --scenario batch --round-size 2000
     python benchmarks/bench_distributed.py --scenario batch --essays 200 --per-essay 8 \
-        --concurrency 16 --latency 0.5 --workers 3
+        --concurrency 16 --latency 0.5 --workers 3 --partitions 24
 """
 
 from __future__ import annotations
@@ -97,10 +98,11 @@ def write_options(path: Path, n_essays: int, latency_s: float,
 
 
 def start_workers(n: int, bootstrap: str, options: Path, concurrency: int,
-                  logdir: Path) -> list[subprocess.Popen[bytes]]:
+                  logdir: Path, partitions: int = 8) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen(
         [CJGRADE, "worker", "--bootstrap", bootstrap, "--concurrency", str(concurrency),
-         "--judge-options", str(options), "--log-level", "warning"],
+         "--judge-options", str(options), "--log-level", "warning",
+         "--partitions", str(partitions)],
         stdout=subprocess.DEVNULL, stderr=(logdir / f"worker{i}.log").open("wb"),
         env={**os.environ, "PYTHONUNBUFFERED": "1"}) for i in range(n)]
 
@@ -224,7 +226,10 @@ async def run_batch(client: KafkaTransport, store: Any, spec: BatchSpec,
                     timeout_s: float) -> tuple[str, Any, float]:
     """Submit ``spec`` over the bus and wait for its end: (batch uuid, outcome, wall s)."""
     batch_uuid = str(uuid.uuid4())
-    async with AssessmentWatcher(client, batch_uuid, comparisons=False) as watcher:
+    # With the store, a completion event the watcher's consumer missed is read from the
+    # database after ``poll_s`` without events (once, a run waited for it for good).
+    async with AssessmentWatcher(client, batch_uuid, comparisons=False, store=store,
+                                 poll_s=2.0) as watcher:
         started = time.perf_counter()
         await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
         out = await watcher.wait(timeout_s=timeout_s)
@@ -282,9 +287,12 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
     budget = args.essays * args.per_essay
     spec = bench_spec(args.essays, budget, args.concurrency, args.round_size, "bench_distributed")
     capacity = args.workers * args.concurrency
-    procs = start_workers(args.workers, bootstrap, options, args.concurrency, workdir)
-    orch_transport = await KafkaTransport(bootstrap, client_id="bench-orchestrator").start()
-    client = await KafkaTransport(bootstrap, client_id="bench-client").start()
+    procs = start_workers(args.workers, bootstrap, options, args.concurrency, workdir,
+                          args.partitions)
+    orch_transport = await KafkaTransport(bootstrap, client_id="bench-orchestrator",
+                                          partitions=args.partitions).start()
+    client = await KafkaTransport(bootstrap, client_id="bench-client",
+                                  partitions=args.partitions).start()
     orchestrator = Orchestrator(store, orch_transport,
                                 OrchestratorConfig(redispatch_after_s=120.0))
     task = asyncio.ensure_future(orchestrator.run())
@@ -313,7 +321,8 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         "status": out.status,
         "comparisons": done.n_comparisons if done else None,
         "succeeded": done.n_succeeded if done else None,
-        "workers": args.workers, "concurrency": args.concurrency, "latency_s": args.latency,
+        "workers": args.workers, "partitions": args.partitions,
+        "concurrency": args.concurrency, "latency_s": args.latency,
         "warm_up_batches": warm_ups,
         "wall_s": round(wall, 1),
         "per_s": round(per_s, 1),
@@ -348,6 +357,8 @@ async def main() -> None:
     parser.add_argument("--essays", type=int, default=2000)
     parser.add_argument("--per-essay", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="cjgrade worker processes (batch)")
+    parser.add_argument("--partitions", type=int, default=8,
+                        help="partitions of each topic (batch; a fresh broker's topics)")
     parser.add_argument("--round-size", type=int, default=None,
                         help="comparisons per round (default: half the essays)")
     parser.add_argument("--timeout", type=float, default=3600)

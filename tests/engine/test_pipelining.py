@@ -15,6 +15,7 @@ import pytest
 from cjgrade.engine.dispatch import (
     ComparisonOutcome,
     ComparisonTask,
+    InProcessDispatcher,
     PipelinedDispatcher,
     judge_task,
 )
@@ -138,8 +139,12 @@ def _spec(budget: int, **options: object):  # type: ignore[no-untyped-def]
     return make_spec(n_students=16, budget=budget, **options)
 
 
-def test_the_fake_is_a_pipelined_dispatcher() -> None:
+def test_only_dispatchers_that_declare_a_capacity_pipeline() -> None:
+    """The fake cluster pipelines; embedded mode's in-process dispatcher does not, so its
+    rounds and the pairs a seed draws stay as they were."""
     assert isinstance(SaturatedCluster(4), PipelinedDispatcher)
+    judge = get_judge("scripted", options={"default": true_order_verdict})
+    assert not isinstance(InProcessDispatcher(judge), PipelinedDispatcher)
 
 
 async def test_next_round_is_dispatched_before_the_round_ends(store: Store) -> None:

@@ -67,7 +67,7 @@ EARLY_PART_WAVES = 2
 """A pipelined round's early part is dispatched when the round before has this many waves of
 the dispatcher's capacity outstanding. One wave was measured too late: the early part's
 planning and publishing left slots idle at every boundary (75% of the latency bound against
-82% with two, docs/benchmarks.md)."""
+82-89% with two, docs/benchmarks.md)."""
 
 
 def comparison_request(spec: BatchSpec, essay_a: str, essay_b: str) -> JudgeRequest:
