@@ -12,7 +12,7 @@ throughput : a load generator publishes ``--requests`` comparison requests and t
 batch : a whole batch (``--essays`` essays, ``--per-essay`` comparisons per essay, every
     stopping target off so the budget is spent) submitted over the bus to an orchestrator (in
     this process, so its refit time can be read) with ``--workers`` workers (default 2) on
-    topics of ``--partitions`` partitions (default 8);
+    topics of ``--partitions`` partitions (default: the transport's, 24);
     reports wall time, comparisons per second, the share of the latency bound, the share of
     wall time in refits and in pair selection, and per round (from the stored comparisons)
     first request to last outcome and the gap after the previous round. Small warm-up batches
@@ -23,7 +23,7 @@ batch : a whole batch (``--essays`` essays, ``--per-essay`` comparisons per essa
     python benchmarks/bench_distributed.py --scenario batch --essays 2000 --per-essay 20
     python benchmarks/bench_distributed.py --scenario batch --round-size 2000
     python benchmarks/bench_distributed.py --scenario batch --essays 200 --per-essay 8 \
-        --concurrency 16 --latency 0.5 --workers 3 --partitions 24
+        --concurrency 16 --latency 0.5 --workers 3
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ from cjgrade.bus.events import (
     make_envelope,
 )
 from cjgrade.bus.kafka import KafkaTransport
+from cjgrade.bus.transport import DEFAULT_PARTITIONS
 from cjgrade.distributed import Orchestrator, OrchestratorConfig
 from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
 from cjgrade.domain import Essay
@@ -98,7 +99,8 @@ def write_options(path: Path, n_essays: int, latency_s: float,
 
 
 def start_workers(n: int, bootstrap: str, options: Path, concurrency: int,
-                  logdir: Path, partitions: int = 8) -> list[subprocess.Popen[bytes]]:
+                  logdir: Path, partitions: int = DEFAULT_PARTITIONS,
+                  ) -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen(
         [CJGRADE, "worker", "--bootstrap", bootstrap, "--concurrency", str(concurrency),
          "--judge-options", str(options), "--log-level", "warning",
@@ -357,7 +359,7 @@ async def main() -> None:
     parser.add_argument("--essays", type=int, default=2000)
     parser.add_argument("--per-essay", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2, help="cjgrade worker processes (batch)")
-    parser.add_argument("--partitions", type=int, default=8,
+    parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS,
                         help="partitions of each topic (batch; a fresh broker's topics)")
     parser.add_argument("--round-size", type=int, default=None,
                         help="comparisons per round (default: half the essays)")

@@ -11,7 +11,7 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
 from cjgrade.bus.events import EVENT_MODELS, ComparisonCompletedV1, make_envelope
-from cjgrade.bus.transport import Delivery
+from cjgrade.bus.transport import DEFAULT_PARTITIONS, Delivery
 from cjgrade.distributed.dispatcher import ResultRouter
 from cjgrade.distributed.metrics import DistributedMetrics
 from cjgrade.distributed.submit import AssessmentWatcher, submit_assessment
@@ -36,7 +36,7 @@ async def partition_counts(bootstrap: str) -> dict[str, int]:
 async def test_broker_outage_loses_nothing_and_recreates_topics(broker, pg_url):
     """Broker down for a few seconds mid-batch, back with no topics: the batch completes, the
     watcher (with the store) has every comparison, the completion and the result, and every
-    topic has the configured 8 partitions again (not the broker's default of 4)."""
+    topic has the configured partitions again (not the broker's default of 4)."""
     store = await open_store(pg_url)
     spec, abilities = make_spec(10, budget=60, round_size=20)
     cluster = Cluster(broker.bootstrap, store, abilities, latency_s=0.1, redispatch_after_s=2.0)
@@ -61,7 +61,7 @@ async def test_broker_outage_loses_nothing_and_recreates_topics(broker, pg_url):
         assert len(rows) == 60 and all(r.status == "succeeded" for r in rows)
         assert set(out.comparisons) == {r.id for r in rows}, "a comparison event was lost"
         counts = await partition_counts(broker.bootstrap)
-        assert set(counts.values()) == {8}, counts
+        assert set(counts.values()) == {DEFAULT_PARTITIONS}, counts
         extra_calls = len(cluster.calls) - 60
         recorded = sum(r.repeat_calls for r in rows)
         assert 0 <= recorded <= extra_calls
@@ -116,3 +116,16 @@ async def test_second_judge_call_is_recorded_and_a_replay_is_not(broker, pg_url)
     finally:
         await cluster.close()
         await store.close()
+
+
+def test_the_commands_say_the_default_partition_count() -> None:
+    """`serve --help` and `worker --help` state the transport's default partition count (kept
+    out of the command modules, which must not import the bus to print their help)."""
+    from typer.testing import CliRunner
+
+    from cjgrade.cli.main import build_app
+
+    for command in ("serve", "worker"):
+        out = CliRunner().invoke(build_app(command), [command, "--help"],
+                                 env={"COLUMNS": "200"}).output
+        assert f"default {DEFAULT_PARTITIONS}" in " ".join(out.split()), out

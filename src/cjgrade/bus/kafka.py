@@ -38,7 +38,7 @@ from aiokafka.protocol.metadata import MetadataRequest
 
 from cjgrade.bus.events import EVENT_MODELS, ComparisonRequestedV1, EnvelopeModel
 from cjgrade.bus.kafka_subscription import KafkaSubscription, bus_error
-from cjgrade.bus.transport import Delivery
+from cjgrade.bus.transport import DEFAULT_PARTITIONS, Delivery
 from cjgrade.errors import BusError, BusUnavailable
 
 __all__ = ["Delivery", "KafkaSubscription", "KafkaTransport", "partition_key"]
@@ -97,7 +97,7 @@ class KafkaTransport:
         bootstrap_servers: str,
         *,
         client_id: str = "cjgrade",
-        partitions: int = 8,
+        partitions: int = DEFAULT_PARTITIONS,
         topics: list[str] | None = None,
         session_timeout_ms: int = 10_000,
         heartbeat_interval_ms: int = 1_000,

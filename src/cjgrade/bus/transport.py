@@ -22,7 +22,13 @@ from typing import Protocol, runtime_checkable
 from cjgrade.bus.events import EnvelopeModel
 from cjgrade.errors import BusError
 
-__all__ = ["Delivery", "InProcessTransport", "Subscription", "Transport"]
+__all__ = ["DEFAULT_PARTITIONS", "Delivery", "InProcessTransport", "Subscription", "Transport"]
+
+DEFAULT_PARTITIONS = 24
+"""Partitions of each topic a Kafka transport creates. A consumer group shares a topic's
+partitions among its members, so a count the number of workers divides keeps them equally
+busy: 24 is divided by 1, 2, 3, 4, 6, 8 and 12 (with 8 partitions 3 workers got 3/3/2 and two
+of them a third more requests than their slots: docs/benchmarks.md, "Pipelined rounds")."""
 
 
 @dataclass(frozen=True)

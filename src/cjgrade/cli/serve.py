@@ -58,9 +58,10 @@ def serve(
         help="Serve only the API even when a broker is configured "
         "[env CJGRADE_NO_ORCHESTRATOR=1].",
     ),
-    partitions: int = typer.Option(
-        8, "--partitions", min=1, envvar="CJGRADE_PARTITIONS",
-        help="Partitions of the topics the orchestrator creates [env CJGRADE_PARTITIONS].",
+    partitions: int | None = typer.Option(
+        None, "--partitions", min=1, envvar="CJGRADE_PARTITIONS", show_default=False,
+        help="Partitions of the topics the orchestrator creates (default 24: a count that 1, 2, 3, "
+        "4, 6, 8 and 12 workers share evenly) [env CJGRADE_PARTITIONS].",
     ),
     redispatch_after: float = typer.Option(
         30.0, "--redispatch-after", min=0.1, envvar="CJGRADE_REDISPATCH_AFTER_S",
@@ -86,11 +87,13 @@ def serve(
     servers = bootstrap or settings.kafka_bootstrap_servers
     hooks = []
     if servers and not no_orchestrator:
+        from cjgrade.bus.transport import DEFAULT_PARTITIONS
         from cjgrade.distributed.orchestrator import OrchestratorConfig
         from cjgrade.distributed.service import attach_orchestrator
 
         hooks.append(attach_orchestrator(
-            settings, bootstrap=servers, partitions=partitions, stop_timeout_s=shutdown_timeout,
+            settings, bootstrap=servers, partitions=partitions or DEFAULT_PARTITIONS,
+            stop_timeout_s=shutdown_timeout,
             config=OrchestratorConfig(redispatch_after_s=redispatch_after)))
     app = create_app(settings, max_body_bytes=max_body_bytes, lifespan_hooks=hooks)
     where = render_url(settings.url())

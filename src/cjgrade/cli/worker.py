@@ -56,9 +56,10 @@ def worker(
         help="Serve /metrics (Prometheus), /healthz and /readyz on this port "
         "[env CJGRADE_WORKER_METRICS_PORT].",
     ),
-    partitions: int = typer.Option(8, "--partitions", min=1, envvar="CJGRADE_PARTITIONS",
-                                   help="Partitions of the topics this worker creates "
-                                   "[env CJGRADE_PARTITIONS]."),
+    partitions: int | None = typer.Option(
+        None, "--partitions", min=1, envvar="CJGRADE_PARTITIONS", show_default=False,
+        help="Partitions of the topics this worker creates (default 24, as `serve`) "
+        "[env CJGRADE_PARTITIONS]."),
     session_timeout_ms: int = typer.Option(
         10_000, "--session-timeout-ms", min=1000, envvar="CJGRADE_WORKER_SESSION_TIMEOUT_MS",
         help="How long the group waits for a silent worker before its requests move on "
@@ -73,6 +74,7 @@ def worker(
                                   help="debug, info, warning, error [env CJGRADE_LOG_LEVEL]."),
 ) -> None:
     """Judge comparison requests from Kafka and publish the results (run any number)."""
+    from cjgrade.bus.transport import DEFAULT_PARTITIONS
     from cjgrade.config import load_settings
     from cjgrade.distributed.judges import load_judge_options
     from cjgrade.distributed.logs import configure_logging
@@ -83,6 +85,7 @@ def worker(
     options = load_judge_options(judge_options) if judge_options is not None else None
     asyncio.run(run_worker(servers, concurrency=concurrency, allow=judge_allow or None,
                            judge_options=options, metrics_port=metrics_port,
-                           partitions=partitions, base_urls=allow_base_url or None,
+                           partitions=partitions or DEFAULT_PARTITIONS,
+                           base_urls=allow_base_url or None,
                            database_url=database_url, drain_timeout_s=drain_timeout,
                            transport_options={"session_timeout_ms": session_timeout_ms}))

@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 
 from cjgrade.bus.kafka import KafkaTransport
+from cjgrade.bus.transport import DEFAULT_PARTITIONS
 from cjgrade.config import Settings
 from cjgrade.distributed.judges import WorkerJudges
 from cjgrade.distributed.metrics import DistributedMetrics
@@ -77,7 +78,7 @@ class OrchestratorService:
 
     def __init__(
         self, store: Store, bootstrap: str, *, config: OrchestratorConfig | None = None,
-        metrics: DistributedMetrics | None = None, partitions: int = 8,
+        metrics: DistributedMetrics | None = None, partitions: int = DEFAULT_PARTITIONS,
         transport_options: Mapping[str, Any] | None = None, retry_max_s: float = 15.0,
         standby_poll_s: float = 5.0, stop_timeout_s: float = 20.0,
         workers_poll_s: float = 5.0,
@@ -237,7 +238,7 @@ class StoredOutcomes:
 async def run_worker(
     bootstrap: str, *, concurrency: int = 8, allow: Sequence[str] | None = None,
     judge_options: Mapping[str, Mapping[str, Any]] | None = None,
-    metrics_port: int | None = None, partitions: int = 8,
+    metrics_port: int | None = None, partitions: int = DEFAULT_PARTITIONS,
     transport_options: Mapping[str, Any] | None = None,
     base_urls: Sequence[str] | None = None, database_url: str | None = None,
     drain_timeout_s: float = 30.0, health_host: str = "0.0.0.0",
@@ -315,7 +316,7 @@ async def _start_transport(transport: KafkaTransport, stop: asyncio.Event, who: 
 async def run_orchestrator(
     settings: Settings, bootstrap: str, *, config: OrchestratorConfig | None = None,
     metrics: DistributedMetrics | None = None, stop: asyncio.Event | None = None,
-    transport_options: Mapping[str, Any] | None = None, partitions: int = 8,
+    transport_options: Mapping[str, Any] | None = None, partitions: int = DEFAULT_PARTITIONS,
 ) -> None:
     """Run the orchestrator alone (without the API) until SIGINT/SIGTERM or ``stop``."""
     from cjgrade.store import open_store
@@ -333,7 +334,7 @@ async def run_orchestrator(
 
 def attach_orchestrator(
     settings: Settings, *, bootstrap: str | None = None,
-    config: OrchestratorConfig | None = None, partitions: int = 8,
+    config: OrchestratorConfig | None = None, partitions: int = DEFAULT_PARTITIONS,
     transport_options: Mapping[str, Any] | None = None, stop_timeout_s: float = 20.0,
 ) -> Callable[[Any], AbstractAsyncContextManager[Any]]:
     """A lifespan hook for ``create_app`` that runs the orchestrator with the API."""
