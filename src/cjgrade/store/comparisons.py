@@ -260,7 +260,8 @@ async def record_verdicts(
     ids = sorted({cid for cid, _ in verdicts})
     requested = {row.id: row.request_sha256 for row in await session.execute(
         select(Comparison.id, Comparison.request_sha256).where(Comparison.id.in_(ids)))}
-    first: dict[int, tuple[int, dict[str, object]]] = {}  # comparison -> (position, values)
+    first: dict[int, int] = {}  # comparison -> position of its first verdict
+    values: dict[int, dict[str, object]] = {}
     for position, (cid, verdict) in enumerate(verdicts):
         if cid not in requested:
             raise NotFound(f"unknown comparison {cid}")
@@ -270,28 +271,31 @@ async def record_verdicts(
                 f"comparison {cid} was requested with {sha[:12]}… but the verdict answers "
                 f"{verdict.request_sha256[:12]}…; refusing a stale callback"
             )
-        first.setdefault(cid, (position, _verdict_values(verdict, sha)))
+        if cid not in first:
+            first[cid] = position
+            values[cid] = _verdict_values(verdict, sha)
     changed: set[int] = set()
-    chosen = list(first.items())
+    chosen = list(values.items())
     now = utcnow()
     for start in range(0, len(chosen), VERDICTS_PER_STATEMENT):
-        part = dict(chosen[start:start + VERDICTS_PER_STATEMENT])
-        changed |= await _store_verdicts(session, part, now)
-    return [cid in changed and first[cid][0] == position
+        changed |= await _store_verdicts(session, chosen[start:start + VERDICTS_PER_STATEMENT],
+                                         now)
+    return [cid in changed and first[cid] == position
             for position, (cid, _) in enumerate(verdicts)]
 
 
 async def _store_verdicts(
-    session: AsyncSession, rows: dict[int, tuple[int, dict[str, object]]], now: datetime
+    session: AsyncSession, rows: list[tuple[int, dict[str, object]]], now: datetime
 ) -> set[int]:
-    """One compare-and-set UPDATE of ``rows`` (comparison id -> values); the ids it changed."""
-    items = list(rows.items())
+    """One compare-and-set UPDATE of ``rows`` ``(comparison id, values)``; the ids it
+    changed."""
+    items = list(rows)
     size = 1 << (len(items) - 1).bit_length()  # the next power of two
     items += [items[-1]] * (size - len(items))  # a repeated WHEN changes nothing
     params: dict[str, object] = {"v_now": now}
-    for k, (cid, (_, vals)) in enumerate(items):
+    for k, (cid, vals) in enumerate(items):
         params[f"v_cid_{k}"] = cid
-        params.update({f"v_{name}_{k}": value for name, value in vals.items()})
+        params.update({f"v_{name}_{k}": vals[name] for name in _VERDICT_COLUMNS})
     result = await session.execute(_verdicts_update(size), params)
     return set(result.scalars())
 
