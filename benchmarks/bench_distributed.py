@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import os
 import signal
@@ -100,10 +101,10 @@ def write_options(path: Path, n_essays: int, latency_s: float,
 
 def start_workers(n: int, bootstrap: str, options: Path, concurrency: int,
                   logdir: Path, partitions: int = DEFAULT_PARTITIONS,
-                  ) -> list[subprocess.Popen[bytes]]:
+                  log_level: str = "warning") -> list[subprocess.Popen[bytes]]:
     return [subprocess.Popen(
         [CJGRADE, "worker", "--bootstrap", bootstrap, "--concurrency", str(concurrency),
-         "--judge-options", str(options), "--log-level", "warning",
+         "--judge-options", str(options), "--log-level", log_level,
          "--partitions", str(partitions)],
         stdout=subprocess.DEVNULL, stderr=(logdir / f"worker{i}.log").open("wb"),
         env={**os.environ, "PYTHONUNBUFFERED": "1"}) for i in range(n)]
@@ -255,6 +256,45 @@ async def warm_up(client: KafkaTransport, store: Any, orchestrator: Orchestrator
                        f"{orchestrator.router.capacity()} calls in flight, not {capacity}")
 
 
+async def membership_changes(args: argparse.Namespace, procs: list[subprocess.Popen[bytes]],
+                             bootstrap: str, options: Path, workdir: Path) -> None:
+    """``--join-at``: one more worker starts that many seconds after the submission;
+    ``--leave-at``: the first worker gets SIGTERM then (it finishes its calls and leaves)."""
+    events = sorted((t, kind) for t, kind in ((args.join_at, "join"), (args.leave_at, "leave"))
+                    if t is not None)
+    started = time.perf_counter()
+    for at, kind in events:
+        await asyncio.sleep(max(0.0, at - (time.perf_counter() - started)))
+        if kind == "join":
+            extra = workdir / "joined"
+            extra.mkdir(exist_ok=True)
+            procs.extend(start_workers(1, bootstrap, options, args.concurrency, extra,
+                                       args.partitions, args.worker_log_level))
+        else:
+            procs[0].send_signal(signal.SIGTERM)
+        print(json.dumps({"membership": kind, "at_s": round(time.perf_counter() - started, 2)}),
+              flush=True)
+
+
+async def completion_gaps(store: Any, batch_uuid: str) -> dict[str, Any]:
+    """The longest time without a stored outcome during the batch (a stall: a consumer-group
+    rebalance, a lost request), when it began, and the judge calls recorded twice."""
+    from cjgrade.store import list_comparisons
+
+    async with store.transaction() as session:
+        rows = await list_comparisons(session, batch_uuid)
+    done = sorted(c.completed_at for c in rows if c.completed_at is not None)
+    first = min(c.created_at for c in rows)
+    longest, at = 0.0, 0.0
+    for a, b in itertools.pairwise(done):
+        gap = (b - a).total_seconds()
+        if gap > longest:
+            longest, at = gap, (a - first).total_seconds()
+    return {"longest_gap_s": round(longest, 2), "longest_gap_at_s": round(at, 2),
+            "redispatches": sum(c.redispatches for c in rows),
+            "repeat_calls": sum(c.repeat_calls for c in rows)}
+
+
 async def round_timings(store: Any, batch_uuid: str) -> list[dict[str, Any]]:
     """Per round, from the stored comparisons: size, first request stored to last outcome
     stored, and the gap from the previous round's last outcome to this round's first request
@@ -290,7 +330,7 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
     spec = bench_spec(args.essays, budget, args.concurrency, args.round_size, "bench_distributed")
     capacity = args.workers * args.concurrency
     procs = start_workers(args.workers, bootstrap, options, args.concurrency, workdir,
-                          args.partitions)
+                          args.partitions, args.worker_log_level)
     orch_transport = await KafkaTransport(bootstrap, client_id="bench-orchestrator",
                                           partitions=args.partitions).start()
     client = await KafkaTransport(bootstrap, client_id="bench-client",
@@ -300,12 +340,19 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
     task = asyncio.ensure_future(orchestrator.run())
     try:
         warm_ups = await warm_up(client, store, orchestrator, capacity, args.timeout)
+        changes = asyncio.ensure_future(membership_changes(
+            args, procs, bootstrap, options, workdir))
         cpu_started = time.process_time()
-        batch_uuid, out, wall = await run_batch(client, store, spec, args.timeout)
+        try:
+            batch_uuid, out, wall = await run_batch(client, store, spec, args.timeout)
+        finally:
+            changes.cancel()
+            await asyncio.gather(changes, return_exceptions=True)
         cpu = time.process_time() - cpu_started
         engine = orchestrator.engines.get(batch_uuid)
         steps = engine.step_seconds if engine is not None else {}
         rounds = await round_timings(store, batch_uuid)
+        gaps = await completion_gaps(store, batch_uuid)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
@@ -326,6 +373,8 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         "workers": args.workers, "partitions": args.partitions,
         "concurrency": args.concurrency, "latency_s": args.latency,
         "warm_up_batches": warm_ups,
+        "join_at_s": args.join_at, "leave_at_s": args.leave_at,
+        **gaps,
         "wall_s": round(wall, 1),
         "per_s": round(per_s, 1),
         "bound_per_s": bound,
@@ -348,6 +397,12 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
     return row
 
 
+def dump_tasks() -> None:
+    for task in asyncio.all_tasks():
+        task.print_stack(file=sys.stderr)
+    sys.stderr.flush()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scenario", choices=["throughput", "batch", "all"], default="all")
@@ -361,11 +416,20 @@ async def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="cjgrade worker processes (batch)")
     parser.add_argument("--partitions", type=int, default=DEFAULT_PARTITIONS,
                         help="partitions of each topic (batch; a fresh broker's topics)")
+    parser.add_argument("--join-at", type=float, default=None,
+                        help="batch: start one more worker this many seconds into the batch")
+    parser.add_argument("--leave-at", type=float, default=None,
+                        help="batch: SIGTERM the first worker this many seconds into the batch")
+    parser.add_argument("--worker-log-level", default="warning",
+                        help="the workers' --log-level (their logs are in the scratch folder)")
     parser.add_argument("--round-size", type=int, default=None,
                         help="comparisons per round (default: half the essays)")
     parser.add_argument("--timeout", type=float, default=3600)
     parser.add_argument("--seed", type=int, default=20261121)
     args = parser.parse_args()
+    # ``kill -USR1 <pid>`` prints every asyncio task's stack to stderr (how a hang in the
+    # transport's close was found).
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, dump_tasks)
     broker = None
     bootstrap = args.bootstrap
     if bootstrap is None:

@@ -129,3 +129,30 @@ def test_the_commands_say_the_default_partition_count() -> None:
         out = CliRunner().invoke(build_app(command), [command, "--help"],
                                  env={"COLUMNS": "200"}).output
         assert f"default {DEFAULT_PARTITIONS}" in " ".join(out.split()), out
+
+
+async def test_close_returns_when_the_topic_watchdog_loses_its_cancellation(broker) -> None:
+    """``close`` cancels the topic watchdog and waits for it. A cancellation lost in the
+    watchdog's timed topic check left it looping and ``close`` waiting for good (the
+    benchmark hung after its batch, once in about eight runs). The check now runs under
+    ``asyncio.timeout``, which keeps the cancellation, and the loop also stops once the
+    transport is closed."""
+    from cjgrade.bus.kafka import KafkaTransport
+
+    transport = await KafkaTransport(broker.bootstrap, client_id="close-test",
+                                     watchdog_interval_s=0.05).start()
+    checking = asyncio.Event()
+
+    async def ensure_at_once(topics: list[str]) -> None:
+        # Returns in the same step as it wakes the test, which then closes the transport: the
+        # watchdog is cancelled just after its topic check finished and before it resumed.
+        # ``asyncio.wait_for`` (3.11) returned the finished call's result there and dropped
+        # the cancellation.
+        checking.set()
+
+    transport.ensure_topics = ensure_at_once  # type: ignore[method-assign]
+    async with asyncio.timeout(10):
+        await checking.wait()
+    async with asyncio.timeout(5):
+        await transport.close()
+    assert transport._watchdog is not None and transport._watchdog.done()

@@ -186,8 +186,8 @@ class KafkaTransport:
         if admin is None:
             return None
         try:
-            described = await asyncio.wait_for(admin.describe_consumer_groups([group]),
-                                               self.request_timeout_ms / 1000)
+            async with asyncio.timeout(self.request_timeout_ms / 1000):
+                described = await admin.describe_consumer_groups([group])
         except (KafkaError, OSError, TimeoutError) as exc:
             log.debug("cannot describe a consumer group", group=group, error=repr(exc))
             return None
@@ -207,13 +207,17 @@ class KafkaTransport:
         return time.monotonic() - self.last_contact <= limit
 
     async def _watch_topics(self) -> None:
+        # ``self._closed`` ends the loop even if a cancellation is lost in a library call
+        # (``close`` cancels this task and then waits for it).
         down_since: float | None = None
-        while True:
+        while not self._closed:
             await asyncio.sleep(self.watchdog_interval_s)
+            if self._closed:
+                return
             try:
-                await asyncio.wait_for(
-                    self.ensure_topics(self.topics + [s.topic for s in self._subscriptions]),
-                    self.request_timeout_ms / 1000)
+                async with asyncio.timeout(self.request_timeout_ms / 1000):
+                    await self.ensure_topics(
+                        self.topics + [s.topic for s in self._subscriptions])
             except (KafkaError, OSError, BusError, TimeoutError) as exc:
                 if down_since is None:  # one line per outage, not one per pass
                     down_since = time.monotonic()
@@ -261,8 +265,8 @@ class KafkaTransport:
             await sub.close()
         if self._watchdog is not None:
             self._watchdog.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watchdog
+            # gather, not a suppressed await: the caller's own cancellation still propagates
+            await asyncio.gather(self._watchdog, return_exceptions=True)
         if self._producer is not None:
             await self._producer.stop()
             self._producer = None

@@ -218,8 +218,8 @@ class KafkaSubscription:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         try:
-            ends = await asyncio.wait_for(consumer.end_offsets(list(consumer.assignment())),
-                                          timeout_s)
+            async with asyncio.timeout(timeout_s):
+                ends = await consumer.end_offsets(list(consumer.assignment()))
         except (KafkaError, TimeoutError) as exc:
             log.warning("cannot read end offsets", topic=self.topic, error=repr(exc))
             return False
@@ -265,8 +265,8 @@ class KafkaSubscription:
         self._closed = True
         if self._committer is not None:
             self._committer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._committer
+            # gather, not a suppressed await: the caller's own cancellation still propagates
+            await asyncio.gather(self._committer, return_exceptions=True)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             if self.group is not None:

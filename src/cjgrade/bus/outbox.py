@@ -109,4 +109,5 @@ class OutboxRelay:
                 log.warning("outbox relay pass failed", error=repr(exc))
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.poll_s)
+                async with asyncio.timeout(self.poll_s):
+                    await self._wake.wait()

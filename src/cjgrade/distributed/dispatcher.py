@@ -251,8 +251,8 @@ class DurableBusDispatcher:
         try:
             while waiter.pending:
                 try:
-                    outcome, delivery = await asyncio.wait_for(waiter.queue.get(),
-                                                               self.redispatch_after_s)
+                    async with asyncio.timeout(self.redispatch_after_s):
+                        outcome, delivery = await waiter.queue.get()
                 except TimeoutError:
                     await self._redispatch(batch_uuid, waiter, by_id)
                     continue
@@ -264,10 +264,9 @@ class DurableBusDispatcher:
                 self._unacked[outcome.comparison_id] = delivery
                 yield outcome
         finally:
-            if not publishing.done():
-                publishing.cancel()
-            with contextlib.suppress(BaseException):
-                await publishing
+            publishing.cancel()  # a no-op once it has finished
+            # gather, not a suppressed await: a cancellation of this task still propagates
+            await asyncio.gather(publishing, return_exceptions=True)
             self.router.unregister(batch_uuid, waiter)
             # Yielded outcomes stay in ``_unacked`` until the engine has stored them (it may
             # still be storing the last ones: the generator runs ahead of it); if the engine

@@ -69,7 +69,8 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), seconds)
+        async with asyncio.timeout(seconds):
+            await stop.wait()
 
 
 class OrchestratorService:
@@ -192,7 +193,8 @@ class OrchestratorService:
                 task.cancel()
             await asyncio.gather(workers, return_exceptions=True)
             try:
-                await asyncio.wait_for(asyncio.shield(running), self.stop_timeout_s)
+                async with asyncio.timeout(self.stop_timeout_s):
+                    await asyncio.shield(running)
             except TimeoutError:
                 log.warning("orchestrator did not stop in time; cancelled",
                             timeout_s=self.stop_timeout_s)
@@ -355,9 +357,12 @@ def attach_orchestrator(
         finally:
             stop.set()
             try:
-                await asyncio.wait_for(task, stop_timeout_s + 10)
-            except (TimeoutError, asyncio.CancelledError):
-                task.cancel()
+                async with asyncio.timeout(stop_timeout_s + 10):
+                    await asyncio.shield(task)
+            except TimeoutError:
+                pass
+            finally:
+                task.cancel()  # a no-op once it has stopped
                 await asyncio.gather(task, return_exceptions=True)
 
     return hook

@@ -260,7 +260,8 @@ class AssessmentWatcher:
                 limit = min(limit, self.grace_s - (now - completed_at))
             self._changed.clear()
             try:
-                await asyncio.wait_for(self._changed.wait(), max(0.01, limit))
+                async with asyncio.timeout(max(0.01, limit)):
+                    await self._changed.wait()
             except TimeoutError:
                 await self._from_store(comparisons=False)  # quiet: did the bus lose the end?
         if not out.partial:
