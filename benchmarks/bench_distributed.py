@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -421,7 +422,10 @@ async def main() -> None:
     parser.add_argument("--leave-at", type=float, default=None,
                         help="batch: SIGTERM the first worker this many seconds into the batch")
     parser.add_argument("--worker-log-level", default="warning",
-                        help="the workers' --log-level (their logs are in the scratch folder)")
+                        help="the workers' --log-level (logs in the work folder)")
+    parser.add_argument("--workdir", default=None,
+                        help="keep the workers' logs and options here (default: a scratch "
+                             "folder, removed)")
     parser.add_argument("--round-size", type=int, default=None,
                         help="comparisons per round (default: half the essays)")
     parser.add_argument("--timeout", type=float, default=3600)
@@ -435,11 +439,16 @@ async def main() -> None:
     if bootstrap is None:
         broker, bootstrap = start_broker()
     try:
-        with tempfile.TemporaryDirectory() as tmp:
+        with contextlib.ExitStack() as stack:
+            if args.workdir is not None:
+                workdir = Path(args.workdir)
+                workdir.mkdir(parents=True, exist_ok=True)
+            else:
+                workdir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
             if args.scenario in ("throughput", "all"):
-                await throughput(args, bootstrap, Path(tmp))
+                await throughput(args, bootstrap, workdir)
             if args.scenario in ("batch", "all"):
-                await batch(args, bootstrap, Path(tmp))
+                await batch(args, bootstrap, workdir)
     finally:
         if broker is not None:
             broker.kill()

@@ -67,6 +67,11 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
             loop.add_signal_handler(sig, stop.set)
 
 
+WORKER_REVOKE_WAIT_S = 5.0
+"""How long a worker waits for its judge calls in flight when its partitions are revoked
+(capped at half its session timeout)."""
+
+
 async def _pause(stop: asyncio.Event, seconds: float) -> None:
     with contextlib.suppress(TimeoutError):
         async with asyncio.timeout(seconds):
@@ -260,8 +265,11 @@ async def run_worker(
         from cjgrade.store import open_store
 
         store = await open_store(database_url, migrate=False)
+    # A worker lets its judge calls finish before a rebalance moves their partitions (else the
+    # next owner pays for them again); see KafkaTransport's ``revoke_wait_s``.
+    options = {"revoke_wait_s": WORKER_REVOKE_WAIT_S, **dict(transport_options or {})}
     transport = KafkaTransport(bootstrap, client_id="cjgrade-worker", partitions=partitions,
-                               **dict(transport_options or {}))
+                               **options)
     worker = ComparisonWorker(
         transport, judges, WorkerConfig(concurrency=concurrency, drain_timeout_s=drain_timeout_s),
         metrics=metrics, outcomes=StoredOutcomes(store) if store is not None else None)
