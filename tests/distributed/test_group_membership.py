@@ -79,3 +79,35 @@ async def test_a_record_being_handled_is_finished_before_its_partition_moves(bro
         await asyncio.gather(*tasks, return_exceptions=True)
         for transport in (first, second, client):
             await transport.close()
+
+
+async def test_a_committed_offset_beyond_the_end_is_read_from_the_start(broker) -> None:
+    """A broker with memory storage that restarts has empty topics, and an offset of the old
+    ones can still be committed to it. A member assigned such a partition reads it from the
+    start instead of skipping every record up to the old offset (after a 60 s outage a batch
+    waited 2.5 minutes for re-dispatches to push the new offsets past the old ones)."""
+    from aiokafka import TopicPartition
+
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    client = await KafkaTransport(broker.bootstrap, client_id="client").start()
+    first = await KafkaTransport(broker.bootstrap, client_id="first").start()
+    sub = first.subscribe(TOPIC, group=group)
+    try:
+        await sub.start()
+        await wait_until(lambda: assigned(sub) == first.partitions, 30, "first assigned")
+        assert sub._consumer is not None
+        await sub._consumer.commit({TopicPartition(TOPIC, 0): 10})  # an old topic's offset
+        await first.close()
+
+        await client.publish(TOPIC, _request(str(uuid.uuid4()), 0))  # partition 0, offset 0
+        second = await KafkaTransport(broker.bootstrap, client_id="second").start()
+        try:
+            again = second.subscribe(TOPIC, group=group)
+            async with asyncio.timeout(20):
+                delivery = await again.next_delivery()
+            assert (delivery.partition, delivery.offset) == (0, 0)
+        finally:
+            await second.close()
+    finally:
+        await first.close()
+        await client.close()

@@ -87,6 +87,7 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned", topic=self.sub.topic, group=self.sub.group,
                  partitions=sorted(tp.partition for tp in assigned))
+        await self.sub._rewind_past_end(assigned)
 
 
 class KafkaSubscription:
@@ -253,6 +254,30 @@ class KafkaSubscription:
                 return False
             settled = not behind
             await asyncio.sleep(0.6 if settled else 0.02)  # 0.6: aiokafka's fetch wait + 0.1
+
+    async def _rewind_past_end(self, partitions: Any) -> None:
+        """Read from the start any partition whose committed offset lies beyond its end.
+
+        A broker with memory storage that restarts comes back with empty topics, and offsets
+        of the old ones can still be committed to it; read from there, every record up to that
+        offset would be skipped (a batch then waited for re-dispatches until the new offsets
+        passed the old ones: 2.5 minutes after a 60 s outage)."""
+        consumer = self._consumer
+        if consumer is None or not partitions:
+            return
+        try:
+            ends = await consumer.end_offsets(list(partitions))
+            for tp in partitions:
+                committed = await consumer.committed(tp)
+                if committed is not None and committed > ends.get(tp, committed):
+                    log.warning("committed offset beyond the partition's end (the broker "
+                                "lost its records); reading the partition from its start",
+                                topic=tp.topic, partition=tp.partition, committed=committed,
+                                end=ends.get(tp))
+                    await consumer.seek_to_beginning(tp)
+        except KafkaError as exc:
+            log.warning("cannot compare committed offsets with the partitions' ends",
+                        topic=self.topic, group=self.group, error=repr(exc))
 
     async def _settle(self, partitions: Any) -> None:
         """Wait up to the transport's ``revoke_wait_s`` for the records handed out from
