@@ -17,6 +17,11 @@ batch : a whole batch (``--essays`` essays, ``--per-essay`` comparisons per essa
     wall time in refits and in pair selection, and per round (from the stored comparisons)
     first request to last outcome and the gap after the previous round. Small warm-up batches
     run first until every worker has answered, as in a cluster whose workers already serve.
+    Faults during the batch: ``--join-at S`` (one more worker), ``--leave-at S`` (SIGTERM to
+    the first worker), ``--broker-down-at S --broker-down-for D`` (the broker killed and
+    started again empty); the row then has the longest time without a stored outcome, the
+    re-dispatches and repeated judge calls, and for an outage the time from the broker's
+    return to the batch's end and the comparisons the client did not get.
 
     python benchmarks/bench_distributed.py                          # both, default sizes
     python benchmarks/bench_distributed.py --scenario throughput --requests 3000
@@ -24,6 +29,9 @@ batch : a whole batch (``--essays`` essays, ``--per-essay`` comparisons per essa
     python benchmarks/bench_distributed.py --scenario batch --round-size 2000
     python benchmarks/bench_distributed.py --scenario batch --essays 200 --per-essay 8 \
         --concurrency 16 --latency 0.5 --workers 3
+    python benchmarks/bench_distributed.py --scenario batch --essays 200 --per-essay 8 \
+        --concurrency 16 --latency 0.5 --broker-down-at 8 --broker-down-for 60 \
+        --redispatch-after 30
 """
 
 from __future__ import annotations
