@@ -72,14 +72,32 @@ def start_worker_process(bootstrap: str, options: Path, log: Path) -> subprocess
     )
 
 
+def sim_options(tmp_path: Path, abilities: dict[str, float], *, latency_s: float) -> Path:
+    """The workers' ``--judge-options`` file: ``sim/bt`` with the essays' abilities."""
+    options = tmp_path / "judges.json"
+    options.write_text(json.dumps({"sim/bt": {"abilities": abilities, "seed": 3,
+                                              "latency_s": latency_s}}))
+    return options
+
+
+def stop_worker_processes(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM the workers still running; SIGKILL any not gone within 15 s."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 async def test_killed_worker_loses_nothing(broker, pg_url, tmp_path):
     """SIGKILL one of two worker processes mid-batch: the batch completes, nothing lost or
     stored twice."""
     store = await open_store(pg_url)
     spec, abilities = make_spec(10, budget=60, round_size=20)
-    options = tmp_path / "judges.json"
-    options.write_text(json.dumps({"sim/bt": {"abilities": abilities, "seed": 3,
-                                              "latency_s": 0.15}}))
+    options = sim_options(tmp_path, abilities, latency_s=0.15)
     procs = [start_worker_process(broker.bootstrap, options, tmp_path / f"w{i}.log")
              for i in range(2)]
     cluster = Cluster(broker.bootstrap, store, abilities, redispatch_after_s=3.0)
@@ -96,14 +114,7 @@ async def test_killed_worker_loses_nothing(broker, pg_url, tmp_path):
         await check_exactly_once(store, batch_uuid, out, 60)
         assert procs[1].poll() is None, (tmp_path / "w1.log").read_text()[-2000:]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_worker_processes(procs)
         await cluster.close()
         await store.close()
 
@@ -117,9 +128,7 @@ async def test_workers_joining_and_leaving_mid_batch_lose_nothing_and_repeat_not
     to stall the orchestrator's own group on Tansu now and then; see ``bus/kafka.py``.)"""
     store = await open_store(pg_url)
     spec, abilities = make_spec(10, budget=60, round_size=20)
-    options = tmp_path / "judges.json"
-    options.write_text(json.dumps({"sim/bt": {"abilities": abilities, "seed": 3,
-                                              "latency_s": 0.6}}))
+    options = sim_options(tmp_path, abilities, latency_s=0.6)
     procs = [start_worker_process(broker.bootstrap, options, tmp_path / f"w{i}.log")
              for i in range(2)]
     # Re-dispatch only after 60 s: a rebalance's pause must not be covered by re-sending.
@@ -144,14 +153,7 @@ async def test_workers_joining_and_leaving_mid_batch_lose_nothing_and_repeat_not
         assert sum(r.repeat_calls for r in rows) == 0, [
             (r.id, r.repeat_calls) for r in rows if r.repeat_calls]
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_worker_processes(procs)
         await cluster.close()
         await store.close()
 
