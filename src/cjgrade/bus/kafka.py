@@ -79,14 +79,6 @@ class _NoAutoCreateMetadataRequest(MetadataRequest):  # type: ignore[misc]
 # this default instead: a lost topic is re-created by the watchdog, with ``partitions``.
 aiokafka_client.MetadataRequest = _NoAutoCreateMetadataRequest
 
-# A closing consumer sends LeaveGroup only from a generation above 0 (aiokafka). Tansu numbers
-# the first generation 0, so a worker stopped in it leaves its partitions waiting for its
-# session to time out (10 s, then the broker's join wait). Sending LeaveGroup anyway cut that
-# to one heartbeat, but in about one run in four of the join-and-leave fault test the
-# orchestrator's own group then lost its member and did not rejoin, stalling the batch; so
-# aiokafka's rule is kept.
-
-
 
 class KafkaTransport:
     """Publish/subscribe over a Kafka-protocol broker.
