@@ -1,5 +1,6 @@
 """Consumer-group membership on the real broker: a rebalance lets the records a member is
-handling finish before their partitions move, so nobody handles them twice."""
+handling finish before their partitions move, so nobody handles them twice; a sole reader
+(the orchestrator) reads every partition without joining its group."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from cjgrade.bus.events import ComparisonRequestedV1
 from cjgrade.bus.kafka import KafkaSubscription, KafkaTransport
 from cjgrade.bus.transport import Delivery
+from cjgrade.errors import BusError
 from tests.distributed.test_idempotency import _request
 
 pytestmark = [pytest.mark.kafka]
@@ -111,3 +113,53 @@ async def test_a_committed_offset_beyond_the_end_is_read_from_the_start(broker) 
     finally:
         await first.close()
         await client.close()
+
+
+async def test_a_sole_reader_reads_every_partition_from_its_groups_offsets_without_joining(
+        broker) -> None:
+    """The orchestrator's subscriptions: a sole reader is assigned every partition and
+    commits under its group without joining it (a restarted orchestrator then reads at once,
+    instead of waiting for its dead predecessor's session and the group's formation). Its
+    successor reads exactly what it had not acknowledged."""
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    topic = f"test.sole.{group}"  # its own topic: a sole reader without offsets reads it all
+    client = await KafkaTransport(broker.bootstrap, client_id="client").start()
+    first = await KafkaTransport(broker.bootstrap, client_id="first").start()
+    second: KafkaTransport | None = None
+    try:
+        sub = first.subscribe(topic, group=group, sole=True)
+        await sub.start()
+        assert assigned(sub) == first.partitions
+        for cid in range(8):  # keyed by batch: spread over partitions by hash
+            await client.publish(topic, _request(str(uuid.uuid4()), cid))
+        read: list[Delivery] = []
+        async with asyncio.timeout(20):
+            while len(read) < 8:
+                read.append(await sub.next_delivery())
+        handled = read[:5]
+        for delivery in handled:
+            sub.ack(delivery)
+        await first.close()  # commits what was acknowledged; sends no LeaveGroup
+
+        second = await KafkaTransport(broker.bootstrap, client_id="second").start()
+        again = second.subscribe(topic, group=group, sole=True)
+        rest: list[Delivery] = []
+        async with asyncio.timeout(20):
+            while len(rest) < 3:
+                rest.append(await again.next_delivery())
+        with pytest.raises(TimeoutError):  # and nothing else: the handled five are not read
+            async with asyncio.timeout(1.5):
+                await again.next_delivery()
+        key = lambda d: (d.partition, d.offset)  # noqa: E731
+        assert sorted(map(key, rest)) == sorted(map(key, read[5:]))
+        assert await second.group_size(group) in (0, None), "a sole reader joined the group"
+    finally:
+        for transport in (second, first, client):
+            if transport is not None:
+                await transport.close()
+
+
+async def test_a_sole_reader_needs_a_group(broker) -> None:
+    transport = KafkaTransport(broker.bootstrap)
+    with pytest.raises(BusError, match="group"):
+        transport.subscribe(TOPIC, sole=True)

@@ -37,8 +37,9 @@ class DuplicatingTransport:
         if topic == ComparisonCompletedV1.TOPIC:
             await self.inner.publish(topic, envelope)
 
-    def subscribe(self, topic: str, *, group: str | None = None):  # type: ignore[no-untyped-def]
-        return self.inner.subscribe(topic, group=group)
+    def subscribe(self, topic: str, *, group: str | None = None,  # type: ignore[no-untyped-def]
+                  sole: bool = False):
+        return self.inner.subscribe(topic, group=group, sole=sole)
 
     async def close(self) -> None:
         await self.inner.close()

@@ -23,6 +23,7 @@ from cjgrade.distributed.metrics import DistributedMetrics
 from cjgrade.distributed.orchestrator import TimedBatchEngine
 from cjgrade.distributed.service import StoredOutcomes
 from cjgrade.engine.ledger import BatchLedger
+from cjgrade.errors import BusError
 from cjgrade.judges import get_judge
 from cjgrade.judges.base import JudgeRequest
 from cjgrade.store import Store, open_store
@@ -178,6 +179,21 @@ async def test_in_process_subscription_protocol() -> None:
     await sub.close()
     with pytest.raises(StopAsyncIteration):
         await sub.next_delivery()
+
+
+async def test_in_process_sole_reader_gets_every_envelope_of_its_group() -> None:
+    """As on Kafka: two members of a group share the envelopes; a sole reader of that group
+    (the orchestrator's subscriptions) gets each of them; a sole reader needs a group."""
+    transport = InProcessTransport()
+    members = [transport.subscribe(BatchFailedV1.TOPIC, group="g") for _ in range(2)]
+    sole = transport.subscribe(BatchFailedV1.TOPIC, group="g", sole=True)
+    for i in range(4):
+        await transport.publish(BatchFailedV1.TOPIC,
+                                make_envelope(BatchFailedV1(batch_uuid=f"b{i}", reason="r")))
+    assert [await m.lag() for m in members] == [2, 2]
+    assert await sole.lag() == 4
+    with pytest.raises(BusError, match="group"):
+        transport.subscribe(BatchFailedV1.TOPIC, sole=True)
 
 
 async def test_router_feeds_each_of_a_batchs_two_streams(store: Store) -> None:

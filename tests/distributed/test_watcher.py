@@ -62,8 +62,8 @@ class ClientTransport:
     async def publish(self, topic: str, envelope: Any) -> None:
         await self.inner.publish(topic, envelope)
 
-    def subscribe(self, topic: str, *, group: str | None = None) -> Any:
-        sub = self.inner.subscribe(topic, group=group)
+    def subscribe(self, topic: str, *, group: str | None = None, sole: bool = False) -> Any:
+        sub = self.inner.subscribe(topic, group=group, sole=sole)
         if self.drop_completion and topic == BatchCompletedV1.TOPIC:
             return NothingArrives(sub)
         return SlowReads(sub, self.delay_s) if topic == ComparisonCompletedV1.TOPIC else sub

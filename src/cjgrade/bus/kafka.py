@@ -13,6 +13,10 @@
   partition vary, and the round waits for the busiest worker's last wave).
 * No idempotent or transactional producer (some brokers refuse ``InitProducerId``): delivery is
   at-least-once and every consumer deduplicates (comparison id, event id).
+* A ``sole`` group subscription (the orchestrator's: one per database, by an advisory lock)
+  is assigned every partition and commits under the group without joining it, so a restarted
+  orchestrator reads at once; it does not wait for its dead predecessor's session to time out
+  and for the group to form (about 20 s on Tansu).
 * Group subscriptions never auto-commit. Iterating with ``async for`` commits a record once the
   next one is asked for (handled, then committed); concurrent consumers take
   :class:`Delivery` values with :meth:`KafkaSubscription.next_delivery` and
@@ -255,11 +259,12 @@ class KafkaTransport:
             raise bus_error(f"publishing to {topic}", exc) from exc
         self.last_contact = time.monotonic()
 
-    def subscribe(self, topic: str, *, group: str | None = None) -> KafkaSubscription:
+    def subscribe(self, topic: str, *, group: str | None = None,
+                  sole: bool = False) -> KafkaSubscription:
         if self._closed:
             raise BusError("the Kafka transport is closed")
         since_ms = int((time.time() - self.lookback_s) * 1000)
-        sub = KafkaSubscription(self, topic, group, since_ms)
+        sub = KafkaSubscription(self, topic, group, since_ms, sole=sole)
         self._subscriptions.append(sub)
         return sub
 

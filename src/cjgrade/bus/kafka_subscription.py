@@ -87,22 +87,25 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
     async def on_partitions_assigned(self, assigned: Any) -> None:
         log.info("partitions assigned", topic=self.sub.topic, group=self.sub.group,
                  partitions=sorted(tp.partition for tp in assigned))
-        await self.sub._rewind_past_end(assigned)
+        await self.sub._rewind_past_end(self.sub._consumer, assigned)
 
 
 class KafkaSubscription:
     """The records of one topic (see :meth:`KafkaTransport.subscribe`)."""
 
     def __init__(self, transport: KafkaTransport, topic: str, group: str | None,
-                 since_ms: int) -> None:
+                 since_ms: int, *, sole: bool = False) -> None:
+        if sole and group is None:
+            raise BusError("a sole reader needs a group (its offsets are committed under it)")
         self.transport = transport
         self.topic = topic
         self.group = group
+        self.sole = sole
         self.since_ms = since_ms
         self._consumer: AIOKafkaConsumer | None = None
         self._tracker = _OffsetTracker()
         self._previous: Delivery | None = None
-        self._committer: asyncio.Task[None] | None = None
+        self._upkeep: asyncio.Task[None] | None = None
         self._closed = False
         self._start_lock = asyncio.Lock()
 
@@ -125,17 +128,20 @@ class KafkaSubscription:
             )
             await consumer.start()
             try:
-                if self.group is not None:
+                if self.sole:
+                    await self._assign_all(consumer)
+                elif self.group is not None:
                     consumer.subscribe([self.topic], listener=_Rebalance(self))
-                    self._committer = asyncio.ensure_future(self._commit_loop())
                 else:
                     await self._assign_from_timestamp(consumer)
+                self._upkeep = asyncio.ensure_future(self._upkeep_loop(consumer))
             except BaseException:
                 await consumer.stop()
                 raise
             self._consumer = consumer
 
-    async def _assign_from_timestamp(self, consumer: AIOKafkaConsumer) -> None:
+    async def _partitions(self, consumer: AIOKafkaConsumer) -> list[TopicPartition]:
+        """Every partition of the topic (created first if missing)."""
         await self.transport.ensure_topics([self.topic])
         partitions: set[int] | None = None
         loop = asyncio.get_running_loop()
@@ -144,11 +150,23 @@ class KafkaSubscription:
             await consumer.topics()  # refresh metadata
             partitions = consumer.partitions_for_topic(self.topic)
             if partitions:
-                break
+                return [TopicPartition(self.topic, p) for p in sorted(partitions)]
             if loop.time() >= deadline:
                 raise BusUnavailable(f"topic {self.topic} has no partitions on the broker yet")
             await asyncio.sleep(0.1)
-        tps = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+
+    async def _assign_all(self, consumer: AIOKafkaConsumer) -> None:
+        """A sole reader: every partition, from the group's committed offsets (from the start
+        where none is), without joining the group, so a restarted reader reads at once instead
+        of waiting for its dead predecessor's session to time out and the group to form."""
+        tps = await self._partitions(consumer)
+        consumer.assign(tps)
+        await self._rewind_past_end(consumer, tps)
+        log.info("partitions assigned", topic=self.topic, group=self.group,
+                 partitions=[tp.partition for tp in tps], sole=True)
+
+    async def _assign_from_timestamp(self, consumer: AIOKafkaConsumer) -> None:
+        tps = await self._partitions(consumer)
         consumer.assign(tps)
         found = await consumer.offsets_for_times({tp: self.since_ms for tp in tps})
         ends = await consumer.end_offsets(tps)
@@ -255,14 +273,14 @@ class KafkaSubscription:
             settled = not behind
             await asyncio.sleep(0.6 if settled else 0.02)  # 0.6: aiokafka's fetch wait + 0.1
 
-    async def _rewind_past_end(self, partitions: Any) -> None:
+    async def _rewind_past_end(self, consumer: AIOKafkaConsumer | None,
+                               partitions: Any) -> None:
         """Read from the start any partition whose committed offset lies beyond its end.
 
         A broker with memory storage that restarts comes back with empty topics, and offsets
         of the old ones can still be committed to it; read from there, every record up to that
         offset would be skipped (a batch then waited for re-dispatches until the new offsets
         passed the old ones: 2.5 minutes after a 60 s outage)."""
-        consumer = self._consumer
         if consumer is None or not partitions:
             return
         try:
@@ -302,17 +320,49 @@ class KafkaSubscription:
             log.warning("offset commit failed", topic=self.topic, group=self.group,
                         error=repr(exc))
 
-    async def _commit_loop(self) -> None:
+    async def _upkeep_loop(self, consumer: AIOKafkaConsumer, check_s: float = 1.0) -> None:
+        """Commit acknowledged offsets (a group's), and every ``check_s`` rewind partitions
+        that lost their records."""
+        loop = asyncio.get_running_loop()
+        checked = loop.time()
         while True:
             await asyncio.sleep(self.transport.commit_interval_s)
-            await self._commit()
+            if self.group is not None:
+                await self._commit()
+            if loop.time() - checked >= check_s:
+                checked = loop.time()
+                await self._rewind_lost(consumer)
+
+    async def _rewind_lost(self, consumer: AIOKafkaConsumer) -> None:
+        """Read from the start any assigned partition whose position lies beyond its end.
+
+        A broker with memory storage that restarts comes back with empty topics. A group
+        member is rewound when the group re-forms (:meth:`_rewind_past_end`); a reader that is
+        assigned its partitions (a sole reader, one without a group) sees no rebalance, and
+        the broker answers its fetches beyond the end with nothing: it would wait until new
+        records passed its old position. The end is the high watermark of the last fetch."""
+        for tp in list(consumer.assignment()):
+            high = consumer.highwater(tp)
+            if high is None:
+                continue
+            try:
+                async with asyncio.timeout(1.0):
+                    position = await consumer.position(tp)
+            except (KafkaError, TimeoutError, AssertionError):
+                continue  # not fetchable now (a rebalance, the broker away): next pass
+            if position > high:
+                log.warning("position beyond the partition's end (the broker lost its "
+                            "records); reading the partition from its start", topic=tp.topic,
+                            partition=tp.partition, position=position, end=high)
+                self._tracker.forget([tp])
+                await consumer.seek_to_beginning(tp)
 
     async def close(self) -> None:
         self._closed = True
-        if self._committer is not None:
-            self._committer.cancel()
+        if self._upkeep is not None:
+            self._upkeep.cancel()
             # gather, not a suppressed await: the caller's own cancellation still propagates
-            await asyncio.gather(self._committer, return_exceptions=True)
+            await asyncio.gather(self._upkeep, return_exceptions=True)
         consumer, self._consumer = self._consumer, None
         if consumer is not None:
             if self.group is not None:

@@ -80,19 +80,27 @@ class Transport(Protocol):
 
     async def publish(self, topic: str, envelope: EnvelopeModel) -> None: ...
 
-    def subscribe(self, topic: str, *, group: str | None = None) -> Subscription:
+    def subscribe(self, topic: str, *, group: str | None = None,
+                  sole: bool = False) -> Subscription:
         """Subscribers of one ``group`` share the topic's envelopes (each goes to one of them,
-        like a Kafka consumer group); without a group every subscriber gets every envelope."""
+        like a Kafka consumer group); without a group every subscriber gets every envelope.
+
+        ``sole``: the group's only reader, by arrangement (the orchestrator, one per database):
+        it reads every envelope and its position is kept under ``group``, but it does not join
+        the group, so it starts at once (no wait for a dead predecessor's session, no
+        rebalance). Two sole readers of one group would each read everything."""
         ...
 
     async def close(self) -> None: ...
 
 
 class _QueueSubscription:
-    def __init__(self, owner: InProcessTransport, topic: str, group: str | None) -> None:
+    def __init__(self, owner: InProcessTransport, topic: str, group: str | None,
+                 sole: bool = False) -> None:
         self._owner = owner
         self._topic = topic
         self.group = group
+        self.sole = sole
         self.queue: asyncio.Queue[EnvelopeModel | None] = asyncio.Queue()
         self.handed = 0
 
@@ -153,7 +161,7 @@ class InProcessTransport:
         self.published.append((topic, envelope))
         groups: dict[str, list[_QueueSubscription]] = defaultdict(list)
         for sub in list(self._subscribers[topic]):
-            if sub.group is None:
+            if sub.group is None or sub.sole:
                 sub.queue.put_nowait(envelope)
             else:
                 groups[sub.group].append(sub)
@@ -162,10 +170,13 @@ class InProcessTransport:
             self._turns[(topic, group)] = turn + 1
             members[turn % len(members)].queue.put_nowait(envelope)
 
-    def subscribe(self, topic: str, *, group: str | None = None) -> _QueueSubscription:
+    def subscribe(self, topic: str, *, group: str | None = None,
+                  sole: bool = False) -> _QueueSubscription:
         if self._closed:
             raise BusError("the in-process transport is closed")
-        sub = _QueueSubscription(self, topic, group)
+        if sole and group is None:
+            raise BusError("a sole reader needs a group")
+        sub = _QueueSubscription(self, topic, group, sole)
         self._subscribers[topic].append(sub)
         return sub
 

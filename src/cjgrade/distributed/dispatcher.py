@@ -1,9 +1,11 @@
 """The orchestrator's side of the bus: publish comparison requests, route results, re-dispatch.
 
-:class:`ResultRouter` is the orchestrator's one consumer of ``comparison.completed`` (consumer
-group ``cjgrade-orchestrator``). A result for a comparison being dispatched goes to the
-:class:`DurableBusDispatcher` stream waiting for it (a batch has two while its rounds are
-pipelined: the ending round and the next round's early part), which yields it to the engine;
+:class:`ResultRouter` is the orchestrator's one consumer of ``comparison.completed``: the sole
+reader of every partition, its offsets committed under ``cjgrade-orchestrator`` (one
+orchestrator runs per database, see :mod:`cjgrade.distributed.singleton`). A result for a
+comparison being dispatched goes to the :class:`DurableBusDispatcher` stream waiting for it
+(a batch has two while its rounds are pipelined: the ending round and the next round's early
+part), which yields it to the engine;
 the record is acknowledged only after the engine has stored it. Any other result (a batch not
 running here yet, a duplicate) is stored directly, idempotently, and acknowledged.
 
@@ -66,7 +68,7 @@ class ResultRouter:
         self.metrics = metrics or DistributedMetrics()
         self.group = group
         self._waiters: dict[str, list[_Waiter]] = {}
-        self._sub = transport.subscribe(ComparisonCompletedV1.TOPIC, group=group)
+        self._sub = transport.subscribe(ComparisonCompletedV1.TOPIC, group=group, sole=True)
         self._workers: dict[str, tuple[int, float]] = {}
         """worker id -> (its concurrency, when its last result arrived)."""
 

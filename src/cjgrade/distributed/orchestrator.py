@@ -180,7 +180,8 @@ class Orchestrator:
         the batch next."""
         self.router = ResultRouter(self.transport, self.ledger, self.metrics,
                                    group=self.config.group)
-        requests = self.transport.subscribe(AssessmentRequestedV1.TOPIC, group=self.config.group)
+        requests = self.transport.subscribe(AssessmentRequestedV1.TOPIC, group=self.config.group,
+                                            sole=True)
         services = [
             asyncio.ensure_future(self.relay.run()),
             asyncio.ensure_future(self.router.run()),

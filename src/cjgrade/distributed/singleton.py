@@ -1,8 +1,11 @@
 """One active orchestrator per database: a PostgreSQL advisory lock.
 
-Two orchestrators in one consumer group would split the results topic between them, so each
-would see only part of its own batches' results and wait for re-dispatches (rounds about 12x
-slower, silently). So a ``cjgrade serve`` runs its orchestrator only while it holds this lock;
+The orchestrator reads the results topic as its sole reader (every partition, no consumer
+group membership, so a restart reads at once). Two of them in one consumer group split that
+topic, so each saw only part of its own batches' results and waited for re-dispatches (rounds
+about 12x slower, silently); two sole readers would each read every request and result and
+do the work twice.
+So a ``cjgrade serve`` runs its orchestrator only while it holds this lock;
 a second instance stands by, says so in its log, its metrics and ``/readyz``, and takes over
 when the first one stops or dies (PostgreSQL frees the lock with the holder's connection).
 
