@@ -124,9 +124,8 @@ async def test_workers_joining_and_leaving_mid_batch_lose_nothing_and_repeat_not
     """A third worker joins mid-batch, then a first one is stopped with SIGTERM: each change
     rebalances the group, and judge calls in flight are finished before their partitions move,
     so the batch completes with every comparison stored once, none re-dispatched and no judge
-    call repeated. (A run of this test is how sending LeaveGroup from generation 0 was found
-    to stall the orchestrator's own group on Tansu now and then; see
-    ``KafkaSubscription.close``.)"""
+    call repeated. (Runs of this test are how sending LeaveGroup from generation 0 was found
+    to leave a group stuck on Tansu now and then; see ``KafkaSubscription.close``.)"""
     store = await open_store(pg_url)
     spec, abilities = make_spec(10, budget=60, round_size=20)
     options = sim_options(tmp_path, abilities, latency_s=0.6)
