@@ -121,6 +121,39 @@ async def test_unanswered_round_is_redispatched_and_recorded(store: Store) -> No
     assert all(r.redispatches >= 1 for r in rows), [r.redispatches for r in rows]
 
 
+async def test_lost_records_redispatch_at_once(store: Store) -> None:
+    """When the results reader finds that the broker lost records (a broker back empty), the
+    round's unanswered requests go out again at once, not after ``redispatch_after_s``."""
+    transport = InProcessTransport()
+    metrics = DistributedMetrics()
+    calls: list[JudgeRequest] = []
+    engine, router = _engine(store, transport, metrics, redispatch_after_s=600.0)
+    routing = asyncio.ensure_future(router.run())
+    spec = make_spec(n_students=6, budget=6, round_size=6, target_reliability=None,
+                     stability_threshold=None)
+    batch_uuid = await engine.create(spec)
+    running = asyncio.ensure_future(engine.run(batch_uuid))
+    stop = asyncio.Event()
+    judging: asyncio.Future[int] | None = None
+    try:
+        while len(transport.events(ComparisonRequestedV1.TOPIC)) < 6:
+            await asyncio.sleep(0.01)  # published to nobody: "lost"
+        worker = ComparisonWorker(transport, _judges(calls))
+        judging = asyncio.ensure_future(worker.run(stop))
+        await asyncio.sleep(0.05)  # the worker is subscribed
+        assert router._sub.on_records_lost is not None
+        router._sub.on_records_lost()
+        result = await asyncio.wait_for(running, 30)
+    finally:
+        stop.set()
+        routing.cancel()
+        await asyncio.gather(routing, return_exceptions=True)
+        if judging is not None:
+            await judging
+    assert result.status == "completed" and len(calls) == 6
+    assert metrics.redispatched._value.get() == 6
+
+
 async def test_worker_skips_a_request_whose_outcome_is_stored(store: Store) -> None:
     """With the store, a worker does not judge a comparison that already has an outcome."""
     transport = InProcessTransport()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -108,6 +109,10 @@ class KafkaSubscription:
         self._upkeep: asyncio.Task[None] | None = None
         self._closed = False
         self._start_lock = asyncio.Lock()
+        self.on_records_lost: Callable[[], None] | None = None
+        """Called when the broker is found to have lost records this subscription had read
+        past (a broker restarted with memory storage): what was published before may never
+        arrive (the orchestrator re-dispatches at once instead of waiting)."""
 
     async def start(self) -> None:
         """Connect and position the consumer (done on first use; call it to do it earlier)."""
@@ -293,6 +298,7 @@ class KafkaSubscription:
                                 topic=tp.topic, partition=tp.partition, committed=committed,
                                 end=ends.get(tp))
                     await consumer.seek_to_beginning(tp)
+                    self._lost()
         except KafkaError as exc:
             log.warning("cannot compare committed offsets with the partitions' ends",
                         topic=self.topic, group=self.group, error=repr(exc))
@@ -356,6 +362,14 @@ class KafkaSubscription:
                             partition=tp.partition, position=position, end=high)
                 self._tracker.forget([tp])
                 await consumer.seek_to_beginning(tp)
+                self._lost()
+
+    def _lost(self) -> None:
+        if self.on_records_lost is not None:
+            try:
+                self.on_records_lost()
+            except Exception:  # a subscriber's bug must not stop the upkeep
+                log.exception("records-lost callback failed", topic=self.topic)
 
     async def close(self) -> None:
         self._closed = True

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
@@ -46,6 +46,11 @@ class Delivery:
 class Subscription(Protocol):
     """Envelopes of one topic, in order; iterate with ``async for`` or take
     :class:`Delivery` values with :meth:`next_delivery` and :meth:`ack` them."""
+
+    on_records_lost: Callable[[], None] | None
+    """Set by the reader: called when the broker is found to have lost records the
+    subscription had read past (a broker restarted with memory storage), so what was published
+    before may never arrive. The in-process transport never loses any."""
 
     def __aiter__(self) -> AsyncIterator[EnvelopeModel]: ...
 
@@ -103,6 +108,7 @@ class _QueueSubscription:
         self.sole = sole
         self.queue: asyncio.Queue[EnvelopeModel | None] = asyncio.Queue()
         self.handed = 0
+        self.on_records_lost: Callable[[], None] | None = None
 
     async def __anext__(self) -> EnvelopeModel:
         item = await self.queue.get()

@@ -239,7 +239,7 @@ def export_command(
 ) -> None:
     """Write the artefact (assessment_run.json), report.md, report.html and the CSV tables
     essays.csv, comparisons.csv and projections.csv of a finished batch, and the same tables
-    as Parquet when pyarrow is installed (pip install 'cjgrade[parquet]')."""
+    as Parquet when pyarrow is installed (pip install 'cjgrade\\[parquet]')."""
     from cjgrade.cli.run_checks import check_output_dir
     from cjgrade.reports.export import write_export
 

@@ -50,10 +50,14 @@ log = structlog.get_logger("cjgrade.orchestrator")
 ORCHESTRATOR_GROUP = "cjgrade-orchestrator"
 
 
+LOST = None
+"""Put in every waiter's queue when the broker lost records: re-dispatch now."""
+
+
 @dataclass
 class _Waiter:
     pending: set[int]
-    queue: asyncio.Queue[tuple[ComparisonOutcome, Delivery]] = field(
+    queue: asyncio.Queue[tuple[ComparisonOutcome, Delivery] | None] = field(
         default_factory=asyncio.Queue)
 
 
@@ -69,6 +73,7 @@ class ResultRouter:
         self.group = group
         self._waiters: dict[str, list[_Waiter]] = {}
         self._sub = transport.subscribe(ComparisonCompletedV1.TOPIC, group=group, sole=True)
+        self._sub.on_records_lost = self._records_lost
         self._workers: dict[str, tuple[int, float]] = {}
         """worker id -> (its concurrency, when its last result arrived)."""
 
@@ -99,6 +104,14 @@ class ResultRouter:
 
     def ack(self, delivery: Delivery) -> None:
         self._sub.ack(delivery)
+
+    def _records_lost(self) -> None:
+        """The broker lost results (it restarted empty), and with them, surely, requests:
+        every round being dispatched re-dispatches now rather than after its wait."""
+        log.warning("the broker lost records; re-dispatching unanswered comparisons now")
+        for waiters in self._waiters.values():
+            for waiter in waiters:
+                waiter.queue.put_nowait(LOST)
 
     async def start(self) -> None:
         await self._sub.start()
@@ -254,10 +267,13 @@ class DurableBusDispatcher:
             while waiter.pending:
                 try:
                     async with asyncio.timeout(self.redispatch_after_s):
-                        outcome, delivery = await waiter.queue.get()
+                        item = await waiter.queue.get()
                 except TimeoutError:
+                    item = LOST
+                if item is LOST:
                     await self._redispatch(batch_uuid, waiter, by_id)
                     continue
+                outcome, delivery = item
                 if outcome.comparison_id not in waiter.pending:
                     await self.router.note_duplicate(delivery)  # one already yielded
                     self.router.ack(delivery)
@@ -275,7 +291,10 @@ class DurableBusDispatcher:
             # stops first, they are never acknowledged, so they are redelivered.
             # Results routed here but not yet taken are stored directly.
             while not waiter.queue.empty():
-                outcome, delivery = waiter.queue.get_nowait()
+                item = waiter.queue.get_nowait()
+                if item is LOST:
+                    continue
+                outcome, delivery = item
                 with contextlib.suppress(Exception):
                     await self.router.store(outcome, batch_uuid, delivery)
                     self.router.ack(delivery)
