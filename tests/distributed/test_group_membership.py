@@ -163,3 +163,23 @@ async def test_a_sole_reader_needs_a_group(broker) -> None:
     transport = KafkaTransport(broker.bootstrap)
     with pytest.raises(BusError, match="group"):
         transport.subscribe(TOPIC, sole=True)
+
+
+async def test_group_members_are_listed_by_client_id(broker) -> None:
+    """The orchestrator matches the workers' group with the workers that its results name:
+    a worker's client id carries its worker id."""
+    from cjgrade.distributed.worker import worker_client_id, worker_id_of
+
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    member = await KafkaTransport(broker.bootstrap,
+                                  client_id=worker_client_id("host:1:abc")).start()
+    try:
+        sub = member.subscribe(TOPIC, group=group)
+        await sub.start()
+        await wait_until(lambda: assigned(sub) == member.partitions, 30, "member assigned")
+        members = await member.group_members(group)
+        assert members is not None
+        assert [worker_id_of(m) for m in members] == ["host:1:abc"]
+        assert await member.group_size(group) == 1
+    finally:
+        await member.close()

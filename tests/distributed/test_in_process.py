@@ -254,3 +254,46 @@ async def test_router_feeds_each_of_a_batchs_two_streams(store: Store) -> None:
               for name, w in (("ending", ending), ("early", early))}
     assert routed == {"ending": [1, 2], "early": [3]}
     assert DurableBusDispatcher(transport, router).capacity() == 3
+
+
+def _result(worker_id: str, concurrency: int, cid: int) -> object:
+    return make_envelope(ComparisonCompletedV1(
+        batch_uuid="b", comparison_id=cid, status="failed", error_code="X", error_reason="x",
+        worker_id=worker_id, worker_concurrency=concurrency))
+
+
+async def test_capacity_drops_a_worker_that_left_the_group(store: Store) -> None:
+    """Capacity is the concurrency of the workers heard from; once the workers' group is
+    seen without one of them, it no longer counts (not for 60 s more); a worker heard from
+    after that snapshot counts; a group that cannot be matched (None) is not used."""
+    transport = InProcessTransport()
+    router = ResultRouter(transport, BatchLedger(store))
+    routing = asyncio.ensure_future(router.run())
+    try:
+        for cid, (wid, c) in enumerate([("w1", 8), ("w2", 16)]):
+            await transport.publish(ComparisonCompletedV1.TOPIC, _result(wid, c, cid))
+        for _ in range(200):
+            if router.capacity() == 24:
+                break
+            await asyncio.sleep(0.01)
+        assert router.capacity() == 24
+        router.workers_in_group({"w1"})
+        assert router.capacity() == 8
+        await transport.publish(ComparisonCompletedV1.TOPIC, _result("w3", 4, 7))
+        for _ in range(200):
+            if router.capacity() == 12:
+                break
+            await asyncio.sleep(0.01)
+        assert router.capacity() == 12, "a worker heard after the snapshot counts"
+        router.workers_in_group(None)
+        assert router.capacity() == 28
+    finally:
+        routing.cancel()
+        await asyncio.gather(routing, return_exceptions=True)
+
+
+def test_worker_client_ids_name_the_worker() -> None:
+    from cjgrade.distributed.worker import worker_client_id, worker_id_of
+
+    assert worker_id_of(worker_client_id("host:12:ab")) == "host:12:ab"
+    assert worker_id_of("cjgrade-worker") is None and worker_id_of("other") is None

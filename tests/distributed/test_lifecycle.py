@@ -21,7 +21,12 @@ from cjgrade.store import Store, get_batch, open_store
 from tests.api.test_serve import free_port, start_serve
 from tests.distributed.broker import Broker
 from tests.distributed.cluster import Cluster, make_spec
-from tests.distributed.test_faults import wait_stored
+from tests.distributed.test_faults import (
+    sim_options,
+    start_worker_process,
+    stop_worker_processes,
+    wait_stored,
+)
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -228,3 +233,37 @@ async def test_second_serve_stands_by_and_takes_over(broker, pg_url, tmp_path):
         await store.close()
     assert "another orchestrator is active on this database" in err
     assert "taking over" in err
+
+
+async def test_a_worker_that_leaves_stops_counting_in_the_capacity(broker, pg_url, tmp_path):
+    """Rounds follow the cluster's capacity. When one of two worker processes stops, serve
+    sees the workers' group without it (within a poll) and sizes rounds for the one left,
+    instead of counting the gone worker for another minute."""
+    store = await open_store(pg_url)
+    spec, abilities = make_spec(10, budget=200, round_size=None)
+    options = sim_options(tmp_path, abilities, latency_s=1.0)
+    procs = [start_worker_process(broker.bootstrap, options, tmp_path / f"w{i}.log")
+             for i in range(2)]
+    serve = Serve(pg_url, broker.bootstrap, tmp_path)
+    try:
+        await serve.until("/readyz", ready)
+        client = await Cluster(broker.bootstrap, store, abilities).transport()
+        batch_uuid = str(uuid.uuid4())
+        try:
+            async with AssessmentWatcher(client, batch_uuid, store=store) as watcher:
+                await submit_assessment(client, store, spec, batch_uuid=batch_uuid)
+                await wait_stored(store, batch_uuid, 40)  # both workers answered
+                procs[0].send_signal(signal.SIGTERM)
+                assert await asyncio.to_thread(procs[0].wait, 30) == 0
+                out = await watcher.wait(timeout_s=120)
+        finally:
+            await client.close()
+        assert out.status == "completed", out
+    finally:
+        stop_worker_processes(procs)
+        err = serve.finish(signal.SIGTERM)
+        await store.close()
+    records = [json.loads(x) for x in err.splitlines() if x.startswith("{")]
+    sizes = [(r["round_size"], r["capacity"]) for r in records if r.get("event") == "round size"]
+    assert (16, 16) in sizes, sizes  # a wave of both workers' 8 slots
+    assert sizes[-1] == (8, 8), sizes

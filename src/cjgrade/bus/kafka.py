@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 import time
 
 import structlog
@@ -55,6 +56,18 @@ def partition_key(topic: str, envelope: EnvelopeModel) -> bytes | None:
     if topic == ComparisonRequestedV1.TOPIC and "comparison_id" in envelope.data:
         return f"{envelope.key}:{envelope.data['comparison_id']}".encode()
     return envelope.key.encode() if envelope.key is not None else None
+
+
+_MEMBER_ID = re.compile(r"(.*)-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def _client_id(member_id: str, client_id: str) -> str:
+    """A group member's client id: as described, or (Tansu leaves it empty) from the member
+    id, which is ``<client id>-<uuid>`` by Kafka's convention."""
+    if client_id:
+        return client_id
+    match = _MEMBER_ID.fullmatch(member_id)
+    return match.group(1) if match else ""
 
 
 _HASHED = DefaultPartitioner()
@@ -192,8 +205,9 @@ class KafkaTransport:
             await admin.create_topics(new)
         log.info("topics created", topics=missing, partitions=self.partitions)
 
-    async def group_size(self, group: str) -> int | None:
-        """Members of a consumer group now (None when the broker does not say)."""
+    async def group_members(self, group: str) -> list[str] | None:
+        """The client ids of a consumer group's members now (None when the broker does not
+        say)."""
         admin = self._admin
         if admin is None:
             return None
@@ -206,8 +220,15 @@ class KafkaTransport:
         for response in described:
             for entry in getattr(response, "groups", ()):
                 if entry[1] == group:
-                    return len(entry[5]) if entry[2] not in ("Dead", "Empty") else 0
+                    if entry[2] in ("Dead", "Empty"):
+                        return []
+                    return [_client_id(member[0], member[1]) for member in entry[5]]
         return None
+
+    async def group_size(self, group: str) -> int | None:
+        """Members of a consumer group now (None when the broker does not say)."""
+        members = await self.group_members(group)
+        return None if members is None else len(members)
 
     def reachable(self, within_s: float | None = None) -> bool:
         """Whether the broker answered within the last ``within_s`` seconds (default: three

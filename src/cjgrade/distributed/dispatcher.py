@@ -76,13 +76,25 @@ class ResultRouter:
         self._sub.on_records_lost = self._records_lost
         self._workers: dict[str, tuple[int, float]] = {}
         """worker id -> (its concurrency, when its last result arrived)."""
+        self._group: tuple[set[str], float] | None = None
+        """The worker ids in the workers' consumer group, and when they were read."""
 
     def capacity(self, window_s: float = 60.0) -> int | None:
         """Judge calls the workers heard from in the last ``window_s`` can have in flight
-        (the sum of their concurrency); None before any result named its worker."""
+        (the sum of their concurrency); None before any result named its worker. A worker
+        last heard from before the workers' group was last seen without it no longer counts
+        (it left: SIGTERM, or its session timed out)."""
         now = time.monotonic()
-        live = [c for c, seen in self._workers.values() if now - seen <= window_s]
+        present, checked = self._group if self._group is not None else (None, 0.0)
+        live = [c for wid, (c, seen) in self._workers.items()
+                if now - seen <= window_s
+                and (present is None or wid in present or seen > checked)]
         return sum(live) if live else None
+
+    def workers_in_group(self, worker_ids: set[str] | None) -> None:
+        """The workers the broker lists in their consumer group now (see :meth:`capacity`);
+        None when some member cannot be named."""
+        self._group = (set(worker_ids), time.monotonic()) if worker_ids is not None else None
 
     def register(self, batch_uuid: str, comparison_ids: set[int]) -> _Waiter:
         """Route the results of ``comparison_ids`` to the returned waiter (a batch has two

@@ -34,7 +34,12 @@ from cjgrade.distributed.judges import WorkerJudges
 from cjgrade.distributed.metrics import DistributedMetrics
 from cjgrade.distributed.orchestrator import Orchestrator, OrchestratorConfig
 from cjgrade.distributed.singleton import OrchestratorLock
-from cjgrade.distributed.worker import ComparisonWorker, WorkerConfig
+from cjgrade.distributed.worker import (
+    ComparisonWorker,
+    WorkerConfig,
+    worker_client_id,
+    worker_id_of,
+)
 from cjgrade.errors import BusError, CJGradeError, ConfigError
 from cjgrade.store import Store
 
@@ -173,8 +178,8 @@ class OrchestratorService:
             self.state = "standby"
             if not announced:
                 log.error("another orchestrator is active on this database; this one stands "
-                          "by and takes over when it stops (only one may run: two would split "
-                          "the results between them)", active=await self.lock.holder())
+                          "by and takes over when it stops (only one may run: two would both "
+                          "handle every request and result)", active=await self.lock.holder())
                 announced = True
             await _pause(stop, self.standby_poll_s)
             if stop.is_set():
@@ -213,12 +218,20 @@ class OrchestratorService:
 
 
     async def _watch_workers(self, transport: KafkaTransport) -> None:
-        """Log a line (and set ``cjgrade_workers``) whenever the workers' group changes."""
+        """Log a line (and set ``cjgrade_workers``) whenever the workers' group changes, and
+        tell the result router which workers are in it (the cluster's capacity)."""
         from cjgrade.distributed.worker import WORKER_GROUP
 
         known: int | None = None
         while True:
-            n = await transport.group_size(WORKER_GROUP)
+            members = await transport.group_members(WORKER_GROUP)
+            n = None if members is None else len(members)
+            router = self.orchestrator.router if self.orchestrator is not None else None
+            if members is not None and router is not None:
+                ids = [worker_id_of(m) for m in members]
+                # a member that is not a named worker (another version, a test's in-process
+                # worker): the group cannot be matched with the results, so it is not used
+                router.workers_in_group(None if None in ids else {i for i in ids if i})
             if n is not None and n != known:
                 self.metrics.workers.set(n)
                 log.info("workers changed", workers=n, before=known)
@@ -268,10 +281,13 @@ async def run_worker(
     # A worker lets its judge calls finish before a rebalance moves their partitions (else the
     # next owner pays for them again); see KafkaTransport's ``revoke_wait_s``.
     options = {"revoke_wait_s": WORKER_REVOKE_WAIT_S, **dict(transport_options or {})}
-    transport = KafkaTransport(bootstrap, client_id="cjgrade-worker", partitions=partitions,
-                               **options)
+    config = WorkerConfig(concurrency=concurrency, drain_timeout_s=drain_timeout_s)
+    # The client id names the worker as its results do: the orchestrator matches the workers'
+    # group with the workers it hears from (a worker that left stops counting at once).
+    transport = KafkaTransport(bootstrap, client_id=worker_client_id(config.worker_id),
+                               partitions=partitions, **options)
     worker = ComparisonWorker(
-        transport, judges, WorkerConfig(concurrency=concurrency, drain_timeout_s=drain_timeout_s),
+        transport, judges, config,
         metrics=metrics, outcomes=StoredOutcomes(store) if store is not None else None)
 
     def checks() -> dict[str, str]:

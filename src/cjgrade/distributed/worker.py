@@ -39,12 +39,27 @@ from cjgrade.distributed.metrics import DistributedMetrics
 from cjgrade.engine.dispatch import ComparisonOutcome, judge_task
 from cjgrade.errors import BusError, CJGradeError
 
-__all__ = ["WORKER_GROUP", "ComparisonWorker", "OutcomeLookup", "WorkerConfig"]
+__all__ = ["WORKER_GROUP", "ComparisonWorker", "OutcomeLookup", "WorkerConfig",
+           "worker_client_id", "worker_id_of"]
 
 log = structlog.get_logger("cjgrade.worker")
 
 WORKER_GROUP = "cjgrade-workers"
 """Consumer group of the comparison workers: each request goes to one of them."""
+
+
+_CLIENT_PREFIX = "cjgrade-worker/"
+
+
+def worker_client_id(worker_id: str) -> str:
+    """The Kafka client id of a worker: names it in the workers' group as its results do."""
+    return _CLIENT_PREFIX + worker_id
+
+
+def worker_id_of(client_id: str) -> str | None:
+    """The worker id in a group member's client id (None for another kind of client)."""
+    return client_id.removeprefix(_CLIENT_PREFIX) if client_id.startswith(_CLIENT_PREFIX) \
+        else None
 
 
 class OutcomeLookup(Protocol):
