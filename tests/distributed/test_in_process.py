@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -88,22 +89,33 @@ async def test_batch_runs_on_two_workers_and_duplicates_are_stored_once(store: S
     assert metrics.stored.labels("succeeded")._value.get() == 30
 
 
+async def _round_published_to_nobody(
+    store: Store, transport: InProcessTransport, metrics: DistributedMetrics, *,
+    redispatch_after_s: float,
+) -> tuple[ResultRouter, asyncio.Future[None], str, asyncio.Future[Any]]:
+    """A batch of one 6-comparison round running, its requests published with no worker to
+    read them: (router, its routing task, batch uuid, the engine's task)."""
+    engine, router = _engine(store, transport, metrics, redispatch_after_s=redispatch_after_s)
+    routing = asyncio.ensure_future(router.run())
+    spec = make_spec(n_students=6, budget=6, round_size=6, target_reliability=None,
+                     stability_threshold=None)
+    batch_uuid = await engine.create(spec)
+    running = asyncio.ensure_future(engine.run(batch_uuid))
+    while len(transport.events(ComparisonRequestedV1.TOPIC)) < 6:
+        await asyncio.sleep(0.01)
+    return router, routing, batch_uuid, running
+
+
 async def test_unanswered_round_is_redispatched_and_recorded(store: Store) -> None:
     """No worker runs when the round is published: after ``redispatch_after_s`` the requests
     go out again (counted on each comparison), and a worker started meanwhile answers them."""
     transport = InProcessTransport()
     metrics = DistributedMetrics()
     calls: list[JudgeRequest] = []
-    engine, router = _engine(store, transport, metrics, redispatch_after_s=0.3)
-    routing = asyncio.ensure_future(router.run())
-    spec = make_spec(n_students=6, budget=6, round_size=6, target_reliability=None,
-                     stability_threshold=None)
-    batch_uuid = await engine.create(spec)
-    running = asyncio.ensure_future(engine.run(batch_uuid))
+    _, routing, batch_uuid, running = await _round_published_to_nobody(
+        store, transport, metrics, redispatch_after_s=0.3)
     stop = asyncio.Event()
     try:
-        while len(transport.events(ComparisonRequestedV1.TOPIC)) < 6:
-            await asyncio.sleep(0.01)  # published to nobody
         worker = ComparisonWorker(transport, _judges(calls))
         judging = asyncio.ensure_future(worker.run(stop))
         result = await asyncio.wait_for(running, 30)
@@ -127,17 +139,11 @@ async def test_lost_records_redispatch_at_once(store: Store) -> None:
     transport = InProcessTransport()
     metrics = DistributedMetrics()
     calls: list[JudgeRequest] = []
-    engine, router = _engine(store, transport, metrics, redispatch_after_s=600.0)
-    routing = asyncio.ensure_future(router.run())
-    spec = make_spec(n_students=6, budget=6, round_size=6, target_reliability=None,
-                     stability_threshold=None)
-    batch_uuid = await engine.create(spec)
-    running = asyncio.ensure_future(engine.run(batch_uuid))
+    router, routing, _, running = await _round_published_to_nobody(
+        store, transport, metrics, redispatch_after_s=600.0)
     stop = asyncio.Event()
     judging: asyncio.Future[int] | None = None
     try:
-        while len(transport.events(ComparisonRequestedV1.TOPIC)) < 6:
-            await asyncio.sleep(0.01)  # published to nobody: "lost"
         worker = ComparisonWorker(transport, _judges(calls))
         judging = asyncio.ensure_future(worker.run(stop))
         await asyncio.sleep(0.05)  # the worker is subscribed
