@@ -303,3 +303,26 @@ def test_worker_client_ids_name_the_worker() -> None:
 
     assert worker_id_of(worker_client_id("host:12:ab")) == "host:12:ab"
     assert worker_id_of("cjgrade-worker") is None and worker_id_of("other") is None
+
+
+async def test_a_round_nobody_answers_is_reported_once(store: Store) -> None:
+    """No worker at all: after the second re-dispatch wait the stall is logged as an error,
+    once, naming the comparisons that wait (not dressed as a slow round)."""
+    from structlog.testing import capture_logs
+
+    transport = InProcessTransport()
+    metrics = DistributedMetrics()
+    with capture_logs() as logs:
+        _, routing, batch_uuid, running = await _round_published_to_nobody(
+            store, transport, metrics, redispatch_after_s=0.05)
+        try:
+            await asyncio.sleep(0.5)  # about ten waits
+        finally:
+            for task in (running, routing):
+                task.cancel()
+            await asyncio.gather(running, routing, return_exceptions=True)
+    errors = [e for e in logs if e["log_level"] == "error"
+              and e["event"].startswith("no result for a round's requests")]
+    assert len(errors) == 1, errors
+    assert errors[0]["batch_uuid"] == batch_uuid and errors[0]["n"] == 6
+    assert metrics.stalled_rounds._value.get() == 1

@@ -53,10 +53,17 @@ ORCHESTRATOR_GROUP = "cjgrade-orchestrator"
 LOST = None
 """Put in every waiter's queue when the broker lost records: re-dispatch now."""
 
+STALLS_REPORTED = 2
+"""Waits of ``redispatch_after_s`` without a result, in one round, after which its stall is
+logged as an error: one is a killed worker or a lost broker; a second means nobody reads some
+of its requests (no worker, or partitions the workers' group left unassigned)."""
+
 
 @dataclass
 class _Waiter:
     pending: set[int]
+    stalls: int = 0
+    """Waits of ``redispatch_after_s`` that ended without any result."""
     queue: asyncio.Queue[tuple[ComparisonOutcome, Delivery] | None] = field(
         default_factory=asyncio.Queue)
 
@@ -281,6 +288,9 @@ class DurableBusDispatcher:
                     async with asyncio.timeout(self.redispatch_after_s):
                         item = await waiter.queue.get()
                 except TimeoutError:
+                    waiter.stalls += 1
+                    if waiter.stalls == STALLS_REPORTED:
+                        self._report_stall(batch_uuid, waiter)
                     item = LOST
                 if item is LOST:
                     await self._redispatch(batch_uuid, waiter, by_id)
@@ -336,6 +346,23 @@ class DurableBusDispatcher:
                     raise next(e for e in errors if not isinstance(e, BusError))
                 break
         return sent
+
+    def _report_stall(self, batch_uuid: str, waiter: _Waiter) -> None:
+        """A round that waited ``STALLS_REPORTED`` times in vain: say so once,
+        with where its requests wait (a worker's partition is its comparison id modulo the
+        partition count)."""
+        self.metrics.stalled_rounds.inc()
+        partitions = getattr(self.transport, "partitions", None)
+        waiting = sorted(waiter.pending)
+        log.error("no result for a round's requests after re-dispatching them; no worker is "
+                  "taking them: check that workers run (cjgrade_workers) and that every "
+                  "partition of the requests topic is assigned (the workers' 'partitions "
+                  "assigned' lines); restarting the workers makes the group assign them again",
+                  batch_uuid=batch_uuid, n=len(waiting),
+                  waited_s=round(STALLS_REPORTED * self.redispatch_after_s, 1),
+                  comparison_ids=waiting[:20],
+                  partitions=sorted({c % partitions for c in waiting})
+                  if isinstance(partitions, int) and partitions > 0 else None)
 
     async def _redispatch(self, batch_uuid: str, waiter: _Waiter,
                           by_id: dict[int, ComparisonTask]) -> None:

@@ -59,6 +59,11 @@ class DistributedMetrics:
         self.redispatched = Counter(
             "cjgrade_comparisons_redispatched_total",
             "Comparison requests published again because no result came in time.", registry=r)
+        self.stalled_rounds = Counter(
+            "cjgrade_rounds_stalled_total",
+            "Rounds that waited twice the re-dispatch time without a result: nobody reads "
+            "some of their requests (no worker, or request partitions left unassigned).",
+            registry=r)
         self.repeat_calls = Counter(
             "cjgrade_comparisons_repeat_calls_total",
             "Judge calls paid again after the comparison's outcome was stored (recorded on the "
