@@ -11,6 +11,7 @@ import shutil
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
@@ -297,3 +298,44 @@ def test_live_view_shows_progress_reliability_and_cost() -> None:
     assert "120/240 (2 failed, 24 in flight)" in text and "0.812" in text
     assert "≥ $0.1250" in text and "phones" in text
     assert "120/240 comparisons (2 failed), round 5, reliability 0.812" in progress_line(batch)
+
+
+def test_watch_rides_out_a_server_restart(
+    server: tuple[LiveServer, dict[str, str]], tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Once the server has answered, a watch keeps polling while it does not (a restart of
+    serve; the batch goes on), says so, and ends as usual; past --retry-for it gives up with
+    exit 2. A server that never answered is an error at once."""
+    from cjgrade.api.client import ApiClient, ApiUnreachable
+
+    live, tokens = server
+    api = ["--api-url", live.url, "--token", tokens["runner"]]
+    code, out, err = cli(["batches", "submit", str(sample_folder(tmp_path)), *api], capsys)
+    assert code == 0, err
+    uuid = out.strip()
+    run_batch(live.database_url, uuid)
+
+    real = ApiClient.get_batch
+    answers = iter(["running", "down", "down", "real"])
+
+    async def restarting(self: ApiClient, batch_uuid: str) -> Any:
+        what = next(answers, "real")
+        if what == "down":
+            raise ApiUnreachable(f"cannot connect to the cjgrade API at {live.url}")
+        batch = await real(self, batch_uuid)
+        return batch.model_copy(update={"status": "running"}) if what == "running" else batch
+
+    monkeypatch.setattr(ApiClient, "get_batch", restarting)
+    code, out, err = cli(["batches", "watch", uuid, "--interval", "0.1", *api], capsys)
+    assert code == 0 and "completed" in out, err
+    assert "the API does not answer" in err and "the API answers again" in err
+
+    answers = iter(["running"] + ["down"] * 1000)
+    code, _, err = cli(["batches", "watch", uuid, "--interval", "0.1", "--retry-for", "0.3",
+                        *api], capsys)
+    assert code == 2 and "cannot connect" in err
+
+    answers = iter(["down"] * 10)
+    code, _, err = cli(["batches", "watch", uuid, "--interval", "0.1", *api], capsys)
+    assert code == 2 and "polling again" not in err

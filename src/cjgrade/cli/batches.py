@@ -160,17 +160,21 @@ def watch_command(
     interval: float = typer.Option(2.0, "--interval", min=0.1, help="Seconds between polls."),
     timeout: float | None = typer.Option(None, "--timeout", min=0.0,
                                          help="Give up after this many seconds (exit 1)."),
+    retry_for: float = typer.Option(
+        120.0, "--retry-for", min=0.0,
+        help="Once the server has answered: how long to keep polling while it does not "
+             "(a restart, a deployment); the batch goes on meanwhile. Then exit 2."),
     api_url: str | None = ApiUrlOpt,
     token: str | None = TokenOpt,
 ) -> None:
     """Follow a batch until it ends: a live progress view on a terminal, one line per change
     otherwise. Exit 0 when it completed, 8 when it failed or was cancelled."""
-    _watch(batch_uuid, api_url, token, interval=interval, timeout=timeout)
+    _watch(batch_uuid, api_url, token, interval=interval, timeout=timeout, retry_for=retry_for)
 
 
 def _watch(batch_uuid: str, api_url: str | None, token: str | None, *, interval: float,
-           timeout: float | None) -> None:
-    from cjgrade.api.client import ApiClient
+           timeout: float | None, retry_for: float = 120.0) -> None:
+    from cjgrade.api.client import ApiClient, ApiServerError, ApiUnreachable
     from cjgrade.cli.batches_view import TERMINAL, progress_line, watch_table
     from cjgrade.config import load_settings
 
@@ -190,9 +194,37 @@ def _watch(batch_uuid: str, api_url: str | None, token: str | None, *, interval:
                 live = Live(watch_table(batch), console=Console(stderr=True),
                             refresh_per_second=4)
                 live.start()
+
+            def say(text: str) -> None:
+                if live is not None:
+                    live.console.print(text)
+                else:
+                    typer.echo(text, err=True)
+
+            down_since: float | None = None
             try:
                 while True:
-                    batch = await client.get_batch(batch_uuid)
+                    try:
+                        batch = await client.get_batch(batch_uuid)
+                    except (ApiUnreachable, ApiServerError) as exc:
+                        # never answered: a wrong address or server, said at once
+                        if last is None and live is None:
+                            raise
+                        now = time.monotonic()
+                        if down_since is None:
+                            down_since = now
+                            say(f"the API does not answer ({exc}); polling again for up to "
+                                f"{retry_for:g} s (--retry-for); the batch goes on meanwhile")
+                        elif now - down_since > retry_for:
+                            raise
+                        if deadline is not None and now >= deadline:
+                            raise typer.Exit(1) from None
+                        await asyncio.sleep(interval)
+                        continue
+                    if down_since is not None:
+                        say(f"the API answers again after "
+                            f"{time.monotonic() - down_since:.0f} s")
+                        down_since = None
                     line = progress_line(batch)
                     if live is not None:
                         live.update(watch_table(batch))
