@@ -71,3 +71,33 @@ def test_serve_without_broker_says_no_orchestrator(pg_url, tmp_path: Path, monke
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=30)
     assert "no orchestrator (no Kafka broker set)" in err
+
+
+@pytest.mark.parametrize("value", ["127.0.0.1:", "kafka-1", "kafka-1:9092,:9092", "h:99999",
+                                   " "])
+def test_a_malformed_bootstrap_is_refused_before_anything_starts(value: str) -> None:
+    """A malformed broker address is a configuration error with the fix: before, the
+    orchestrator's task died of a ValueError while the API went on accepting batches that
+    then stayed 'created'."""
+    from cjgrade.bus.kafka import KafkaTransport, check_bootstrap
+    from cjgrade.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="HOST:PORT|no Kafka bootstrap"):
+        check_bootstrap(value)
+    with pytest.raises(ConfigError):
+        KafkaTransport(value)
+
+
+def test_well_formed_bootstraps_pass() -> None:
+    from cjgrade.bus.kafka import check_bootstrap
+
+    for value in ("127.0.0.1:9092", "kafka-1:9092,kafka-2:9093", "[::1]:9092"):
+        assert check_bootstrap(value) == value
+
+
+def test_serve_with_a_malformed_bootstrap_exits_2(pg_url, tmp_path: Path) -> None:
+    proc = start_serve(["--port", str(free_port()), "--database-url", pg_url,
+                        "--bootstrap", "127.0.0.1:"], tmp_path)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2, err
+    assert "invalid Kafka bootstrap server '127.0.0.1:'" in err and "Traceback" not in err

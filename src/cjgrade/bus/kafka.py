@@ -44,9 +44,10 @@ from aiokafka.protocol.metadata import MetadataRequest
 from cjgrade.bus.events import EVENT_MODELS, ComparisonRequestedV1, EnvelopeModel
 from cjgrade.bus.kafka_subscription import KafkaSubscription, bus_error
 from cjgrade.bus.transport import DEFAULT_PARTITIONS, Delivery
-from cjgrade.errors import BusError, BusUnavailable
+from cjgrade.errors import BusError, BusUnavailable, ConfigError
 
-__all__ = ["Delivery", "KafkaSubscription", "KafkaTransport", "partition_key"]
+__all__ = ["Delivery", "KafkaSubscription", "KafkaTransport", "check_bootstrap",
+           "partition_key"]
 
 log = structlog.get_logger("cjgrade.bus.kafka")
 
@@ -81,6 +82,21 @@ def _partition(key: bytes | None, all_partitions: list[int], available: list[int
         if sep and tail.isdigit():
             return sorted(all_partitions)[int(tail) % len(all_partitions)]
     return int(_HASHED(key, all_partitions, available))
+
+
+def check_bootstrap(value: str) -> str:
+    """``value`` if it is a comma-separated list of ``HOST:PORT``; else ConfigError saying
+    what to fix (checked before anything starts: a malformed address used to end the
+    orchestrator's task with a ValueError while the API went on accepting batches)."""
+    fix = "fix --bootstrap or KAFKA_BOOTSTRAP_SERVERS (e.g. kafka-1:9092,kafka-2:9092)"
+    if not value or not value.strip():
+        raise ConfigError(f"no Kafka bootstrap servers given; {fix}")
+    for entry in value.split(","):
+        host, sep, port = entry.strip().rpartition(":")
+        if not sep or not host.strip("[]") or not port.isdigit() or not 0 < int(port) < 65536:
+            raise ConfigError(f"invalid Kafka bootstrap server {entry.strip()!r} in {value!r}: "
+                              f"each must be HOST:PORT with a port from 1 to 65535; {fix}")
+    return value
 
 
 class _NoAutoCreateMetadataRequest(MetadataRequest):  # type: ignore[misc]
@@ -133,9 +149,7 @@ class KafkaTransport:
         fetch_max_wait_ms: int = 100,
         revoke_wait_s: float = 0.0,
     ) -> None:
-        if not bootstrap_servers:
-            raise BusError("no Kafka bootstrap servers given; set KAFKA_BOOTSTRAP_SERVERS or "
-                           "--bootstrap")
+        check_bootstrap(bootstrap_servers)
         self.bootstrap_servers = bootstrap_servers
         self.client_id = client_id
         self.partitions = partitions

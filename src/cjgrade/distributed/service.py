@@ -27,7 +27,7 @@ from typing import Any
 
 import structlog
 
-from cjgrade.bus.kafka import KafkaTransport
+from cjgrade.bus.kafka import KafkaTransport, check_bootstrap
 from cjgrade.bus.transport import DEFAULT_PARTITIONS
 from cjgrade.config import Settings
 from cjgrade.distributed.judges import WorkerJudges
@@ -56,13 +56,14 @@ log = structlog.get_logger("cjgrade.service")
 
 
 def bootstrap_servers(flag: str | None, settings: Settings | None) -> str:
-    """``--bootstrap`` > ``KAFKA_BOOTSTRAP_SERVERS`` / config; ConfigError when neither."""
+    """``--bootstrap`` > ``KAFKA_BOOTSTRAP_SERVERS`` / config; ConfigError when neither, or
+    when it is not a list of ``HOST:PORT``."""
     value = flag or (settings.kafka_bootstrap_servers if settings is not None else None)
     if not value:
         raise ConfigError(
             "no Kafka broker given: pass --bootstrap HOST:PORT or set KAFKA_BOOTSTRAP_SERVERS"
         )
-    return value
+    return check_bootstrap(value)
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -157,12 +158,15 @@ class OrchestratorService:
                                        partitions=self.partitions, **self.transport_options)
             try:
                 await transport.start()
-            except BusError as exc:
+            except Exception as exc:  # BusError; anything else is logged with its traceback
                 failures += 1
+                with contextlib.suppress(Exception):
+                    await transport.close()
                 if failures == 1 or failures % 20 == 0:
                     log.error("broker not reachable; the orchestrator waits for it (readiness: "
                               "unready)", bootstrap=self.bootstrap, error=str(exc),
-                              attempts=failures, retry_in_s=pause)
+                              attempts=failures, retry_in_s=pause,
+                              exc_info=not isinstance(exc, BusError))
                 await _pause(stop, pause)
                 pause = min(pause * 2, self.retry_max_s)
                 continue
