@@ -82,7 +82,7 @@ def test_a_malformed_bootstrap_is_refused_before_anything_starts(value: str) -> 
     from cjgrade.bus.kafka import KafkaTransport, check_bootstrap
     from cjgrade.errors import ConfigError
 
-    with pytest.raises(ConfigError, match="HOST:PORT|no Kafka bootstrap"):
+    with pytest.raises(ConfigError, match=r"HOST:PORT|no Kafka bootstrap"):
         check_bootstrap(value)
     with pytest.raises(ConfigError):
         KafkaTransport(value)

@@ -346,23 +346,28 @@ class KafkaSubscription:
         member is rewound when the group re-forms (:meth:`_rewind_past_end`); a reader that is
         assigned its partitions (a sole reader, one without a group) sees no rebalance, and
         the broker answers its fetches beyond the end with nothing: it would wait until new
-        records passed its old position. The end is the high watermark of the last fetch."""
-        for tp in list(consumer.assignment()):
+        records passed its old position. The end is the high watermark of the last fetch.
+        Bounded to one second a pass (positions not known by then are checked next time), so
+        the commits of the same loop are not held up."""
+        tps = [tp for tp in consumer.assignment() if consumer.highwater(tp) is not None]
+        if not tps:
+            return
+        try:
+            async with asyncio.timeout(1.0):
+                positions = await asyncio.gather(*(consumer.position(tp) for tp in tps),
+                                                 return_exceptions=True)
+        except TimeoutError:
+            return  # a partition awaits its position (a rebalance, the broker away)
+        for tp, position in zip(tps, positions, strict=True):
             high = consumer.highwater(tp)
-            if high is None:
+            if isinstance(position, BaseException) or high is None or position <= high:
                 continue
-            try:
-                async with asyncio.timeout(1.0):
-                    position = await consumer.position(tp)
-            except (KafkaError, TimeoutError, AssertionError):
-                continue  # not fetchable now (a rebalance, the broker away): next pass
-            if position > high:
-                log.warning("position beyond the partition's end (the broker lost its "
-                            "records); reading the partition from its start", topic=tp.topic,
-                            partition=tp.partition, position=position, end=high)
-                self._tracker.forget([tp])
-                await consumer.seek_to_beginning(tp)
-                self._lost()
+            log.warning("position beyond the partition's end (the broker lost its "
+                        "records); reading the partition from its start", topic=tp.topic,
+                        partition=tp.partition, position=position, end=high)
+            self._tracker.forget([tp])
+            await consumer.seek_to_beginning(tp)
+            self._lost()
 
     def _lost(self) -> None:
         if self.on_records_lost is not None:
