@@ -166,6 +166,9 @@ class KafkaTransport:
         self.revoke_wait_s = max(0.0, min(revoke_wait_s, session_timeout_ms / 2000))
         self.last_contact: float | None = None
         """``time.monotonic()`` of the last successful exchange with the broker."""
+        self.outages = 0
+        """Times the watchdog saw the broker come back, or had to re-create a lost topic: a
+        broker with memory storage may have lost records then (subscriptions check)."""
         self._producer: AIOKafkaProducer | None = None
         self._admin: AIOKafkaAdminClient | None = None
         self._watchdog: asyncio.Task[None] | None = None
@@ -203,8 +206,8 @@ class KafkaTransport:
         self._watchdog = asyncio.ensure_future(self._watch_topics())
         return self
 
-    async def ensure_topics(self, topics: list[str]) -> None:
-        """Create the topics that do not exist (idempotent)."""
+    async def ensure_topics(self, topics: list[str]) -> bool:
+        """Create the topics that do not exist (idempotent); True if any was missing."""
         admin = self._admin
         if admin is None:
             raise BusError("the Kafka transport is not started; call start() first")
@@ -212,12 +215,13 @@ class KafkaTransport:
         self.last_contact = time.monotonic()
         missing = [t for t in dict.fromkeys(topics) if t not in existing]
         if not missing:
-            return
+            return False
         new = [NewTopic(t, num_partitions=self.partitions, replication_factor=1)
                for t in missing]
         with contextlib.suppress(TopicAlreadyExistsError):
             await admin.create_topics(new)
         log.info("topics created", topics=missing, partitions=self.partitions)
+        return True
 
     async def group_members(self, group: str) -> list[str] | None:
         """The client ids of a consumer group's members now (None when the broker does not
@@ -263,7 +267,7 @@ class KafkaTransport:
                 return
             try:
                 async with asyncio.timeout(self.request_timeout_ms / 1000):
-                    await self.ensure_topics(
+                    created = await self.ensure_topics(
                         self.topics + [s.topic for s in self._subscriptions])
             except (KafkaError, OSError, BusError, TimeoutError) as exc:
                 if down_since is None:  # one line per outage, not one per pass
@@ -278,6 +282,9 @@ class KafkaTransport:
                 log.info("broker reachable again", bootstrap=self.bootstrap_servers,
                          down_s=round(time.monotonic() - down_since, 1))
                 down_since = None
+                self.outages += 1
+            elif created:  # the broker lost topics without this process seeing it away
+                self.outages += 1
 
     async def publish(self, topic: str, envelope: EnvelopeModel) -> None:
         """Send one envelope and wait for the broker's acknowledgement."""

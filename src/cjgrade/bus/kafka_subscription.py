@@ -326,48 +326,53 @@ class KafkaSubscription:
             log.warning("offset commit failed", topic=self.topic, group=self.group,
                         error=repr(exc))
 
-    async def _upkeep_loop(self, consumer: AIOKafkaConsumer, check_s: float = 1.0) -> None:
-        """Commit acknowledged offsets (a group's), and every ``check_s`` rewind partitions
-        that lost their records."""
-        loop = asyncio.get_running_loop()
-        checked = loop.time()
+    async def _upkeep_loop(self, consumer: AIOKafkaConsumer) -> None:
+        """Commit acknowledged offsets (a group's), and after each broker outage rewind the
+        partitions that lost their records."""
+        checked = self.transport.outages
+        topic_gone = False
         while True:
             await asyncio.sleep(self.transport.commit_interval_s)
             if self.group is not None:
                 await self._commit()
-            if loop.time() - checked >= check_s:
-                checked = loop.time()
-                await self._rewind_lost(consumer)
+            # The broker lost the topic: its watchdog, or this consumer's metadata, saw it.
+            topic_gone = topic_gone or not consumer.partitions_for_topic(self.topic)
+            outages = self.transport.outages
+            if (outages != checked or topic_gone) and await self._rewind_lost(consumer):
+                checked, topic_gone = outages, False
 
-    async def _rewind_lost(self, consumer: AIOKafkaConsumer) -> None:
-        """Read from the start any assigned partition whose position lies beyond its end.
+    async def _rewind_lost(self, consumer: AIOKafkaConsumer) -> bool:
+        """Read from the start any assigned partition whose position lies beyond its end;
+        False when the ends cannot be read yet (tried again on the next pass).
 
-        A broker with memory storage that restarts comes back with empty topics. A group
-        member is rewound when the group re-forms (:meth:`_rewind_past_end`); a reader that is
-        assigned its partitions (a sole reader, one without a group) sees no rebalance, and
-        the broker answers its fetches beyond the end with nothing: it would wait until new
-        records passed its old position. The end is the high watermark of the last fetch.
-        Bounded to one second a pass (positions not known by then are checked next time), so
-        the commits of the same loop are not held up."""
-        tps = [tp for tp in consumer.assignment() if consumer.highwater(tp) is not None]
+        Run after the broker was away or lost topics: a broker with memory storage comes back
+        with empty topics. A group member is rewound when the group re-forms
+        (:meth:`_rewind_past_end`); a reader that is assigned its partitions (a sole reader,
+        one without a group) sees no rebalance, and the broker answers its fetches beyond the
+        end with nothing: it would wait until new records passed its old position. Checked
+        once an outage, not all the time: Tansu's ends (high watermark, ListOffsets) may lag
+        the records it has served by a record batch, and a check every second rewound
+        partitions that had lost nothing, again and again."""
+        tps = list(consumer.assignment())
         if not tps:
-            return
+            return True
         try:
-            async with asyncio.timeout(1.0):
-                positions = await asyncio.gather(*(consumer.position(tp) for tp in tps),
-                                                 return_exceptions=True)
-        except TimeoutError:
-            return  # a partition awaits its position (a rebalance, the broker away)
+            async with asyncio.timeout(self.transport.request_timeout_ms / 1000):
+                ends = await consumer.end_offsets(tps)
+                positions = [await consumer.position(tp) for tp in tps]
+        except (KafkaError, TimeoutError, AssertionError):
+            return False  # the topic is not back yet, or a rebalance: next pass
         for tp, position in zip(tps, positions, strict=True):
-            high = consumer.highwater(tp)
-            if isinstance(position, BaseException) or high is None or position <= high:
+            end = ends.get(tp)
+            if end is None or position <= end:
                 continue
             log.warning("position beyond the partition's end (the broker lost its "
                         "records); reading the partition from its start", topic=tp.topic,
-                        partition=tp.partition, position=position, end=high)
+                        partition=tp.partition, position=position, end=end)
             self._tracker.forget([tp])
             await consumer.seek_to_beginning(tp)
             self._lost()
+        return True
 
     def _lost(self) -> None:
         if self.on_records_lost is not None:
