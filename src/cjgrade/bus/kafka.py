@@ -243,11 +243,6 @@ class KafkaTransport:
                     return [_client_id(member[0], member[1]) for member in entry[5]]
         return None
 
-    async def group_size(self, group: str) -> int | None:
-        """Members of a consumer group now (None when the broker does not say)."""
-        members = await self.group_members(group)
-        return None if members is None else len(members)
-
     def reachable(self, within_s: float | None = None) -> bool:
         """Whether the broker answered within the last ``within_s`` seconds (default: three
         watchdog passes plus the request timeout)."""

@@ -35,6 +35,7 @@ from cjgrade.distributed.metrics import DistributedMetrics
 from cjgrade.distributed.orchestrator import Orchestrator, OrchestratorConfig
 from cjgrade.distributed.singleton import OrchestratorLock
 from cjgrade.distributed.worker import (
+    WORKER_GROUP,
     ComparisonWorker,
     WorkerConfig,
     worker_client_id,
@@ -59,11 +60,7 @@ def bootstrap_servers(flag: str | None, settings: Settings | None) -> str:
     """``--bootstrap`` > ``KAFKA_BOOTSTRAP_SERVERS`` / config; ConfigError when neither, or
     when it is not a list of ``HOST:PORT``."""
     value = flag or (settings.kafka_bootstrap_servers if settings is not None else None)
-    if not value:
-        raise ConfigError(
-            "no Kafka broker given: pass --bootstrap HOST:PORT or set KAFKA_BOOTSTRAP_SERVERS"
-        )
-    return check_bootstrap(value)
+    return check_bootstrap(value or "")
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -224,8 +221,6 @@ class OrchestratorService:
     async def _watch_workers(self, transport: KafkaTransport) -> None:
         """Log a line (and set ``cjgrade_workers``) whenever the workers' group changes, and
         tell the result router which workers are in it (the cluster's capacity)."""
-        from cjgrade.distributed.worker import WORKER_GROUP
-
         known: int | None = None
         while True:
             members = await transport.group_members(WORKER_GROUP)

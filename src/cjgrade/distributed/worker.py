@@ -58,8 +58,9 @@ def worker_client_id(worker_id: str) -> str:
 
 def worker_id_of(client_id: str) -> str | None:
     """The worker id in a group member's client id (None for another kind of client)."""
-    return client_id.removeprefix(_CLIENT_PREFIX) if client_id.startswith(_CLIENT_PREFIX) \
-        else None
+    if not client_id.startswith(_CLIENT_PREFIX):
+        return None
+    return client_id.removeprefix(_CLIENT_PREFIX)
 
 
 class OutcomeLookup(Protocol):
